@@ -1,0 +1,24 @@
+//! The loyalty-card domain: identifiers, values and the rules of card state.
+//!
+//! Nothing in here knows about HTTP, SQL or Redis. Wire formats are turned into these types in
+//! exactly one place (`crate::http::wire`), and the stores persist them as they are.
+
+mod card_number;
+mod customer_id;
+mod language;
+mod money;
+mod phone;
+mod pin;
+mod registration;
+mod rules;
+mod status;
+
+pub use card_number::{CardNumber, CardNumberError};
+pub use customer_id::{CustomerId, CustomerIdError};
+pub use language::Language;
+pub use money::{Money, MoneyError};
+pub use phone::{Country, PhoneError, PhoneNumber};
+pub use pin::{PinHmac, PinHmacError};
+pub use registration::{Gender, Identity, Registration, Stat, Wallet, WalletId};
+pub use rules::{CardCommand, CardSnapshot, Change, RuleError};
+pub use status::{CardStatus, CustomerStatus, UnknownStatus};

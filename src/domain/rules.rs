@@ -1,0 +1,182 @@
+//! What activate, change-phone and lock do to a card, decided from the card's current state.
+//! Stores load the state inside their transaction, ask [`CardCommand::decide`], and write the
+//! [`Change`] — so every backend applies the same rules, and a handler never decides them.
+
+use super::{CardStatus, CustomerStatus, PhoneNumber};
+
+/// An operation on an existing card.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CardCommand {
+    /// The SMS to this number was delivered (contract 5.2).
+    Activate { phone: PhoneNumber },
+    /// The cashier typed the customer's correct number (contract 5.3).
+    ChangePhone { phone: PhoneNumber },
+    /// Lock the card, from any state (contract 5.4).
+    Lock,
+}
+
+/// The state a command is decided on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CardSnapshot {
+    pub card_status: CardStatus,
+    pub customer_status: CustomerStatus,
+    pub phone: Option<PhoneNumber>,
+}
+
+/// What to write. `None` means "unchanged"; an all-`None` change is a successful no-op
+/// (activating an active card, locking a locked one, setting the same number).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Change {
+    pub card_status: Option<CardStatus>,
+    pub customer_status: Option<CustomerStatus>,
+    pub phone: Option<PhoneNumber>,
+}
+
+impl Change {
+    pub fn is_empty(&self) -> bool {
+        self.card_status.is_none() && self.customer_status.is_none() && self.phone.is_none()
+    }
+}
+
+/// Why a command is refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum RuleError {
+    #[error("the card is neither waiting for activation nor active")]
+    CardWasNotWaitingForActivation,
+    #[error("the phone number differs from the one on record")]
+    IncorrectPhoneNumber,
+}
+
+impl CardCommand {
+    /// The operation's name in logs and the audit trail.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::Activate { .. } => "activate",
+            Self::ChangePhone { .. } => "change_phone",
+            Self::Lock => "lock",
+        }
+    }
+
+    pub fn decide(&self, state: &CardSnapshot) -> Result<Change, RuleError> {
+        match self {
+            // The contract's order: locked first, then the phone, then "already active".
+            Self::Activate { phone } => {
+                if state.card_status == CardStatus::Locked {
+                    return Err(RuleError::CardWasNotWaitingForActivation);
+                }
+                if state.phone.as_ref() != Some(phone) {
+                    return Err(RuleError::IncorrectPhoneNumber);
+                }
+                if state.card_status == CardStatus::Active {
+                    return Ok(Change::default());
+                }
+                Ok(Change {
+                    card_status: Some(CardStatus::Active),
+                    customer_status: (state.customer_status != CustomerStatus::Active)
+                        .then_some(CustomerStatus::Active),
+                    phone: None,
+                })
+            }
+            Self::ChangePhone { phone } => Ok(Change {
+                phone: (state.phone.as_ref() != Some(phone)).then(|| phone.clone()),
+                ..Change::default()
+            }),
+            Self::Lock => Ok(Change {
+                card_status: (state.card_status != CardStatus::Locked)
+                    .then_some(CardStatus::Locked),
+                ..Change::default()
+            }),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::Country;
+
+    fn phone(s: &str) -> PhoneNumber {
+        PhoneNumber::parse(s, Country::poland()).unwrap()
+    }
+
+    fn state(card: CardStatus, phone_on_record: Option<&str>) -> CardSnapshot {
+        CardSnapshot {
+            card_status: card,
+            customer_status: if card == CardStatus::Active {
+                CustomerStatus::Active
+            } else {
+                CustomerStatus::NotActivated
+            },
+            phone: phone_on_record.map(phone),
+        }
+    }
+
+    const P: &str = "+48602123789";
+    const Q: &str = "+48602123780";
+
+    #[test]
+    fn activation_follows_the_contract_order() {
+        let activate = CardCommand::Activate { phone: phone(P) };
+        assert_eq!(
+            activate.decide(&state(CardStatus::Locked, Some(Q))),
+            Err(RuleError::CardWasNotWaitingForActivation),
+            "locked is reported before a wrong phone"
+        );
+        assert_eq!(
+            activate.decide(&state(CardStatus::Active, Some(Q))),
+            Err(RuleError::IncorrectPhoneNumber),
+            "a wrong phone is reported before already-active"
+        );
+        assert_eq!(
+            activate.decide(&state(CardStatus::WaitingForActivation, None)),
+            Err(RuleError::IncorrectPhoneNumber)
+        );
+        assert_eq!(
+            activate.decide(&state(CardStatus::Active, Some(P))),
+            Ok(Change::default())
+        );
+        assert_eq!(
+            activate.decide(&state(CardStatus::WaitingForActivation, Some(P))),
+            Ok(Change {
+                card_status: Some(CardStatus::Active),
+                customer_status: Some(CustomerStatus::Active),
+                phone: None,
+            })
+        );
+    }
+
+    #[test]
+    fn lock_works_from_every_state_and_is_idempotent() {
+        for s in [CardStatus::WaitingForActivation, CardStatus::Active] {
+            let change = CardCommand::Lock.decide(&state(s, None)).unwrap();
+            assert_eq!(change.card_status, Some(CardStatus::Locked));
+            assert_eq!(change.customer_status, None);
+        }
+        assert!(
+            CardCommand::Lock
+                .decide(&state(CardStatus::Locked, None))
+                .unwrap()
+                .is_empty()
+        );
+    }
+
+    #[test]
+    fn changing_the_phone_to_the_same_number_changes_nothing() {
+        let cmd = CardCommand::ChangePhone { phone: phone(P) };
+        assert!(
+            cmd.decide(&state(CardStatus::Active, Some(P)))
+                .unwrap()
+                .is_empty()
+        );
+        assert_eq!(
+            cmd.decide(&state(CardStatus::Locked, Some(Q))).unwrap().phone,
+            Some(phone(P))
+        );
+        assert_eq!(
+            cmd.decide(&state(CardStatus::WaitingForActivation, None))
+                .unwrap()
+                .phone,
+            Some(phone(P))
+        );
+    }
+}

@@ -1,0 +1,316 @@
+//! The one place where failures become the contract's error envelope (contract section 3):
+//! `{"HttpCode": "400", "MessageCode": "…", "Message": "…"}`.
+//!
+//! Handlers and extractors return [`ApiError`]; its response carries the error as an extension
+//! and no body yet. The envelope middleware ([`super::middleware`]) then writes the body in the
+//! language chosen for the request — which a handler may only know after reading the body — and
+//! also turns the framework's own bodiless errors (404, 405, 413, panics) into envelopes.
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+
+use crate::domain::Language;
+
+/// Why a field was refused. Each reason has a Polish and an English text that never contains the
+/// value itself (it may be personal data or a secret).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reason {
+    Missing,
+    NotAString,
+    NotANumber,
+    NotAnObject,
+    NotAnArray,
+    NotAnInteger,
+    Empty,
+    TooLong,
+    CardNumber,
+    PhoneNumber,
+    Gender,
+    PrintableAscii,
+    Decimals,
+    Digits,
+    Duplicate,
+    /// A request the framework refused before our code saw it.
+    Malformed,
+}
+
+impl Reason {
+    fn text(self, lang: Language) -> &'static str {
+        use Language::{English as En, Polish as Pl};
+        match (self, lang) {
+            (Self::Missing, Pl) => "pole jest wymagane",
+            (Self::Missing, En) => "the field is required",
+            (Self::NotAString, Pl) => "oczekiwano tekstu",
+            (Self::NotAString, En) => "expected a string",
+            (Self::NotANumber, Pl) => "oczekiwano liczby",
+            (Self::NotANumber, En) => "expected a number",
+            (Self::NotAnObject, Pl) => "oczekiwano obiektu JSON",
+            (Self::NotAnObject, En) => "expected a JSON object",
+            (Self::NotAnArray, Pl) => "oczekiwano tablicy JSON",
+            (Self::NotAnArray, En) => "expected a JSON array",
+            (Self::NotAnInteger, Pl) => "oczekiwano tekstu lub liczby całkowitej",
+            (Self::NotAnInteger, En) => "expected a string or an integer",
+            (Self::Empty, Pl) => "wartość nie może być pusta",
+            (Self::Empty, En) => "must not be empty",
+            (Self::TooLong, Pl) => "wartość jest za długa",
+            (Self::TooLong, En) => "the value is too long",
+            (Self::CardNumber, Pl) => "numer karty to od 1 do 32 cyfr",
+            (Self::CardNumber, En) => "a card number is 1 to 32 digits",
+            (Self::PhoneNumber, Pl) => "nieprawidłowy numer telefonu",
+            (Self::PhoneNumber, En) => "not a valid phone number",
+            (Self::Gender, Pl) => "dozwolone wartości to M, F i U",
+            (Self::Gender, En) => "allowed values are M, F and U",
+            (Self::PrintableAscii, Pl) => "dozwolone są tylko drukowalne znaki ASCII",
+            (Self::PrintableAscii, En) => "only printable ASCII characters are allowed",
+            (Self::Decimals, Pl) => "najwyżej 6 cyfr po przecinku",
+            (Self::Decimals, En) => "at most 6 digits after the decimal point",
+            (Self::Digits, Pl) => "najwyżej 28 cyfr znaczących",
+            (Self::Digits, En) => "at most 28 significant digits",
+            (Self::Duplicate, Pl) => "wartość powtarza się",
+            (Self::Duplicate, En) => "the value is repeated",
+            (Self::Malformed, Pl) => "żądanie ma nieprawidłową postać",
+            (Self::Malformed, En) => "the request is malformed",
+        }
+    }
+}
+
+/// An error answered to the client. Each variant's doc names its status and `MessageCode`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ApiError {
+    /// 400 `InvalidRequest`: the body is not JSON at all.
+    MalformedJson { line: usize, column: usize },
+    /// 400 `InvalidRequest`: a field (dotted path, e.g. `LoyaltyCard.Gender`) is missing or wrong.
+    InvalidField { field: String, reason: Reason },
+    /// 400 `CardNumberMismatch`: `LoyaltyCard.CardNumber` differs from the path.
+    CardNumberMismatch,
+    /// 409 `CardAlreadyRegistered`.
+    CardAlreadyRegistered,
+    /// 400 `CustomerWithGivenCardNumberNotFound` (operations on a card).
+    CardNotFound,
+    /// 404 `CustomerWithGivenCardNumberNotFound` (reading a card).
+    CardNotFoundOnRead,
+    /// 400 `IncorrectPhoneNumber`.
+    IncorrectPhoneNumber,
+    /// 422 `CardWasNotWaitingForActivation`.
+    CardWasNotWaitingForActivation,
+    /// 500 `CustomerActivationError`: activation failed unexpectedly; nothing was changed.
+    CustomerActivationError,
+    /// 415 `UnsupportedMediaType`.
+    UnsupportedMediaType,
+    /// 406 `NotAcceptable`.
+    NotAcceptable,
+    /// 404 `NotFound`: no such route.
+    NotFound,
+    /// 405 `MethodNotAllowed`.
+    MethodNotAllowed,
+    /// 413 `PayloadTooLarge`.
+    PayloadTooLarge,
+    /// 503 `ServiceUnavailable`: the database is unreachable or overloaded; nothing was done.
+    ServiceUnavailable,
+    /// 503 `Timeout`: the request did not finish in the configured time.
+    Timeout,
+    /// 500 `UnknownError`.
+    Unknown,
+}
+
+impl ApiError {
+    pub fn invalid(field: impl Into<String>, reason: Reason) -> Self {
+        Self::InvalidField {
+            field: field.into(),
+            reason,
+        }
+    }
+
+    /// The error for a status the framework produced without our help.
+    pub fn from_status(status: StatusCode) -> Self {
+        match status {
+            StatusCode::NOT_FOUND => Self::NotFound,
+            StatusCode::METHOD_NOT_ALLOWED => Self::MethodNotAllowed,
+            StatusCode::PAYLOAD_TOO_LARGE => Self::PayloadTooLarge,
+            StatusCode::UNSUPPORTED_MEDIA_TYPE => Self::UnsupportedMediaType,
+            StatusCode::NOT_ACCEPTABLE => Self::NotAcceptable,
+            StatusCode::REQUEST_TIMEOUT | StatusCode::GATEWAY_TIMEOUT => Self::Timeout,
+            StatusCode::SERVICE_UNAVAILABLE => Self::ServiceUnavailable,
+            s if s.is_client_error() => Self::invalid("", Reason::Malformed),
+            _ => Self::Unknown,
+        }
+    }
+
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Self::MalformedJson { .. }
+            | Self::InvalidField { .. }
+            | Self::CardNumberMismatch
+            | Self::CardNotFound
+            | Self::IncorrectPhoneNumber => StatusCode::BAD_REQUEST,
+            Self::CardAlreadyRegistered => StatusCode::CONFLICT,
+            Self::CardNotFoundOnRead | Self::NotFound => StatusCode::NOT_FOUND,
+            Self::CardWasNotWaitingForActivation => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::CustomerActivationError | Self::Unknown => StatusCode::INTERNAL_SERVER_ERROR,
+            Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::NotAcceptable => StatusCode::NOT_ACCEPTABLE,
+            Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::ServiceUnavailable | Self::Timeout => StatusCode::SERVICE_UNAVAILABLE,
+        }
+    }
+
+    pub fn message_code(&self) -> &'static str {
+        match self {
+            Self::MalformedJson { .. } | Self::InvalidField { .. } => "InvalidRequest",
+            Self::CardNumberMismatch => "CardNumberMismatch",
+            Self::CardAlreadyRegistered => "CardAlreadyRegistered",
+            Self::CardNotFound | Self::CardNotFoundOnRead => "CustomerWithGivenCardNumberNotFound",
+            Self::IncorrectPhoneNumber => "IncorrectPhoneNumber",
+            Self::CardWasNotWaitingForActivation => "CardWasNotWaitingForActivation",
+            Self::CustomerActivationError => "CustomerActivationError",
+            Self::UnsupportedMediaType => "UnsupportedMediaType",
+            Self::NotAcceptable => "NotAcceptable",
+            Self::NotFound => "NotFound",
+            Self::MethodNotAllowed => "MethodNotAllowed",
+            Self::PayloadTooLarge => "PayloadTooLarge",
+            Self::ServiceUnavailable => "ServiceUnavailable",
+            Self::Timeout => "Timeout",
+            Self::Unknown => "UnknownError",
+        }
+    }
+
+    pub fn message(&self, lang: Language) -> String {
+        use Language::{English as En, Polish as Pl};
+        let fixed = match (self, lang) {
+            (Self::MalformedJson { line, column }, Pl) => {
+                return format!(
+                    "Treść żądania nie jest poprawnym dokumentem JSON (wiersz {line}, kolumna {column})"
+                );
+            }
+            (Self::MalformedJson { line, column }, En) => {
+                return format!(
+                    "The request body is not valid JSON (line {line}, column {column})"
+                );
+            }
+            (Self::InvalidField { field, reason }, _) if field.is_empty() => {
+                return match lang {
+                    Pl => format!("Nieprawidłowe żądanie: {}", reason.text(lang)),
+                    En => format!("Invalid request: {}", reason.text(lang)),
+                };
+            }
+            (Self::InvalidField { field, reason }, Pl) => {
+                return format!("Nieprawidłowe pole {field}: {}", reason.text(lang));
+            }
+            (Self::InvalidField { field, reason }, En) => {
+                return format!("Invalid field {field}: {}", reason.text(lang));
+            }
+            (Self::CardNumberMismatch, Pl) => {
+                "Numer karty w treści żądania różni się od numeru w adresie"
+            }
+            (Self::CardNumberMismatch, En) => {
+                "The card number in the body differs from the one in the path"
+            }
+            (Self::CardAlreadyRegistered, Pl) => "Karta jest już zarejestrowana",
+            (Self::CardAlreadyRegistered, En) => "The card is already registered",
+            (Self::CardNotFound | Self::CardNotFoundOnRead, Pl) => {
+                "Nie odnaleziono klienta o podanym numerze karty"
+            }
+            (Self::CardNotFound | Self::CardNotFoundOnRead, En) => {
+                "No customer was found with the given card number"
+            }
+            (Self::IncorrectPhoneNumber, Pl) => "Błędny numer telefonu",
+            (Self::IncorrectPhoneNumber, En) => "Incorrect phone number",
+            (Self::CardWasNotWaitingForActivation, Pl) => "Karta nie oczekiwała na aktywację",
+            (Self::CardWasNotWaitingForActivation, En) => "The card was not waiting for activation",
+            (Self::CustomerActivationError, Pl) => "Błąd podczas aktywacji klienta",
+            (Self::CustomerActivationError, En) => "Error while activating the customer",
+            (Self::UnsupportedMediaType, Pl) => "Treść żądania musi mieć typ application/json",
+            (Self::UnsupportedMediaType, En) => "The request body must be application/json",
+            (Self::NotAcceptable, Pl) => "Odpowiedzi są dostępne tylko jako application/json",
+            (Self::NotAcceptable, En) => "Responses are only available as application/json",
+            (Self::NotFound, Pl) => "Nie ma takiego zasobu",
+            (Self::NotFound, En) => "No such resource",
+            (Self::MethodNotAllowed, Pl) => "Metoda niedozwolona dla tego zasobu",
+            (Self::MethodNotAllowed, En) => "Method not allowed for this resource",
+            (Self::PayloadTooLarge, Pl) => "Treść żądania przekracza 64 KiB",
+            (Self::PayloadTooLarge, En) => "The request body exceeds 64 KiB",
+            (Self::ServiceUnavailable, Pl) => {
+                "Usługa jest chwilowo niedostępna; żądanie nie zostało wykonane"
+            }
+            (Self::ServiceUnavailable, En) => {
+                "The service is temporarily unavailable; the request had no effect"
+            }
+            (Self::Timeout, Pl) => "Przekroczono czas obsługi żądania",
+            (Self::Timeout, En) => "The request timed out",
+            (Self::Unknown, Pl) => "Wystąpił nieoczekiwany błąd serwera",
+            (Self::Unknown, En) => "An unexpected server error occurred",
+        };
+        fixed.to_owned()
+    }
+
+    /// The response body in the given language.
+    pub fn envelope(&self, lang: Language) -> Envelope {
+        Envelope {
+            http_code: self.status().as_u16().to_string(),
+            message_code: self.message_code(),
+            message: self.message(lang),
+        }
+    }
+}
+
+/// The contract's error body; field order as in the contract.
+#[derive(Debug, Serialize)]
+pub struct Envelope {
+    #[serde(rename = "HttpCode")]
+    pub http_code: String,
+    #[serde(rename = "MessageCode")]
+    pub message_code: &'static str,
+    #[serde(rename = "Message")]
+    pub message: String,
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let mut response = self.status().into_response();
+        response.extensions_mut().insert(self);
+        response
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_error_has_a_message_in_both_languages() {
+        let all = [
+            ApiError::MalformedJson { line: 1, column: 2 },
+            ApiError::invalid("LoyaltyCard.Gender", Reason::Gender),
+            ApiError::CardNumberMismatch,
+            ApiError::CardAlreadyRegistered,
+            ApiError::CardNotFound,
+            ApiError::CardNotFoundOnRead,
+            ApiError::IncorrectPhoneNumber,
+            ApiError::CardWasNotWaitingForActivation,
+            ApiError::CustomerActivationError,
+            ApiError::UnsupportedMediaType,
+            ApiError::NotAcceptable,
+            ApiError::NotFound,
+            ApiError::MethodNotAllowed,
+            ApiError::PayloadTooLarge,
+            ApiError::ServiceUnavailable,
+            ApiError::Timeout,
+            ApiError::Unknown,
+        ];
+        for e in all {
+            let (pl, en) = (e.message(Language::Polish), e.message(Language::English));
+            assert!(!pl.is_empty() && !en.is_empty());
+            assert_ne!(pl, en, "{e:?}");
+            assert_eq!(e.envelope(Language::Polish).http_code, e.status().as_str());
+        }
+    }
+
+    #[test]
+    fn invalid_field_messages_name_the_field() {
+        let e = ApiError::invalid("LoyaltyCard.Gender", Reason::Gender);
+        assert!(e.message(Language::English).contains("LoyaltyCard.Gender"));
+        assert!(e.message(Language::Polish).contains("LoyaltyCard.Gender"));
+    }
+}

@@ -1,0 +1,169 @@
+//! Extractors whose refusals are [`ApiError`]s, so that the framework never answers in its own
+//! format: the card number in the path and JSON bodies.
+
+use axum::body::Bytes;
+use axum::extract::{FromRequest, FromRequestParts, Path, Request};
+use axum::http::{HeaderMap, StatusCode, header, request::Parts};
+use serde_json::Value;
+
+use super::error::{ApiError, Reason};
+use super::wire;
+use crate::domain::CardNumber;
+
+/// The largest request body accepted; larger ones are answered 413.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// `{card-number}` from the path, parsed.
+pub struct CardPath(pub CardNumber);
+
+impl<S: Send + Sync> FromRequestParts<S> for CardPath {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let Path(raw) = Path::<String>::from_request_parts(parts, state)
+            .await
+            .map_err(|_| ApiError::invalid("{card-number}", Reason::CardNumber))?;
+        wire::card_number(&raw).map(Self)
+    }
+}
+
+/// A required JSON body: `Content-Type: application/json` (415 otherwise), at most 64 KiB (413),
+/// strict JSON (400).
+pub struct JsonBody(pub Value);
+
+impl<S: Send + Sync> FromRequest<S> for JsonBody {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        if !is_json(req.headers()) {
+            return Err(ApiError::UnsupportedMediaType);
+        }
+        let bytes = read(req, state).await?;
+        parse(&bytes).map(Self)
+    }
+}
+
+/// A body that may be left out (lock): empty, or a JSON object sent as `application/json`
+/// (its fields are ignored).
+pub struct EmptyOrJsonObject;
+
+impl<S: Send + Sync> FromRequest<S> for EmptyOrJsonObject {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        let json = is_json(req.headers());
+        let bytes = read(req, state).await?;
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return Ok(Self);
+        }
+        if !json {
+            return Err(ApiError::UnsupportedMediaType);
+        }
+        match parse(&bytes)? {
+            Value::Object(_) => Ok(Self),
+            _ => Err(ApiError::invalid("", Reason::NotAnObject)),
+        }
+    }
+}
+
+async fn read<S: Send + Sync>(req: Request, state: &S) -> Result<Bytes, ApiError> {
+    Bytes::from_request(req, state).await.map_err(|rejection| {
+        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::PayloadTooLarge
+        } else {
+            ApiError::invalid("", Reason::Malformed)
+        }
+    })
+}
+
+fn parse(bytes: &[u8]) -> Result<Value, ApiError> {
+    // serde_json refuses nesting deeper than 128 levels with an error, not a stack overflow.
+    serde_json::from_slice(bytes).map_err(|e| ApiError::MalformedJson {
+        line: e.line(),
+        column: e.column(),
+    })
+}
+
+/// `application/json`, any parameters (`; charset=utf-8`), any case.
+fn is_json(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|essence| essence.trim().eq_ignore_ascii_case("application/json"))
+}
+
+/// Whether the `Accept` headers allow a JSON answer. No header (or an empty one) allows anything;
+/// a media range with `q=0` is a refusal.
+pub fn accepts_json(headers: &HeaderMap) -> bool {
+    let mut values = headers.get_all(header::ACCEPT).iter().peekable();
+    if values.peek().is_none() {
+        return true;
+    }
+    let mut any = false;
+    for value in values {
+        let Ok(value) = value.to_str() else {
+            continue;
+        };
+        for range in value.split(',') {
+            let mut parts = range.split(';');
+            let media = parts.next().unwrap_or_default().trim();
+            if media.is_empty() {
+                continue;
+            }
+            any = true;
+            let q = parts
+                .filter_map(|p| p.trim().strip_prefix("q="))
+                .find_map(|q| q.trim().parse::<f32>().ok())
+                .unwrap_or(1.0);
+            let matches = ["application/json", "application/*", "*/*"]
+                .iter()
+                .any(|m| m.eq_ignore_ascii_case(media));
+            if matches && q > 0.0 {
+                return true;
+            }
+        }
+    }
+    !any
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::HeaderValue;
+
+    fn accept(v: &str) -> bool {
+        let mut h = HeaderMap::new();
+        h.insert(header::ACCEPT, HeaderValue::from_str(v).unwrap());
+        accepts_json(&h)
+    }
+
+    #[test]
+    fn accept_header_negotiation() {
+        assert!(accepts_json(&HeaderMap::new()));
+        assert!(accept("application/json"));
+        assert!(accept("application/json; charset=utf-8"));
+        assert!(accept("text/html, */*;q=0.1"));
+        assert!(accept("application/*"));
+        assert!(accept("APPLICATION/JSON"));
+        assert!(accept(""));
+        assert!(!accept("text/html"));
+        assert!(!accept("application/xml, text/plain"));
+        assert!(!accept("application/json;q=0"));
+    }
+
+    #[test]
+    fn content_type_must_be_json() {
+        let ct = |v: &str| {
+            let mut h = HeaderMap::new();
+            h.insert(header::CONTENT_TYPE, HeaderValue::from_str(v).unwrap());
+            is_json(&h)
+        };
+        assert!(ct("application/json"));
+        assert!(ct("application/json; charset=utf-8"));
+        assert!(ct("Application/JSON"));
+        assert!(!ct("text/plain"));
+        assert!(!ct("application/jsonx"));
+        assert!(!is_json(&HeaderMap::new()));
+    }
+}

@@ -1,0 +1,101 @@
+//! The HTTP API of contract sections 2–5: routes, extractors, the error envelope, and one file
+//! per operation.
+
+mod activate;
+mod change_phone;
+pub mod error;
+mod extract;
+mod health;
+mod lock;
+mod middleware;
+mod read;
+mod register;
+pub mod wire;
+
+use std::time::Duration;
+
+use axum::extract::DefaultBodyLimit;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Router, middleware as mw};
+use serde::Serialize;
+use tower_http::catch_panic::CatchPanicLayer;
+
+use crate::domain::{Country, Language};
+use crate::service::Service;
+use crate::store::StoreError;
+use error::ApiError;
+
+pub use extract::MAX_BODY_BYTES;
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    pub service: Service,
+    pub default_country: Country,
+    pub default_language: Language,
+    pub request_timeout: Duration,
+}
+
+pub fn router(state: AppState) -> Router {
+    const CARD: &str = "/alcs/loyalty/v1/loyalty-cards/{card_number}";
+    Router::new()
+        .route(
+            CARD,
+            get(read::read)
+                .put(register::register)
+                .patch(change_phone::change_phone),
+        )
+        .route(&format!("{CARD}/activate"), post(activate::activate))
+        .route(&format!("{CARD}/lock"), post(lock::lock))
+        .route("/health/live", get(health::live))
+        .route("/health/ready", get(health::ready))
+        .fallback(|| async { ApiError::NotFound })
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        // A panic is a bug, but it must still answer in the envelope and keep the server up.
+        .layer(CatchPanicLayer::new())
+        .layer(mw::from_fn_with_state(state.clone(), middleware::envelope))
+        .with_state(state)
+}
+
+/// A JSON success response.
+fn json(status: StatusCode, body: &impl Serialize) -> Response {
+    match serde_json::to_vec(body) {
+        Ok(bytes) => {
+            let mut response = (status, bytes).into_response();
+            response
+                .headers_mut()
+                .insert(axum::http::header::CONTENT_TYPE, middleware::JSON);
+            response
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "failed to encode a response");
+            ApiError::Unknown.into_response()
+        }
+    }
+}
+
+/// The answer for an infrastructure failure: 503 when the database is unavailable (nothing was
+/// done), otherwise `otherwise` (a 500). Logged here, once, with its cause chain.
+fn store_failure(e: &StoreError, otherwise: ApiError) -> ApiError {
+    let chain = error_chain(e);
+    if e.is_unavailable() {
+        tracing::warn!(error = %chain, "database unavailable");
+        ApiError::ServiceUnavailable
+    } else {
+        tracing::error!(error = %chain, "database failure");
+        otherwise
+    }
+}
+
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}

@@ -1,0 +1,373 @@
+//! The wire format: request JSON becomes domain values here and nowhere else, and domain values
+//! become response JSON here.
+//!
+//! Bodies are first parsed into a `serde_json::Value` (with `arbitrary_precision`, so numbers
+//! keep their exact text) and then walked by hand. That gives every refusal the dotted path of
+//! the field (`LoyaltyCard.Wallets[1].Balance`), accepts the loosely typed fields clients really
+//! send (numbers or strings), and never echoes a value into an error message.
+
+use serde::Serialize;
+use serde_json::{Map, Number, Value};
+
+use super::error::{ApiError, Reason};
+use crate::domain::{
+    CardNumber, Country, Gender, Identity, Language, Money, MoneyError,
+    PhoneNumber, PinHmac, PinHmacError, Registration, Stat, Wallet, WalletId,
+};
+use crate::store::CardView;
+
+/// Longest loosely typed identity value (`PosId`, `SiteId`, …) that is kept.
+const MAX_IDENTITY_LEN: usize = 64;
+/// Longest wallet version token that is kept.
+const MAX_VERSION_LEN: usize = 256;
+
+/// A JSON object together with its path from the body's root, for error messages.
+struct Obj<'a> {
+    path: String,
+    map: &'a Map<String, Value>,
+}
+
+impl<'a> Obj<'a> {
+    fn root(body: &'a Value) -> Result<Self, ApiError> {
+        match body {
+            Value::Object(map) => Ok(Self {
+                path: String::new(),
+                map,
+            }),
+            _ => Err(ApiError::invalid("", Reason::NotAnObject)),
+        }
+    }
+
+    fn field(&self, key: &str) -> String {
+        if self.path.is_empty() {
+            key.to_owned()
+        } else {
+            format!("{}.{key}", self.path)
+        }
+    }
+
+    /// The value of `key`; JSON `null` counts as absent.
+    fn get(&self, key: &str) -> Option<&'a Value> {
+        self.map.get(key).filter(|v| !v.is_null())
+    }
+
+    fn invalid(&self, key: &str, reason: Reason) -> ApiError {
+        ApiError::invalid(self.field(key), reason)
+    }
+
+    fn required(&self, key: &str) -> Result<&'a Value, ApiError> {
+        self.get(key)
+            .ok_or_else(|| self.invalid(key, Reason::Missing))
+    }
+
+    fn str(&self, key: &str) -> Result<Option<&'a str>, ApiError> {
+        self.get(key)
+            .map(|v| v.as_str().ok_or_else(|| self.invalid(key, Reason::NotAString)))
+            .transpose()
+    }
+
+    fn required_str(&self, key: &str) -> Result<&'a str, ApiError> {
+        self.str(key)?
+            .ok_or_else(|| self.invalid(key, Reason::Missing))
+    }
+
+    fn object(&self, key: &str) -> Result<Option<Obj<'a>>, ApiError> {
+        self.get(key)
+            .map(|v| match v {
+                Value::Object(map) => Ok(Obj {
+                    path: self.field(key),
+                    map,
+                }),
+                _ => Err(self.invalid(key, Reason::NotAnObject)),
+            })
+            .transpose()
+    }
+
+    fn money(&self, key: &str) -> Result<Option<Money>, ApiError> {
+        self.get(key)
+            .map(|v| match v {
+                Value::Number(n) => Money::parse(&n.to_string()).map_err(|e| {
+                    self.invalid(
+                        key,
+                        match e {
+                            MoneyError::NotANumber => Reason::NotANumber,
+                            MoneyError::TooManyDigits => Reason::Digits,
+                            MoneyError::TooManyDecimals => Reason::Decimals,
+                        },
+                    )
+                }),
+                _ => Err(self.invalid(key, Reason::NotANumber)),
+            })
+            .transpose()
+    }
+
+    /// A value clients send as a JSON number or a string (`"5"` / `5`), kept as text.
+    fn loose(&self, key: &str, max_len: usize) -> Result<Option<String>, ApiError> {
+        let text = match self.get(key) {
+            None => return Ok(None),
+            Some(Value::String(s)) => s.clone(),
+            Some(Value::Number(n)) => n.to_string(),
+            Some(_) => return Err(self.invalid(key, Reason::NotAString)),
+        };
+        if text.len() > max_len {
+            return Err(self.invalid(key, Reason::TooLong));
+        }
+        if text.chars().any(char::is_control) {
+            return Err(self.invalid(key, Reason::PrintableAscii));
+        }
+        Ok(Some(text))
+    }
+
+    fn phone(&self, key: &str, country: Country) -> Result<Option<PhoneNumber>, ApiError> {
+        self.str(key)?
+            .map(|s| PhoneNumber::parse(s, country).map_err(|_| self.invalid(key, Reason::PhoneNumber)))
+            .transpose()
+    }
+}
+
+/// `ResponseLanguage.CashierLanguage` of a register body, when it names a known language.
+/// Read before anything else is checked, so that even a refusal speaks the cashier's language.
+pub fn cashier_language(body: &Value) -> Option<Language> {
+    body.get("ResponseLanguage")?
+        .get("CashierLanguage")?
+        .as_str()
+        .and_then(Language::recognize)
+}
+
+/// The register body (contract 5.1) → the registration and the POS identity.
+pub fn registration(
+    body: &Value,
+    path_card: &CardNumber,
+    country: Country,
+) -> Result<(Registration, Option<Identity>), ApiError> {
+    let root = Obj::root(body)?;
+    let identity = root.object("Identity")?.map(|o| identity(&o)).transpose()?;
+    if let Some(rl) = root.object("ResponseLanguage")? {
+        // Only the type is checked: unknown languages fall back to the default.
+        rl.str("ClientLanguage")?;
+        rl.str("CashierLanguage")?;
+    }
+    let card = root
+        .object("LoyaltyCard")?
+        .ok_or_else(|| root.invalid("LoyaltyCard", Reason::Missing))?;
+    if let Some(number) = card.str("CardNumber")? {
+        let number = CardNumber::parse(number)
+            .map_err(|_| card.invalid("CardNumber", Reason::CardNumber))?;
+        if &number != path_card {
+            return Err(ApiError::CardNumberMismatch);
+        }
+    }
+    let phone = match card.get("PhoneNumber") {
+        // An empty string means "no number", like null.
+        Some(Value::String(s)) if s.trim().is_empty() => None,
+        _ => card.phone("PhoneNumber", country)?,
+    };
+    let gender = Gender::parse(card.required_str("Gender")?)
+        .ok_or_else(|| card.invalid("Gender", Reason::Gender))?;
+    let pin = PinHmac::parse(card.required_str("CardPinHMac")?).map_err(|e| {
+        card.invalid(
+            "CardPinHMac",
+            match e {
+                PinHmacError::Empty => Reason::Empty,
+                PinHmacError::TooLong => Reason::TooLong,
+                PinHmacError::NotPrintable => Reason::PrintableAscii,
+            },
+        )
+    })?;
+    let wallets = match card.get("Wallets") {
+        None => Vec::new(),
+        Some(Value::Array(items)) => wallets(&card.field("Wallets"), items)?,
+        Some(_) => return Err(card.invalid("Wallets", Reason::NotAnArray)),
+    };
+    Ok((
+        Registration {
+            card_number: path_card.clone(),
+            phone,
+            gender,
+            pin,
+            wallets,
+        },
+        identity,
+    ))
+}
+
+fn identity(o: &Obj<'_>) -> Result<Identity, ApiError> {
+    let nonempty = |v: Option<String>| v.filter(|s| !s.is_empty());
+    Ok(Identity {
+        pos_id: nonempty(o.loose("PosId", MAX_IDENTITY_LEN)?),
+        pos_number: nonempty(o.loose("PosNumber", MAX_IDENTITY_LEN)?),
+        // Empty / absent, and 0 / absent, mean "no cashier logged in".
+        pos_operator_id: nonempty(o.loose("PosOperatorId", MAX_IDENTITY_LEN)?),
+        pos_operator_number: nonempty(o.loose("PosOperatorNumber", MAX_IDENTITY_LEN)?)
+            .filter(|s| s.trim_start_matches('0').trim_start_matches('.') != ""),
+        site_id: nonempty(o.loose("SiteId", MAX_IDENTITY_LEN)?),
+    })
+}
+
+fn wallets(path: &str, items: &[Value]) -> Result<Vec<Wallet>, ApiError> {
+    let mut out: Vec<Wallet> = Vec::with_capacity(items.len());
+    for (i, item) in items.iter().enumerate() {
+        let here = format!("{path}[{i}]");
+        let Value::Object(map) = item else {
+            return Err(ApiError::invalid(here, Reason::NotAnObject));
+        };
+        let w = Obj { path: here, map };
+        let id = WalletId::parse(w.required_str("Id")?).ok_or_else(|| {
+            w.invalid(
+                "Id",
+                if w.get("Id").and_then(Value::as_str) == Some("") {
+                    Reason::Empty
+                } else {
+                    Reason::TooLong
+                },
+            )
+        })?;
+        if out.iter().any(|seen| seen.id == id) {
+            return Err(w.invalid("Id", Reason::Duplicate));
+        }
+        w.required("Balance")?;
+        let balance = w
+            .money("Balance")?
+            .ok_or_else(|| w.invalid("Balance", Reason::Missing))?;
+        let stat = w
+            .object("Stat")?
+            .map(|s| -> Result<Stat, ApiError> {
+                Ok(Stat {
+                    lost: s.money("Lost")?,
+                    transferred_out: s.money("TransferredOut")?,
+                    transferred_in: s.money("TransferredIn")?,
+                    issued: s.money("Issued")?,
+                })
+            })
+            .transpose()?;
+        let version = match w.get("Version") {
+            None => None,
+            Some(Value::String(s)) if s.len() > MAX_VERSION_LEN => {
+                return Err(w.invalid("Version", Reason::TooLong));
+            }
+            Some(Value::String(s)) => Some(s.clone()),
+            Some(Value::Number(n)) if is_integer(n) && n.to_string().len() <= MAX_VERSION_LEN => {
+                Some(n.to_string())
+            }
+            Some(_) => return Err(w.invalid("Version", Reason::NotAnInteger)),
+        };
+        out.push(Wallet {
+            id,
+            balance,
+            stat,
+            version,
+        });
+    }
+    Ok(out)
+}
+
+fn is_integer(n: &Number) -> bool {
+    let text = n.to_string();
+    let digits = text.strip_prefix('-').unwrap_or(&text);
+    !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// The body of activate and change-phone: `{"PhoneNumber": "+48123456789"}`, required, non-null.
+pub fn phone_body(body: &Value, country: Country) -> Result<PhoneNumber, ApiError> {
+    let root = Obj::root(body)?;
+    root.required_str("PhoneNumber")?;
+    root.phone("PhoneNumber", country)?
+        .ok_or_else(|| root.invalid("PhoneNumber", Reason::Missing))
+}
+
+/// A card number from the URL path.
+pub fn card_number(s: &str) -> Result<CardNumber, ApiError> {
+    CardNumber::parse(s).map_err(|_| ApiError::invalid("{card-number}", Reason::CardNumber))
+}
+
+/// An amount as a JSON number with exactly the digits it was stored with (`132.00`).
+fn number(m: Money) -> Number {
+    // Money's text is always a valid JSON number, and with `arbitrary_precision` the parse keeps
+    // it verbatim; the fallback is unreachable but avoids a panic path.
+    m.to_string().parse().unwrap_or_else(|_| Number::from(0))
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct CustomerIdBody {
+    pub customer_id: String,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct CardBody {
+    card_number: String,
+    status: &'static str,
+    customer: CustomerBody,
+    wallets: Vec<WalletBody>,
+    created_at: String,
+    updated_at: String,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct CustomerBody {
+    customer_id: String,
+    status: &'static str,
+    phone_number: Option<String>,
+    gender: &'static str,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct WalletBody {
+    id: String,
+    balance: Number,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    stat: Option<StatBody>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    version: Option<String>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct StatBody {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    lost: Option<Number>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    transferred_out: Option<Number>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    transferred_in: Option<Number>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    issued: Option<Number>,
+}
+
+impl From<CardView> for CardBody {
+    fn from(v: CardView) -> Self {
+        let time = |t: chrono::DateTime<chrono::Utc>| {
+            t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+        };
+        Self {
+            card_number: v.card_number.to_string(),
+            status: v.status.as_str(),
+            customer: CustomerBody {
+                customer_id: v.customer_id.to_string(),
+                status: v.customer_status.as_str(),
+                phone_number: v.phone.map(|p| p.as_str().to_owned()),
+                gender: v.gender.as_str(),
+            },
+            wallets: v
+                .wallets
+                .into_iter()
+                .map(|w| WalletBody {
+                    id: w.id.as_str().to_owned(),
+                    balance: number(w.balance),
+                    stat: w.stat.map(|s| StatBody {
+                        lost: s.lost.map(number),
+                        transferred_out: s.transferred_out.map(number),
+                        transferred_in: s.transferred_in.map(number),
+                        issued: s.issued.map(number),
+                    }),
+                    version: w.version,
+                })
+                .collect(),
+            created_at: time(v.created_at),
+            updated_at: time(v.updated_at),
+        }
+    }
+}

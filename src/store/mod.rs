@@ -1,0 +1,197 @@
+//! Persistence: the [`Store`] trait the service talks to, and one adapter per backend.
+//!
+//! The trait speaks in whole operations (register, apply a command, read), not rows: each method
+//! is one database transaction, so every adapter can use the locking its database is good at
+//! (`BEGIN IMMEDIATE` on SQLite, row locks on PostgreSQL) while the rules stay in the domain.
+
+mod sqlite;
+
+use std::error::Error as StdError;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+use crate::domain::{
+    CardCommand, CardNumber, CardStatus, CustomerId, CustomerStatus, Gender, Identity,
+    PhoneNumber, Registration, RuleError, Wallet,
+};
+
+pub use sqlite::SqliteStore;
+
+type BoxError = Box<dyn StdError + Send + Sync>;
+
+/// What a registration did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Registered {
+    /// A new customer and card were stored.
+    Created(CustomerId),
+    /// The same registration was already stored and the card still waits for activation:
+    /// a retry, answered with the customer it created.
+    Replayed(CustomerId),
+    /// The card number belongs to a different registration, or the card moved on.
+    AlreadyRegistered,
+}
+
+/// What applying a [`CardCommand`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Applied {
+    Changed,
+    /// The command succeeded without changing anything (e.g. locking a locked card).
+    Unchanged,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApplyError {
+    #[error("no such card")]
+    CardNotFound,
+    #[error(transparent)]
+    Rule(#[from] RuleError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// A card as support staff and ALCS read it (contract 5.5). Never carries the PIN HMAC.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CardView {
+    pub card_number: CardNumber,
+    pub status: CardStatus,
+    pub customer_id: CustomerId,
+    pub customer_status: CustomerStatus,
+    pub phone: Option<PhoneNumber>,
+    pub gender: Gender,
+    pub wallets: Vec<Wallet>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// Infrastructure failures. Rule violations and "not found" are not errors of the store.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The database could not be reached, had no free connection in time, or stayed locked:
+    /// the operation did not happen and may be retried.
+    #[error("database unavailable while trying to {context}")]
+    Unavailable {
+        context: &'static str,
+        #[source]
+        source: BoxError,
+    },
+    /// Anything else, e.g. a row that does not parse. Logged with its cause, answered as 5xx.
+    #[error("database failure while trying to {context}")]
+    Failed {
+        context: &'static str,
+        #[source]
+        source: BoxError,
+    },
+}
+
+impl StoreError {
+    pub fn is_unavailable(&self) -> bool {
+        matches!(self, Self::Unavailable { .. })
+    }
+
+    pub(crate) fn failed(context: &'static str, source: impl Into<BoxError>) -> Self {
+        Self::Failed {
+            context,
+            source: source.into(),
+        }
+    }
+}
+
+/// Adds the operation being attempted to a database error, classifying it on the way.
+pub(crate) trait Context<T> {
+    fn context(self, context: &'static str) -> Result<T, StoreError>;
+}
+
+impl<T> Context<T> for Result<T, sqlx::Error> {
+    fn context(self, context: &'static str) -> Result<T, StoreError> {
+        self.map_err(|e| classify(context, e))
+    }
+}
+
+fn classify(context: &'static str, e: sqlx::Error) -> StoreError {
+    let unavailable = match &e {
+        sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::WorkerCrashed => true,
+        // SQLITE_BUSY (5) / SQLITE_LOCKED (6) after the busy timeout: overloaded, try later.
+        // PostgreSQL: class 08 (connection), 53 (resources), 57P (operator intervention).
+        sqlx::Error::Database(db) => db.code().is_some_and(|c| {
+            let c = c.as_ref();
+            matches!(c, "5" | "6" | "517" | "262")
+                || c.starts_with("08")
+                || c.starts_with("53")
+                || c.starts_with("57P")
+        }),
+        _ => false,
+    };
+    if unavailable {
+        StoreError::Unavailable {
+            context,
+            source: Box::new(e),
+        }
+    } else {
+        StoreError::failed(context, e)
+    }
+}
+
+/// The system of record. One transaction per method; safe to call concurrently.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Stores a new customer, its card (`WaitingForActivation`) and wallets, and an audit record,
+    /// atomically; or recognizes a replay or a conflict by the card number's unique key.
+    async fn register(
+        &self,
+        registration: &Registration,
+        identity: Option<&Identity>,
+        at: DateTime<Utc>,
+    ) -> Result<Registered, StoreError>;
+
+    /// Loads the card and its customer, lets the domain decide, and writes the change with an
+    /// audit record — all in one transaction holding the card's write lock.
+    async fn apply(
+        &self,
+        card: &CardNumber,
+        command: &CardCommand,
+        at: DateTime<Utc>,
+    ) -> Result<Applied, ApplyError>;
+
+    async fn card(&self, card: &CardNumber) -> Result<Option<CardView>, StoreError>;
+
+    /// Succeeds when the database answers a query.
+    async fn ping(&self) -> Result<(), StoreError>;
+}
+
+/// Connects to the database a URL names, applying pending migrations.
+pub async fn connect(url: &str) -> Result<std::sync::Arc<dyn Store>, StoreError> {
+    if url.starts_with("sqlite:") {
+        return Ok(std::sync::Arc::new(SqliteStore::connect(url).await?));
+    }
+    Err(StoreError::failed(
+        "connect",
+        "unsupported database URL scheme (expected sqlite:)",
+    ))
+}
+
+/// The audit trail's account of a change: the statuses before and after, and whether the phone
+/// changed — never the number itself.
+fn change_details(before: &crate::domain::CardSnapshot, change: &crate::domain::Change) -> String {
+    let mut details = serde_json::Map::new();
+    if let Some(to) = change.card_status {
+        details.insert(
+            "CardStatus".into(),
+            serde_json::json!({ "From": before.card_status.as_str(), "To": to.as_str() }),
+        );
+    }
+    if let Some(to) = change.customer_status {
+        details.insert(
+            "CustomerStatus".into(),
+            serde_json::json!({ "From": before.customer_status.as_str(), "To": to.as_str() }),
+        );
+    }
+    if change.phone.is_some() {
+        details.insert("PhoneNumberChanged".into(), serde_json::Value::Bool(true));
+    }
+    serde_json::Value::Object(details).to_string()
+}

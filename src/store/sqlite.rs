@@ -1,0 +1,366 @@
+//! The embedded default: one SQLite file in WAL mode.
+//!
+//! All writes go through a pool of exactly one connection and start with `BEGIN IMMEDIATE`, so
+//! a transaction that reads the card and then writes it can never fail with `SQLITE_BUSY` half
+//! way (a deferred `BEGIN` would), and writers queue instead of racing. Reads use their own
+//! pool and see the last committed state (WAL lets them run beside the writer).
+//! `synchronous = FULL`: a commit is fsync'd before the API answers 2xx.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
+    SqliteSynchronous,
+};
+use sqlx::{Row, Sqlite, Transaction};
+
+use super::{Applied, ApplyError, CardView, Context, Registered, Store, StoreError};
+use crate::domain::{
+    CardCommand, CardNumber, CardSnapshot, CardStatus, CustomerId, CustomerStatus, Gender,
+    Identity, Money, PhoneNumber, Registration, Stat, Wallet, WalletId,
+};
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+
+/// How long a request waits for the write lock or a connection before it is answered 503.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+pub struct SqliteStore {
+    writer: SqlitePool,
+    reader: SqlitePool,
+}
+
+impl SqliteStore {
+    /// Opens (creating if missing) and migrates the database file the URL names.
+    pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        let options = SqliteConnectOptions::from_str(url)
+            .map_err(|e| StoreError::failed("parse the SQLite URL", e))?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .busy_timeout(BUSY_TIMEOUT)
+            .foreign_keys(true);
+        let writer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .acquire_timeout(BUSY_TIMEOUT)
+            .connect_with(options.clone())
+            .await
+            .context("open the SQLite database")?;
+        MIGRATOR
+            .run(&writer)
+            .await
+            .map_err(|e| StoreError::failed("apply SQLite migrations", e))?;
+        let reader = SqlitePoolOptions::new()
+            .max_connections(4)
+            .acquire_timeout(BUSY_TIMEOUT)
+            .connect_with(options.pragma("query_only", "ON"))
+            .await
+            .context("open SQLite read connections")?;
+        Ok(Self { writer, reader })
+    }
+
+    async fn begin(&self) -> Result<Transaction<'static, Sqlite>, StoreError> {
+        self.writer
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .context("begin a write transaction")
+    }
+}
+
+fn ts(at: DateTime<Utc>) -> String {
+    at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
+}
+
+fn parse_ts(s: &str) -> Result<DateTime<Utc>, StoreError> {
+    DateTime::parse_from_rfc3339(s)
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|e| StoreError::failed("read a timestamp", e))
+}
+
+fn money(s: Option<String>) -> Result<Option<Money>, StoreError> {
+    s.map(|s| Money::parse(&s).map_err(|e| StoreError::failed("read an amount", e)))
+        .transpose()
+}
+
+fn opt_money(m: Option<Money>) -> Option<String> {
+    m.map(|m| m.to_string())
+}
+
+async fn audit(
+    tx: &mut Transaction<'static, Sqlite>,
+    at: DateTime<Utc>,
+    operation: &str,
+    card: &CardNumber,
+    customer: &str,
+    identity: Option<String>,
+    details: String,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "insert into audit_log (occurred_at, operation, card_number, customer_id, identity, details)
+         values (?, ?, ?, ?, ?, ?)",
+    )
+    .bind(ts(at))
+    .bind(operation)
+    .bind(card.as_str())
+    .bind(customer)
+    .bind(identity)
+    .bind(details)
+    .execute(&mut **tx)
+    .await
+    .context("write the audit record")?;
+    Ok(())
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn register(
+        &self,
+        reg: &Registration,
+        identity: Option<&Identity>,
+        at: DateTime<Utc>,
+    ) -> Result<Registered, StoreError> {
+        let customer = CustomerId::generate().to_string();
+        let mut tx = self.begin().await?;
+        // The card's primary key decides: a second registration of the number inserts nothing.
+        sqlx::query(
+            "insert into customers (id, status, phone_number, gender, created_at, updated_at)
+             values (?, 'NotActivated', ?, ?, ?, ?)",
+        )
+        .bind(&customer)
+        .bind(reg.phone.as_ref().map(PhoneNumber::as_str))
+        .bind(reg.gender.as_str())
+        .bind(ts(at))
+        .bind(ts(at))
+        .execute(&mut *tx)
+        .await
+        .context("insert the customer")?;
+        let inserted = sqlx::query(
+            "insert into cards (card_number, customer_id, status, pin_hmac,
+                                registration_fingerprint, created_at, updated_at)
+             values (?, ?, 'WaitingForActivation', ?, ?, ?, ?)
+             on conflict (card_number) do nothing",
+        )
+        .bind(reg.card_number.as_str())
+        .bind(&customer)
+        .bind(reg.pin.expose())
+        .bind(reg.fingerprint())
+        .bind(ts(at))
+        .bind(ts(at))
+        .execute(&mut *tx)
+        .await
+        .context("insert the card")?
+        .rows_affected();
+        if inserted == 0 {
+            // Someone registered the number first. Their row is committed (we hold the write
+            // lock), so this read sees it.
+            let row = sqlx::query(
+                "select customer_id, status, registration_fingerprint from cards where card_number = ?",
+            )
+            .bind(reg.card_number.as_str())
+            .fetch_one(&mut *tx)
+            .await
+            .context("read the registered card")?;
+            tx.rollback().await.context("roll back")?;
+            let status: String = row.get(1);
+            let fingerprint: String = row.get(2);
+            if status == CardStatus::WaitingForActivation.as_str()
+                && fingerprint == reg.fingerprint()
+            {
+                let id = CustomerId::parse(row.get(0))
+                    .map_err(|e| StoreError::failed("read a customer id", e))?;
+                return Ok(Registered::Replayed(id));
+            }
+            return Ok(Registered::AlreadyRegistered);
+        }
+        for (position, w) in reg.wallets.iter().enumerate() {
+            let stat = w.stat.clone().unwrap_or_default();
+            sqlx::query(
+                "insert into wallets (card_number, wallet_id, position, balance, has_stat,
+                     stat_lost, stat_transferred_out, stat_transferred_in, stat_issued,
+                     version, created_at, updated_at)
+                 values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            )
+            .bind(reg.card_number.as_str())
+            .bind(w.id.as_str())
+            .bind(i64::try_from(position).unwrap_or(i64::MAX))
+            .bind(w.balance.to_string())
+            .bind(w.stat.is_some())
+            .bind(opt_money(stat.lost))
+            .bind(opt_money(stat.transferred_out))
+            .bind(opt_money(stat.transferred_in))
+            .bind(opt_money(stat.issued))
+            .bind(w.version.as_deref())
+            .bind(ts(at))
+            .bind(ts(at))
+            .execute(&mut *tx)
+            .await
+            .context("insert a wallet")?;
+        }
+        let identity = identity
+            .map(serde_json::to_string)
+            .transpose()
+            .map_err(|e| StoreError::failed("encode the POS identity", e))?;
+        audit(
+            &mut tx,
+            at,
+            "register",
+            &reg.card_number,
+            &customer,
+            identity,
+            serde_json::json!({ "CardStatus": "WaitingForActivation", "CustomerStatus": "NotActivated", "Wallets": reg.wallets.len() })
+                .to_string(),
+        )
+        .await?;
+        tx.commit().await.context("commit the registration")?;
+        let id = CustomerId::parse(&customer)
+            .map_err(|e| StoreError::failed("read a customer id", e))?;
+        Ok(Registered::Created(id))
+    }
+
+    async fn apply(
+        &self,
+        card: &CardNumber,
+        command: &CardCommand,
+        at: DateTime<Utc>,
+    ) -> Result<Applied, ApplyError> {
+        let mut tx = self.begin().await?;
+        let Some(row) = sqlx::query(
+            "select c.status, c.customer_id, u.status, u.phone_number
+             from cards c join customers u on u.id = c.customer_id
+             where c.card_number = ?",
+        )
+        .bind(card.as_str())
+        .fetch_optional(&mut *tx)
+        .await
+        .context("read the card")?
+        else {
+            return Err(ApplyError::CardNotFound);
+        };
+        let customer: String = row.get(1);
+        let snapshot = CardSnapshot {
+            card_status: status(row.get(0))?,
+            customer_status: status(row.get(2))?,
+            phone: row.get::<Option<String>, _>(3).map(PhoneNumber::from_stored),
+        };
+        let change = command.decide(&snapshot)?;
+        if change.is_empty() {
+            return Ok(Applied::Unchanged);
+        }
+        if let Some(new) = change.card_status {
+            sqlx::query(
+                "update cards set status = ?, version = version + 1, updated_at = ?
+                 where card_number = ?",
+            )
+            .bind(new.as_str())
+            .bind(ts(at))
+            .bind(card.as_str())
+            .execute(&mut *tx)
+            .await
+            .context("update the card")?;
+        }
+        // The customer's cache hash lists its cards' statuses, so a card change bumps it too.
+        sqlx::query(
+            "update customers set status = coalesce(?, status),
+                 phone_number = coalesce(?, phone_number),
+                 version = version + 1, updated_at = ?
+             where id = ?",
+        )
+        .bind(change.customer_status.map(CustomerStatus::as_str))
+        .bind(change.phone.as_ref().map(PhoneNumber::as_str))
+        .bind(ts(at))
+        .bind(&customer)
+        .execute(&mut *tx)
+        .await
+        .context("update the customer")?;
+        audit(
+            &mut tx,
+            at,
+            command.name(),
+            card,
+            &customer,
+            None,
+            super::change_details(&snapshot, &change),
+        )
+        .await?;
+        tx.commit().await.context("commit the change")?;
+        Ok(Applied::Changed)
+    }
+
+    async fn card(&self, card: &CardNumber) -> Result<Option<CardView>, StoreError> {
+        // One read transaction, so the card and its wallets come from the same snapshot.
+        let mut tx = self.reader.begin().await.context("begin a read")?;
+        let Some(row) = sqlx::query(
+            "select c.status, c.customer_id, u.status, u.phone_number, u.gender,
+                    c.created_at, max(c.updated_at, u.updated_at)
+             from cards c join customers u on u.id = c.customer_id
+             where c.card_number = ?",
+        )
+        .bind(card.as_str())
+        .fetch_optional(&mut *tx)
+        .await
+        .context("read the card")?
+        else {
+            return Ok(None);
+        };
+        let wallets = sqlx::query(
+            "select wallet_id, balance, has_stat, stat_lost, stat_transferred_out,
+                    stat_transferred_in, stat_issued, version
+             from wallets where card_number = ? order by position",
+        )
+        .bind(card.as_str())
+        .fetch_all(&mut *tx)
+        .await
+        .context("read the wallets")?
+        .into_iter()
+        .map(wallet)
+        .collect::<Result<Vec<_>, _>>()?;
+        tx.commit().await.context("end the read")?;
+        Ok(Some(CardView {
+            card_number: card.clone(),
+            status: status(row.get(0))?,
+            customer_id: CustomerId::parse(row.get(1))
+                .map_err(|e| StoreError::failed("read a customer id", e))?,
+            customer_status: status(row.get(2))?,
+            phone: row.get::<Option<String>, _>(3).map(PhoneNumber::from_stored),
+            gender: Gender::parse(row.get(4))
+                .ok_or_else(|| StoreError::failed("read a gender", "unknown gender"))?,
+            wallets,
+            created_at: parse_ts(row.get(5))?,
+            updated_at: parse_ts(row.get(6))?,
+        }))
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("select 1")
+            .execute(&self.reader)
+            .await
+            .context("ping the database")?;
+        Ok(())
+    }
+}
+
+fn status<T: FromStr<Err = crate::domain::UnknownStatus>>(s: &str) -> Result<T, StoreError> {
+    s.parse()
+        .map_err(|e| StoreError::failed("read a status", e))
+}
+
+fn wallet(row: SqliteRow) -> Result<Wallet, StoreError> {
+    let has_stat: bool = row.get(2);
+    let stat = Stat {
+        lost: money(row.get(3))?,
+        transferred_out: money(row.get(4))?,
+        transferred_in: money(row.get(5))?,
+        issued: money(row.get(6))?,
+    };
+    Ok(Wallet {
+        id: WalletId::parse(row.get(0))
+            .ok_or_else(|| StoreError::failed("read a wallet id", "invalid wallet id"))?,
+        balance: money(Some(row.get(1)))?
+            .ok_or_else(|| StoreError::failed("read a balance", "missing balance"))?,
+        stat: has_stat.then_some(stat),
+        version: row.get(7),
+    })
+}
