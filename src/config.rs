@@ -11,7 +11,11 @@ use clap::{Args, Parser, Subcommand};
 use crate::domain::{Country, Language};
 
 #[derive(Debug, Parser)]
-#[command(name = "cps", version, about = "Customer Portal Server: the loyalty-card API that ALCS calls")]
+#[command(
+    name = "cps",
+    version,
+    about = "Customer Portal Server: the loyalty-card API that ALCS calls"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Option<Command>,
@@ -30,19 +34,39 @@ pub enum Command {
 #[derive(Debug, Clone, Args)]
 pub struct Settings {
     /// Address and port to serve on.
-    #[arg(long, env = "CPS_LISTEN", default_value = "127.0.0.1:8080", global = true)]
+    #[arg(
+        long,
+        env = "CPS_LISTEN",
+        default_value = "127.0.0.1:8080",
+        global = true
+    )]
     pub listen: String,
     /// Database URL: `sqlite://FILE` (created and migrated on start).
-    #[arg(long, env = "CPS_DATABASE_URL", default_value = "sqlite://cps.db", global = true)]
+    #[arg(
+        long,
+        env = "CPS_DATABASE_URL",
+        default_value = "sqlite://cps.db",
+        global = true
+    )]
     pub database_url: String,
     /// Language of error messages when the request names none we know (`pl_PL` or `en_US`).
-    #[arg(long, env = "CPS_DEFAULT_LANGUAGE", default_value = "pl_PL", global = true)]
+    #[arg(
+        long,
+        env = "CPS_DEFAULT_LANGUAGE",
+        default_value = "pl_PL",
+        global = true
+    )]
     pub default_language: String,
     /// Country (ISO 3166 alpha-2) whose numbering plan applies to national phone numbers.
     #[arg(long, env = "CPS_DEFAULT_COUNTRY", default_value = "PL", global = true)]
     pub default_country: String,
     /// Seconds a request may take before it is answered 503 `Timeout`.
-    #[arg(long, env = "CPS_REQUEST_TIMEOUT_SECS", default_value = "10", global = true)]
+    #[arg(
+        long,
+        env = "CPS_REQUEST_TIMEOUT_SECS",
+        default_value = "10",
+        global = true
+    )]
     pub request_timeout_secs: String,
     /// PEM certificate chain: serve HTTPS (TLS 1.2/1.3) instead of plain HTTP.
     #[arg(long, env = "CPS_TLS_CERT", global = true)]
@@ -127,7 +151,8 @@ impl Config {
             )?),
             (None, None) if s.tls_client_ca.is_some() => {
                 return Err(
-                    "--tls-client-ca / CPS_TLS_CLIENT_CA: needs --tls-cert and --tls-key".to_owned(),
+                    "--tls-client-ca / CPS_TLS_CLIENT_CA: needs --tls-cert and --tls-key"
+                        .to_owned(),
                 );
             }
             (None, None) => None,

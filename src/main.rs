@@ -1,5 +1,6 @@
 //! Wiring only: parse settings, set up logging, run the chosen command.
 
+use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use clap::Parser;
@@ -14,6 +15,8 @@ fn main() -> ExitCode {
             EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn")),
         )
         .with_writer(std::io::stderr)
+        // Colour codes only for a person at a terminal, not in collected logs.
+        .with_ansi(std::io::stderr().is_terminal())
         .init();
     let config = match Config::from_settings(&cli.settings) {
         Ok(config) => config,

@@ -18,7 +18,12 @@ pub fn server_config(
 ) -> Result<Arc<rustls::ServerConfig>, String> {
     let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
         .and_then(Iterator::collect)
-        .map_err(|e| format!("--tls-cert / CPS_TLS_CERT: cannot read certificates from {}: {e}", cert.display()))?;
+        .map_err(|e| {
+            format!(
+                "--tls-cert / CPS_TLS_CERT: cannot read certificates from {}: {e}",
+                cert.display()
+            )
+        })?;
     if certs.is_empty() {
         return Err(format!(
             "--tls-cert / CPS_TLS_CERT: no certificate in {}",

@@ -40,7 +40,10 @@ mod tests {
         let id = CustomerId::generate();
         let s = id.to_string();
         assert_eq!(s.len(), 32);
-        assert!(s.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()));
+        assert!(
+            s.bytes()
+                .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
+        );
         assert_eq!(CustomerId::parse(&s), Ok(id));
     }
 

@@ -43,7 +43,12 @@ impl Money {
         if value.scale() > Self::MAX_SCALE {
             return Err(MoneyError::TooManyDecimals);
         }
-        if value.mantissa().unsigned_abs().checked_ilog10().unwrap_or(0) + 1
+        if value
+            .mantissa()
+            .unsigned_abs()
+            .checked_ilog10()
+            .unwrap_or(0)
+            + 1
             > Self::MAX_SIGNIFICANT_DIGITS
         {
             return Err(MoneyError::TooManyDigits);
@@ -146,7 +151,9 @@ mod tests {
 
     #[test]
     fn rejects_what_is_not_a_number() {
-        for s in ["", "abc", "1.", ".5", "--1", "1-", "NaN", "1e", "0x10", " 1", "01", "+1"] {
+        for s in [
+            "", "abc", "1.", ".5", "--1", "1-", "NaN", "1e", "0x10", " 1", "01", "+1",
+        ] {
             assert!(Money::parse(s).is_err(), "{s:?} accepted");
         }
     }

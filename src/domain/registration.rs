@@ -134,7 +134,12 @@ impl Registration {
             match &w.stat {
                 None => field("no-stat"),
                 Some(stat) => {
-                    for v in [stat.lost, stat.transferred_out, stat.transferred_in, stat.issued] {
+                    for v in [
+                        stat.lost,
+                        stat.transferred_out,
+                        stat.transferred_in,
+                        stat.issued,
+                    ] {
                         field(&v.map_or_else(|| "-".to_owned(), |m| m.normalized()));
                     }
                 }

@@ -169,7 +169,9 @@ mod tests {
                 .is_empty()
         );
         assert_eq!(
-            cmd.decide(&state(CardStatus::Locked, Some(Q))).unwrap().phone,
+            cmd.decide(&state(CardStatus::Locked, Some(Q)))
+                .unwrap()
+                .phone,
             Some(phone(P))
         );
         assert_eq!(

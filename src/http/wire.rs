@@ -11,8 +11,8 @@ use serde_json::{Map, Number, Value};
 
 use super::error::{ApiError, Reason};
 use crate::domain::{
-    CardNumber, Country, Gender, Identity, Language, Money, MoneyError,
-    PhoneNumber, PinHmac, PinHmacError, Registration, Stat, Wallet, WalletId,
+    CardNumber, Country, Gender, Identity, Language, Money, MoneyError, PhoneNumber, PinHmac,
+    PinHmacError, Registration, Stat, Wallet, WalletId,
 };
 use crate::store::CardView;
 
@@ -62,7 +62,10 @@ impl<'a> Obj<'a> {
 
     fn str(&self, key: &str) -> Result<Option<&'a str>, ApiError> {
         self.get(key)
-            .map(|v| v.as_str().ok_or_else(|| self.invalid(key, Reason::NotAString)))
+            .map(|v| {
+                v.as_str()
+                    .ok_or_else(|| self.invalid(key, Reason::NotAString))
+            })
             .transpose()
     }
 
@@ -120,7 +123,9 @@ impl<'a> Obj<'a> {
 
     fn phone(&self, key: &str, country: Country) -> Result<Option<PhoneNumber>, ApiError> {
         self.str(key)?
-            .map(|s| PhoneNumber::parse(s, country).map_err(|_| self.invalid(key, Reason::PhoneNumber)))
+            .map(|s| {
+                PhoneNumber::parse(s, country).map_err(|_| self.invalid(key, Reason::PhoneNumber))
+            })
             .transpose()
     }
 }
@@ -199,7 +204,7 @@ fn identity(o: &Obj<'_>) -> Result<Identity, ApiError> {
         // Empty / absent, and 0 / absent, mean "no cashier logged in".
         pos_operator_id: nonempty(o.loose("PosOperatorId", MAX_IDENTITY_LEN)?),
         pos_operator_number: nonempty(o.loose("PosOperatorNumber", MAX_IDENTITY_LEN)?)
-            .filter(|s| s.trim_start_matches('0').trim_start_matches('.') != ""),
+            .filter(|s| !s.chars().all(|c| c == '0' || c == '.')),
         site_id: nonempty(o.loose("SiteId", MAX_IDENTITY_LEN)?),
     })
 }

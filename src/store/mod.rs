@@ -12,8 +12,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use crate::domain::{
-    CardCommand, CardNumber, CardStatus, CustomerId, CustomerStatus, Gender, Identity,
-    PhoneNumber, Registration, RuleError, Wallet,
+    CardCommand, CardNumber, CardStatus, CustomerId, CustomerStatus, Gender, Identity, PhoneNumber,
+    Registration, RuleError, Wallet,
 };
 
 pub use sqlite::SqliteStore;

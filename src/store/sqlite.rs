@@ -243,7 +243,9 @@ impl Store for SqliteStore {
         let snapshot = CardSnapshot {
             card_status: status(row.get(0))?,
             customer_status: status(row.get(2))?,
-            phone: row.get::<Option<String>, _>(3).map(PhoneNumber::from_stored),
+            phone: row
+                .get::<Option<String>, _>(3)
+                .map(PhoneNumber::from_stored),
         };
         let change = command.decide(&snapshot)?;
         if change.is_empty() {
@@ -324,7 +326,9 @@ impl Store for SqliteStore {
             customer_id: CustomerId::parse(row.get(1))
                 .map_err(|e| StoreError::failed("read a customer id", e))?,
             customer_status: status(row.get(2))?,
-            phone: row.get::<Option<String>, _>(3).map(PhoneNumber::from_stored),
+            phone: row
+                .get::<Option<String>, _>(3)
+                .map(PhoneNumber::from_stored),
             gender: Gender::parse(row.get(4))
                 .ok_or_else(|| StoreError::failed("read a gender", "unknown gender"))?,
             wallets,

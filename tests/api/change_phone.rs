@@ -1,0 +1,81 @@
+use reqwest::Method;
+use serde_json::json;
+
+use crate::helpers::*;
+
+#[tokio::test]
+async fn changing_the_phone_returns_204_and_the_new_number_is_used_for_activation() {
+    let app = TestApp::spawn().await;
+    app.registered(CARD).await;
+    app.change_phone(CARD, "602-123-780")
+        .await
+        .assert_no_content();
+    assert_eq!(
+        app.get(CARD).await.json()["Customer"]["PhoneNumber"],
+        json!(OTHER_PHONE)
+    );
+    app.activate(CARD, PHONE)
+        .await
+        .assert_error(400, "IncorrectPhoneNumber");
+    app.activate(CARD, OTHER_PHONE).await.assert_no_content();
+    let audit = app.audit(CARD).await;
+    let operations: Vec<&str> = audit.iter().map(|a| a.0.as_str()).collect();
+    assert_eq!(operations, ["register", "change_phone", "activate"]);
+    // The audit trail records that the phone changed, not the number.
+    assert_eq!(
+        audit[1].2.as_deref(),
+        Some(r#"{"PhoneNumberChanged":true}"#)
+    );
+}
+
+#[tokio::test]
+async fn setting_the_same_number_again_returns_204() {
+    let app = TestApp::spawn().await;
+    app.registered(CARD).await;
+    app.change_phone(CARD, PHONE).await.assert_no_content();
+    app.change_phone(CARD, "48602123789")
+        .await
+        .assert_no_content();
+    assert_eq!(app.audit(CARD).await.len(), 1);
+}
+
+#[tokio::test]
+async fn a_customer_without_a_phone_can_be_given_one() {
+    let app = TestApp::spawn().await;
+    let body = with(
+        registration(CARD),
+        "LoyaltyCard.PhoneNumber",
+        Some(json!("")),
+    );
+    app.register(CARD, &body).await;
+    app.change_phone(CARD, PHONE).await.assert_no_content();
+    app.activate(CARD, PHONE).await.assert_no_content();
+}
+
+#[tokio::test]
+async fn changing_the_phone_of_an_unknown_card_returns_400_customer_not_found() {
+    let app = TestApp::spawn().await;
+    app.change_phone(CARD, PHONE)
+        .await
+        .assert_error(400, "CustomerWithGivenCardNumberNotFound");
+}
+
+#[tokio::test]
+async fn a_missing_null_or_invalid_phone_returns_400_and_keeps_the_old_one() {
+    let app = TestApp::spawn().await;
+    app.registered(CARD).await;
+    for body in [
+        json!({}),
+        json!({ "PhoneNumber": null }),
+        json!({ "PhoneNumber": "" }),
+        json!({ "PhoneNumber": "+48abc" }),
+    ] {
+        app.send(Method::PATCH, &app.card_url(CARD), Some(&body))
+            .await
+            .assert_error(400, "InvalidRequest");
+    }
+    assert_eq!(
+        app.get(CARD).await.json()["Customer"]["PhoneNumber"],
+        json!(PHONE)
+    );
+}

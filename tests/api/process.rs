@@ -1,0 +1,296 @@
+//! The service as an operator runs it: the real binary's configuration errors and logs, and the
+//! TLS listener.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use cps::config::Config;
+use cps::startup::Application;
+use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
+use serde_json::json;
+
+use crate::helpers::*;
+
+const BIN: &str = env!("CARGO_BIN_EXE_cps");
+
+fn cps(args: &[&str], env: &[(&str, &str)]) -> Command {
+    let mut cmd = Command::new(BIN);
+    cmd.args(args)
+        .env_remove("CPS_LISTEN")
+        .env_remove("CPS_DATABASE_URL")
+        .env_remove("RUST_LOG");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd
+}
+
+/// Flags, environment, and the setting the error line must name.
+type Case<'a> = (&'a [&'a str], &'a [(&'a str, &'a str)], &'a str);
+
+#[test]
+fn invalid_configuration_stops_the_start_with_one_line_naming_the_setting() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}", dir.path().join("x.db").display());
+    let cases: [Case; 9] = [
+        (&["--listen", "nowhere"], &[], "--listen / CPS_LISTEN"),
+        (&[], &[("CPS_LISTEN", "1.2.3.4")], "--listen / CPS_LISTEN"),
+        (
+            &["serve", "--default-language", "de_AT"],
+            &[],
+            "--default-language / CPS_DEFAULT_LANGUAGE",
+        ),
+        (
+            &[],
+            &[("CPS_DEFAULT_COUNTRY", "XX")],
+            "--default-country / CPS_DEFAULT_COUNTRY",
+        ),
+        (
+            &["--database-url", "mysql://db"],
+            &[],
+            "--database-url / CPS_DATABASE_URL",
+        ),
+        (
+            &["--request-timeout-secs", "0"],
+            &[],
+            "--request-timeout-secs / CPS_REQUEST_TIMEOUT_SECS",
+        ),
+        (&["--listen", "0.0.0.0:8080"], &[], "--plain-http"),
+        (
+            &["--tls-cert", "/nonexistent.pem"],
+            &[],
+            "--tls-key / CPS_TLS_KEY",
+        ),
+        (
+            &[
+                "--tls-cert",
+                "/nonexistent.pem",
+                "--tls-key",
+                "/nonexistent.key",
+            ],
+            &[],
+            "--tls-cert / CPS_TLS_CERT",
+        ),
+    ];
+    for (args, env, setting) in cases {
+        let out = cps(args, env)
+            .env("CPS_DATABASE_URL", &db)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{args:?} {env:?}");
+        let stderr = String::from_utf8(out.stderr).unwrap();
+        assert_eq!(stderr.lines().count(), 1, "one line: {stderr}");
+        assert!(stderr.contains(setting), "{args:?}: {stderr}");
+    }
+    // Flags win over the environment.
+    let out = cps(&["--listen", "nowhere"], &[("CPS_LISTEN", "127.0.0.1:0")])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+}
+
+/// A running `cps` process, killed when dropped so that a failing test leaves none behind.
+struct Running(std::process::Child);
+
+impl Running {
+    fn stop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// Starts the binary, returns it, its log lines and its address read from the start-up line.
+fn start(env: &[(&str, &str)]) -> (Running, std::sync::mpsc::Receiver<String>, String) {
+    let mut child = Running(
+        cps(&["serve"], env)
+            .env("CPS_LISTEN", "127.0.0.1:0")
+            .stderr(Stdio::piped())
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let stderr = child.0.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let line = rx
+            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+            .expect("the server logs its address");
+        if let Some(at) = line.find("addr=") {
+            let addr = line[at + 5..].split_whitespace().next().unwrap().to_owned();
+            return (child, rx, addr);
+        }
+    }
+}
+
+#[tokio::test]
+async fn logs_tell_what_happened_without_phone_numbers_or_pin_hmacs() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}", dir.path().join("cps.db").display());
+    let (mut child, lines, addr) =
+        start(&[("CPS_DATABASE_URL", db.as_str()), ("RUST_LOG", "debug")]);
+    let client = reqwest::Client::new();
+    let url = format!("http://{addr}/alcs/loyalty/v1/loyalty-cards/{CARD}");
+    let secret_phone = "+48 601 999 888";
+    let mut body = registration(CARD);
+    body["LoyaltyCard"]["PhoneNumber"] = json!(secret_phone);
+    let r = client.put(&url).json(&body).send().await.unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    for phone in [secret_phone, "+48 601 999 887"] {
+        client
+            .post(format!("{url}/activate"))
+            .json(&json!({ "PhoneNumber": phone }))
+            .send()
+            .await
+            .unwrap();
+    }
+    client
+        .patch(&url)
+        .json(&json!({ "PhoneNumber": "+48 601 999 886" }))
+        .send()
+        .await
+        .unwrap();
+    // A refused PIN and a refused phone must not be echoed either.
+    body["LoyaltyCard"]["CardPinHMac"] = json!(format!("{PIN}\n"));
+    client.put(&url).json(&body).send().await.unwrap();
+    client
+        .patch(&url)
+        .json(&json!({ "PhoneNumber": "+48 601 999 88x" }))
+        .send()
+        .await
+        .unwrap();
+    child.stop();
+    let log: Vec<String> = lines.try_iter().collect();
+    let log = log.join("\n");
+    assert!(log.contains("card registered"), "{log}");
+    assert!(log.contains("card updated"), "{log}");
+    assert!(log.contains("status=400"), "{log}");
+    assert!(
+        !log.contains('\u{1b}'),
+        "no colour codes when not on a terminal"
+    );
+    for secret in [PIN, "601999", "601 999", "999888", "999 888", "99988"] {
+        assert!(!log.contains(secret), "{secret:?} in the log:\n{log}");
+    }
+}
+
+struct Pki {
+    dir: tempfile::TempDir,
+    ca_pem: String,
+    client_pem: String,
+}
+
+fn pki() -> Pki {
+    let dir = tempfile::tempdir().unwrap();
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca_key = KeyPair::generate().unwrap();
+    let ca_cert = ca_params.self_signed(&ca_key).unwrap();
+    let issuer = Issuer::new(ca_params, ca_key);
+    let server_key = KeyPair::generate().unwrap();
+    let server_cert = CertificateParams::new(vec!["localhost".into()])
+        .unwrap()
+        .signed_by(&server_key, &issuer)
+        .unwrap();
+    let client_key = KeyPair::generate().unwrap();
+    let client_cert = CertificateParams::new(vec!["alcs".into()])
+        .unwrap()
+        .signed_by(&client_key, &issuer)
+        .unwrap();
+    std::fs::write(dir.path().join("ca.pem"), ca_cert.pem()).unwrap();
+    std::fs::write(dir.path().join("server.pem"), server_cert.pem()).unwrap();
+    std::fs::write(dir.path().join("server.key"), server_key.serialize_pem()).unwrap();
+    Pki {
+        ca_pem: ca_cert.pem(),
+        client_pem: format!("{}{}", client_cert.pem(), client_key.serialize_pem()),
+        dir,
+    }
+}
+
+async fn tls_app(pki: &Pki, mutual: bool) -> std::net::SocketAddr {
+    let db = format!("sqlite://{}", pki.dir.path().join("cps.db").display());
+    let mut s = settings(&db);
+    s.tls_cert = Some(pki.dir.path().join("server.pem"));
+    s.tls_key = Some(pki.dir.path().join("server.key"));
+    if mutual {
+        s.tls_client_ca = Some(pki.dir.path().join("ca.pem"));
+    }
+    let app = Application::build(Config::from_settings(&s).unwrap())
+        .await
+        .unwrap();
+    let addr = app.local_addr();
+    tokio::spawn(app.run_until_stopped(std::future::pending()));
+    addr
+}
+
+fn https_client(pki: &Pki, addr: std::net::SocketAddr, identity: bool) -> reqwest::Client {
+    let mut builder = reqwest::Client::builder()
+        .use_rustls_tls()
+        .tls_built_in_root_certs(false)
+        .add_root_certificate(reqwest::Certificate::from_pem(pki.ca_pem.as_bytes()).unwrap())
+        .resolve("localhost", addr);
+    if identity {
+        builder = builder.identity(reqwest::Identity::from_pem(pki.client_pem.as_bytes()).unwrap());
+    }
+    builder.build().unwrap()
+}
+
+#[tokio::test]
+async fn tls_serves_the_api_and_refuses_plain_http() {
+    let pki = pki();
+    let addr = tls_app(&pki, false).await;
+    let url = format!("https://localhost:{}/health/live", addr.port());
+    let reply = https_client(&pki, addr, false)
+        .get(&url)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(reply.status().as_u16(), 200);
+    let plain = reqwest::Client::new()
+        .get(format!("http://{addr}/health/live"))
+        .send()
+        .await;
+    assert!(plain.is_err() || !plain.unwrap().status().is_success());
+    // TLS 1.2 is still offered (the source demands it); 1.3 is preferred.
+    let tls12 = reqwest::Client::builder()
+        .use_rustls_tls()
+        .tls_built_in_root_certs(false)
+        .add_root_certificate(reqwest::Certificate::from_pem(pki.ca_pem.as_bytes()).unwrap())
+        .resolve("localhost", addr)
+        .max_tls_version(reqwest::tls::Version::TLS_1_2)
+        .build()
+        .unwrap();
+    assert_eq!(tls12.get(&url).send().await.unwrap().status().as_u16(), 200);
+}
+
+#[tokio::test]
+async fn mutual_tls_requires_a_client_certificate_from_the_configured_ca() {
+    let pki = pki();
+    let addr = tls_app(&pki, true).await;
+    let url = format!("https://localhost:{}/health/live", addr.port());
+    let anonymous = https_client(&pki, addr, false).get(&url).send().await;
+    assert!(
+        anonymous.is_err(),
+        "a client without a certificate is refused"
+    );
+    let reply = https_client(&pki, addr, true)
+        .get(&url)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(reply.status().as_u16(), 200);
+}
