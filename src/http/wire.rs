@@ -376,3 +376,108 @@ impl From<CardView> for CardBody {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn card() -> CardNumber {
+        CardNumber::parse("99419283746389").unwrap()
+    }
+
+    /// Runs every decoder on a body, as the handlers would.
+    fn decode_all(bytes: &[u8]) {
+        if let Ok(value) = serde_json::from_slice::<Value>(bytes) {
+            let _ = cashier_language(&value);
+            let _ = registration(&value, &card(), Country::poland());
+            let _ = phone_body(&value, Country::poland());
+        }
+    }
+
+    /// JSON trees built from the names the decoders look for, so that the search reaches past
+    /// the parser into every branch of the walk.
+    fn json_tree() -> impl Strategy<Value = Value> {
+        let key = prop_oneof![
+            Just("LoyaltyCard"),
+            Just("Identity"),
+            Just("ResponseLanguage"),
+            Just("CashierLanguage"),
+            Just("CardNumber"),
+            Just("PhoneNumber"),
+            Just("Gender"),
+            Just("CardPinHMac"),
+            Just("Wallets"),
+            Just("Id"),
+            Just("Balance"),
+            Just("Stat"),
+            Just("Lost"),
+            Just("Issued"),
+            Just("Version"),
+            Just("PosNumber"),
+            Just("PosOperatorNumber"),
+            Just("SiteId"),
+            Just("x"),
+        ];
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            "[-0-9.eE+]{1,40}".prop_map(|s| s.parse::<Number>().map_or(Value::Null, Value::Number)),
+            "\\PC{0,40}".prop_map(Value::String),
+            "[+]?[0-9 -]{0,16}".prop_map(Value::String),
+            prop_oneof![Just("M"), Just("F"), Just("U"), Just("en_US")]
+                .prop_map(|s| Value::String(s.into())),
+        ];
+        leaf.prop_recursive(5, 64, 8, move |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..6).prop_map(Value::Array),
+                proptest::collection::vec((key.clone(), inner), 0..8).prop_map(|fields| {
+                    Value::Object(fields.into_iter().map(|(k, v)| (k.to_owned(), v)).collect())
+                }),
+            ]
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2000))]
+
+        #[test]
+        fn arbitrary_bytes_never_panic_the_decoders(bytes in proptest::collection::vec(any::<u8>(), 0..2048)) {
+            decode_all(&bytes);
+        }
+
+        #[test]
+        fn arbitrary_json_never_panics_the_decoders(tree in json_tree()) {
+            decode_all(tree.to_string().as_bytes());
+        }
+
+        #[test]
+        fn accepted_registrations_have_valid_parts(tree in json_tree()) {
+            if let Ok((reg, _)) = registration(&tree, &card(), Country::poland()) {
+                prop_assert_eq!(reg.card_number, card());
+                if let Some(phone) = reg.phone {
+                    prop_assert!(phone.as_str().starts_with('+'));
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_complete_registration_decodes() {
+        let body: Value = serde_json::from_str(
+            r#"{"Identity": {"PosNumber": 5, "PosOperatorNumber": 0, "PosOperatorId": ""},
+                "LoyaltyCard": {"CardNumber": "99419283746389", "PhoneNumber": "602 123 789",
+                "Gender": "F", "CardPinHMac": "x",
+                "Wallets": [{"Id": "A", "Balance": 132.00, "Stat": {"Lost": 0.22}, "Version": 7}]}}"#,
+        )
+        .unwrap();
+        let (reg, identity) = registration(&body, &card(), Country::poland()).unwrap();
+        assert_eq!(reg.phone.unwrap().as_str(), "+48602123789");
+        assert_eq!(reg.wallets[0].balance.to_string(), "132.00");
+        assert_eq!(reg.wallets[0].version.as_deref(), Some("7"));
+        let identity = identity.unwrap();
+        assert_eq!(identity.pos_number.as_deref(), Some("5"));
+        assert_eq!(identity.pos_operator_number, None);
+        assert_eq!(identity.pos_operator_id, None);
+    }
+}

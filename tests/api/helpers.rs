@@ -97,6 +97,16 @@ impl TestApp {
         }
     }
 
+    /// A client for an app started some other way; it has no database of its own.
+    pub fn at(base: &str) -> Self {
+        Self {
+            base: base.to_owned(),
+            client: reqwest::Client::new(),
+            database_url: String::new(),
+            _dir: tempfile::tempdir().expect("a temporary directory"),
+        }
+    }
+
     pub fn card_url(&self, card: &str) -> String {
         format!("{}/alcs/loyalty/v1/loyalty-cards/{card}", self.base)
     }

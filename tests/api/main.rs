@@ -5,6 +5,7 @@ mod activate;
 mod change_phone;
 mod concurrency;
 mod errors;
+mod failures;
 mod helpers;
 mod language;
 mod lock;

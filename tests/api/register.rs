@@ -489,3 +489,22 @@ async fn the_pin_hmac_is_never_returned() {
         assert!(!reply.text.contains("a\\nb"), "{}", reply.text);
     }
 }
+
+#[tokio::test]
+async fn the_database_file_is_created_migrated_and_in_wal_mode() {
+    use sqlx::Connection;
+    let app = TestApp::spawn().await;
+    let mut conn = sqlx::SqliteConnection::connect(&app.database_url)
+        .await
+        .unwrap();
+    let mode: String = sqlx::query_scalar("pragma journal_mode")
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(mode, "wal");
+    let applied: i64 = sqlx::query_scalar("select count(*) from _sqlx_migrations where success")
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+    assert!(applied >= 1);
+}
