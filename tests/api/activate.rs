@@ -87,12 +87,7 @@ async fn activating_with_a_different_phone_returns_400_incorrect_phone_number() 
 #[tokio::test]
 async fn activating_a_card_whose_customer_has_no_phone_returns_400_incorrect_phone_number() {
     let app = TestApp::spawn().await;
-    let body = with(
-        registration(CARD),
-        "LoyaltyCard.PhoneNumber",
-        Some(Value::Null),
-    );
-    app.register(CARD, &body).await;
+    app.registered_without_phone(CARD).await;
     app.activate(CARD, PHONE)
         .await
         .assert_error(400, "IncorrectPhoneNumber");

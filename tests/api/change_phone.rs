@@ -42,12 +42,7 @@ async fn setting_the_same_number_again_returns_204() {
 #[tokio::test]
 async fn a_customer_without_a_phone_can_be_given_one() {
     let app = TestApp::spawn().await;
-    let body = with(
-        registration(CARD),
-        "LoyaltyCard.PhoneNumber",
-        Some(json!("")),
-    );
-    app.register(CARD, &body).await;
+    app.registered_without_phone(CARD).await;
     app.change_phone(CARD, PHONE).await.assert_no_content();
     app.activate(CARD, PHONE).await.assert_no_content();
 }

@@ -176,6 +176,17 @@ impl TestApp {
             .to_owned()
     }
 
+    /// Registers `card` for a customer who gave no phone number.
+    pub async fn registered_without_phone(&self, card: &str) {
+        let body = with(
+            registration(card),
+            "LoyaltyCard.PhoneNumber",
+            Some(Value::Null),
+        );
+        let reply = self.register(card, &body).await;
+        assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
+    }
+
     /// Rows in a table, read straight from the database: what the API cannot show (how many
     /// customers exist, the audit trail).
     pub async fn count(&self, table: &str) -> i64 {

@@ -57,12 +57,7 @@ async fn reading_an_unknown_card_returns_404_customer_not_found() {
 #[tokio::test]
 async fn a_customer_without_a_phone_reads_as_null() {
     let app = TestApp::spawn().await;
-    let body = with(
-        registration(CARD),
-        "LoyaltyCard.PhoneNumber",
-        Some(Value::Null),
-    );
-    app.register(CARD, &body).await;
+    app.registered_without_phone(CARD).await;
     let card = app.get(CARD).await.json();
     assert!(
         card["Customer"]
