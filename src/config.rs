@@ -27,6 +27,31 @@ pub struct Cli {
 pub enum Command {
     /// Serve the API (what runs when no command is given).
     Serve,
+    /// Apply pending database migrations, then exit.
+    Migrate,
+    /// Maintain the Redis customer cache.
+    #[command(subcommand)]
+    Cache(CacheCommand),
+}
+
+#[derive(Debug, Clone, Copy, Subcommand)]
+pub enum CacheCommand {
+    /// Rewrite every card and customer hash from the database (safe while the service runs).
+    Rebuild {
+        /// Overwrite hashes even when Redis holds a newer version (e.g. after restoring the
+        /// database from a backup). Not safe while the service writes.
+        #[arg(long)]
+        force: bool,
+        /// Cards read and written per batch.
+        #[arg(long, default_value_t = 500)]
+        batch_size: i64,
+    },
+    /// Compare the database with the cache and list every difference; exit code 1 on drift.
+    Verify {
+        /// Cards read per batch.
+        #[arg(long, default_value_t = 500)]
+        batch_size: i64,
+    },
 }
 
 /// The raw settings as given. Values stay strings here so that every mistake is reported by
@@ -41,14 +66,31 @@ pub struct Settings {
         global = true
     )]
     pub listen: String,
-    /// Database URL: `sqlite://FILE` (created and migrated on start).
-    #[arg(
-        long,
-        env = "CPS_DATABASE_URL",
-        default_value = "sqlite://cps.db",
-        global = true
-    )]
+    /// Database URL: `sqlite://FILE` (created and migrated on start) or `postgres://…`.
+    #[arg(long, env = "CPS_DATABASE_URL", default_value = "sqlite://cps.db", global = true)]
     pub database_url: String,
+    /// Connections in the PostgreSQL pool.
+    #[arg(long, env = "CPS_DATABASE_MAX_CONNECTIONS", default_value = "8", global = true)]
+    pub database_max_connections: String,
+    /// Seconds an operation may wait for a connection, a lock or a statement before it is
+    /// answered 503 (database unavailable or saturated).
+    #[arg(long, env = "CPS_DATABASE_TIMEOUT_SECS", default_value = "5", global = true)]
+    pub database_timeout_secs: String,
+    /// Redis URL of the customer cache ALCS reads (`redis://host:6379/0`); unset: no cache.
+    #[arg(long, env = "CPS_REDIS_URL", global = true)]
+    pub redis_url: Option<String>,
+    /// Prefix of every cache key (`card:…`, `customer:…` follow it).
+    #[arg(long, env = "CPS_REDIS_PREFIX", default_value = "", global = true)]
+    pub redis_prefix: String,
+    /// Milliseconds a Redis connect or command may take.
+    #[arg(long, env = "CPS_REDIS_TIMEOUT_MS", default_value = "500", global = true)]
+    pub redis_timeout_ms: String,
+    /// Milliseconds between looks for due outbox rows when idle.
+    #[arg(long, env = "CPS_OUTBOX_POLL_MS", default_value = "1000", global = true)]
+    pub outbox_poll_ms: String,
+    /// Longest wait in seconds between two delivery attempts of one outbox row.
+    #[arg(long, env = "CPS_OUTBOX_MAX_BACKOFF_SECS", default_value = "60", global = true)]
+    pub outbox_max_backoff_secs: String,
     /// Language of error messages when the request names none we know (`pl_PL` or `en_US`).
     #[arg(
         long,
@@ -87,6 +129,11 @@ pub struct Settings {
 pub struct Config {
     pub listen: SocketAddr,
     pub database_url: String,
+    pub store: crate::store::StoreOptions,
+    pub redis_url: Option<String>,
+    pub redis_prefix: String,
+    pub redis_timeout: Duration,
+    pub worker: crate::outbox::worker::WorkerConfig,
     pub default_language: Language,
     pub default_country: Country,
     pub request_timeout: Duration,
@@ -105,20 +152,79 @@ impl std::fmt::Debug for Config {
     }
 }
 
+/// A whole number within `range`, or an error line naming the setting.
+fn number(value: &str, setting: &str, range: std::ops::RangeInclusive<u64>) -> Result<u64, String> {
+    value
+        .trim()
+        .parse::<u64>()
+        .ok()
+        .filter(|n| range.contains(n))
+        .ok_or_else(|| {
+            format!(
+                "{setting}: {value:?} is not a whole number from {} to {}",
+                range.start(),
+                range.end()
+            )
+        })
+}
+
 impl Config {
+    /// Checks every setting, for serving.
     pub fn from_settings(s: &Settings) -> Result<Self, String> {
+        Self::build(s, true)
+    }
+
+    /// Checks the settings a maintenance command (`migrate`, `cache …`) uses; the listener and
+    /// TLS settings are not looked at.
+    pub fn for_tools(s: &Settings) -> Result<Self, String> {
+        Self::build(s, false)
+    }
+
+    fn build(s: &Settings, serving: bool) -> Result<Self, String> {
         let listen: SocketAddr = s.listen.parse().map_err(|_| {
             format!(
                 "--listen / CPS_LISTEN: {:?} is not an address and port such as 127.0.0.1:8080",
                 s.listen
             )
         })?;
-        if !s.database_url.starts_with("sqlite:") {
+        let scheme_ok = ["sqlite:", "postgres:", "postgresql:"]
+            .iter()
+            .any(|p| s.database_url.starts_with(p));
+        if !scheme_ok {
+            // The URL itself is not repeated: it may hold a password.
             return Err(
-                "--database-url / CPS_DATABASE_URL: unsupported database URL (expected sqlite://FILE)"
+                "--database-url / CPS_DATABASE_URL: unsupported database URL (expected sqlite://FILE or postgres://…)"
                     .to_owned(),
             );
         }
+        let max_connections = number(
+            &s.database_max_connections,
+            "--database-max-connections / CPS_DATABASE_MAX_CONNECTIONS",
+            1..=1000,
+        )?;
+        let database_timeout = number(
+            &s.database_timeout_secs,
+            "--database-timeout-secs / CPS_DATABASE_TIMEOUT_SECS",
+            1..=600,
+        )?;
+        let redis_url = s.redis_url.clone().filter(|u| !u.trim().is_empty());
+        if let Some(url) = &redis_url {
+            redis::Client::open(url.as_str()).map_err(|_| {
+                "--redis-url / CPS_REDIS_URL: not a Redis URL such as redis://127.0.0.1:6379/0"
+                    .to_owned()
+            })?;
+        }
+        let redis_timeout = number(
+            &s.redis_timeout_ms,
+            "--redis-timeout-ms / CPS_REDIS_TIMEOUT_MS",
+            1..=60_000,
+        )?;
+        let poll = number(&s.outbox_poll_ms, "--outbox-poll-ms / CPS_OUTBOX_POLL_MS", 10..=600_000)?;
+        let max_backoff = number(
+            &s.outbox_max_backoff_secs,
+            "--outbox-max-backoff-secs / CPS_OUTBOX_MAX_BACKOFF_SECS",
+            1..=86_400,
+        )?;
         let default_language = Language::recognize(&s.default_language).ok_or_else(|| {
             format!(
                 "--default-language / CPS_DEFAULT_LANGUAGE: {:?} is not pl_PL or en_US",
@@ -144,6 +250,7 @@ impl Config {
                 )
             })?;
         let tls = match (&s.tls_cert, &s.tls_key) {
+            _ if !serving => None,
             (Some(cert), Some(key)) => Some(crate::tls::server_config(
                 cert,
                 key,
@@ -163,7 +270,7 @@ impl Config {
                 return Err("--tls-cert / CPS_TLS_CERT: required with --tls-key".to_owned());
             }
         };
-        if tls.is_none() && !listen.ip().is_loopback() && !s.plain_http {
+        if serving && tls.is_none() && !listen.ip().is_loopback() && !s.plain_http {
             return Err(format!(
                 "--listen / CPS_LISTEN: {listen} is not a loopback address; serve TLS (--tls-cert, --tls-key) or choose plain HTTP explicitly with --plain-http / CPS_PLAIN_HTTP"
             ));
@@ -171,6 +278,19 @@ impl Config {
         Ok(Self {
             listen,
             database_url: s.database_url.clone(),
+            store: crate::store::StoreOptions {
+                max_connections: u32::try_from(max_connections).unwrap_or(u32::MAX),
+                timeout: Duration::from_secs(database_timeout),
+                cache_effects: redis_url.is_some(),
+            },
+            redis_url,
+            redis_prefix: s.redis_prefix.clone(),
+            redis_timeout: Duration::from_millis(redis_timeout),
+            worker: crate::outbox::worker::WorkerConfig {
+                poll: Duration::from_millis(poll),
+                max_backoff: Duration::from_secs(max_backoff),
+                ..Default::default()
+            },
             default_language,
             default_country,
             request_timeout,

@@ -3,10 +3,25 @@
 //! `domain` holds the values and rules, `store` the system of record, `service` the operations,
 //! `http` the wire contract; `startup` puts them together for `main` and the tests.
 
+pub mod cache;
+pub mod commands;
 pub mod config;
 pub mod domain;
 pub mod http;
+pub mod outbox;
 pub mod service;
 pub mod startup;
 pub mod store;
 mod tls;
+
+/// An error with its causes, `: `-separated, for one log line.
+pub fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}

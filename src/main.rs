@@ -4,7 +4,8 @@ use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use clap::Parser;
-use cps::config::{Cli, Command, Config};
+use cps::commands;
+use cps::config::{CacheCommand, Cli, Command, Config};
 use cps::startup::Application;
 use tracing_subscriber::EnvFilter;
 
@@ -18,7 +19,12 @@ fn main() -> ExitCode {
         // Colour codes only for a person at a terminal, not in collected logs.
         .with_ansi(std::io::stderr().is_terminal())
         .init();
-    let config = match Config::from_settings(&cli.settings) {
+    let command = cli.command.unwrap_or(Command::Serve);
+    let config = match command {
+        Command::Serve => Config::from_settings(&cli.settings),
+        _ => Config::for_tools(&cli.settings),
+    };
+    let config = match config {
         Ok(config) => config,
         Err(problem) => {
             eprintln!("cps: invalid configuration: {problem}");
@@ -33,15 +39,23 @@ fn main() -> ExitCode {
         }
     };
     let result = runtime.block_on(async {
-        match cli.command.unwrap_or(Command::Serve) {
+        match command {
             Command::Serve => {
                 let app = Application::build(config).await?;
-                app.run_until_stopped(shutdown_signal()).await
+                app.run_until_stopped(shutdown_signal()).await?;
+                Ok(ExitCode::SUCCESS)
+            }
+            Command::Migrate => commands::migrate(&config).await,
+            Command::Cache(CacheCommand::Rebuild { force, batch_size }) => {
+                commands::rebuild(&config, force, batch_size).await
+            }
+            Command::Cache(CacheCommand::Verify { batch_size }) => {
+                commands::verify(&config, batch_size).await
             }
         }
     });
     match result {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(e) => {
             eprintln!("cps: {e:#}");
             ExitCode::FAILURE

@@ -1,37 +1,43 @@
 //! The operations ALCS calls, independent of HTTP.
 //!
 //! Each operation runs on its own task: if the caller goes away mid-request (the till timed
-//! out, the connection dropped), the database transaction still runs to its end instead of being
-//! cancelled between statements, and what the next retry sees is a whole state.
+//! out, the connection dropped), the database transaction and the cache writes after it still
+//! run to their end instead of being cancelled between two statements.
 
 use std::sync::Arc;
 
 use chrono::Utc;
 
 use crate::domain::{CardCommand, CardNumber, Identity, Registration};
+use crate::outbox::worker::Deliverer;
 use crate::store::{Applied, ApplyError, CardView, Registered, Store, StoreError};
 
 #[derive(Clone)]
 pub struct Service {
     store: Arc<dyn Store>,
+    deliverer: Deliverer,
 }
 
 impl Service {
-    pub fn new(store: Arc<dyn Store>) -> Self {
-        Self { store }
+    pub fn new(store: Arc<dyn Store>, deliverer: Deliverer) -> Self {
+        Self { store, deliverer }
     }
 
+    /// Registers a card; its cache writes are delivered before this returns (or left to the
+    /// outbox worker when Redis is unreachable).
     pub async fn register(
         &self,
         registration: Registration,
         identity: Option<Identity>,
     ) -> Result<Registered, StoreError> {
-        let store = self.store.clone();
+        let (store, deliverer) = (self.store.clone(), self.deliverer.clone());
         let card = registration.card_number.clone();
         let outcome = detach(async move {
-            store
+            let outcome = store
                 .register(&registration, identity.as_ref(), Utc::now())
-                .await
+                .await?;
+            deliverer.deliver_now(outcome.effects).await;
+            Ok::<_, StoreError>(outcome.result)
         })
         .await??;
         match outcome {
@@ -53,12 +59,14 @@ impl Service {
         card: CardNumber,
         command: CardCommand,
     ) -> Result<Applied, ApplyError> {
-        let store = self.store.clone();
+        let (store, deliverer) = (self.store.clone(), self.deliverer.clone());
         let (card_for_task, command_for_task) = (card.clone(), command.clone());
         let result = detach(async move {
-            store
+            let outcome = store
                 .apply(&card_for_task, &command_for_task, Utc::now())
-                .await
+                .await?;
+            deliverer.deliver_now(outcome.effects).await;
+            Ok::<_, ApplyError>(outcome.result)
         })
         .await
         .map_err(ApplyError::Store)

@@ -7,10 +7,14 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use axum::Router;
+use tokio::sync::watch;
 
+use crate::cache::RedisCache;
 use crate::config::Config;
 use crate::http::{self, AppState};
+use crate::outbox::worker::{self, Deliverer, WorkerConfig};
 use crate::service::Service;
+use crate::store::Store;
 
 /// How long in-flight requests get to finish after a shutdown signal.
 const GRACE: Duration = Duration::from_secs(10);
@@ -20,16 +24,36 @@ pub struct Application {
     addr: SocketAddr,
     router: Router,
     tls: Option<Arc<rustls::ServerConfig>>,
+    deliverer: Deliverer,
+    worker: WorkerConfig,
+}
+
+/// The database and the cache a configuration names, opened (and the database migrated).
+pub async fn open(config: &Config) -> anyhow::Result<(Arc<dyn Store>, Option<RedisCache>)> {
+    let store = crate::store::connect(&config.database_url, &config.store)
+        .await
+        .context("cannot open the database")?;
+    let cache = config
+        .redis_url
+        .as_deref()
+        .map(|url| RedisCache::connect(url, &config.redis_prefix, config.redis_timeout))
+        .transpose()
+        .context("cannot set up the Redis cache")?;
+    Ok((store, cache))
 }
 
 impl Application {
-    /// Opens and migrates the database and binds the listener (port 0 picks a free port).
+    /// Opens and migrates the database, prepares the cache, and binds the listener (port 0
+    /// picks a free port).
     pub async fn build(config: Config) -> anyhow::Result<Self> {
-        let store = crate::store::connect(&config.database_url)
-            .await
-            .context("cannot open the database")?;
+        let (store, cache) = open(&config).await?;
+        match &cache {
+            Some(c) => tracing::info!(prefix = c.prefix(), "Redis customer cache enabled"),
+            None => tracing::info!("no Redis cache configured (--redis-url): none is written"),
+        }
+        let deliverer = Deliverer::new(store.clone(), cache);
         let state = AppState {
-            service: Service::new(store),
+            service: Service::new(store, deliverer.clone()),
             default_country: config.default_country,
             default_language: config.default_language,
             request_timeout: config.request_timeout,
@@ -43,6 +67,8 @@ impl Application {
             addr,
             router: http::router(state),
             tls: config.tls,
+            deliverer,
+            worker: config.worker,
         })
     }
 
@@ -54,19 +80,33 @@ impl Application {
         self.addr
     }
 
-    /// Serves until `shutdown` completes, then lets in-flight requests finish.
+    /// Serves (and runs the outbox worker) until `shutdown` completes, then lets in-flight
+    /// requests and the worker's current batch finish.
     pub async fn run_until_stopped(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let worker = self
+            .deliverer
+            .has_targets()
+            .then(|| tokio::spawn(worker::run(self.deliverer.clone(), self.worker.clone(), stop_rx)));
+        let mut server_stop = stop_tx.subscribe();
+        tokio::spawn(async move {
+            shutdown.await;
+            let _ = stop_tx.send(true);
+        });
+        let stopped = async move {
+            let _ = server_stop.wait_for(|stop| *stop).await;
+        };
         let service = self.router.into_make_service();
-        match self.tls {
+        let served = match self.tls {
             Some(tls) => {
                 tracing::info!(addr = %self.addr, "serving HTTPS");
                 let handle = axum_server::Handle::new();
                 let on_signal = handle.clone();
                 tokio::spawn(async move {
-                    shutdown.await;
+                    stopped.await;
                     on_signal.graceful_shutdown(Some(GRACE));
                 });
                 axum_server::from_tcp_rustls(
@@ -82,10 +122,14 @@ impl Application {
                 tracing::info!(addr = %self.addr, "serving plain HTTP");
                 let listener = tokio::net::TcpListener::from_std(self.listener)?;
                 axum::serve(listener, service)
-                    .with_graceful_shutdown(shutdown)
+                    .with_graceful_shutdown(stopped)
                     .await
                     .context("HTTP server failed")
             }
+        };
+        if let Some(worker) = worker {
+            let _ = worker.await;
         }
+        served
     }
 }

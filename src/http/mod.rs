@@ -79,7 +79,7 @@ fn json(status: StatusCode, body: &impl Serialize) -> Response {
 /// The answer for an infrastructure failure: 503 when the database is unavailable (nothing was
 /// done), otherwise `otherwise` (a 500). Logged here, once, with its cause chain.
 fn store_failure(e: &StoreError, otherwise: ApiError) -> ApiError {
-    let chain = error_chain(e);
+    let chain = crate::error_chain(e);
     if e.is_unavailable() {
         tracing::warn!(error = %chain, "database unavailable");
         ApiError::ServiceUnavailable
@@ -87,15 +87,4 @@ fn store_failure(e: &StoreError, otherwise: ApiError) -> ApiError {
         tracing::error!(error = %chain, "database failure");
         otherwise
     }
-}
-
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }

@@ -4,19 +4,67 @@
 //! is one database transaction, so every adapter can use the locking its database is good at
 //! (`BEGIN IMMEDIATE` on SQLite, row locks on PostgreSQL) while the rules stay in the domain.
 
+mod postgres;
 mod sqlite;
 
 use std::error::Error as StdError;
+use std::sync::Arc;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
+use crate::cache::CacheState;
 use crate::domain::{
     CardCommand, CardNumber, CardStatus, CustomerId, CustomerStatus, Gender, Identity, PhoneNumber,
     Registration, RuleError, Wallet,
 };
+use crate::outbox::Pending;
 
+pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
+
+/// How a store is opened.
+#[derive(Debug, Clone)]
+pub struct StoreOptions {
+    /// Connections in the pool (PostgreSQL; SQLite has one writer and a few readers).
+    pub max_connections: u32,
+    /// How long an operation waits for a connection, a lock or a statement before it is
+    /// abandoned as "database unavailable" (503).
+    pub timeout: Duration,
+    /// Record a cache write in the outbox with every change (a cache is configured).
+    pub cache_effects: bool,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        Self {
+            max_connections: 8,
+            timeout: Duration::from_secs(5),
+            cache_effects: false,
+        }
+    }
+}
+
+/// How long an effect recorded by a request waits before the background worker may take it:
+/// the request itself delivers it right after commit, so the worker only sees the leftovers.
+pub(crate) const EFFECT_GRACE: chrono::Duration = chrono::Duration::seconds(5);
+
+/// What an operation changed, and the side effects it recorded for delivery after commit.
+#[derive(Debug)]
+pub struct Outcome<T> {
+    pub result: T,
+    pub effects: Vec<Pending>,
+}
+
+impl<T> Outcome<T> {
+    pub fn without_effects(result: T) -> Self {
+        Self {
+            result,
+            effects: Vec::new(),
+        }
+    }
+}
 
 type BoxError = Box<dyn StdError + Send + Sync>;
 
@@ -116,10 +164,11 @@ fn classify(context: &'static str, e: sqlx::Error) -> StoreError {
         | sqlx::Error::Tls(_)
         | sqlx::Error::WorkerCrashed => true,
         // SQLITE_BUSY (5) / SQLITE_LOCKED (6) after the busy timeout: overloaded, try later.
-        // PostgreSQL: class 08 (connection), 53 (resources), 57P (operator intervention).
+        // PostgreSQL: class 08 (connection), 53 (resources), 57P (operator intervention),
+        // 55P03 (lock_timeout) and 57014 (statement_timeout): the database is saturated.
         sqlx::Error::Database(db) => db.code().is_some_and(|c| {
             let c = c.as_ref();
-            matches!(c, "5" | "6" | "517" | "262")
+            matches!(c, "5" | "6" | "517" | "262" | "55P03" | "57014")
                 || c.starts_with("08")
                 || c.starts_with("53")
                 || c.starts_with("57P")
@@ -136,42 +185,78 @@ fn classify(context: &'static str, e: sqlx::Error) -> StoreError {
     }
 }
 
-/// The system of record. One transaction per method; safe to call concurrently.
+/// The system of record. One transaction per method; safe to call concurrently, also from
+/// several processes against one database.
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
-    /// Stores a new customer, its card (`WaitingForActivation`) and wallets, and an audit record,
-    /// atomically; or recognizes a replay or a conflict by the card number's unique key.
+    /// Stores a new customer, its card (`WaitingForActivation`) and wallets, an audit record and
+    /// the cache writes, atomically; or recognizes a replay or a conflict by the card number's
+    /// unique key.
     async fn register(
         &self,
         registration: &Registration,
         identity: Option<&Identity>,
         at: DateTime<Utc>,
-    ) -> Result<Registered, StoreError>;
+    ) -> Result<Outcome<Registered>, StoreError>;
 
-    /// Loads the card and its customer, lets the domain decide, and writes the change with an
-    /// audit record — all in one transaction holding the card's write lock.
+    /// Loads the card and its customer under a write lock, lets the domain decide, and writes
+    /// the change with an audit record and the cache writes — all in one transaction.
     async fn apply(
         &self,
         card: &CardNumber,
         command: &CardCommand,
         at: DateTime<Utc>,
-    ) -> Result<Applied, ApplyError>;
+    ) -> Result<Outcome<Applied>, ApplyError>;
 
     async fn card(&self, card: &CardNumber) -> Result<Option<CardView>, StoreError>;
 
     /// Succeeds when the database answers a query.
     async fn ping(&self) -> Result<(), StoreError>;
+
+    /// Takes up to `limit` due outbox rows for delivery. They stay in the outbox, invisible to
+    /// other claimers until `lease` has passed, so a worker that dies mid-delivery only delays
+    /// them.
+    async fn claim_effects(
+        &self,
+        now: DateTime<Utc>,
+        lease: Duration,
+        limit: i64,
+    ) -> Result<Vec<Pending>, StoreError>;
+
+    /// Removes delivered rows.
+    async fn effects_done(&self, ids: &[i64]) -> Result<(), StoreError>;
+
+    /// Schedules a failed row's next attempt.
+    async fn effect_failed(
+        &self,
+        id: i64,
+        retry_at: DateTime<Utc>,
+        error: &str,
+    ) -> Result<(), StoreError>;
+
+    /// Up to `limit` cards with number greater than `after`, in card-number order, as the cache
+    /// should show them: the stream behind cache rebuild and verify.
+    async fn cache_states(
+        &self,
+        after: Option<&CardNumber>,
+        limit: i64,
+    ) -> Result<Vec<CacheState>, StoreError>;
+
+    async fn count_cards(&self) -> Result<i64, StoreError>;
 }
 
-/// Connects to the database a URL names, applying pending migrations.
-pub async fn connect(url: &str) -> Result<std::sync::Arc<dyn Store>, StoreError> {
+/// Opens (and migrates) the database a URL names: `sqlite:` or `postgres:`/`postgresql:`.
+pub async fn connect(url: &str, options: &StoreOptions) -> Result<Arc<dyn Store>, StoreError> {
     if url.starts_with("sqlite:") {
-        return Ok(std::sync::Arc::new(SqliteStore::connect(url).await?));
+        Ok(Arc::new(SqliteStore::connect(url, options).await?))
+    } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+        Ok(Arc::new(PgStore::connect(url, options).await?))
+    } else {
+        Err(StoreError::failed(
+            "connect",
+            "unsupported database URL scheme (expected sqlite: or postgres:)",
+        ))
     }
-    Err(StoreError::failed(
-        "connect",
-        "unsupported database URL scheme (expected sqlite:)",
-    ))
 }
 
 /// The audit trail's account of a change: the statuses before and after, and whether the phone
@@ -194,4 +279,14 @@ fn change_details(before: &crate::domain::CardSnapshot, change: &crate::domain::
         details.insert("PhoneNumberChanged".into(), serde_json::Value::Bool(true));
     }
     serde_json::Value::Object(details).to_string()
+}
+
+/// The audit trail's account of a registration.
+fn registration_details(reg: &Registration) -> String {
+    serde_json::json!({
+        "CardStatus": "WaitingForActivation",
+        "CustomerStatus": "NotActivated",
+        "Wallets": reg.wallets.len(),
+    })
+    .to_string()
 }

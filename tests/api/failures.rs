@@ -9,11 +9,14 @@ use chrono::{DateTime, Utc};
 use cps::domain::{CardCommand, CardNumber, Country, Identity, Language, Registration};
 use cps::http::{AppState, router};
 use cps::service::Service;
-use cps::store::{Applied, ApplyError, CardView, Registered, Store, StoreError};
+use cps::cache::CacheState;
+use cps::outbox::Pending;
+use cps::outbox::worker::Deliverer;
+use cps::store::{Applied, ApplyError, CardView, Outcome, Registered, Store, StoreError};
 use reqwest::Method;
 use serde_json::json;
 
-use crate::helpers::*;
+use super::helpers::*;
 
 #[derive(Clone, Copy)]
 enum Failure {
@@ -57,7 +60,7 @@ impl Store for FailingStore {
         _: &Registration,
         _: Option<&Identity>,
         _: DateTime<Utc>,
-    ) -> Result<Registered, StoreError> {
+    ) -> Result<Outcome<Registered>, StoreError> {
         self.fail().await
     }
 
@@ -66,7 +69,7 @@ impl Store for FailingStore {
         _: &CardNumber,
         _: &CardCommand,
         _: DateTime<Utc>,
-    ) -> Result<Applied, ApplyError> {
+    ) -> Result<Outcome<Applied>, ApplyError> {
         Ok(self.fail().await?)
     }
 
@@ -77,11 +80,43 @@ impl Store for FailingStore {
     async fn ping(&self) -> Result<(), StoreError> {
         self.fail().await
     }
+
+    async fn claim_effects(
+        &self,
+        _: DateTime<Utc>,
+        _: Duration,
+        _: i64,
+    ) -> Result<Vec<Pending>, StoreError> {
+        self.fail().await
+    }
+
+    async fn effects_done(&self, _: &[i64]) -> Result<(), StoreError> {
+        self.fail().await
+    }
+
+    async fn effect_failed(&self, _: i64, _: DateTime<Utc>, _: &str) -> Result<(), StoreError> {
+        self.fail().await
+    }
+
+    async fn cache_states(
+        &self,
+        _: Option<&CardNumber>,
+        _: i64,
+    ) -> Result<Vec<CacheState>, StoreError> {
+        self.fail().await
+    }
+
+    async fn count_cards(&self) -> Result<i64, StoreError> {
+        self.fail().await
+    }
 }
 
 async fn app_failing_with(failure: Failure) -> String {
     let state = AppState {
-        service: Service::new(Arc::new(FailingStore(failure))),
+        service: {
+            let store: Arc<dyn Store> = Arc::new(FailingStore(failure));
+            Service::new(store.clone(), Deliverer::new(store, None))
+        },
         default_country: Country::poland(),
         default_language: Language::English,
         request_timeout: Duration::from_secs(1),

@@ -14,11 +14,183 @@ pub const PHONE: &str = "+48602123789";
 pub const OTHER_PHONE: &str = "+48602123780";
 pub const PIN: &str = "3f729ea140a769400985ade930f695452cf622fd0dd3ca69218319333ca2386c";
 
+/// Which database and whether a Redis cache: each test binary picks one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    SqliteRedis,
+    PostgresRedis,
+}
+
+impl Backend {
+    pub fn has_cache(self) -> bool {
+        self != Self::Sqlite
+    }
+
+    pub fn is_postgres(self) -> bool {
+        self == Self::PostgresRedis
+    }
+}
+
+pub fn backend() -> Backend {
+    crate::BACKEND
+}
+
+pub fn postgres_url() -> String {
+    std::env::var("CPS_TEST_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned())
+}
+
+pub fn redis_url() -> String {
+    std::env::var("CPS_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned())
+}
+
+/// Whether a service answers; without it the test is skipped with one clear line — except
+/// under `CI=true`, where a missing service is a failure, never a silent pass.
+fn available(name: &str, url: &str, up: bool) -> bool {
+    if up {
+        return true;
+    }
+    let ci = std::env::var("CI").is_ok_and(|v| v == "true" || v == "1");
+    assert!(!ci, "no {name} at {url}, and CI=true: a missing service fails the run");
+    use std::io::Write;
+    // Straight to the stream: the test harness would swallow `eprintln!` of a passing test.
+    let _ = writeln!(std::io::stderr(), "skipped: no {name} at {url}");
+    false
+}
+
+async fn postgres_up() -> bool {
+    use std::sync::OnceLock;
+    static UP: OnceLock<bool> = OnceLock::new();
+    if let Some(up) = UP.get() {
+        return *up;
+    }
+    let up = tokio::time::timeout(
+        std::time::Duration::from_secs(3),
+        sqlx::PgConnection::connect(&postgres_url()),
+    )
+    .await
+    .is_ok_and(|c| c.is_ok());
+    *UP.get_or_init(|| up)
+}
+
+async fn redis_up() -> bool {
+    use std::sync::OnceLock;
+    static UP: OnceLock<bool> = OnceLock::new();
+    if let Some(up) = UP.get() {
+        return *up;
+    }
+    let up = async {
+        let client = redis::Client::open(redis_url()).ok()?;
+        let mut conn = tokio::time::timeout(
+            std::time::Duration::from_secs(3),
+            client.get_multiplexed_async_connection(),
+        )
+        .await
+        .ok()?
+        .ok()?;
+        redis::cmd("PING").query_async::<String>(&mut conn).await.ok()
+    }
+    .await
+    .is_some();
+    *UP.get_or_init(|| up)
+}
+
+/// A database of the test's own: a SQLite file in a temporary directory, or a fresh schema in
+/// the PostgreSQL test database. Dropped with the test.
+pub struct TestDb {
+    pub url: String,
+    schema: Option<String>,
+    _dir: TempDir,
+}
+
+impl TestDb {
+    pub async fn new(backend: Backend) -> Option<Self> {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        if !backend.is_postgres() {
+            let url = format!("sqlite://{}", dir.path().join("cps.db").display());
+            return Some(Self {
+                url,
+                schema: None,
+                _dir: dir,
+            });
+        }
+        let base = postgres_url();
+        if !available("PostgreSQL", &base, postgres_up().await) {
+            return None;
+        }
+        let schema = format!("cps_test_{}", uuid::Uuid::new_v4().simple());
+        let mut admin = sqlx::PgConnection::connect(&base)
+            .await
+            .expect("connect to PostgreSQL");
+        sqlx::query(&format!("create schema {schema}"))
+            .execute(&mut admin)
+            .await
+            .expect("create a test schema");
+        let sep = if base.contains('?') { '&' } else { '?' };
+        Some(Self {
+            url: format!("{base}{sep}options[search_path]={schema}"),
+            schema: Some(schema),
+            _dir: dir,
+        })
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        if let Some(schema) = self.schema.take() {
+            let base = postgres_url();
+            cleanup(async move {
+                let mut admin = sqlx::PgConnection::connect(&base).await.ok()?;
+                sqlx::query(&format!("drop schema {schema} cascade"))
+                    .execute(&mut admin)
+                    .await
+                    .ok()
+            });
+        }
+    }
+}
+
+/// A Redis key prefix of the test's own, whose keys are deleted with the test.
+pub struct TestPrefix(pub String);
+
+impl Drop for TestPrefix {
+    fn drop(&mut self) {
+        let prefix = self.0.clone();
+        cleanup(async move {
+            let client = redis::Client::open(redis_url()).ok()?;
+            let mut conn = client.get_multiplexed_async_connection().await.ok()?;
+            let keys: Vec<String> = redis::cmd("KEYS")
+                .arg(format!("{prefix}*"))
+                .query_async(&mut conn)
+                .await
+                .ok()?;
+            if !keys.is_empty() {
+                let _: () = redis::cmd("DEL").arg(keys).query_async(&mut conn).await.ok()?;
+            }
+            Some(())
+        });
+    }
+}
+
+/// Runs async clean-up from `Drop`, on a runtime of its own (the test's may be gone).
+fn cleanup<F: std::future::Future<Output = Option<T>> + Send + 'static, T: Send + 'static>(f: F) {
+    let _ = std::thread::spawn(move || {
+        if let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() {
+            rt.block_on(f);
+        }
+    })
+    .join();
+}
+
 pub struct TestApp {
     pub base: String,
     pub client: reqwest::Client,
     pub database_url: String,
-    _dir: TempDir,
+    /// The Redis key prefix, when this backend has a cache.
+    pub prefix: Option<String>,
+    _db: Option<TestDb>,
+    _prefix: Option<TestPrefix>,
 }
 
 /// A response read whole: status, headers and body.
@@ -65,6 +237,13 @@ pub fn settings(database_url: &str) -> Settings {
     Settings {
         listen: "127.0.0.1:0".into(),
         database_url: database_url.into(),
+        database_max_connections: "8".into(),
+        database_timeout_secs: "5".into(),
+        redis_url: None,
+        redis_prefix: String::new(),
+        redis_timeout_ms: "500".into(),
+        outbox_poll_ms: "100".into(),
+        outbox_max_backoff_secs: "1".into(),
         default_language: "pl_PL".into(),
         default_country: "PL".into(),
         request_timeout_secs: "10".into(),
@@ -76,15 +255,42 @@ pub fn settings(database_url: &str) -> Settings {
 }
 
 impl TestApp {
-    pub async fn spawn() -> Self {
+    /// The app on this binary's backend, or `None` (after one "skipped" line) when a service it
+    /// needs is missing outside CI.
+    pub async fn spawn() -> Option<Self> {
         Self::spawn_with(|_| {}).await
     }
 
-    pub async fn spawn_with(adjust: impl FnOnce(&mut Settings)) -> Self {
-        let dir = tempfile::tempdir().expect("a temporary directory");
-        let database_url = format!("sqlite://{}", dir.path().join("cps.db").display());
-        let mut settings = settings(&database_url);
+    pub async fn spawn_with(adjust: impl FnOnce(&mut Settings)) -> Option<Self> {
+        let backend = backend();
+        let (db, prefix) = Self::resources(backend).await?;
+        let mut settings = settings(&db.url);
+        if let Some(prefix) = &prefix {
+            settings.redis_url = Some(redis_url());
+            settings.redis_prefix = prefix.0.clone();
+        }
         adjust(&mut settings);
+        Some(Self::start(settings, Some(db), prefix).await)
+    }
+
+    /// A fresh database and, for cache backends, a fresh key prefix.
+    pub async fn resources(backend: Backend) -> Option<(TestDb, Option<TestPrefix>)> {
+        let db = TestDb::new(backend).await?;
+        let prefix = if backend.has_cache() {
+            if !available("Redis", &redis_url(), redis_up().await) {
+                return None;
+            }
+            Some(TestPrefix(format!(
+                "cps-test:{}:",
+                uuid::Uuid::new_v4().simple()
+            )))
+        } else {
+            None
+        };
+        Some((db, prefix))
+    }
+
+    pub async fn start(settings: Settings, db: Option<TestDb>, prefix: Option<TestPrefix>) -> Self {
         let config = Config::from_settings(&settings).expect("valid test settings");
         let app = Application::build(config).await.expect("the app builds");
         let base = format!("http://127.0.0.1:{}", app.port());
@@ -92,8 +298,10 @@ impl TestApp {
         Self {
             base,
             client: reqwest::Client::new(),
-            database_url,
-            _dir: dir,
+            database_url: settings.database_url.clone(),
+            prefix: settings.redis_url.as_ref().map(|_| settings.redis_prefix.clone()),
+            _db: db,
+            _prefix: prefix,
         }
     }
 
@@ -103,7 +311,9 @@ impl TestApp {
             base: base.to_owned(),
             client: reqwest::Client::new(),
             database_url: String::new(),
-            _dir: tempfile::tempdir().expect("a temporary directory"),
+            prefix: None,
+            _db: None,
+            _prefix: None,
         }
     }
 
@@ -190,34 +400,75 @@ impl TestApp {
     /// Rows in a table, read straight from the database: what the API cannot show (how many
     /// customers exist, the audit trail).
     pub async fn count(&self, table: &str) -> i64 {
-        let mut conn = sqlx::SqliteConnection::connect(&self.database_url)
-            .await
-            .expect("the test can open the database");
         let sql = match table {
             "customers" => "select count(*) from customers",
             "cards" => "select count(*) from cards",
             "wallets" => "select count(*) from wallets",
             "audit_log" => "select count(*) from audit_log",
+            "outbox" => "select count(*) from outbox",
             other => panic!("unknown table {other}"),
         };
-        sqlx::query_scalar(sql)
-            .fetch_one(&mut conn)
-            .await
-            .expect("count rows")
+        if self.database_url.starts_with("postgres") {
+            let mut conn = sqlx::PgConnection::connect(&self.database_url)
+                .await
+                .expect("the test can open the database");
+            sqlx::query_scalar(sql).fetch_one(&mut conn).await.expect("count rows")
+        } else {
+            let mut conn = sqlx::SqliteConnection::connect(&self.database_url)
+                .await
+                .expect("the test can open the database");
+            sqlx::query_scalar(sql).fetch_one(&mut conn).await.expect("count rows")
+        }
     }
 
-    /// The audit trail of a card as (operation, identity, details), oldest first.
-    pub async fn audit(&self, card: &str) -> Vec<(String, Option<String>, Option<String>)> {
-        let mut conn = sqlx::SqliteConnection::connect(&self.database_url)
+    /// The audit trail of a card as (operation, identity, details), oldest first; the JSON
+    /// columns parsed, since PostgreSQL's jsonb does not keep the text as written.
+    pub async fn audit(&self, card: &str) -> Vec<(String, Option<Value>, Option<Value>)> {
+        let rows: Vec<(String, Option<String>, Option<String>)> =
+            if self.database_url.starts_with("postgres") {
+                let mut conn = sqlx::PgConnection::connect(&self.database_url)
+                    .await
+                    .expect("the test can open the database");
+                sqlx::query_as(
+                    "select operation, identity::text, details::text from audit_log
+                     where card_number = $1 order by id",
+                )
+                .bind(card)
+                .fetch_all(&mut conn)
+                .await
+                .expect("read the audit trail")
+            } else {
+                let mut conn = sqlx::SqliteConnection::connect(&self.database_url)
+                    .await
+                    .expect("the test can open the database");
+                sqlx::query_as(
+                    "select operation, identity, details from audit_log
+                     where card_number = ? order by id",
+                )
+                .bind(card)
+                .fetch_all(&mut conn)
+                .await
+                .expect("read the audit trail")
+            };
+        let parse = |s: Option<String>| s.map(|s| serde_json::from_str(&s).expect("JSON"));
+        rows.into_iter()
+            .map(|(op, identity, details)| (op, parse(identity), parse(details)))
+            .collect()
+    }
+
+    /// A cache hash as Redis holds it (`key` without the prefix).
+    pub async fn cache_hash(&self, key: &str) -> std::collections::BTreeMap<String, String> {
+        let prefix = self.prefix.as_deref().expect("a cache backend");
+        let client = redis::Client::open(redis_url()).expect("a Redis URL");
+        let mut conn = client
+            .get_multiplexed_async_connection()
             .await
-            .expect("the test can open the database");
-        sqlx::query_as(
-            "select operation, identity, details from audit_log where card_number = ? order by id",
-        )
-        .bind(card)
-        .fetch_all(&mut conn)
-        .await
-        .expect("read the audit trail")
+            .expect("connect to Redis");
+        redis::cmd("HGETALL")
+            .arg(format!("{prefix}{key}"))
+            .query_async(&mut conn)
+            .await
+            .expect("read a hash")
     }
 
     /// Everything the database holds, as text: to show a rejected request stored nothing.

@@ -10,7 +10,7 @@ use cps::startup::Application;
 use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
 use serde_json::json;
 
-use crate::helpers::*;
+use super::helpers::*;
 
 const BIN: &str = env!("CARGO_BIN_EXE_cps");
 
@@ -139,10 +139,17 @@ fn start(env: &[(&str, &str)]) -> (Running, std::sync::mpsc::Receiver<String>, S
 
 #[tokio::test]
 async fn logs_tell_what_happened_without_phone_numbers_or_pin_hmacs() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = format!("sqlite://{}", dir.path().join("cps.db").display());
-    let (mut child, lines, addr) =
-        start(&[("CPS_DATABASE_URL", db.as_str()), ("RUST_LOG", "debug")]);
+    // On this binary's backend: the cache and PostgreSQL paths must not leak either.
+    let Some((db, prefix)) = TestApp::resources(backend()).await else {
+        return;
+    };
+    let redis = redis_url();
+    let mut env = vec![("CPS_DATABASE_URL", db.url.as_str()), ("RUST_LOG", "debug")];
+    if let Some(prefix) = &prefix {
+        env.push(("CPS_REDIS_URL", redis.as_str()));
+        env.push(("CPS_REDIS_PREFIX", prefix.0.as_str()));
+    }
+    let (mut child, lines, addr) = start(&env);
     let client = reqwest::Client::new();
     let url = format!("http://{addr}/alcs/loyalty/v1/loyalty-cards/{CARD}");
     let secret_phone = "+48 601 999 888";

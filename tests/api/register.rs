@@ -1,11 +1,13 @@
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::helpers::*;
+use super::helpers::*;
 
 #[tokio::test]
 async fn registering_a_new_card_returns_200_with_a_32_hex_customer_id() {
-    let app = TestApp::spawn().await;
+    let Some(app) = TestApp::spawn().await else {
+        return;
+    };
     let reply = app.register(CARD, &registration(CARD)).await;
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
     assert_eq!(
@@ -21,7 +23,9 @@ async fn registering_a_new_card_returns_200_with_a_32_hex_customer_id() {
 
 #[tokio::test]
 async fn registration_stores_customer_card_wallets_and_audit_record() {
-    let app = TestApp::spawn().await;
+    let Some(app) = TestApp::spawn().await else {
+        return;
+    };
     let id = app.registered(CARD).await;
     let card = app.get(CARD).await.json();
     assert_eq!(card["CardNumber"], json!(CARD));
@@ -35,9 +39,8 @@ async fn registration_stores_customer_card_wallets_and_audit_record() {
     let audit = app.audit(CARD).await;
     assert_eq!(audit.len(), 1);
     assert_eq!(audit[0].0, "register");
-    let identity: Value = serde_json::from_str(audit[0].1.as_deref().unwrap()).unwrap();
     assert_eq!(
-        identity,
+        audit[0].1.clone().unwrap(),
         json!({ "PosId": "09fae9a5d4ea40e79dd7c1096c3694e0", "PosNumber": "5",
                 "PosOperatorId": "b614f1dbda36454b970b4e1d409f4b01", "PosOperatorNumber": "23",
                 "SiteId": "2345" })
@@ -46,7 +49,9 @@ async fn registration_stores_customer_card_wallets_and_audit_record() {
 
 #[tokio::test]
 async fn amounts_come_back_exactly_as_sent() {
-    let app = TestApp::spawn().await;
+    let Some(app) = TestApp::spawn().await else {
+        return;
+    };
     let body = raw_registration(
         CARD,
         r#"[{"Id": "A", "Balance": 132.00, "Stat": {"Lost": 0.220, "TransferredOut": 132.00,
@@ -76,7 +81,9 @@ async fn amounts_come_back_exactly_as_sent() {
 
 #[tokio::test]
 async fn leading_zeros_of_the_card_number_survive() {
-    let app = TestApp::spawn().await;
+    let Some(app) = TestApp::spawn().await else {
+        return;
+    };
     let zero = "0423770896985";
     let id = app.registered(zero).await;
     assert_eq!(app.get(zero).await.json()["CardNumber"], json!(zero));
@@ -91,7 +98,9 @@ async fn leading_zeros_of_the_card_number_survive() {
 
 #[tokio::test]
 async fn an_exact_replay_returns_200_with_the_same_customer_id() {
-    let app = TestApp::spawn().await;
+    let Some(app) = TestApp::spawn().await else {
+        return;
+    };
     let first = app.registered(CARD).await;
     // A retry may differ in what is not LoyaltyCard content: identity, languages, field order,
     // wallet order, how an amount is spelled, an absent CardNumber.
@@ -112,7 +121,9 @@ async fn an_exact_replay_returns_200_with_the_same_customer_id() {
 
 #[tokio::test]
 async fn a_different_registration_of_a_registered_card_returns_409() {
-    let app = TestApp::spawn().await;
+    let Some(app) = TestApp::spawn().await else {
+        return;
+    };
     app.registered(CARD).await;
     for (field, value) in [
         ("LoyaltyCard.Gender", json!("F")),
@@ -131,7 +142,9 @@ async fn a_different_registration_of_a_registered_card_returns_409() {
 
 #[tokio::test]
 async fn a_replay_after_activation_returns_409() {
-    let app = TestApp::spawn().await;
+    let Some(app) = TestApp::spawn().await else {
+        return;
+    };
     app.registered(CARD).await;
     app.activate(CARD, PHONE).await.assert_no_content();
     app.register(CARD, &registration(CARD))
@@ -141,7 +154,9 @@ async fn a_replay_after_activation_returns_409() {
 
 #[tokio::test]
 async fn a_body_card_number_different_from_the_path_returns_400_card_number_mismatch() {
-    let app = TestApp::spawn().await;
+    let Some(app) = TestApp::spawn().await else {
+        return;
+    };
     app.register(CARD, &registration("1234"))
         .await
         .assert_error(400, "CardNumberMismatch");
@@ -154,7 +169,9 @@ async fn a_body_card_number_different_from_the_path_returns_400_card_number_mism
 
 #[tokio::test]
 async fn only_loyalty_card_gender_and_pin_are_required() {
-    let app = TestApp::spawn().await;
+    let Some(app) = TestApp::spawn().await else {
+        return;
+    };
     let minimal = json!({ "LoyaltyCard": { "Gender": "U", "CardPinHMac": "+ewTfSPRI83xo7FIibxcqE2i3zjO/xImLEsUaCXUhtY=" } });
     let reply = app.register(CARD, &minimal).await;
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
@@ -165,7 +182,9 @@ async fn only_loyalty_card_gender_and_pin_are_required() {
 
 #[tokio::test]
 async fn phone_number_variants_are_stored_in_e164() {
-    let app = TestApp::spawn().await;
+    let Some(app) = TestApp::spawn().await else {
+        return;
+    };
     for (i, (input, stored)) in [
         (json!("+48602123789"), json!(PHONE)),
         (json!("48602123789"), json!(PHONE)),
@@ -198,7 +217,9 @@ async fn phone_number_variants_are_stored_in_e164() {
 
 #[tokio::test]
 async fn identity_fields_are_accepted_as_numbers_or_strings() {
-    let app = TestApp::spawn().await;
+    let Some(app) = TestApp::spawn().await else {
+        return;
+    };
     for (i, identity) in [
         json!({ "PosNumber": "5", "PosOperatorNumber": "23", "SiteId": "2345" }),
         json!({ "PosNumber": 5, "PosOperatorNumber": 23, "SiteId": 2345 }),
@@ -216,21 +237,23 @@ async fn identity_fields_are_accepted_as_numbers_or_strings() {
     }
     let audit = app.audit("2001").await;
     assert_eq!(
-        audit[0].1.as_deref(),
-        Some(r#"{"PosNumber":"5","PosOperatorNumber":"23","SiteId":"2345"}"#)
+        audit[0].1,
+        Some(json!({ "PosNumber": "5", "PosOperatorNumber": "23", "SiteId": "2345" }))
     );
     // No cashier logged in: neither operator field is recorded.
     let audit = app.audit("2002").await;
     assert_eq!(
-        audit[0].1.as_deref(),
-        Some(r#"{"PosId":"09fae9a5-d4ea-40e7-9dd7-c1096c3694e0"}"#)
+        audit[0].1,
+        Some(json!({ "PosId": "09fae9a5-d4ea-40e7-9dd7-c1096c3694e0" }))
     );
     assert_eq!(app.audit("2004").await[0].1, None);
 }
 
 #[tokio::test]
 async fn unknown_fields_are_ignored() {
-    let app = TestApp::spawn().await;
+    let Some(app) = TestApp::spawn().await else {
+        return;
+    };
     let mut body = registration(CARD);
     body["Extra"] = json!({ "Nested": [1, 2, 3] });
     body["LoyaltyCard"]["FutureField"] = json!("x");
@@ -241,7 +264,9 @@ async fn unknown_fields_are_ignored() {
 
 #[tokio::test]
 async fn invalid_registrations_return_400_naming_the_field_and_store_nothing() {
-    let app = TestApp::spawn().await;
+    let Some(app) = TestApp::spawn().await else {
+        return;
+    };
     let cases: Vec<(&str, &str, Option<Value>, &str)> = vec![
         ("no LoyaltyCard", "LoyaltyCard", None, "LoyaltyCard"),
         (
@@ -435,7 +460,9 @@ async fn invalid_registrations_return_400_naming_the_field_and_store_nothing() {
 
 #[tokio::test]
 async fn amounts_beyond_28_digits_or_6_decimals_return_400() {
-    let app = TestApp::spawn().await;
+    let Some(app) = TestApp::spawn().await else {
+        return;
+    };
     for amount in [
         "0.0000001",
         "1.1234567",
@@ -465,7 +492,9 @@ async fn amounts_beyond_28_digits_or_6_decimals_return_400() {
 
 #[tokio::test]
 async fn the_pin_hmac_is_never_returned() {
-    let app = TestApp::spawn().await;
+    let Some(app) = TestApp::spawn().await else {
+        return;
+    };
     app.registered(CARD).await;
     let replies = [
         app.get(CARD).await,
@@ -493,7 +522,12 @@ async fn the_pin_hmac_is_never_returned() {
 #[tokio::test]
 async fn the_database_file_is_created_migrated_and_in_wal_mode() {
     use sqlx::Connection;
-    let app = TestApp::spawn().await;
+    if backend().is_postgres() {
+        return;
+    }
+    let Some(app) = TestApp::spawn().await else {
+        return;
+    };
     let mut conn = sqlx::SqliteConnection::connect(&app.database_url)
         .await
         .unwrap();

@@ -1,0 +1,11 @@
+//! The Redis customer cache ALCS reads at the till (contract section 6).
+//!
+//! [`projection`] turns database state into the exact hashes readers expect (pure, no Redis);
+//! [`redis`] writes them with a version guard, reads them back, and lists keys.
+
+pub mod projection;
+pub mod redis;
+pub mod sync;
+
+pub use projection::{CacheState, CardState, CustomerState, HashWrite};
+pub use redis::{CacheError, RedisCache};

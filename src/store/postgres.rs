@@ -1,0 +1,557 @@
+//! PostgreSQL, the production system of record.
+//!
+//! Uniqueness and concurrency are the database's: the card number's primary key decides
+//! between concurrent registrations (an `insert … on conflict do nothing` waits for the other
+//! transaction), and changes lock the card and customer rows (`for update`) for the length of
+//! their transaction, so any number of instances stay correct. Outbox rows are claimed with
+//! `for update skip locked`, so instances share delivery without doing the same work twice.
+//!
+//! Every connection carries `statement_timeout` and `lock_timeout`, and the pool an acquire
+//! timeout: a database that is down or saturated answers 503 in bounded time, and the pool
+//! reconnects by itself when it is back.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions, PgRow};
+use sqlx::{Postgres, Row, Transaction};
+
+use super::{
+    Applied, ApplyError, CardView, Context, EFFECT_GRACE, Outcome, Registered, Store, StoreError,
+    StoreOptions,
+};
+use crate::cache::{CacheState, CardState, CustomerState};
+use crate::domain::{
+    CardCommand, CardNumber, CardSnapshot, CustomerId, CustomerStatus, Gender, Identity, Money,
+    PhoneNumber, PinHmac, Registration, Stat, Wallet, WalletId,
+};
+use crate::outbox::{Effect, Pending};
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
+
+pub struct PgStore {
+    pool: PgPool,
+    cache_effects: bool,
+}
+
+impl PgStore {
+    /// Connects and applies pending migrations under PostgreSQL's advisory lock (sqlx takes it),
+    /// so several instances can start at once.
+    pub async fn connect(url: &str, opts: &StoreOptions) -> Result<Self, StoreError> {
+        let millis = opts.timeout.as_millis().to_string();
+        let options = PgConnectOptions::from_str(url)
+            .map_err(|e| StoreError::failed("parse the PostgreSQL URL", e))?
+            .options([
+                ("statement_timeout", millis.as_str()),
+                ("lock_timeout", millis.as_str()),
+                ("idle_in_transaction_session_timeout", "60000"),
+            ]);
+        let pool = PgPoolOptions::new()
+            .max_connections(opts.max_connections)
+            .acquire_timeout(opts.timeout)
+            .connect_with(options)
+            .await
+            .context("connect to PostgreSQL")?;
+        let store = Self {
+            pool,
+            cache_effects: opts.cache_effects,
+        };
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    pub async fn migrate(&self) -> Result<(), StoreError> {
+        MIGRATOR
+            .run(&self.pool)
+            .await
+            .map_err(|e| StoreError::failed("apply PostgreSQL migrations", e))
+    }
+
+    async fn begin(&self) -> Result<Transaction<'static, Postgres>, StoreError> {
+        self.pool.begin().await.context("begin a transaction")
+    }
+
+    /// Records the cache writes for `card`'s current state, read inside the transaction.
+    async fn record_effects(
+        &self,
+        tx: &mut PgConnection,
+        card: &CardNumber,
+        at: DateTime<Utc>,
+    ) -> Result<Vec<Pending>, StoreError> {
+        if !self.cache_effects {
+            return Ok(Vec::new());
+        }
+        let state = cache_state(tx, card).await?;
+        let mut effects = Vec::new();
+        for hash in state.hashes() {
+            let effect = Effect::CacheWrite(hash);
+            let (kind, payload) = effect.encode();
+            let id: i64 = sqlx::query_scalar(
+                "insert into outbox (kind, subject, payload, next_attempt_at, created_at)
+                 values ($1, $2, $3::jsonb, $4, $5) returning id",
+            )
+            .bind(kind)
+            .bind(effect.subject())
+            .bind(payload)
+            .bind(at + EFFECT_GRACE)
+            .bind(at)
+            .fetch_one(&mut *tx)
+            .await
+            .context("record a cache write")?;
+            effects.push(Pending {
+                id,
+                effect,
+                attempts: 0,
+            });
+        }
+        Ok(effects)
+    }
+}
+
+async fn audit(
+    tx: &mut PgConnection,
+    at: DateTime<Utc>,
+    operation: &str,
+    card: &CardNumber,
+    customer: &str,
+    identity: Option<String>,
+    details: String,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "insert into audit_log (occurred_at, operation, card_number, customer_id, identity, details)
+         values ($1, $2, $3, $4, $5::jsonb, $6::jsonb)",
+    )
+    .bind(at)
+    .bind(operation)
+    .bind(card.as_str())
+    .bind(customer)
+    .bind(identity)
+    .bind(details)
+    .execute(&mut *tx)
+    .await
+    .context("write the audit record")?;
+    Ok(())
+}
+
+fn money(s: Option<String>) -> Result<Option<Money>, StoreError> {
+    s.map(|s| Money::parse(&s).map_err(|e| StoreError::failed("read an amount", e)))
+        .transpose()
+}
+
+fn opt_money(m: Option<Money>) -> Option<String> {
+    m.map(|m| m.to_string())
+}
+
+fn status<T: FromStr<Err = crate::domain::UnknownStatus>>(s: &str) -> Result<T, StoreError> {
+    s.parse().map_err(|e| StoreError::failed("read a status", e))
+}
+
+fn customer_id(s: &str) -> Result<CustomerId, StoreError> {
+    CustomerId::parse(s).map_err(|e| StoreError::failed("read a customer id", e))
+}
+
+/// Wallet columns, with amounts as text so that numeric's scale (`132.00`) survives.
+const WALLET_COLUMNS: &str = "wallet_id, balance::text, has_stat, stat_lost::text,
+    stat_transferred_out::text, stat_transferred_in::text, stat_issued::text, version";
+
+fn wallet(row: PgRow) -> Result<Wallet, StoreError> {
+    let has_stat: bool = row.get(2);
+    let stat = Stat {
+        lost: money(row.get(3))?,
+        transferred_out: money(row.get(4))?,
+        transferred_in: money(row.get(5))?,
+        issued: money(row.get(6))?,
+    };
+    Ok(Wallet {
+        id: WalletId::parse(row.get(0))
+            .ok_or_else(|| StoreError::failed("read a wallet id", "invalid wallet id"))?,
+        balance: money(Some(row.get(1)))?
+            .ok_or_else(|| StoreError::failed("read a balance", "missing balance"))?,
+        stat: has_stat.then_some(stat),
+        version: row.get(7),
+    })
+}
+
+async fn wallets(conn: &mut PgConnection, card: &CardNumber) -> Result<Vec<Wallet>, StoreError> {
+    sqlx::query(&format!(
+        "select {WALLET_COLUMNS} from wallets where card_number = $1 order by position"
+    ))
+    .bind(card.as_str())
+    .fetch_all(&mut *conn)
+    .await
+    .context("read the wallets")?
+    .into_iter()
+    .map(wallet)
+    .collect()
+}
+
+/// A card and its customer as the cache shows them.
+async fn cache_state(conn: &mut PgConnection, card: &CardNumber) -> Result<CacheState, StoreError> {
+    let row = sqlx::query(
+        "select c.status, c.customer_id, c.pin_hmac, c.version,
+                u.status, u.phone_number, u.gender, u.version
+         from cards c join customers u on u.id = c.customer_id
+         where c.card_number = $1",
+    )
+    .bind(card.as_str())
+    .fetch_one(&mut *conn)
+    .await
+    .context("read the card for the cache")?;
+    let id = customer_id(row.get(1))?;
+    let wallets = wallets(conn, card).await?;
+    let cards = sqlx::query(
+        "select card_number, status from cards where customer_id = $1 order by card_number",
+    )
+    .bind(id.to_string())
+    .fetch_all(&mut *conn)
+    .await
+    .context("read the customer's cards")?
+    .into_iter()
+    .map(|r| {
+        Ok((
+            CardNumber::parse(r.get(0))
+                .map_err(|e| StoreError::failed("read a card number", e))?,
+            status(r.get(1))?,
+        ))
+    })
+    .collect::<Result<Vec<_>, StoreError>>()?;
+    Ok(CacheState {
+        card: CardState {
+            number: card.clone(),
+            status: status(row.get(0))?,
+            customer_id: id,
+            pin: PinHmac::parse(row.get(2))
+                .map_err(|e| StoreError::failed("read a PIN HMAC", e))?,
+            wallets,
+            version: row.get(3),
+        },
+        customer: CustomerState {
+            id,
+            status: status(row.get(4))?,
+            phone: row.get::<Option<String>, _>(5).map(PhoneNumber::from_stored),
+            gender: Gender::parse(row.get(6))
+                .ok_or_else(|| StoreError::failed("read a gender", "unknown gender"))?,
+            cards,
+            version: row.get(7),
+        },
+    })
+}
+
+#[async_trait]
+impl Store for PgStore {
+    async fn register(
+        &self,
+        reg: &Registration,
+        identity: Option<&Identity>,
+        at: DateTime<Utc>,
+    ) -> Result<Outcome<Registered>, StoreError> {
+        let customer = CustomerId::generate().to_string();
+        let mut tx = self.begin().await?;
+        sqlx::query(
+            "insert into customers (id, status, phone_number, gender, created_at, updated_at)
+             values ($1, 'NotActivated', $2, $3, $4, $4)",
+        )
+        .bind(&customer)
+        .bind(reg.phone.as_ref().map(PhoneNumber::as_str))
+        .bind(reg.gender.as_str())
+        .bind(at)
+        .execute(&mut *tx)
+        .await
+        .context("insert the customer")?;
+        // The primary key decides: a concurrent registration of the number waits here for the
+        // other transaction, then inserts nothing.
+        let inserted = sqlx::query(
+            "insert into cards (card_number, customer_id, status, pin_hmac,
+                                registration_fingerprint, created_at, updated_at)
+             values ($1, $2, 'WaitingForActivation', $3, $4, $5, $5)
+             on conflict (card_number) do nothing",
+        )
+        .bind(reg.card_number.as_str())
+        .bind(&customer)
+        .bind(reg.pin.expose())
+        .bind(reg.fingerprint())
+        .bind(at)
+        .execute(&mut *tx)
+        .await
+        .context("insert the card")?
+        .rows_affected();
+        if inserted == 0 {
+            tx.rollback().await.context("roll back")?;
+            // The winner has committed (the conflict waited for it): a fresh read sees it.
+            let row = sqlx::query(
+                "select customer_id, status, registration_fingerprint from cards where card_number = $1",
+            )
+            .bind(reg.card_number.as_str())
+            .fetch_one(&self.pool)
+            .await
+            .context("read the registered card")?;
+            let card_status: String = row.get(1);
+            let fingerprint: String = row.get(2);
+            if card_status == "WaitingForActivation" && fingerprint == reg.fingerprint() {
+                let id = customer_id(row.get(0))?;
+                return Ok(Outcome::without_effects(Registered::Replayed(id)));
+            }
+            return Ok(Outcome::without_effects(Registered::AlreadyRegistered));
+        }
+        for (position, w) in reg.wallets.iter().enumerate() {
+            let stat = w.stat.clone().unwrap_or_default();
+            sqlx::query(
+                "insert into wallets (card_number, wallet_id, position, balance, has_stat,
+                     stat_lost, stat_transferred_out, stat_transferred_in, stat_issued,
+                     version, created_at, updated_at)
+                 values ($1, $2, $3, $4::numeric, $5, $6::numeric, $7::numeric, $8::numeric,
+                         $9::numeric, $10, $11, $11)",
+            )
+            .bind(reg.card_number.as_str())
+            .bind(w.id.as_str())
+            .bind(i32::try_from(position).unwrap_or(i32::MAX))
+            .bind(w.balance.to_string())
+            .bind(w.stat.is_some())
+            .bind(opt_money(stat.lost))
+            .bind(opt_money(stat.transferred_out))
+            .bind(opt_money(stat.transferred_in))
+            .bind(opt_money(stat.issued))
+            .bind(w.version.as_deref())
+            .bind(at)
+            .execute(&mut *tx)
+            .await
+            .context("insert a wallet")?;
+        }
+        let identity = identity
+            .map(serde_json::to_string)
+            .transpose()
+            .map_err(|e| StoreError::failed("encode the POS identity", e))?;
+        audit(
+            &mut tx,
+            at,
+            "register",
+            &reg.card_number,
+            &customer,
+            identity,
+            super::registration_details(reg),
+        )
+        .await?;
+        let effects = self.record_effects(&mut tx, &reg.card_number, at).await?;
+        tx.commit().await.context("commit the registration")?;
+        Ok(Outcome {
+            result: Registered::Created(customer_id(&customer)?),
+            effects,
+        })
+    }
+
+    async fn apply(
+        &self,
+        card: &CardNumber,
+        command: &CardCommand,
+        at: DateTime<Utc>,
+    ) -> Result<Outcome<Applied>, ApplyError> {
+        let mut tx = self.begin().await?;
+        let Some(row) = sqlx::query(
+            "select c.status, c.customer_id, u.status, u.phone_number
+             from cards c join customers u on u.id = c.customer_id
+             where c.card_number = $1
+             for update of c, u",
+        )
+        .bind(card.as_str())
+        .fetch_optional(&mut *tx)
+        .await
+        .context("lock the card")?
+        else {
+            return Err(ApplyError::CardNotFound);
+        };
+        let customer: String = row.get(1);
+        let snapshot = CardSnapshot {
+            card_status: status(row.get(0))?,
+            customer_status: status(row.get(2))?,
+            phone: row.get::<Option<String>, _>(3).map(PhoneNumber::from_stored),
+        };
+        let change = command.decide(&snapshot)?;
+        if change.is_empty() {
+            return Ok(Outcome::without_effects(Applied::Unchanged));
+        }
+        if let Some(new) = change.card_status {
+            sqlx::query(
+                "update cards set status = $1, version = version + 1, updated_at = $2
+                 where card_number = $3",
+            )
+            .bind(new.as_str())
+            .bind(at)
+            .bind(card.as_str())
+            .execute(&mut *tx)
+            .await
+            .context("update the card")?;
+        }
+        // The customer's cache hash lists its cards' statuses, so a card change bumps it too.
+        sqlx::query(
+            "update customers set status = coalesce($1, status),
+                 phone_number = coalesce($2, phone_number),
+                 version = version + 1, updated_at = $3
+             where id = $4",
+        )
+        .bind(change.customer_status.map(CustomerStatus::as_str))
+        .bind(change.phone.as_ref().map(PhoneNumber::as_str))
+        .bind(at)
+        .bind(&customer)
+        .execute(&mut *tx)
+        .await
+        .context("update the customer")?;
+        audit(
+            &mut tx,
+            at,
+            command.name(),
+            card,
+            &customer,
+            None,
+            super::change_details(&snapshot, &change),
+        )
+        .await?;
+        let effects = self.record_effects(&mut tx, card, at).await?;
+        tx.commit().await.context("commit the change")?;
+        Ok(Outcome {
+            result: Applied::Changed,
+            effects,
+        })
+    }
+
+    async fn card(&self, card: &CardNumber) -> Result<Option<CardView>, StoreError> {
+        // Repeatable read: the card and its wallets come from one snapshot.
+        let mut tx = self.begin().await?;
+        sqlx::query("set transaction isolation level repeatable read, read only")
+            .execute(&mut *tx)
+            .await
+            .context("begin a read")?;
+        let Some(row) = sqlx::query(
+            "select c.status, c.customer_id, u.status, u.phone_number, u.gender,
+                    c.created_at, greatest(c.updated_at, u.updated_at)
+             from cards c join customers u on u.id = c.customer_id
+             where c.card_number = $1",
+        )
+        .bind(card.as_str())
+        .fetch_optional(&mut *tx)
+        .await
+        .context("read the card")?
+        else {
+            return Ok(None);
+        };
+        let wallets = wallets(&mut tx, card).await?;
+        tx.commit().await.context("end the read")?;
+        Ok(Some(CardView {
+            card_number: card.clone(),
+            status: status(row.get(0))?,
+            customer_id: customer_id(row.get(1))?,
+            customer_status: status(row.get(2))?,
+            phone: row.get::<Option<String>, _>(3).map(PhoneNumber::from_stored),
+            gender: Gender::parse(row.get(4))
+                .ok_or_else(|| StoreError::failed("read a gender", "unknown gender"))?,
+            wallets,
+            created_at: row.get(5),
+            updated_at: row.get(6),
+        }))
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("select 1")
+            .execute(&self.pool)
+            .await
+            .context("ping the database")?;
+        Ok(())
+    }
+
+    async fn claim_effects(
+        &self,
+        now: DateTime<Utc>,
+        lease: Duration,
+        limit: i64,
+    ) -> Result<Vec<Pending>, StoreError> {
+        let lease = chrono::Duration::from_std(lease).unwrap_or(chrono::Duration::MAX);
+        let rows = sqlx::query(
+            "update outbox set attempts = attempts + 1, next_attempt_at = $1
+             where id in (select id from outbox
+                          where status = 'pending' and next_attempt_at <= $2
+                          order by id limit $3
+                          for update skip locked)
+             returning id, kind, payload::text, attempts",
+        )
+        .bind(now + lease)
+        .bind(now)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await
+        .context("claim outbox rows")?;
+        rows.into_iter()
+            .map(|row| {
+                Ok(Pending {
+                    id: row.get(0),
+                    effect: Effect::decode(row.get(1), row.get(2))
+                        .map_err(|e| StoreError::failed("decode an outbox row", e))?,
+                    attempts: row.get(3),
+                })
+            })
+            .collect()
+    }
+
+    async fn effects_done(&self, ids: &[i64]) -> Result<(), StoreError> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        sqlx::query("delete from outbox where id = any($1)")
+            .bind(ids)
+            .execute(&self.pool)
+            .await
+            .context("remove delivered outbox rows")?;
+        Ok(())
+    }
+
+    async fn effect_failed(
+        &self,
+        id: i64,
+        retry_at: DateTime<Utc>,
+        error: &str,
+    ) -> Result<(), StoreError> {
+        sqlx::query("update outbox set next_attempt_at = $1, last_error = $2 where id = $3")
+            .bind(retry_at)
+            .bind(error)
+            .bind(id)
+            .execute(&self.pool)
+            .await
+            .context("reschedule an outbox row")?;
+        Ok(())
+    }
+
+    async fn cache_states(
+        &self,
+        after: Option<&CardNumber>,
+        limit: i64,
+    ) -> Result<Vec<CacheState>, StoreError> {
+        let mut tx = self.begin().await?;
+        sqlx::query("set transaction isolation level repeatable read, read only")
+            .execute(&mut *tx)
+            .await
+            .context("begin a read")?;
+        let numbers: Vec<String> = sqlx::query_scalar(
+            "select card_number from cards where card_number > $1 order by card_number limit $2",
+        )
+        .bind(after.map_or("", CardNumber::as_str))
+        .bind(limit)
+        .fetch_all(&mut *tx)
+        .await
+        .context("list cards")?;
+        let mut states = Vec::with_capacity(numbers.len());
+        for number in numbers {
+            let number = CardNumber::parse(&number)
+                .map_err(|e| StoreError::failed("read a card number", e))?;
+            states.push(cache_state(&mut tx, &number).await?);
+        }
+        tx.commit().await.context("end the read")?;
+        Ok(states)
+    }
+
+    async fn count_cards(&self) -> Result<i64, StoreError> {
+        sqlx::query_scalar("select count(*) from cards")
+            .fetch_one(&self.pool)
+            .await
+            .context("count cards")
+    }
+}

@@ -1,0 +1,17 @@
+//! The black-box suite: each test starts the real application on port 0 with its own fresh
+//! database (and Redis key prefix) and talks HTTP to it, as ALCS would. It is compiled once per
+//! backend combination (`tests/sqlite.rs`, `tests/sqlite_redis.rs`, `tests/postgres_redis.rs`),
+//! with the same assertions.
+
+mod activate;
+mod cache;
+mod change_phone;
+mod concurrency;
+mod errors;
+mod failures;
+pub mod helpers;
+mod language;
+mod lock;
+mod process;
+mod read;
+mod register;

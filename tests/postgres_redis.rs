@@ -1,0 +1,7 @@
+//! The black-box suite against PostgreSQL with the Redis cache.
+
+#[path = "api/mod.rs"]
+mod api;
+
+/// The backend combination every test in this binary runs against.
+pub const BACKEND: api::helpers::Backend = api::helpers::Backend::PostgresRedis;
