@@ -20,7 +20,10 @@ pub async fn migrate(config: &Config) -> anyhow::Result<ExitCode> {
 
 async fn open_cache(
     config: &Config,
-) -> anyhow::Result<(std::sync::Arc<dyn crate::store::Store>, crate::cache::RedisCache)> {
+) -> anyhow::Result<(
+    std::sync::Arc<dyn crate::store::Store>,
+    crate::cache::RedisCache,
+)> {
     let (store, cache) = startup::open(config).await?;
     let cache = cache.context("no cache is configured: set --redis-url / CPS_REDIS_URL")?;
     Ok((store, cache))

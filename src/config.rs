@@ -67,14 +67,29 @@ pub struct Settings {
     )]
     pub listen: String,
     /// Database URL: `sqlite://FILE` (created and migrated on start) or `postgres://…`.
-    #[arg(long, env = "CPS_DATABASE_URL", default_value = "sqlite://cps.db", global = true)]
+    #[arg(
+        long,
+        env = "CPS_DATABASE_URL",
+        default_value = "sqlite://cps.db",
+        global = true
+    )]
     pub database_url: String,
     /// Connections in the PostgreSQL pool.
-    #[arg(long, env = "CPS_DATABASE_MAX_CONNECTIONS", default_value = "8", global = true)]
+    #[arg(
+        long,
+        env = "CPS_DATABASE_MAX_CONNECTIONS",
+        default_value = "8",
+        global = true
+    )]
     pub database_max_connections: String,
     /// Seconds an operation may wait for a connection, a lock or a statement before it is
     /// answered 503 (database unavailable or saturated).
-    #[arg(long, env = "CPS_DATABASE_TIMEOUT_SECS", default_value = "5", global = true)]
+    #[arg(
+        long,
+        env = "CPS_DATABASE_TIMEOUT_SECS",
+        default_value = "5",
+        global = true
+    )]
     pub database_timeout_secs: String,
     /// Redis URL of the customer cache ALCS reads (`redis://host:6379/0`); unset: no cache.
     #[arg(long, env = "CPS_REDIS_URL", global = true)]
@@ -83,13 +98,28 @@ pub struct Settings {
     #[arg(long, env = "CPS_REDIS_PREFIX", default_value = "", global = true)]
     pub redis_prefix: String,
     /// Milliseconds a Redis connect or command may take.
-    #[arg(long, env = "CPS_REDIS_TIMEOUT_MS", default_value = "500", global = true)]
+    #[arg(
+        long,
+        env = "CPS_REDIS_TIMEOUT_MS",
+        default_value = "500",
+        global = true
+    )]
     pub redis_timeout_ms: String,
     /// Milliseconds between looks for due outbox rows when idle.
-    #[arg(long, env = "CPS_OUTBOX_POLL_MS", default_value = "1000", global = true)]
+    #[arg(
+        long,
+        env = "CPS_OUTBOX_POLL_MS",
+        default_value = "1000",
+        global = true
+    )]
     pub outbox_poll_ms: String,
     /// Longest wait in seconds between two delivery attempts of one outbox row.
-    #[arg(long, env = "CPS_OUTBOX_MAX_BACKOFF_SECS", default_value = "60", global = true)]
+    #[arg(
+        long,
+        env = "CPS_OUTBOX_MAX_BACKOFF_SECS",
+        default_value = "60",
+        global = true
+    )]
     pub outbox_max_backoff_secs: String,
     /// Language of error messages when the request names none we know (`pl_PL` or `en_US`).
     #[arg(
@@ -219,7 +249,11 @@ impl Config {
             "--redis-timeout-ms / CPS_REDIS_TIMEOUT_MS",
             1..=60_000,
         )?;
-        let poll = number(&s.outbox_poll_ms, "--outbox-poll-ms / CPS_OUTBOX_POLL_MS", 10..=600_000)?;
+        let poll = number(
+            &s.outbox_poll_ms,
+            "--outbox-poll-ms / CPS_OUTBOX_POLL_MS",
+            10..=600_000,
+        )?;
         let max_backoff = number(
             &s.outbox_max_backoff_secs,
             "--outbox-max-backoff-secs / CPS_OUTBOX_MAX_BACKOFF_SECS",

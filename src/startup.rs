@@ -87,10 +87,13 @@ impl Application {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         let (stop_tx, stop_rx) = watch::channel(false);
-        let worker = self
-            .deliverer
-            .has_targets()
-            .then(|| tokio::spawn(worker::run(self.deliverer.clone(), self.worker.clone(), stop_rx)));
+        let worker = self.deliverer.has_targets().then(|| {
+            tokio::spawn(worker::run(
+                self.deliverer.clone(),
+                self.worker.clone(),
+                stop_rx,
+            ))
+        });
         let mut server_stop = stop_tx.subscribe();
         tokio::spawn(async move {
             shutdown.await;

@@ -108,11 +108,7 @@ pub fn backoff(attempts: i32, max: Duration) -> Duration {
 
 /// Runs until `shutdown` turns true; a batch in flight is finished first, and rows claimed but
 /// not delivered return to the queue when their lease ends.
-pub async fn run(
-    deliverer: Deliverer,
-    config: WorkerConfig,
-    mut shutdown: watch::Receiver<bool>,
-) {
+pub async fn run(deliverer: Deliverer, config: WorkerConfig, mut shutdown: watch::Receiver<bool>) {
     tracing::info!("outbox worker started");
     loop {
         if *shutdown.borrow() {
@@ -147,7 +143,11 @@ pub async fn run(
                         error = %error,
                         "outbox delivery failed"
                     );
-                    if let Err(e) = deliverer.store.effect_failed(pending.id, retry_at, &error).await {
+                    if let Err(e) = deliverer
+                        .store
+                        .effect_failed(pending.id, retry_at, &error)
+                        .await
+                    {
                         tracing::warn!(error = %crate::error_chain(&e), "cannot reschedule an outbox row");
                     }
                 }

@@ -145,7 +145,8 @@ fn opt_money(m: Option<Money>) -> Option<String> {
 }
 
 fn status<T: FromStr<Err = crate::domain::UnknownStatus>>(s: &str) -> Result<T, StoreError> {
-    s.parse().map_err(|e| StoreError::failed("read a status", e))
+    s.parse()
+        .map_err(|e| StoreError::failed("read a status", e))
 }
 
 fn customer_id(s: &str) -> Result<CustomerId, StoreError> {
@@ -211,8 +212,7 @@ async fn cache_state(conn: &mut PgConnection, card: &CardNumber) -> Result<Cache
     .into_iter()
     .map(|r| {
         Ok((
-            CardNumber::parse(r.get(0))
-                .map_err(|e| StoreError::failed("read a card number", e))?,
+            CardNumber::parse(r.get(0)).map_err(|e| StoreError::failed("read a card number", e))?,
             status(r.get(1))?,
         ))
     })
@@ -230,7 +230,9 @@ async fn cache_state(conn: &mut PgConnection, card: &CardNumber) -> Result<Cache
         customer: CustomerState {
             id,
             status: status(row.get(4))?,
-            phone: row.get::<Option<String>, _>(5).map(PhoneNumber::from_stored),
+            phone: row
+                .get::<Option<String>, _>(5)
+                .map(PhoneNumber::from_stored),
             gender: Gender::parse(row.get(6))
                 .ok_or_else(|| StoreError::failed("read a gender", "unknown gender"))?,
             cards,
@@ -365,7 +367,9 @@ impl Store for PgStore {
         let snapshot = CardSnapshot {
             card_status: status(row.get(0))?,
             customer_status: status(row.get(2))?,
-            phone: row.get::<Option<String>, _>(3).map(PhoneNumber::from_stored),
+            phone: row
+                .get::<Option<String>, _>(3)
+                .map(PhoneNumber::from_stored),
         };
         let change = command.decide(&snapshot)?;
         if change.is_empty() {
@@ -442,7 +446,9 @@ impl Store for PgStore {
             status: status(row.get(0))?,
             customer_id: customer_id(row.get(1))?,
             customer_status: status(row.get(2))?,
-            phone: row.get::<Option<String>, _>(3).map(PhoneNumber::from_stored),
+            phone: row
+                .get::<Option<String>, _>(3)
+                .map(PhoneNumber::from_stored),
             gender: Gender::parse(row.get(4))
                 .ok_or_else(|| StoreError::failed("read a gender", "unknown gender"))?,
             wallets,

@@ -538,14 +538,13 @@ async fn cache_state(
     .into_iter()
     .map(|r| {
         Ok((
-            CardNumber::parse(r.get(0))
-                .map_err(|e| StoreError::failed("read a card number", e))?,
+            CardNumber::parse(r.get(0)).map_err(|e| StoreError::failed("read a card number", e))?,
             status(r.get(1))?,
         ))
     })
     .collect::<Result<Vec<_>, StoreError>>()?;
-    let id = CustomerId::parse(&customer_id)
-        .map_err(|e| StoreError::failed("read a customer id", e))?;
+    let id =
+        CustomerId::parse(&customer_id).map_err(|e| StoreError::failed("read a customer id", e))?;
     Ok(CacheState {
         card: CardState {
             number: card.clone(),
@@ -559,7 +558,9 @@ async fn cache_state(
         customer: CustomerState {
             id,
             status: status(row.get(4))?,
-            phone: row.get::<Option<String>, _>(5).map(PhoneNumber::from_stored),
+            phone: row
+                .get::<Option<String>, _>(5)
+                .map(PhoneNumber::from_stored),
             gender: Gender::parse(row.get(6))
                 .ok_or_else(|| StoreError::failed("read a gender", "unknown gender"))?,
             cards,

@@ -1,0 +1,453 @@
+//! The Redis customer cache ALCS reads (contract section 6): layout, versions, convergence after
+//! outages and crashes, rebuild and verify. Only on the backends with a cache.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use cps::cache::{HashWrite, RedisCache};
+use reqwest::StatusCode;
+use serde_json::json;
+
+use super::helpers::*;
+
+fn map(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+    pairs
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect()
+}
+
+async fn cache_app() -> Option<TestApp> {
+    if !backend().has_cache() {
+        return None;
+    }
+    TestApp::spawn().await
+}
+
+/// An app whose cache is a Redis server of its own (default, empty prefix).
+async fn app_with_private_redis() -> Option<(TestApp, PrivateRedis)> {
+    if !backend().has_cache() {
+        return None;
+    }
+    let redis = PrivateRedis::start().await?;
+    let url = redis.url();
+    let app = TestApp::spawn_with(|s| {
+        s.redis_url = Some(url);
+        s.redis_prefix = String::new();
+    })
+    .await?;
+    Some((app, redis))
+}
+
+#[tokio::test]
+async fn registration_writes_the_card_and_customer_hashes_field_by_field() {
+    let Some(app) = cache_app().await else {
+        return;
+    };
+    let id = app.registered(CARD).await;
+    assert_eq!(
+        app.cache_hash(&format!("card:{CARD}")).await,
+        map(&[
+            ("Status", "WaitingForActivation"),
+            ("Guid", &id),
+            ("Wallets.Initialized", "1"),
+            ("Wallet.Strickers2016.Balance", "10.0"),
+            ("Wallet.Strickers2016.Version", "abc"),
+            ("Wallet.Strickers2016.Stat.Lost", "0.22"),
+            ("Wallet.Strickers2016.Stat.TransferredOut", "132.0"),
+            ("Wallet.Strickers2016.Stat.TransferredIn", "9.12"),
+            ("Wallet.Strickers2016.Stat.Issued", "199.22"),
+            ("Wallet.SomethingElse.Balance", "0.0"),
+            ("Wallet.SomethingElse.Version", "xyz"),
+            ("Wallet.SomethingElse.Stat.Lost", "0.0"),
+            ("Wallet.SomethingElse.Stat.TransferredOut", "0.0"),
+            ("CardPinHMac", PIN),
+            ("Version", "1"),
+        ])
+    );
+    assert_eq!(
+        app.cache_hash(&format!("customer:{id}")).await,
+        map(&[
+            ("Status", "NotActivated"),
+            ("Version", "1"),
+            ("PhoneNumber", PHONE),
+            ("Gender", "M"),
+            (&format!("Card.{CARD}"), "WaitingForActivation"),
+        ])
+    );
+    assert_eq!(
+        app.count("outbox").await,
+        0,
+        "delivered writes leave the outbox"
+    );
+}
+
+#[tokio::test]
+async fn amounts_in_the_cache_are_exact_strings_and_absent_fields_stay_absent() {
+    let Some(app) = cache_app().await else {
+        return;
+    };
+    let body = raw_registration(
+        CARD,
+        r#"[{"Id": "A", "Balance": 132.00, "Stat": {"Issued": 1.50}}, {"Id": "B", "Balance": 7}]"#,
+    );
+    let reply = app
+        .send_raw(
+            reqwest::Method::PUT,
+            &app.card_url(CARD),
+            Some("application/json"),
+            body,
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
+    let card = app.cache_hash(&format!("card:{CARD}")).await;
+    assert_eq!(card["Wallet.A.Balance"], "132.00");
+    assert_eq!(card["Wallet.A.Stat.Issued"], "1.50");
+    assert_eq!(card["Wallet.B.Balance"], "7");
+    for absent in [
+        "Wallet.A.Version",
+        "Wallet.A.Stat.Lost",
+        "Wallet.B.Stat.Lost",
+        "Wallet.B.Version",
+    ] {
+        assert!(!card.contains_key(absent), "{absent}");
+    }
+}
+
+#[tokio::test]
+async fn every_change_rewrites_the_hashes_with_a_higher_version() {
+    let Some(app) = cache_app().await else {
+        return;
+    };
+    let id = app.registered(CARD).await;
+    let (card_key, customer_key) = (format!("card:{CARD}"), format!("customer:{id}"));
+    let card_field = format!("Card.{CARD}");
+
+    app.activate(CARD, PHONE).await.assert_no_content();
+    let (card, customer) = (
+        app.cache_hash(&card_key).await,
+        app.cache_hash(&customer_key).await,
+    );
+    assert_eq!(
+        (card["Status"].as_str(), card["Version"].as_str()),
+        ("Active", "2")
+    );
+    assert_eq!(customer["Status"], "Active");
+    assert_eq!(customer[&card_field], "Active");
+    assert_eq!(customer["Version"], "2");
+
+    app.change_phone(CARD, OTHER_PHONE)
+        .await
+        .assert_no_content();
+    let (card, customer) = (
+        app.cache_hash(&card_key).await,
+        app.cache_hash(&customer_key).await,
+    );
+    assert_eq!(card["Version"], "2", "the card hash did not change");
+    assert_eq!(customer["PhoneNumber"], OTHER_PHONE);
+    assert_eq!(customer["Version"], "3");
+
+    app.lock(CARD).await.assert_no_content();
+    let (card, customer) = (
+        app.cache_hash(&card_key).await,
+        app.cache_hash(&customer_key).await,
+    );
+    assert_eq!(
+        (card["Status"].as_str(), card["Version"].as_str()),
+        ("Locked", "3")
+    );
+    assert_eq!(customer[&card_field], "Locked");
+    assert_eq!(customer["Version"], "4");
+
+    // No-ops write nothing new.
+    app.lock(CARD).await.assert_no_content();
+    assert_eq!(app.cache_hash(&card_key).await["Version"], "3");
+}
+
+#[tokio::test]
+async fn an_older_write_never_replaces_a_newer_one_and_a_write_replaces_the_whole_hash() {
+    let Some(app) = cache_app().await else {
+        return;
+    };
+    let (url, prefix) = app.redis.clone().unwrap();
+    let cache = RedisCache::connect(&url, &prefix, Duration::from_secs(2)).unwrap();
+    let write = |version: i64, fields: &[(&str, &str)]| HashWrite {
+        key: "card:1".into(),
+        version,
+        fields: fields
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect(),
+    };
+    assert!(
+        cache
+            .write(
+                &write(5, &[("Status", "Active"), ("Wallet.A.Balance", "1")]),
+                false
+            )
+            .await
+            .unwrap()
+    );
+    assert!(
+        !cache
+            .write(&write(4, &[("Status", "Locked")]), false)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !cache
+            .write(&write(5, &[("Status", "Locked")]), false)
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        app.cache_hash("card:1").await,
+        map(&[
+            ("Status", "Active"),
+            ("Wallet.A.Balance", "1"),
+            ("Version", "5")
+        ])
+    );
+    assert!(
+        cache
+            .write(&write(6, &[("Status", "Locked")]), false)
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        app.cache_hash("card:1").await,
+        map(&[("Status", "Locked"), ("Version", "6")]),
+        "the removed wallet does not linger"
+    );
+    assert!(
+        cache
+            .write(&write(2, &[("Status", "Active")]), true)
+            .await
+            .unwrap(),
+        "force"
+    );
+    assert_eq!(app.cache_hash("card:1").await["Version"], "2");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn forty_concurrent_phone_changes_end_with_the_cache_equal_to_the_database() {
+    let Some(app) = cache_app().await else {
+        return;
+    };
+    let id = app.registered(CARD).await;
+    let app = Arc::new(app);
+    let tasks: Vec<_> = (0..40)
+        .map(|i| {
+            let app = app.clone();
+            tokio::spawn(async move { app.change_phone(CARD, &format!("+4860212{i:04}")).await })
+        })
+        .collect();
+    for t in tasks {
+        t.await.unwrap().assert_no_content();
+    }
+    let stored = app.get(CARD).await.json()["Customer"]["PhoneNumber"].clone();
+    let cached = app.cache_hash(&format!("customer:{id}")).await;
+    assert_eq!(json!(cached["PhoneNumber"]), stored);
+    assert_eq!(cached["Version"], "41");
+    let out = app.cps(&["cache", "verify"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}
+
+#[tokio::test]
+async fn with_redis_stopped_requests_succeed_and_the_cache_converges_after_it_returns() {
+    let Some((app, mut redis)) = app_with_private_redis().await else {
+        return;
+    };
+    let id = app.registered(CARD).await;
+    assert_eq!(
+        app.cache_hash(&format!("card:{CARD}")).await["Version"],
+        "1"
+    );
+    redis.stop();
+    // Every operation still answers as usual: the database is the system of record.
+    app.registered("2").await;
+    app.activate(CARD, PHONE).await.assert_no_content();
+    app.change_phone("2", OTHER_PHONE).await.assert_no_content();
+    app.lock("2").await.assert_no_content();
+    assert!(
+        app.count("outbox").await > 0,
+        "the pending writes wait in the database"
+    );
+    redis.restart().await;
+    app.cache_converges(Duration::from_secs(20))
+        .await
+        .expect("the cache converges after Redis returns");
+    assert_eq!(
+        app.cache_hash(&format!("customer:{id}")).await["Status"],
+        "Active"
+    );
+    assert_eq!(app.cache_hash("card:2").await["Status"], "Locked");
+    assert_eq!(app.count("outbox").await, 0);
+}
+
+#[tokio::test]
+async fn flushall_then_rebuild_restores_identical_hashes() {
+    let Some((app, _redis)) = app_with_private_redis().await else {
+        return;
+    };
+    for card in ["1", "02", "003", "4"] {
+        app.registered(card).await;
+    }
+    app.activate("1", PHONE).await.assert_no_content();
+    app.change_phone("02", OTHER_PHONE)
+        .await
+        .assert_no_content();
+    app.lock("003").await.assert_no_content();
+    let before = app.cache_snapshot().await;
+    assert_eq!(before.len(), 8);
+    assert!(
+        before
+            .keys()
+            .all(|k| k.starts_with("card:") || k.starts_with("customer:"))
+    );
+
+    let _: () = redis::cmd("FLUSHALL")
+        .query_async(&mut app.redis_conn().await)
+        .await
+        .unwrap();
+    let verify = app.cps(&["cache", "verify"]);
+    assert_eq!(verify.status.code(), Some(1), "drift after FLUSHALL");
+    let text = String::from_utf8_lossy(&verify.stdout);
+    assert_eq!(text.matches("missing: ").count(), 8, "{text}");
+
+    let rebuild = app.cps(&["cache", "rebuild", "--batch-size", "3"]);
+    assert!(
+        rebuild.status.success(),
+        "{}",
+        String::from_utf8_lossy(&rebuild.stderr)
+    );
+    assert!(
+        String::from_utf8_lossy(&rebuild.stdout).contains("4 cards, 8 hashes written"),
+        "{}",
+        String::from_utf8_lossy(&rebuild.stdout)
+    );
+    assert_eq!(app.cache_snapshot().await, before);
+    assert!(app.cps(&["cache", "verify"]).status.success());
+}
+
+#[tokio::test]
+async fn verify_reports_every_difference_by_name_without_values() {
+    let Some(app) = cache_app().await else {
+        return;
+    };
+    let id = app.registered(CARD).await;
+    app.registered("5").await;
+    let (_, prefix) = app.redis.clone().unwrap();
+    let mut conn = app.redis_conn().await;
+    let customer = format!("{prefix}customer:{id}");
+    let _: () = redis::pipe()
+        .hset(&customer, "PhoneNumber", "+48111222333")
+        .hset(&customer, "Colour", "red")
+        .hdel(format!("{prefix}card:{CARD}"), "Guid")
+        .del(format!("{prefix}card:5"))
+        .hset(format!("{prefix}card:999"), "Status", "Active")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let out = app.cps(&["cache", "verify"]);
+    assert_eq!(out.status.code(), Some(1));
+    let text = String::from_utf8_lossy(&out.stdout);
+    for line in [
+        format!("different value: customer:{id} PhoneNumber"),
+        format!("extra field: customer:{id} Colour"),
+        format!("missing field: card:{CARD} Guid"),
+        "missing: card:5".to_owned(),
+        "not in the database: card:999".to_owned(),
+    ] {
+        assert!(text.contains(&line), "{line:?} not in:\n{text}");
+    }
+    assert!(text.contains("5 differences"), "{text}");
+    for secret in ["111222333", "602123789", PIN] {
+        assert!(!text.contains(secret), "{secret} printed:\n{text}");
+    }
+    // A rebuild puts right what is missing; --force also what is wrong at the same version.
+    assert!(app.cps(&["cache", "rebuild", "--force"]).status.success());
+    let out = app.cps(&["cache", "verify"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        text.lines()
+            .filter(|l| !l.starts_with("cache verified"))
+            .collect::<Vec<_>>(),
+        ["not in the database: card:999"],
+        "{text}"
+    );
+}
+
+#[tokio::test]
+async fn a_cache_write_cut_off_by_a_crash_is_delivered_after_restart() {
+    if !backend().has_cache() {
+        return;
+    }
+    let Some((db, _prefix)) = TestApp::resources(backend()).await else {
+        return;
+    };
+    let Some(mut redis) = PrivateRedis::start().await else {
+        return;
+    };
+    let redis_url = redis.url();
+    let env = [
+        ("CPS_DATABASE_URL", db.url.as_str()),
+        ("CPS_REDIS_URL", redis_url.as_str()),
+        ("CPS_OUTBOX_POLL_MS", "100"),
+    ];
+    let (mut first, _logs, addr) = start(&env);
+    let app = TestApp::at(&format!("http://{addr}"));
+    let id = app.registered(CARD).await;
+    redis.stop();
+    app.change_phone(CARD, OTHER_PHONE)
+        .await
+        .assert_no_content();
+    // The process dies (SIGKILL) after commit, before the write reached Redis.
+    first.stop();
+    redis.restart().await;
+    assert_eq!(
+        redis_phone(&redis, &id).await.as_deref(),
+        Some(PHONE),
+        "Redis still has the old number"
+    );
+    let (_second, _logs, addr) = start(&env);
+    let mut app = TestApp::at(&format!("http://{addr}"));
+    app.database_url = db.url.clone();
+    app.redis = Some((redis_url.clone(), String::new()));
+    app.cache_converges(Duration::from_secs(20))
+        .await
+        .expect("the restarted service delivers the pending write");
+    assert_eq!(redis_phone(&redis, &id).await.as_deref(), Some(OTHER_PHONE));
+}
+
+async fn redis_phone(redis: &PrivateRedis, id: &str) -> Option<String> {
+    let mut conn = redis::Client::open(redis.url())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    redis::cmd("HGET")
+        .arg(format!("customer:{id}"))
+        .arg("PhoneNumber")
+        .query_async(&mut conn)
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn without_a_cache_nothing_waits_in_the_outbox() {
+    if backend().has_cache() {
+        return;
+    }
+    let Some(app) = TestApp::spawn().await else {
+        return;
+    };
+    app.registered(CARD).await;
+    app.activate(CARD, PHONE).await.assert_no_content();
+    assert_eq!(app.count("outbox").await, 0);
+}

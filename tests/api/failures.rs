@@ -6,12 +6,12 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use cps::cache::CacheState;
 use cps::domain::{CardCommand, CardNumber, Country, Identity, Language, Registration};
 use cps::http::{AppState, router};
-use cps::service::Service;
-use cps::cache::CacheState;
 use cps::outbox::Pending;
 use cps::outbox::worker::Deliverer;
+use cps::service::Service;
 use cps::store::{Applied, ApplyError, CardView, Outcome, Registered, Store, StoreError};
 use reqwest::Method;
 use serde_json::json;

@@ -1,6 +1,7 @@
 //! Starting an app per test and talking to it.
 
 use std::future::pending;
+use std::io::BufRead;
 
 use cps::config::{Config, Settings};
 use cps::startup::Application;
@@ -52,10 +53,24 @@ fn available(name: &str, url: &str, up: bool) -> bool {
         return true;
     }
     let ci = std::env::var("CI").is_ok_and(|v| v == "true" || v == "1");
-    assert!(!ci, "no {name} at {url}, and CI=true: a missing service fails the run");
-    use std::io::Write;
-    // Straight to the stream: the test harness would swallow `eprintln!` of a passing test.
-    let _ = writeln!(std::io::stderr(), "skipped: no {name} at {url}");
+    assert!(
+        !ci,
+        "no {name} at {url}, and CI=true: a missing service fails the run"
+    );
+    // Once per test binary and service, straight to the stream: the harness would swallow an
+    // `eprintln!` of a passing test.
+    static SAID: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+    let mut said = SAID
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if !said.iter().any(|n| n == name) {
+        said.push(name.to_owned());
+        use std::io::Write;
+        let _ = writeln!(
+            std::io::stderr(),
+            "skipped: no {name} at {url} (its tests pass without running; CI=true makes this a failure)"
+        );
+    }
     false
 }
 
@@ -89,7 +104,10 @@ async fn redis_up() -> bool {
         .await
         .ok()?
         .ok()?;
-        redis::cmd("PING").query_async::<String>(&mut conn).await.ok()
+        redis::cmd("PING")
+            .query_async::<String>(&mut conn)
+            .await
+            .ok()
     }
     .await
     .is_some();
@@ -166,7 +184,11 @@ impl Drop for TestPrefix {
                 .await
                 .ok()?;
             if !keys.is_empty() {
-                let _: () = redis::cmd("DEL").arg(keys).query_async(&mut conn).await.ok()?;
+                let _: () = redis::cmd("DEL")
+                    .arg(keys)
+                    .query_async(&mut conn)
+                    .await
+                    .ok()?;
             }
             Some(())
         });
@@ -176,7 +198,10 @@ impl Drop for TestPrefix {
 /// Runs async clean-up from `Drop`, on a runtime of its own (the test's may be gone).
 fn cleanup<F: std::future::Future<Output = Option<T>> + Send + 'static, T: Send + 'static>(f: F) {
     let _ = std::thread::spawn(move || {
-        if let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        if let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+        {
             rt.block_on(f);
         }
     })
@@ -187,8 +212,8 @@ pub struct TestApp {
     pub base: String,
     pub client: reqwest::Client,
     pub database_url: String,
-    /// The Redis key prefix, when this backend has a cache.
-    pub prefix: Option<String>,
+    /// The Redis URL and key prefix, when the app has a cache.
+    pub redis: Option<(String, String)>,
     _db: Option<TestDb>,
     _prefix: Option<TestPrefix>,
 }
@@ -299,7 +324,10 @@ impl TestApp {
             base,
             client: reqwest::Client::new(),
             database_url: settings.database_url.clone(),
-            prefix: settings.redis_url.as_ref().map(|_| settings.redis_prefix.clone()),
+            redis: settings
+                .redis_url
+                .clone()
+                .map(|url| (url, settings.redis_prefix.clone())),
             _db: db,
             _prefix: prefix,
         }
@@ -311,7 +339,7 @@ impl TestApp {
             base: base.to_owned(),
             client: reqwest::Client::new(),
             database_url: String::new(),
-            prefix: None,
+            redis: None,
             _db: None,
             _prefix: None,
         }
@@ -412,12 +440,18 @@ impl TestApp {
             let mut conn = sqlx::PgConnection::connect(&self.database_url)
                 .await
                 .expect("the test can open the database");
-            sqlx::query_scalar(sql).fetch_one(&mut conn).await.expect("count rows")
+            sqlx::query_scalar(sql)
+                .fetch_one(&mut conn)
+                .await
+                .expect("count rows")
         } else {
             let mut conn = sqlx::SqliteConnection::connect(&self.database_url)
                 .await
                 .expect("the test can open the database");
-            sqlx::query_scalar(sql).fetch_one(&mut conn).await.expect("count rows")
+            sqlx::query_scalar(sql)
+                .fetch_one(&mut conn)
+                .await
+                .expect("count rows")
         }
     }
 
@@ -458,17 +492,78 @@ impl TestApp {
 
     /// A cache hash as Redis holds it (`key` without the prefix).
     pub async fn cache_hash(&self, key: &str) -> std::collections::BTreeMap<String, String> {
-        let prefix = self.prefix.as_deref().expect("a cache backend");
-        let client = redis::Client::open(redis_url()).expect("a Redis URL");
-        let mut conn = client
-            .get_multiplexed_async_connection()
-            .await
-            .expect("connect to Redis");
+        let (_, prefix) = self.redis.as_ref().expect("an app with a cache");
         redis::cmd("HGETALL")
             .arg(format!("{prefix}{key}"))
-            .query_async(&mut conn)
+            .query_async(&mut self.redis_conn().await)
             .await
             .expect("read a hash")
+    }
+
+    /// A connection to the app's Redis, for tests that look at or tamper with the cache.
+    pub async fn redis_conn(&self) -> redis::aio::MultiplexedConnection {
+        let (url, _) = self.redis.as_ref().expect("an app with a cache");
+        redis::Client::open(url.as_str())
+            .expect("a Redis URL")
+            .get_multiplexed_async_connection()
+            .await
+            .expect("connect to Redis")
+    }
+
+    /// Every hash under the app's prefix, key → fields.
+    pub async fn cache_snapshot(
+        &self,
+    ) -> std::collections::BTreeMap<String, std::collections::BTreeMap<String, String>> {
+        let (_, prefix) = self.redis.as_ref().expect("an app with a cache");
+        let mut conn = self.redis_conn().await;
+        let keys: Vec<String> = redis::cmd("KEYS")
+            .arg(format!("{prefix}*"))
+            .query_async(&mut conn)
+            .await
+            .expect("list keys");
+        let mut out = std::collections::BTreeMap::new();
+        for key in keys {
+            let hash = redis::cmd("HGETALL")
+                .arg(&key)
+                .query_async(&mut conn)
+                .await
+                .expect("read a hash");
+            out.insert(key, hash);
+        }
+        out
+    }
+
+    /// Runs a `cps` maintenance command against this app's database and cache.
+    pub fn cps(&self, args: &[&str]) -> std::process::Output {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_cps"));
+        cmd.args(args)
+            .env("CPS_DATABASE_URL", &self.database_url)
+            .env_remove("CPS_REDIS_URL")
+            .env("RUST_LOG", "warn");
+        if let Some((url, prefix)) = &self.redis {
+            cmd.env("CPS_REDIS_URL", url)
+                .env("CPS_REDIS_PREFIX", prefix);
+        }
+        cmd.output().expect("run cps")
+    }
+
+    /// Waits (bounded) until `cps cache verify` finds no drift; returns its last output.
+    pub async fn cache_converges(&self, within: std::time::Duration) -> Result<(), String> {
+        let deadline = std::time::Instant::now() + within;
+        loop {
+            let out = self.cps(&["cache", "verify"]);
+            if out.status.success() {
+                return Ok(());
+            }
+            if std::time::Instant::now() > deadline {
+                return Err(format!(
+                    "{}{}",
+                    String::from_utf8_lossy(&out.stdout),
+                    String::from_utf8_lossy(&out.stderr)
+                ));
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        }
     }
 
     /// Everything the database holds, as text: to show a rejected request stored nothing.
@@ -542,4 +637,233 @@ pub fn with(mut body: Value, path: &str, value: Option<Value>) -> Value {
         }
     }
     body
+}
+
+/// A Redis server of the test's own, for what must not touch the shared one: FLUSHALL, stopping
+/// it. It keeps its data in an append-only file (fsync'd on every write), so a restart brings
+/// back what it held, as a production Redis with persistence would.
+pub struct PrivateRedis {
+    pub port: u16,
+    dir: TempDir,
+    child: Option<std::process::Child>,
+}
+
+impl PrivateRedis {
+    pub async fn start() -> Option<Self> {
+        let found = std::process::Command::new("redis-server")
+            .arg("--version")
+            .output()
+            .is_ok_and(|o| o.status.success());
+        if !available("redis-server binary", "PATH", found) {
+            return None;
+        }
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        let mut redis = Self {
+            port,
+            dir: tempfile::tempdir().expect("a temporary directory"),
+            child: None,
+        };
+        redis.run().await;
+        Some(redis)
+    }
+
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    async fn run(&mut self) {
+        let child = std::process::Command::new("redis-server")
+            .args(["--bind", "127.0.0.1", "--port", &self.port.to_string()])
+            .args([
+                "--save",
+                "",
+                "--appendonly",
+                "yes",
+                "--appendfsync",
+                "always",
+            ])
+            .arg("--dir")
+            .arg(self.dir.path())
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("start redis-server");
+        self.child = Some(child);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            let client = redis::Client::open(self.url()).expect("a URL");
+            if let Ok(mut conn) = client.get_multiplexed_async_connection().await
+                && redis::cmd("PING")
+                    .query_async::<String>(&mut conn)
+                    .await
+                    .is_ok()
+            {
+                return;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "redis-server did not start"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Stops the server abruptly (SIGKILL): clients see connections refused.
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    pub async fn restart(&mut self) {
+        self.stop();
+        self.run().await;
+    }
+}
+
+impl Drop for PrivateRedis {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// A running `cps` process, killed when dropped so that a failing test leaves none behind.
+pub struct Running(std::process::Child);
+
+impl Running {
+    pub fn stop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// Starts the binary, returns it, its log lines and its address read from the start-up line.
+pub fn start(env: &[(&str, &str)]) -> (Running, std::sync::mpsc::Receiver<String>, String) {
+    let mut child = Running(
+        std::process::Command::new(env!("CARGO_BIN_EXE_cps"))
+            .arg("serve")
+            .env_remove("CPS_REDIS_URL")
+            .env_remove("RUST_LOG")
+            .envs(env.iter().copied())
+            .env("CPS_LISTEN", "127.0.0.1:0")
+            .stderr(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let stderr = child.0.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let line = rx
+            .recv_timeout(deadline.saturating_duration_since(std::time::Instant::now()))
+            .expect("the server logs its address");
+        if let Some(at) = line.find("addr=") {
+            let addr = line[at + 5..].split_whitespace().next().unwrap().to_owned();
+            return (child, rx, addr);
+        }
+    }
+}
+
+/// A TCP proxy in front of a service, which a test can cut (as if the service went down:
+/// connections reset, new ones refused) and restore on the same port.
+pub struct Proxy {
+    pub port: u16,
+    target: std::net::SocketAddr,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Proxy {
+    pub async fn start(target: std::net::SocketAddr) -> Self {
+        let mut proxy = Self {
+            port: 0,
+            target,
+            task: None,
+        };
+        proxy.restore().await;
+        proxy
+    }
+
+    pub fn cut(&mut self) {
+        if let Some(task) = self.task.take() {
+            // Dropping the task drops the listener and every connection with it.
+            task.abort();
+        }
+    }
+
+    pub async fn restore(&mut self) {
+        self.cut();
+        let socket = tokio::net::TcpSocket::new_v4().expect("a socket");
+        socket.set_reuseaddr(true).expect("SO_REUSEADDR");
+        let addr: std::net::SocketAddr = ([127, 0, 0, 1], self.port).into();
+        // The old listener is gone once the aborted task has been dropped; retry briefly.
+        let mut tries = 0;
+        while let Err(e) = socket.bind(addr) {
+            tries += 1;
+            assert!(tries < 100, "cannot rebind the proxy: {e}");
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        let listener = socket.listen(64).expect("listen");
+        self.port = listener.local_addr().expect("an address").port();
+        let target = self.target;
+        self.task = Some(tokio::spawn(async move {
+            let mut connections = tokio::task::JoinSet::new();
+            while let Ok((mut inbound, _)) = listener.accept().await {
+                connections.spawn(async move {
+                    if let Ok(mut outbound) = tokio::net::TcpStream::connect(target).await {
+                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                    }
+                });
+            }
+        }));
+    }
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        self.cut();
+    }
+}
+
+/// `url` with its host and port replaced by 127.0.0.1:`port`.
+pub fn via_port(url: &str, port: u16) -> String {
+    let (scheme, rest) = url.split_once("://").expect("a URL with a scheme");
+    let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    let user = authority.rsplit_once('@').map(|(u, _)| format!("{u}@"));
+    format!(
+        "{scheme}://{}127.0.0.1:{port}{path}",
+        user.unwrap_or_default()
+    )
+}
+
+/// The host and port of a URL, resolved.
+pub fn socket_addr(url: &str) -> std::net::SocketAddr {
+    use std::net::ToSocketAddrs;
+    let rest = url.split_once("://").expect("a URL").1;
+    let authority = &rest[..rest.find(['/', '?']).unwrap_or(rest.len())];
+    let host_port = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    host_port
+        .to_socket_addrs()
+        .expect("a resolvable address")
+        .next()
+        .expect("an address")
 }

@@ -7,6 +7,7 @@ mod activate;
 mod cache;
 mod change_phone;
 mod concurrency;
+mod database;
 mod errors;
 mod failures;
 pub mod helpers;

@@ -1,9 +1,7 @@
 //! The service as an operator runs it: the real binary's configuration errors and logs, and the
 //! TLS listener.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
 
 use cps::config::Config;
 use cps::startup::Application;
@@ -88,53 +86,6 @@ fn invalid_configuration_stops_the_start_with_one_line_naming_the_setting() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
-}
-
-/// A running `cps` process, killed when dropped so that a failing test leaves none behind.
-struct Running(std::process::Child);
-
-impl Running {
-    fn stop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        self.stop();
-    }
-}
-
-/// Starts the binary, returns it, its log lines and its address read from the start-up line.
-fn start(env: &[(&str, &str)]) -> (Running, std::sync::mpsc::Receiver<String>, String) {
-    let mut child = Running(
-        cps(&["serve"], env)
-            .env("CPS_LISTEN", "127.0.0.1:0")
-            .stderr(Stdio::piped())
-            .stdout(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    let stderr = child.0.stderr.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let line = rx
-            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
-            .expect("the server logs its address");
-        if let Some(at) = line.find("addr=") {
-            let addr = line[at + 5..].split_whitespace().next().unwrap().to_owned();
-            return (child, rx, addr);
-        }
-    }
 }
 
 #[tokio::test]

@@ -1,0 +1,230 @@
+//! The database under stress: unreachable, locked, saturated, shared by several instances.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use cps::config::Config;
+use cps::startup::Application;
+use reqwest::{Method, StatusCode};
+use serde_json::json;
+use sqlx::Connection;
+
+use super::helpers::*;
+
+#[tokio::test]
+async fn a_locked_database_answers_503_within_the_timeout_and_then_recovers() {
+    let Some(app) = TestApp::spawn_with(|s| {
+        s.database_timeout_secs = "1".into();
+        s.database_max_connections = "1".into();
+    })
+    .await
+    else {
+        return;
+    };
+    app.registered(CARD).await;
+    // Another client holds the card's lock (PostgreSQL) or the database's write lock (SQLite).
+    let holder = if backend().is_postgres() {
+        let mut conn = sqlx::PgConnection::connect(&app.database_url)
+            .await
+            .unwrap();
+        sqlx::query("begin").execute(&mut conn).await.unwrap();
+        sqlx::query("select * from cards for update")
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        Box::new(conn) as Box<dyn std::any::Any + Send>
+    } else {
+        let mut conn = sqlx::SqliteConnection::connect(&app.database_url)
+            .await
+            .unwrap();
+        sqlx::query("begin immediate")
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        Box::new(conn) as Box<dyn std::any::Any + Send>
+    };
+    let started = Instant::now();
+    let app = Arc::new(app);
+    // Two at once: one waits for the lock, the other for the only pool connection.
+    let (a, b) = tokio::join!(app.activate(CARD, PHONE), app.lock(CARD));
+    for reply in [a, b] {
+        reply.assert_error(503, "ServiceUnavailable");
+    }
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    drop(holder);
+    // Nothing was done, and the service goes on by itself.
+    assert_eq!(
+        app.get(CARD).await.json()["Status"],
+        json!("WaitingForActivation")
+    );
+    app.activate(CARD, PHONE).await.assert_no_content();
+}
+
+#[tokio::test]
+async fn an_unreachable_database_answers_503_in_bounded_time_and_recovers_without_restart() {
+    if !backend().is_postgres() {
+        return;
+    }
+    let Some((db, prefix)) = TestApp::resources(backend()).await else {
+        return;
+    };
+    let mut proxy = Proxy::start(socket_addr(&db.url)).await;
+    let mut s = settings(&via_port(&db.url, proxy.port));
+    s.database_timeout_secs = "2".into();
+    s.redis_url = Some(redis_url());
+    s.redis_prefix = prefix.as_ref().map(|p| p.0.clone()).unwrap_or_default();
+    let app = TestApp::start(s, Some(db), prefix).await;
+    app.registered(CARD).await;
+
+    proxy.cut();
+    let started = Instant::now();
+    app.get(CARD).await.assert_error(503, "ServiceUnavailable");
+    app.register("2", &registration("2"))
+        .await
+        .assert_error(503, "ServiceUnavailable");
+    // Unavailable is not an activation failure: the request had no effect.
+    app.activate(CARD, PHONE)
+        .await
+        .assert_error(503, "ServiceUnavailable");
+    app.send(Method::GET, &format!("{}/health/ready", app.base), None)
+        .await
+        .assert_error(503, "ServiceUnavailable");
+    assert!(
+        started.elapsed() < Duration::from_secs(15),
+        "four requests took {:?}",
+        started.elapsed()
+    );
+
+    proxy.restore().await;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let reply = app.register("2", &registration("2")).await;
+        if reply.status == StatusCode::OK {
+            break;
+        }
+        reply.assert_error(503, "ServiceUnavailable");
+        assert!(Instant::now() < deadline, "no recovery");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    app.activate(CARD, PHONE).await.assert_no_content();
+    assert_eq!(app.count("customers").await, 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_processes_on_one_postgresql_never_duplicate_or_lose_a_customer() {
+    if !backend().is_postgres() {
+        return;
+    }
+    let Some((db, prefix)) = TestApp::resources(backend()).await else {
+        return;
+    };
+    let redis = redis_url();
+    let prefix_text = prefix.as_ref().map(|p| p.0.clone()).unwrap_or_default();
+    let env = [
+        ("CPS_DATABASE_URL", db.url.as_str()),
+        ("CPS_REDIS_URL", redis.as_str()),
+        ("CPS_REDIS_PREFIX", prefix_text.as_str()),
+    ];
+    let (_one, _logs_one, addr_one) = start(&env);
+    let (_two, _logs_two, addr_two) = start(&env);
+    let one = Arc::new(TestApp::at(&format!("http://{addr_one}")));
+    let two = Arc::new(TestApp::at(&format!("http://{addr_two}")));
+    let mut tasks = Vec::new();
+    for i in 0..40 {
+        let card = format!("5{i:03}");
+        // Cards 0..30: the same registration to both; 30..40: a different one to each.
+        let body_one = registration(&card);
+        let body_two = if i < 30 {
+            registration(&card)
+        } else {
+            with(registration(&card), "LoyaltyCard.Gender", Some(json!("F")))
+        };
+        for (app, body) in [(one.clone(), body_one), (two.clone(), body_two)] {
+            let card = card.clone();
+            tasks.push(tokio::spawn(async move {
+                let reply = app.register(&card, &body).await;
+                (card, reply.status.as_u16(), reply.text)
+            }));
+        }
+    }
+    let mut answers: std::collections::BTreeMap<String, Vec<(u16, String)>> = Default::default();
+    for t in tasks {
+        let (card, status, text) = t.await.unwrap();
+        answers.entry(card).or_default().push((status, text));
+    }
+    for (card, replies) in &answers {
+        let mut statuses: Vec<u16> = replies.iter().map(|r| r.0).collect();
+        statuses.sort_unstable();
+        let i: usize = card[1..].parse().unwrap();
+        if i < 30 {
+            assert_eq!(statuses, [200, 200], "{card}: {replies:?}");
+            assert_eq!(replies[0].1, replies[1].1, "{card}: one CustomerId");
+        } else {
+            assert_eq!(statuses, [200, 409], "{card}: {replies:?}");
+        }
+    }
+    let mut check = TestApp::at(&format!("http://{addr_one}"));
+    check.database_url = db.url.clone();
+    check.redis = Some((redis.clone(), prefix_text.clone()));
+    assert_eq!(check.count("customers").await, 40);
+    assert_eq!(check.count("cards").await, 40);
+    check
+        .cache_converges(Duration::from_secs(20))
+        .await
+        .expect("both instances' cache writes agree with the database");
+}
+
+#[tokio::test]
+async fn cps_migrate_migrates_without_serving_and_instances_can_start_at_once() {
+    let Some((db, prefix)) = TestApp::resources(backend()).await else {
+        return;
+    };
+    let mut app = TestApp::at("http://127.0.0.1:9");
+    app.database_url = db.url.clone();
+    let out = app.cps(&["migrate"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "database migrated"
+    );
+    assert_eq!(app.count("cards").await, 0, "the schema exists");
+    // Again: nothing to do, still fine.
+    assert!(app.cps(&["migrate"]).status.success());
+    drop(prefix);
+    if !backend().is_postgres() {
+        return;
+    }
+    // Four instances starting together on a fresh database: the advisory lock lets one migrate.
+    let Some((fresh, _prefix)) = TestApp::resources(backend()).await else {
+        return;
+    };
+    let builds = (0..4).map(|_| {
+        let config = Config::from_settings(&settings(&fresh.url)).unwrap();
+        Application::build(config)
+    });
+    for built in join_all(builds).await {
+        built.expect("every instance starts");
+    }
+}
+
+/// Runs the futures concurrently on their own tasks and collects their outputs in order.
+async fn join_all<F>(futures: impl Iterator<Item = F>) -> Vec<F::Output>
+where
+    F: std::future::Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    let handles: Vec<_> = futures.map(tokio::spawn).collect();
+    let mut out = Vec::new();
+    for h in handles {
+        out.push(h.await.expect("the task finishes"));
+    }
+    out
+}
