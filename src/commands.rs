@@ -81,3 +81,48 @@ impl std::fmt::Display for Drift {
         }
     }
 }
+
+/// `cps outbox`: counts and the oldest row per kind and state.
+pub async fn outbox(config: &Config) -> anyhow::Result<ExitCode> {
+    let store = crate::store::connect(&config.database_url, &config.store)
+        .await
+        .context("cannot open the database")?;
+    let lines = store.outbox_summary().await?;
+    let now = chrono::Utc::now();
+    println!("{:<16} {:<10} {:>8}  oldest", "kind", "state", "count");
+    for line in &lines {
+        let age = (now - line.oldest).num_seconds().max(0);
+        println!(
+            "{:<16} {:<10} {:>8}  {} ({})",
+            line.kind,
+            line.state,
+            line.count,
+            line.oldest
+                .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            human_age(age)
+        );
+    }
+    if lines.is_empty() {
+        println!("(the outbox is empty)");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `cps outbox retry`: dead and unsent rows back in the queue.
+pub async fn outbox_retry(config: &Config) -> anyhow::Result<ExitCode> {
+    let store = crate::store::connect(&config.database_url, &config.store)
+        .await
+        .context("cannot open the database")?;
+    let n = store.retry_dead().await?;
+    println!("{n} events queued again");
+    Ok(ExitCode::SUCCESS)
+}
+
+fn human_age(seconds: i64) -> String {
+    match seconds {
+        s if s < 120 => format!("{s}s ago"),
+        s if s < 7200 => format!("{}m ago", s / 60),
+        s if s < 172_800 => format!("{}h ago", s / 3600),
+        s => format!("{}d ago", s / 86_400),
+    }
+}

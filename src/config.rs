@@ -32,6 +32,17 @@ pub enum Command {
     /// Maintain the Redis customer cache.
     #[command(subcommand)]
     Cache(CacheCommand),
+    /// Show pending, failed and dead outbox events (counts and the oldest).
+    Outbox {
+        #[command(subcommand)]
+        action: Option<OutboxCommand>,
+    },
+}
+
+#[derive(Debug, Clone, Copy, Subcommand)]
+pub enum OutboxCommand {
+    /// Put dead (and never-sent) events back in the queue.
+    Retry,
 }
 
 #[derive(Debug, Clone, Copy, Subcommand)]
@@ -121,6 +132,37 @@ pub struct Settings {
         global = true
     )]
     pub outbox_max_backoff_secs: String,
+    /// Attempts after which an ALCS notice becomes a dead letter.
+    #[arg(
+        long,
+        env = "CPS_OUTBOX_MAX_ATTEMPTS",
+        default_value = "10",
+        global = true
+    )]
+    pub outbox_max_attempts: String,
+    /// Seconds after which a still-failing ALCS notice becomes a dead letter.
+    #[arg(
+        long,
+        env = "CPS_OUTBOX_MAX_AGE_SECS",
+        default_value = "86400",
+        global = true
+    )]
+    pub outbox_max_age_secs: String,
+    /// Where to tell ALCS a card was activated: a URL containing `{card-number}`. Unset: the
+    /// notices are recorded as not sent.
+    #[arg(long, env = "CPS_ALCS_ACTIVATION_URL", global = true)]
+    pub alcs_activation_url: Option<String>,
+    /// Milliseconds one call to ALCS may take (connect and answer).
+    #[arg(
+        long,
+        env = "CPS_ALCS_TIMEOUT_MS",
+        default_value = "5000",
+        global = true
+    )]
+    pub alcs_timeout_ms: String,
+    /// PEM CA bundle to verify ALCS's HTTPS certificate with, instead of the system roots.
+    #[arg(long, env = "CPS_ALCS_CA_FILE", global = true)]
+    pub alcs_ca_file: Option<PathBuf>,
     /// Language of error messages when the request names none we know (`pl_PL` or `en_US`).
     #[arg(
         long,
@@ -164,6 +206,7 @@ pub struct Config {
     pub redis_prefix: String,
     pub redis_timeout: Duration,
     pub worker: crate::outbox::worker::WorkerConfig,
+    pub alcs: Option<crate::outbox::alcs::AlcsClient>,
     pub default_language: Language,
     pub default_country: Country,
     pub request_timeout: Duration,
@@ -259,6 +302,37 @@ impl Config {
             "--outbox-max-backoff-secs / CPS_OUTBOX_MAX_BACKOFF_SECS",
             1..=86_400,
         )?;
+        let max_attempts = number(
+            &s.outbox_max_attempts,
+            "--outbox-max-attempts / CPS_OUTBOX_MAX_ATTEMPTS",
+            1..=1000,
+        )?;
+        let max_age = number(
+            &s.outbox_max_age_secs,
+            "--outbox-max-age-secs / CPS_OUTBOX_MAX_AGE_SECS",
+            1..=31_536_000,
+        )?;
+        let alcs_timeout = Duration::from_millis(number(
+            &s.alcs_timeout_ms,
+            "--alcs-timeout-ms / CPS_ALCS_TIMEOUT_MS",
+            1..=600_000,
+        )?);
+        let alcs = s
+            .alcs_activation_url
+            .as_deref()
+            .filter(|u| !u.trim().is_empty())
+            .map(|url| {
+                crate::outbox::alcs::AlcsClient::new(url, alcs_timeout, s.alcs_ca_file.as_deref())
+                    .map_err(|e| {
+                        let setting = if e.contains("CA file") {
+                            "--alcs-ca-file / CPS_ALCS_CA_FILE"
+                        } else {
+                            "--alcs-activation-url / CPS_ALCS_ACTIVATION_URL"
+                        };
+                        format!("{setting}: {e}")
+                    })
+            })
+            .transpose()?;
         let default_language = Language::recognize(&s.default_language).ok_or_else(|| {
             format!(
                 "--default-language / CPS_DEFAULT_LANGUAGE: {:?} is not pl_PL or en_US",
@@ -316,6 +390,7 @@ impl Config {
                 max_connections: u32::try_from(max_connections).unwrap_or(u32::MAX),
                 timeout: Duration::from_secs(database_timeout),
                 cache_effects: redis_url.is_some(),
+                alcs_notices: alcs.is_some(),
             },
             redis_url,
             redis_prefix: s.redis_prefix.clone(),
@@ -323,8 +398,15 @@ impl Config {
             worker: crate::outbox::worker::WorkerConfig {
                 poll: Duration::from_millis(poll),
                 max_backoff: Duration::from_secs(max_backoff),
+                max_attempts: i32::try_from(max_attempts).unwrap_or(i32::MAX),
+                max_age: Duration::from_secs(max_age),
+                // A claimed row must stay ours for longer than one delivery can take; the worker
+                // starts no delivery after half the lease (see outbox::worker::run).
+                lease: (alcs_timeout.max(Duration::from_millis(redis_timeout)) * 3)
+                    .max(Duration::from_secs(5)),
                 ..Default::default()
             },
+            alcs,
             default_language,
             default_country,
             request_timeout,

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use cps::commands;
-use cps::config::{CacheCommand, Cli, Command, Config};
+use cps::config::{CacheCommand, Cli, Command, Config, OutboxCommand};
 use cps::startup::Application;
 use tracing_subscriber::EnvFilter;
 
@@ -52,6 +52,10 @@ fn main() -> ExitCode {
             Command::Cache(CacheCommand::Verify { batch_size }) => {
                 commands::verify(&config, batch_size).await
             }
+            Command::Outbox { action: None } => commands::outbox(&config).await,
+            Command::Outbox {
+                action: Some(OutboxCommand::Retry),
+            } => commands::outbox_retry(&config).await,
         }
     });
     match result {

@@ -51,7 +51,15 @@ impl Application {
             Some(c) => tracing::info!(prefix = c.prefix(), "Redis customer cache enabled"),
             None => tracing::info!("no Redis cache configured (--redis-url): none is written"),
         }
-        let deliverer = Deliverer::new(store.clone(), cache);
+        match &config.alcs {
+            Some(alcs) => {
+                tracing::info!(url = %alcs.url("{card-number}"), "ALCS activation notices enabled")
+            }
+            None => tracing::warn!(
+                "no ALCS activation URL configured (--alcs-activation-url): activation notices are recorded but not sent"
+            ),
+        }
+        let deliverer = Deliverer::new(store.clone(), cache, config.alcs.clone());
         let state = AppState {
             service: Service::new(store, deliverer.clone()),
             default_country: config.default_country,

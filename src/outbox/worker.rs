@@ -5,8 +5,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
-use tokio::sync::watch;
+use tokio::sync::{Notify, watch};
 
+use super::alcs::{AlcsClient, AlcsError};
 use super::{Effect, Pending};
 use crate::cache::RedisCache;
 use crate::store::Store;
@@ -16,6 +17,9 @@ use crate::store::Store;
 pub struct Deliverer {
     store: Arc<dyn Store>,
     cache: Option<RedisCache>,
+    alcs: Option<AlcsClient>,
+    /// Wakes the worker when a request recorded something only the worker delivers.
+    wake: Arc<Notify>,
 }
 
 /// Why one delivery failed; the text goes to `outbox.last_error`, so it names no personal data.
@@ -23,18 +27,38 @@ pub struct Deliverer {
 pub enum DeliveryError {
     #[error(transparent)]
     Cache(#[from] crate::cache::CacheError),
+    #[error(transparent)]
+    Alcs(#[from] AlcsError),
     #[error("no cache is configured")]
     NoCache,
+    #[error("no ALCS activation URL is configured")]
+    NoAlcs,
+}
+
+impl DeliveryError {
+    /// Trying again cannot help.
+    fn permanent(&self) -> bool {
+        match self {
+            Self::Alcs(e) => e.permanent,
+            Self::NoAlcs => true,
+            Self::Cache(_) | Self::NoCache => false,
+        }
+    }
 }
 
 impl Deliverer {
-    pub fn new(store: Arc<dyn Store>, cache: Option<RedisCache>) -> Self {
-        Self { store, cache }
+    pub fn new(store: Arc<dyn Store>, cache: Option<RedisCache>, alcs: Option<AlcsClient>) -> Self {
+        Self {
+            store,
+            cache,
+            alcs,
+            wake: Arc::new(Notify::new()),
+        }
     }
 
     /// Whether anything can be delivered at all (else a worker would only fail rows).
     pub fn has_targets(&self) -> bool {
-        self.cache.is_some()
+        self.cache.is_some() || self.alcs.is_some()
     }
 
     async fn deliver(&self, effect: &Effect) -> Result<(), DeliveryError> {
@@ -46,22 +70,39 @@ impl Deliverer {
                 cache.write(hash, false).await?;
                 Ok(())
             }
+            Effect::AlcsActivation(notice) => {
+                let alcs = self.alcs.as_ref().ok_or(DeliveryError::NoAlcs)?;
+                alcs.notify(notice).await?;
+                tracing::info!(
+                    card_number = %notice.card_number,
+                    event_id = %notice.event_id,
+                    "ALCS notified of the activation"
+                );
+                Ok(())
+            }
         }
     }
 
-    /// Delivers what a request just recorded, before it answers. What fails stays in the
-    /// outbox for the worker; the request succeeds regardless (the database has committed).
+    /// Delivers what a request just recorded and must see done before it answers (cache
+    /// writes); wakes the worker for the rest (ALCS notices). What fails stays in the outbox
+    /// for the worker; the request succeeds regardless (the database has committed).
     pub async fn deliver_now(&self, effects: Vec<Pending>) {
-        if effects.is_empty() {
+        let (now, later): (Vec<Pending>, Vec<Pending>) = effects
+            .into_iter()
+            .partition(|p| p.effect.deliver_in_request());
+        if !later.is_empty() {
+            self.wake.notify_one();
+        }
+        if now.is_empty() {
             return;
         }
-        let mut done = Vec::with_capacity(effects.len());
-        for pending in &effects {
+        let mut done = Vec::with_capacity(now.len());
+        for pending in &now {
             match self.deliver(&pending.effect).await {
                 Ok(()) => done.push(pending.id),
                 Err(e) => tracing::warn!(
                     outbox_id = pending.id,
-                    subject = pending.effect.subject(),
+                    subject = %pending.effect.subject(),
                     error = %crate::error_chain(&e),
                     "side effect not delivered now; the outbox worker will retry"
                 ),
@@ -81,10 +122,15 @@ pub struct WorkerConfig {
     pub poll: Duration,
     /// The longest wait between two attempts of one row.
     pub max_backoff: Duration,
-    /// How long a claimed row is reserved for this worker.
+    /// How long a claimed row is reserved for this worker. It must exceed the longest single
+    /// delivery (ALCS or Redis timeout): the worker starts none after half the lease.
     pub lease: Duration,
     /// Rows claimed at once.
     pub batch: i64,
+    /// Attempts after which an ALCS notice becomes a dead letter.
+    pub max_attempts: i32,
+    /// Age after which an ALCS notice that still fails becomes a dead letter.
+    pub max_age: Duration,
 }
 
 impl Default for WorkerConfig {
@@ -92,8 +138,10 @@ impl Default for WorkerConfig {
         Self {
             poll: Duration::from_secs(1),
             max_backoff: Duration::from_secs(60),
-            lease: Duration::from_secs(30),
+            lease: Duration::from_secs(15),
             batch: 100,
+            max_attempts: 10,
+            max_age: Duration::from_secs(24 * 3600),
         }
     }
 }
@@ -106,14 +154,12 @@ pub fn backoff(attempts: i32, max: Duration) -> Duration {
     base.min(max).mul_f64(0.5 + fastrand::f64() * 0.5)
 }
 
-/// Runs until `shutdown` turns true; a batch in flight is finished first, and rows claimed but
-/// not delivered return to the queue when their lease ends.
+/// Runs until `shutdown` turns true. It then claims nothing new: the delivery in flight
+/// finishes, and rows claimed but not yet attempted go back to the queue at once.
 pub async fn run(deliverer: Deliverer, config: WorkerConfig, mut shutdown: watch::Receiver<bool>) {
     tracing::info!("outbox worker started");
-    loop {
-        if *shutdown.borrow() {
-            break;
-        }
+    while !*shutdown.borrow() {
+        let claimed_at = std::time::Instant::now();
         let claimed = match deliverer
             .store
             .claim_effects(Utc::now(), config.lease, config.batch)
@@ -127,46 +173,83 @@ pub async fn run(deliverer: Deliverer, config: WorkerConfig, mut shutdown: watch
         };
         let busy = claimed.len() as i64 == config.batch;
         let mut done = Vec::new();
+        let mut unattempted = Vec::new();
         for pending in claimed {
+            // Past half the lease another instance may soon claim the rest: hand it back
+            // rather than risk delivering one event twice at the same time.
+            if *shutdown.borrow() || claimed_at.elapsed() > config.lease / 2 {
+                unattempted.push(pending.id);
+                continue;
+            }
             match deliverer.deliver(&pending.effect).await {
                 Ok(()) => done.push(pending.id),
-                Err(e) => {
-                    let wait = backoff(pending.attempts, config.max_backoff);
-                    let retry_at = Utc::now()
-                        + chrono::Duration::from_std(wait).unwrap_or(chrono::Duration::MAX);
-                    let error = crate::error_chain(&e);
-                    tracing::warn!(
-                        outbox_id = pending.id,
-                        subject = pending.effect.subject(),
-                        attempts = pending.attempts,
-                        retry_in_ms = wait.as_millis() as u64,
-                        error = %error,
-                        "outbox delivery failed"
-                    );
-                    if let Err(e) = deliverer
-                        .store
-                        .effect_failed(pending.id, retry_at, &error)
-                        .await
-                    {
-                        tracing::warn!(error = %crate::error_chain(&e), "cannot reschedule an outbox row");
-                    }
-                }
+                Err(e) => failed(&deliverer, &config, &pending, &e).await,
             }
         }
         if !done.is_empty() {
-            tracing::info!(delivered = done.len(), "outbox rows delivered");
+            tracing::debug!(delivered = done.len(), "outbox rows delivered");
             if let Err(e) = deliverer.store.effects_done(&done).await {
                 tracing::warn!(error = %crate::error_chain(&e), "could not mark outbox rows delivered");
             }
         }
+        if let Err(e) = deliverer.store.release_effects(&unattempted).await {
+            tracing::warn!(error = %crate::error_chain(&e), "could not release outbox rows");
+        }
         if !busy {
             tokio::select! {
                 () = tokio::time::sleep(config.poll) => {}
+                () = deliverer.wake.notified() => {}
                 _ = shutdown.changed() => {}
             }
         }
     }
     tracing::info!("outbox worker stopped");
+}
+
+/// Schedules the next attempt, or gives the row up when it cannot succeed or has had enough.
+async fn failed(
+    deliverer: &Deliverer,
+    config: &WorkerConfig,
+    pending: &Pending,
+    e: &DeliveryError,
+) {
+    let error = crate::error_chain(e);
+    let age = (Utc::now() - pending.created_at)
+        .to_std()
+        .unwrap_or_default();
+    let give_up = pending.effect.can_die()
+        && (e.permanent() || pending.attempts >= config.max_attempts || age >= config.max_age);
+    let subject = pending.effect.subject();
+    if give_up {
+        tracing::error!(
+            outbox_id = pending.id,
+            %subject,
+            attempts = pending.attempts,
+            error = %error,
+            "outbox delivery failed for good; kept as a dead letter (cps outbox retry)"
+        );
+        if let Err(e) = deliverer.store.effect_dead(pending.id, &error).await {
+            tracing::warn!(error = %crate::error_chain(&e), "cannot mark an outbox row dead");
+        }
+        return;
+    }
+    let wait = backoff(pending.attempts, config.max_backoff);
+    let retry_at = Utc::now() + chrono::Duration::from_std(wait).unwrap_or(chrono::Duration::MAX);
+    tracing::warn!(
+        outbox_id = pending.id,
+        %subject,
+        attempts = pending.attempts,
+        retry_in_ms = wait.as_millis() as u64,
+        error = %error,
+        "outbox delivery failed; will retry"
+    );
+    if let Err(e) = deliverer
+        .store
+        .effect_failed(pending.id, retry_at, &error)
+        .await
+    {
+        tracing::warn!(error = %crate::error_chain(&e), "cannot reschedule an outbox row");
+    }
 }
 
 #[cfg(test)]

@@ -19,7 +19,7 @@ use crate::domain::{
     CardCommand, CardNumber, CardStatus, CustomerId, CustomerStatus, Gender, Identity, PhoneNumber,
     Registration, RuleError, Wallet,
 };
-use crate::outbox::Pending;
+use crate::outbox::{ActivationNotice, Effect, Pending, Status, SummaryLine};
 
 pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
@@ -34,6 +34,8 @@ pub struct StoreOptions {
     pub timeout: Duration,
     /// Record a cache write in the outbox with every change (a cache is configured).
     pub cache_effects: bool,
+    /// An ALCS URL is configured: activation notices are recorded as pending (else as unsent).
+    pub alcs_notices: bool,
 }
 
 impl Default for StoreOptions {
@@ -42,6 +44,7 @@ impl Default for StoreOptions {
             max_connections: 8,
             timeout: Duration::from_secs(5),
             cache_effects: false,
+            alcs_notices: false,
         }
     }
 }
@@ -223,8 +226,20 @@ pub trait Store: Send + Sync + 'static {
         limit: i64,
     ) -> Result<Vec<Pending>, StoreError>;
 
-    /// Removes delivered rows.
+    /// Marks rows delivered: cache writes are deleted, ALCS notices kept as `delivered`.
     async fn effects_done(&self, ids: &[i64]) -> Result<(), StoreError>;
+
+    /// Gives a row up: `dead`, kept and counted, until `retry_dead`.
+    async fn effect_dead(&self, id: i64, error: &str) -> Result<(), StoreError>;
+
+    /// Returns claimed rows that were not attempted (shutdown) to the queue at once.
+    async fn release_effects(&self, ids: &[i64]) -> Result<(), StoreError>;
+
+    /// Counts and oldest row per kind and state, for `cps outbox`.
+    async fn outbox_summary(&self) -> Result<Vec<SummaryLine>, StoreError>;
+
+    /// Puts dead and unsent rows back in the queue; returns how many.
+    async fn retry_dead(&self) -> Result<u64, StoreError>;
 
     /// Schedules a failed row's next attempt.
     async fn effect_failed(
@@ -290,3 +305,30 @@ fn registration_details(reg: &Registration) -> String {
     })
     .to_string()
 }
+
+/// The outbox rows a change records besides its cache writes: the ALCS notice when a card
+/// became active.
+fn notices(
+    command: &CardCommand,
+    change: &crate::domain::Change,
+    card: &CardNumber,
+    customer: &str,
+    at: DateTime<Utc>,
+) -> Option<Effect> {
+    let activated = matches!(command, CardCommand::Activate { .. })
+        && change.card_status == Some(CardStatus::Active);
+    activated.then(|| Effect::AlcsActivation(ActivationNotice::new(card, customer, at)))
+}
+
+/// The state a new row starts in, and when it is first due.
+fn initial(effect: &Effect, options: &StoreOptions, at: DateTime<Utc>) -> (Status, DateTime<Utc>) {
+    match effect {
+        Effect::CacheWrite(_) => (Status::Pending, at + EFFECT_GRACE),
+        Effect::AlcsActivation(_) if options.alcs_notices => (Status::Pending, at),
+        Effect::AlcsActivation(_) => (Status::Unsent, at),
+    }
+}
+
+/// `cps outbox`'s name for a row's state: pending rows that failed before are `failed`.
+const SUMMARY_STATE: &str =
+    "case when status = 'pending' and attempts > 0 then 'failed' else status end";

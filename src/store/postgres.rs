@@ -19,21 +19,20 @@ use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions, PgRo
 use sqlx::{Postgres, Row, Transaction};
 
 use super::{
-    Applied, ApplyError, CardView, Context, EFFECT_GRACE, Outcome, Registered, Store, StoreError,
-    StoreOptions,
+    Applied, ApplyError, CardView, Context, Outcome, Registered, Store, StoreError, StoreOptions,
 };
 use crate::cache::{CacheState, CardState, CustomerState};
 use crate::domain::{
     CardCommand, CardNumber, CardSnapshot, CustomerId, CustomerStatus, Gender, Identity, Money,
     PhoneNumber, PinHmac, Registration, Stat, Wallet, WalletId,
 };
-use crate::outbox::{Effect, Pending};
+use crate::outbox::{Effect, Pending, Status, SummaryLine};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
 
 pub struct PgStore {
     pool: PgPool,
-    cache_effects: bool,
+    options: StoreOptions,
 }
 
 impl PgStore {
@@ -56,7 +55,7 @@ impl PgStore {
             .context("connect to PostgreSQL")?;
         let store = Self {
             pool,
-            cache_effects: opts.cache_effects,
+            options: opts.clone(),
         };
         store.migrate().await?;
         Ok(store)
@@ -79,34 +78,41 @@ impl PgStore {
         tx: &mut PgConnection,
         card: &CardNumber,
         at: DateTime<Utc>,
+        notice: Option<Effect>,
     ) -> Result<Vec<Pending>, StoreError> {
-        if !self.cache_effects {
-            return Ok(Vec::new());
+        let mut effects: Vec<Effect> = Vec::new();
+        if self.options.cache_effects {
+            let state = cache_state(tx, card).await?;
+            effects.extend(state.hashes().into_iter().map(Effect::CacheWrite));
         }
-        let state = cache_state(tx, card).await?;
-        let mut effects = Vec::new();
-        for hash in state.hashes() {
-            let effect = Effect::CacheWrite(hash);
+        effects.extend(notice);
+        let mut pending = Vec::new();
+        for effect in effects {
+            let (status, due) = super::initial(&effect, &self.options, at);
             let (kind, payload) = effect.encode();
             let id: i64 = sqlx::query_scalar(
-                "insert into outbox (kind, subject, payload, next_attempt_at, created_at)
-                 values ($1, $2, $3::jsonb, $4, $5) returning id",
+                "insert into outbox (kind, subject, payload, status, next_attempt_at, created_at)
+                 values ($1, $2, $3::jsonb, $4, $5, $6) returning id",
             )
             .bind(kind)
             .bind(effect.subject())
             .bind(payload)
-            .bind(at + EFFECT_GRACE)
+            .bind(status.as_str())
+            .bind(due)
             .bind(at)
             .fetch_one(&mut *tx)
             .await
-            .context("record a cache write")?;
-            effects.push(Pending {
-                id,
-                effect,
-                attempts: 0,
-            });
+            .context("record a side effect")?;
+            if status == Status::Pending {
+                pending.push(Pending {
+                    id,
+                    effect,
+                    attempts: 0,
+                    created_at: at,
+                });
+            }
         }
-        Ok(effects)
+        Ok(pending)
     }
 }
 
@@ -335,7 +341,9 @@ impl Store for PgStore {
             super::registration_details(reg),
         )
         .await?;
-        let effects = self.record_effects(&mut tx, &reg.card_number, at).await?;
+        let effects = self
+            .record_effects(&mut tx, &reg.card_number, at, None)
+            .await?;
         tx.commit().await.context("commit the registration")?;
         Ok(Outcome {
             result: Registered::Created(customer_id(&customer)?),
@@ -411,7 +419,8 @@ impl Store for PgStore {
             super::change_details(&snapshot, &change),
         )
         .await?;
-        let effects = self.record_effects(&mut tx, card, at).await?;
+        let notice = super::notices(command, &change, card, &customer, at);
+        let effects = self.record_effects(&mut tx, card, at, notice).await?;
         tx.commit().await.context("commit the change")?;
         Ok(Outcome {
             result: Applied::Changed,
@@ -478,7 +487,7 @@ impl Store for PgStore {
                           where status = 'pending' and next_attempt_at <= $2
                           order by id limit $3
                           for update skip locked)
-             returning id, kind, payload::text, attempts",
+             returning id, kind, payload::text, attempts, created_at",
         )
         .bind(now + lease)
         .bind(now)
@@ -493,6 +502,7 @@ impl Store for PgStore {
                     effect: Effect::decode(row.get(1), row.get(2))
                         .map_err(|e| StoreError::failed("decode an outbox row", e))?,
                     attempts: row.get(3),
+                    created_at: row.get(4),
                 })
             })
             .collect()
@@ -502,12 +512,78 @@ impl Store for PgStore {
         if ids.is_empty() {
             return Ok(());
         }
-        sqlx::query("delete from outbox where id = any($1)")
+        let mut tx = self.begin().await?;
+        sqlx::query("delete from outbox where id = any($1) and kind = 'cache_write'")
             .bind(ids)
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await
             .context("remove delivered outbox rows")?;
+        sqlx::query(
+            "update outbox set status = 'delivered', delivered_at = now(), last_error = null
+             where id = any($1) and kind <> 'cache_write'",
+        )
+        .bind(ids)
+        .execute(&mut *tx)
+        .await
+        .context("mark outbox rows delivered")?;
+        tx.commit().await.context("commit the delivery")?;
         Ok(())
+    }
+
+    async fn effect_dead(&self, id: i64, error: &str) -> Result<(), StoreError> {
+        sqlx::query("update outbox set status = 'dead', last_error = $1 where id = $2")
+            .bind(error)
+            .bind(id)
+            .execute(&self.pool)
+            .await
+            .context("give up an outbox row")?;
+        Ok(())
+    }
+
+    async fn release_effects(&self, ids: &[i64]) -> Result<(), StoreError> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        sqlx::query(
+            "update outbox set next_attempt_at = now(), attempts = greatest(attempts - 1, 0)
+             where id = any($1) and status = 'pending'",
+        )
+        .bind(ids)
+        .execute(&self.pool)
+        .await
+        .context("release outbox rows")?;
+        Ok(())
+    }
+
+    async fn outbox_summary(&self) -> Result<Vec<SummaryLine>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "select kind, {} as state, count(*), min(created_at) from outbox
+             group by kind, state order by kind, state",
+            super::SUMMARY_STATE
+        ))
+        .fetch_all(&self.pool)
+        .await
+        .context("summarize the outbox")?;
+        Ok(rows
+            .into_iter()
+            .map(|row| SummaryLine {
+                kind: row.get(0),
+                state: row.get(1),
+                count: row.get(2),
+                oldest: row.get(3),
+            })
+            .collect())
+    }
+
+    async fn retry_dead(&self) -> Result<u64, StoreError> {
+        Ok(sqlx::query(
+            "update outbox set status = 'pending', attempts = 0, next_attempt_at = now()
+             where status in ('dead', 'unsent')",
+        )
+        .execute(&self.pool)
+        .await
+        .context("queue dead outbox rows again")?
+        .rows_affected())
     }
 
     async fn effect_failed(

@@ -18,22 +18,21 @@ use sqlx::sqlite::{
 use sqlx::{Row, Sqlite, SqliteConnection, Transaction};
 
 use super::{
-    Applied, ApplyError, CardView, Context, EFFECT_GRACE, Outcome, Registered, Store, StoreError,
-    StoreOptions,
+    Applied, ApplyError, CardView, Context, Outcome, Registered, Store, StoreError, StoreOptions,
 };
 use crate::cache::{CacheState, CardState, CustomerState};
 use crate::domain::{
     CardCommand, CardNumber, CardSnapshot, CardStatus, CustomerId, CustomerStatus, Gender,
     Identity, Money, PhoneNumber, PinHmac, Registration, Stat, Wallet, WalletId,
 };
-use crate::outbox::{Effect, Pending};
+use crate::outbox::{Effect, Pending, Status, SummaryLine};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 
 pub struct SqliteStore {
     writer: SqlitePool,
     reader: SqlitePool,
-    cache_effects: bool,
+    options: StoreOptions,
 }
 
 impl SqliteStore {
@@ -67,7 +66,7 @@ impl SqliteStore {
         Ok(Self {
             writer,
             reader,
-            cache_effects: opts.cache_effects,
+            options: opts.clone(),
         })
     }
 
@@ -222,7 +221,9 @@ impl Store for SqliteStore {
             super::registration_details(reg),
         )
         .await?;
-        let effects = self.record_effects(&mut tx, &reg.card_number, at).await?;
+        let effects = self
+            .record_effects(&mut tx, &reg.card_number, at, None)
+            .await?;
         tx.commit().await.context("commit the registration")?;
         let id = CustomerId::parse(&customer)
             .map_err(|e| StoreError::failed("read a customer id", e))?;
@@ -299,7 +300,8 @@ impl Store for SqliteStore {
             super::change_details(&snapshot, &change),
         )
         .await?;
-        let effects = self.record_effects(&mut tx, card, at).await?;
+        let notice = super::notices(command, &change, card, &customer, at);
+        let effects = self.record_effects(&mut tx, card, at, notice).await?;
         tx.commit().await.context("commit the change")?;
         Ok(Outcome {
             result: Applied::Changed,
@@ -374,7 +376,7 @@ impl Store for SqliteStore {
              where id in (select id from outbox
                           where status = 'pending' and next_attempt_at <= ?
                           order by id limit ?)
-             returning id, kind, payload, attempts",
+             returning id, kind, payload, attempts, created_at",
         )
         .bind(ts(now + lease))
         .bind(ts(now))
@@ -390,6 +392,7 @@ impl Store for SqliteStore {
                     effect: Effect::decode(row.get(1), row.get(2))
                         .map_err(|e| StoreError::failed("decode an outbox row", e))?,
                     attempts: row.get(3),
+                    created_at: parse_ts(row.get(4))?,
                 })
             })
             .collect()
@@ -399,16 +402,95 @@ impl Store for SqliteStore {
         if ids.is_empty() {
             return Ok(());
         }
+        let now = ts(Utc::now());
         let mut tx = self.begin().await?;
         for id in ids {
-            sqlx::query("delete from outbox where id = ?")
+            sqlx::query("delete from outbox where id = ? and kind = 'cache_write'")
                 .bind(id)
                 .execute(&mut *tx)
                 .await
                 .context("remove a delivered outbox row")?;
+            sqlx::query(
+                "update outbox set status = 'delivered', delivered_at = ?, last_error = null
+                 where id = ? and kind <> 'cache_write'",
+            )
+            .bind(&now)
+            .bind(id)
+            .execute(&mut *tx)
+            .await
+            .context("mark an outbox row delivered")?;
         }
         tx.commit().await.context("commit the delivery")?;
         Ok(())
+    }
+
+    async fn effect_dead(&self, id: i64, error: &str) -> Result<(), StoreError> {
+        let mut tx = self.begin().await?;
+        sqlx::query("update outbox set status = 'dead', last_error = ? where id = ?")
+            .bind(error)
+            .bind(id)
+            .execute(&mut *tx)
+            .await
+            .context("give up an outbox row")?;
+        tx.commit().await.context("commit the dead letter")?;
+        Ok(())
+    }
+
+    async fn release_effects(&self, ids: &[i64]) -> Result<(), StoreError> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let now = ts(Utc::now());
+        let mut tx = self.begin().await?;
+        for id in ids {
+            sqlx::query(
+                "update outbox set next_attempt_at = ?, attempts = max(attempts - 1, 0)
+                 where id = ? and status = 'pending'",
+            )
+            .bind(&now)
+            .bind(id)
+            .execute(&mut *tx)
+            .await
+            .context("release an outbox row")?;
+        }
+        tx.commit().await.context("commit the release")?;
+        Ok(())
+    }
+
+    async fn outbox_summary(&self) -> Result<Vec<SummaryLine>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "select kind, {} as state, count(*), min(created_at) from outbox
+             group by kind, state order by kind, state",
+            super::SUMMARY_STATE
+        ))
+        .fetch_all(&self.reader)
+        .await
+        .context("summarize the outbox")?;
+        rows.into_iter()
+            .map(|row| {
+                Ok(SummaryLine {
+                    kind: row.get(0),
+                    state: row.get(1),
+                    count: row.get(2),
+                    oldest: parse_ts(row.get(3))?,
+                })
+            })
+            .collect()
+    }
+
+    async fn retry_dead(&self) -> Result<u64, StoreError> {
+        let mut tx = self.begin().await?;
+        let n = sqlx::query(
+            "update outbox set status = 'pending', attempts = 0, next_attempt_at = ?
+             where status in ('dead', 'unsent')",
+        )
+        .bind(ts(Utc::now()))
+        .execute(&mut *tx)
+        .await
+        .context("queue dead outbox rows again")?
+        .rows_affected();
+        tx.commit().await.context("commit the retry")?;
+        Ok(n)
     }
 
     async fn effect_failed(
@@ -469,34 +551,41 @@ impl SqliteStore {
         tx: &mut SqliteConnection,
         card: &CardNumber,
         at: DateTime<Utc>,
+        notice: Option<Effect>,
     ) -> Result<Vec<Pending>, StoreError> {
-        if !self.cache_effects {
-            return Ok(Vec::new());
+        let mut effects: Vec<Effect> = Vec::new();
+        if self.options.cache_effects {
+            let state = cache_state(tx, card).await?;
+            effects.extend(state.hashes().into_iter().map(Effect::CacheWrite));
         }
-        let state = cache_state(tx, card).await?;
-        let mut effects = Vec::new();
-        for hash in state.hashes() {
-            let effect = Effect::CacheWrite(hash);
+        effects.extend(notice);
+        let mut pending = Vec::new();
+        for effect in effects {
+            let (status, due) = super::initial(&effect, &self.options, at);
             let (kind, payload) = effect.encode();
             let id: i64 = sqlx::query_scalar(
-                "insert into outbox (kind, subject, payload, next_attempt_at, created_at)
-                 values (?, ?, ?, ?, ?) returning id",
+                "insert into outbox (kind, subject, payload, status, next_attempt_at, created_at)
+                 values (?, ?, ?, ?, ?, ?) returning id",
             )
             .bind(kind)
             .bind(effect.subject())
             .bind(payload)
-            .bind(ts(at + EFFECT_GRACE))
+            .bind(status.as_str())
+            .bind(ts(due))
             .bind(ts(at))
             .fetch_one(&mut *tx)
             .await
-            .context("record a cache write")?;
-            effects.push(Pending {
-                id,
-                effect,
-                attempts: 0,
-            });
+            .context("record a side effect")?;
+            if status == Status::Pending {
+                pending.push(Pending {
+                    id,
+                    effect,
+                    attempts: 0,
+                    created_at: at,
+                });
+            }
         }
-        Ok(effects)
+        Ok(pending)
     }
 }
 

@@ -77,7 +77,7 @@ async fn registration_writes_the_card_and_customer_hashes_field_by_field() {
         ])
     );
     assert_eq!(
-        app.count("outbox").await,
+        app.count("cache_writes").await,
         0,
         "delivered writes leave the outbox"
     );
@@ -275,7 +275,7 @@ async fn with_redis_stopped_requests_succeed_and_the_cache_converges_after_it_re
     app.change_phone("2", OTHER_PHONE).await.assert_no_content();
     app.lock("2").await.assert_no_content();
     assert!(
-        app.count("outbox").await > 0,
+        app.count("cache_writes").await > 0,
         "the pending writes wait in the database"
     );
     redis.restart().await;
@@ -287,7 +287,7 @@ async fn with_redis_stopped_requests_succeed_and_the_cache_converges_after_it_re
         "Active"
     );
     assert_eq!(app.cache_hash("card:2").await["Status"], "Locked");
-    assert_eq!(app.count("outbox").await, 0);
+    assert_eq!(app.count("cache_writes").await, 0);
 }
 
 #[tokio::test]
@@ -449,5 +449,5 @@ async fn without_a_cache_nothing_waits_in_the_outbox() {
     };
     app.registered(CARD).await;
     app.activate(CARD, PHONE).await.assert_no_content();
-    assert_eq!(app.count("outbox").await, 0);
+    assert_eq!(app.count("cache_writes").await, 0);
 }

@@ -9,8 +9,8 @@ use chrono::{DateTime, Utc};
 use cps::cache::CacheState;
 use cps::domain::{CardCommand, CardNumber, Country, Identity, Language, Registration};
 use cps::http::{AppState, router};
-use cps::outbox::Pending;
 use cps::outbox::worker::Deliverer;
+use cps::outbox::{Pending, SummaryLine};
 use cps::service::Service;
 use cps::store::{Applied, ApplyError, CardView, Outcome, Registered, Store, StoreError};
 use reqwest::Method;
@@ -109,13 +109,29 @@ impl Store for FailingStore {
     async fn count_cards(&self) -> Result<i64, StoreError> {
         self.fail().await
     }
+
+    async fn effect_dead(&self, _: i64, _: &str) -> Result<(), StoreError> {
+        self.fail().await
+    }
+
+    async fn release_effects(&self, _: &[i64]) -> Result<(), StoreError> {
+        self.fail().await
+    }
+
+    async fn outbox_summary(&self) -> Result<Vec<SummaryLine>, StoreError> {
+        self.fail().await
+    }
+
+    async fn retry_dead(&self) -> Result<u64, StoreError> {
+        self.fail().await
+    }
 }
 
 async fn app_failing_with(failure: Failure) -> String {
     let state = AppState {
         service: {
             let store: Arc<dyn Store> = Arc::new(FailingStore(failure));
-            Service::new(store.clone(), Deliverer::new(store, None))
+            Service::new(store.clone(), Deliverer::new(store, None, None))
         },
         default_country: Country::poland(),
         default_language: Language::English,

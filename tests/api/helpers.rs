@@ -269,6 +269,11 @@ pub fn settings(database_url: &str) -> Settings {
         redis_timeout_ms: "500".into(),
         outbox_poll_ms: "100".into(),
         outbox_max_backoff_secs: "1".into(),
+        outbox_max_attempts: "10".into(),
+        outbox_max_age_secs: "86400".into(),
+        alcs_activation_url: None,
+        alcs_timeout_ms: "2000".into(),
+        alcs_ca_file: None,
         default_language: "pl_PL".into(),
         default_country: "PL".into(),
         request_timeout_secs: "10".into(),
@@ -434,6 +439,7 @@ impl TestApp {
             "wallets" => "select count(*) from wallets",
             "audit_log" => "select count(*) from audit_log",
             "outbox" => "select count(*) from outbox",
+            "cache_writes" => "select count(*) from outbox where kind = 'cache_write'",
             other => panic!("unknown table {other}"),
         };
         if self.database_url.starts_with("postgres") {
@@ -734,6 +740,27 @@ impl Drop for PrivateRedis {
 pub struct Running(std::process::Child);
 
 impl Running {
+    pub fn id(&self) -> u32 {
+        self.0.id()
+    }
+
+    /// Waits (bounded) for the process to exit by itself.
+    pub fn wait_for_exit(
+        &mut self,
+        within: std::time::Duration,
+    ) -> Option<std::process::ExitStatus> {
+        let deadline = std::time::Instant::now() + within;
+        loop {
+            if let Ok(Some(status)) = self.0.try_wait() {
+                return Some(status);
+            }
+            if std::time::Instant::now() > deadline {
+                return None;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
+
     pub fn stop(&mut self) {
         let _ = self.0.kill();
         let _ = self.0.wait();
@@ -746,8 +773,22 @@ impl Drop for Running {
     }
 }
 
+/// A process's log lines: those read while waiting for it to start, then the rest as they come.
+pub struct LogLines {
+    early: Vec<String>,
+    rest: std::sync::mpsc::Receiver<String>,
+}
+
+impl LogLines {
+    /// Every line so far.
+    pub fn drain(&mut self) -> Vec<String> {
+        self.early.extend(self.rest.try_iter());
+        self.early.clone()
+    }
+}
+
 /// Starts the binary, returns it, its log lines and its address read from the start-up line.
-pub fn start(env: &[(&str, &str)]) -> (Running, std::sync::mpsc::Receiver<String>, String) {
+pub fn start(env: &[(&str, &str)]) -> (Running, LogLines, String) {
     let mut child = Running(
         std::process::Command::new(env!("CARGO_BIN_EXE_cps"))
             .arg("serve")
@@ -773,13 +814,17 @@ pub fn start(env: &[(&str, &str)]) -> (Running, std::sync::mpsc::Receiver<String
         }
     });
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let mut early = Vec::new();
     loop {
         let line = rx
             .recv_timeout(deadline.saturating_duration_since(std::time::Instant::now()))
-            .expect("the server logs its address");
-        if let Some(at) = line.find("addr=") {
-            let addr = line[at + 5..].split_whitespace().next().unwrap().to_owned();
-            return (child, rx, addr);
+            .unwrap_or_else(|_| panic!("the server logs its address; it said: {early:?}"));
+        let addr = line
+            .find("addr=")
+            .map(|at| line[at + 5..].split_whitespace().next().unwrap().to_owned());
+        early.push(line);
+        if let Some(addr) = addr {
+            return (child, LogLines { early, rest: rx }, addr);
         }
     }
 }

@@ -4,6 +4,7 @@
 //! with the same assertions.
 
 mod activate;
+mod alcs;
 mod cache;
 mod change_phone;
 mod concurrency;

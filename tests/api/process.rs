@@ -100,7 +100,7 @@ async fn logs_tell_what_happened_without_phone_numbers_or_pin_hmacs() {
         env.push(("CPS_REDIS_URL", redis.as_str()));
         env.push(("CPS_REDIS_PREFIX", prefix.0.as_str()));
     }
-    let (mut child, lines, addr) = start(&env);
+    let (mut child, mut lines, addr) = start(&env);
     let client = reqwest::Client::new();
     let url = format!("http://{addr}/alcs/loyalty/v1/loyalty-cards/{CARD}");
     let secret_phone = "+48 601 999 888";
@@ -132,8 +132,7 @@ async fn logs_tell_what_happened_without_phone_numbers_or_pin_hmacs() {
         .await
         .unwrap();
     child.stop();
-    let log: Vec<String> = lines.try_iter().collect();
-    let log = log.join("\n");
+    let log = lines.drain().join("\n");
     assert!(log.contains("card registered"), "{log}");
     assert!(log.contains("card updated"), "{log}");
     assert!(log.contains("status=400"), "{log}");
@@ -146,13 +145,13 @@ async fn logs_tell_what_happened_without_phone_numbers_or_pin_hmacs() {
     }
 }
 
-struct Pki {
-    dir: tempfile::TempDir,
+pub struct Pki {
+    pub dir: tempfile::TempDir,
     ca_pem: String,
     client_pem: String,
 }
 
-fn pki() -> Pki {
+pub fn pki() -> Pki {
     let dir = tempfile::tempdir().unwrap();
     let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
     ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);

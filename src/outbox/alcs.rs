@@ -1,0 +1,115 @@
+//! The HTTP client that tells ALCS a card is active.
+
+use std::path::Path;
+use std::time::Duration;
+
+use reqwest::StatusCode;
+
+use super::ActivationNotice;
+
+/// Why a notice was not accepted. `permanent` failures (a 4xx other than 408/429) are not
+/// retried: sending the same request again would get the same answer.
+#[derive(Debug, thiserror::Error)]
+#[error("{message}")]
+pub struct AlcsError {
+    pub permanent: bool,
+    message: String,
+}
+
+#[derive(Clone)]
+pub struct AlcsClient {
+    http: reqwest::Client,
+    /// Contains `{card-number}`.
+    url_template: String,
+}
+
+impl AlcsClient {
+    /// `url_template` must contain `{card-number}`; `ca_file` (PEM) replaces the system roots.
+    pub fn new(
+        url_template: &str,
+        timeout: Duration,
+        ca_file: Option<&Path>,
+    ) -> Result<Self, String> {
+        if !url_template.contains("{card-number}") {
+            return Err("must contain {card-number}".to_owned());
+        }
+        let probe = url_template.replace("{card-number}", "0");
+        let parsed = reqwest::Url::parse(&probe).map_err(|e| format!("not a URL: {e}"))?;
+        if !matches!(parsed.scheme(), "http" | "https") {
+            return Err("must be an http:// or https:// URL".to_owned());
+        }
+        let mut builder = reqwest::Client::builder()
+            .use_rustls_tls()
+            .timeout(timeout)
+            .connect_timeout(timeout)
+            .redirect(reqwest::redirect::Policy::none())
+            .user_agent(concat!("cps/", env!("CARGO_PKG_VERSION")));
+        if let Some(path) = ca_file {
+            let pem = std::fs::read(path)
+                .map_err(|e| format!("cannot read the CA file {}: {e}", path.display()))?;
+            let certs = reqwest::Certificate::from_pem_bundle(&pem)
+                .map_err(|e| format!("no CA certificate in {}: {e}", path.display()))?;
+            if certs.is_empty() {
+                return Err(format!("no CA certificate in {}", path.display()));
+            }
+            builder = builder.tls_built_in_root_certs(false);
+            for cert in certs {
+                builder = builder.add_root_certificate(cert);
+            }
+        }
+        let http = builder
+            .build()
+            .map_err(|e| format!("cannot build the client: {e}"))?;
+        Ok(Self {
+            http,
+            url_template: url_template.to_owned(),
+        })
+    }
+
+    pub fn url(&self, card_number: &str) -> String {
+        self.url_template.replace("{card-number}", card_number)
+    }
+
+    /// POSTs the notice; 2xx is delivered. Timeouts, connection errors, 5xx, 408 and 429 are
+    /// worth retrying; any other answer is final.
+    pub async fn notify(&self, notice: &ActivationNotice) -> Result<(), AlcsError> {
+        let response = self
+            .http
+            .post(self.url(&notice.card_number))
+            .header("Idempotency-Key", &notice.event_id)
+            .json(&notice.body())
+            .send()
+            .await
+            .map_err(|e| AlcsError {
+                permanent: false,
+                message: format!("ALCS unreachable: {}", crate::error_chain(&e.without_url())),
+            })?;
+        let status = response.status();
+        if status.is_success() {
+            return Ok(());
+        }
+        let retry = status.is_server_error()
+            || status == StatusCode::REQUEST_TIMEOUT
+            || status == StatusCode::TOO_MANY_REQUESTS;
+        Err(AlcsError {
+            permanent: !retry,
+            message: format!("ALCS answered {status}"),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_template_needs_the_card_number_and_a_web_scheme() {
+        let t = Duration::from_secs(1);
+        assert!(AlcsClient::new("https://alcs/x/{card-number}/activation", t, None).is_ok());
+        assert!(AlcsClient::new("https://alcs/x/activation", t, None).is_err());
+        assert!(AlcsClient::new("ftp://alcs/{card-number}", t, None).is_err());
+        assert!(AlcsClient::new("not a url {card-number}", t, None).is_err());
+        let c = AlcsClient::new("http://a/{card-number}/activation", t, None).unwrap();
+        assert_eq!(c.url("0423"), "http://a/0423/activation");
+    }
+}

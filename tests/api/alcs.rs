@@ -1,0 +1,495 @@
+//! Telling ALCS a card is active (contract 5.2 step 5, section 7): through the outbox, at least
+//! once, with an idempotency key, retried with backoff, dead-lettered when it keeps failing.
+//! A real HTTP server stands in for ALCS: it records every call and can be told to fail.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::routing::post;
+use serde_json::{Value, json};
+
+use super::helpers::*;
+
+#[derive(Debug, Clone)]
+pub struct Call {
+    pub card: String,
+    pub key: Option<String>,
+    pub body: Value,
+    pub at: Instant,
+}
+
+#[derive(Default)]
+struct Recorder {
+    calls: Mutex<Vec<Call>>,
+    /// Statuses to answer next, in order; 200 when empty.
+    plan: Mutex<VecDeque<u16>>,
+    /// How long to take over each answer.
+    delay: Mutex<Duration>,
+}
+
+/// The stand-in for ALCS.
+pub struct FakeAlcs {
+    pub port: u16,
+    recorder: Arc<Recorder>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+async fn activation(
+    State(rec): State<Arc<Recorder>>,
+    Path(card): Path<String>,
+    headers: HeaderMap,
+    body: String,
+) -> StatusCode {
+    rec.calls.lock().unwrap().push(Call {
+        card,
+        key: headers
+            .get("idempotency-key")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned),
+        body: serde_json::from_str(&body).unwrap_or(Value::Null),
+        at: Instant::now(),
+    });
+    let status = rec.plan.lock().unwrap().pop_front().unwrap_or(200);
+    let delay = *rec.delay.lock().unwrap();
+    tokio::time::sleep(delay).await;
+    StatusCode::from_u16(status).unwrap()
+}
+
+fn router(recorder: Arc<Recorder>) -> axum::Router {
+    axum::Router::new()
+        .route(
+            "/alcs/loyalty/v1/loyalty-cards/{card}/activation",
+            post(activation),
+        )
+        .with_state(recorder)
+}
+
+impl FakeAlcs {
+    pub async fn start() -> Self {
+        Self::start_on(0).await
+    }
+
+    /// On a given port, e.g. one the service was told about while nothing listened there.
+    pub async fn start_on(port: u16) -> Self {
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+            .await
+            .expect("bind the fake ALCS");
+        let port = listener.local_addr().unwrap().port();
+        let recorder = Arc::new(Recorder::default());
+        let app = router(recorder.clone());
+        let task = tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        Self {
+            port,
+            recorder,
+            task,
+        }
+    }
+
+    pub fn url(&self) -> String {
+        url_on(self.port)
+    }
+
+    pub fn answer_next(&self, statuses: &[u16]) {
+        self.recorder.plan.lock().unwrap().extend(statuses);
+    }
+
+    pub fn answer_after(&self, delay: Duration) {
+        *self.recorder.delay.lock().unwrap() = delay;
+    }
+
+    pub fn calls(&self) -> Vec<Call> {
+        self.recorder.calls.lock().unwrap().clone()
+    }
+
+    /// Waits (bounded) until at least `n` calls arrived, then a little longer to catch extras.
+    pub async fn wait_for(&self, n: usize, within: Duration) -> Vec<Call> {
+        let deadline = Instant::now() + within;
+        while self.calls().len() < n {
+            assert!(
+                Instant::now() < deadline,
+                "expected {n} calls, got {:?}",
+                self.calls()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        tokio::time::sleep(Duration::from_millis(700)).await;
+        self.calls()
+    }
+}
+
+impl Drop for FakeAlcs {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+pub fn url_on(port: u16) -> String {
+    format!("http://127.0.0.1:{port}/alcs/loyalty/v1/loyalty-cards/{{card-number}}/activation")
+}
+
+/// A port nothing listens on (yet).
+fn closed_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+async fn app_notifying(
+    url: &str,
+    adjust: impl FnOnce(&mut cps::config::Settings),
+) -> Option<TestApp> {
+    let url = url.to_owned();
+    TestApp::spawn_with(move |s| {
+        s.alcs_activation_url = Some(url);
+        adjust(s);
+    })
+    .await
+}
+
+fn outbox_report(app: &TestApp) -> String {
+    let out = app.cps(&["outbox"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn has_line(report: &str, kind: &str, state: &str, count: i64) -> bool {
+    report.lines().any(|l| {
+        let words: Vec<&str> = l.split_whitespace().collect();
+        words.len() >= 3 && words[0] == kind && words[1] == state && words[2] == count.to_string()
+    })
+}
+
+#[tokio::test]
+async fn one_activation_delivers_exactly_one_notice_with_the_body_and_key() {
+    let alcs = FakeAlcs::start().await;
+    let Some(app) = app_notifying(&alcs.url(), |_| {}).await else {
+        return;
+    };
+    let id = app.registered(CARD).await;
+    app.activate(CARD, PHONE).await.assert_no_content();
+    let calls = alcs.wait_for(1, Duration::from_secs(10)).await;
+    assert_eq!(calls.len(), 1, "{calls:?}");
+    let call = &calls[0];
+    assert_eq!(call.card, CARD);
+    let key = call.key.as_deref().expect("an Idempotency-Key");
+    assert_eq!(key.len(), 32);
+    let body = call.body.as_object().unwrap();
+    assert_eq!(body.len(), 3, "{body:?}");
+    assert_eq!(body["CardNumber"], json!(CARD));
+    assert_eq!(body["CustomerId"], json!(id));
+    let at = body["ActivatedAt"].as_str().unwrap();
+    assert!(
+        chrono::DateTime::parse_from_rfc3339(at).is_ok() && at.ends_with('Z'),
+        "{at}"
+    );
+    // Delivered notices are kept, for operators.
+    assert!(has_line(
+        &outbox_report(&app),
+        "alcs_activation",
+        "delivered",
+        1
+    ));
+}
+
+#[tokio::test]
+async fn activating_an_active_card_again_sends_nothing_new() {
+    let alcs = FakeAlcs::start().await;
+    let Some(app) = app_notifying(&alcs.url(), |_| {}).await else {
+        return;
+    };
+    app.registered(CARD).await;
+    app.activate(CARD, PHONE).await.assert_no_content();
+    alcs.wait_for(1, Duration::from_secs(10)).await;
+    app.activate(CARD, PHONE).await.assert_no_content();
+    app.lock(CARD).await.assert_no_content();
+    app.activate(CARD, PHONE)
+        .await
+        .assert_error(422, "CardWasNotWaitingForActivation");
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert_eq!(alcs.calls().len(), 1);
+}
+
+#[tokio::test]
+async fn alcs_failing_three_times_then_answering_200_gets_the_notice_once_after_backoff() {
+    let alcs = FakeAlcs::start().await;
+    alcs.answer_next(&[500, 503, 408]);
+    let Some(app) = app_notifying(&alcs.url(), |_| {}).await else {
+        return;
+    };
+    app.registered(CARD).await;
+    app.activate(CARD, PHONE).await.assert_no_content();
+    let calls = alcs.wait_for(4, Duration::from_secs(20)).await;
+    assert_eq!(calls.len(), 4, "three failures and one success: {calls:?}");
+    let key = calls[0].key.clone();
+    assert!(
+        calls
+            .iter()
+            .all(|c| c.key == key && c.body == calls[0].body)
+    );
+    // Backoff: 0.5 s, 1 s, 1 s (capped in these tests), each with jitter down to half.
+    let waited = calls[3].at - calls[0].at;
+    assert!(waited >= Duration::from_millis(1200), "{waited:?}");
+    assert!(has_line(
+        &outbox_report(&app),
+        "alcs_activation",
+        "delivered",
+        1
+    ));
+}
+
+#[tokio::test]
+async fn a_4xx_other_than_408_or_429_is_a_permanent_failure() {
+    let alcs = FakeAlcs::start().await;
+    alcs.answer_next(&[429, 400]);
+    let Some(app) = app_notifying(&alcs.url(), |_| {}).await else {
+        return;
+    };
+    app.registered(CARD).await;
+    app.activate(CARD, PHONE).await.assert_no_content();
+    let calls = alcs.wait_for(2, Duration::from_secs(10)).await;
+    assert_eq!(calls.len(), 2, "429 retried, 400 not: {calls:?}");
+    let report = outbox_report(&app);
+    assert!(has_line(&report, "alcs_activation", "dead", 1), "{report}");
+}
+
+#[tokio::test]
+async fn alcs_down_throughout_gives_a_dead_letter_that_retry_delivers_once_it_is_back() {
+    let port = closed_port();
+    let Some(app) = app_notifying(&url_on(port), |s| s.outbox_max_attempts = "3".into()).await
+    else {
+        return;
+    };
+    app.registered(CARD).await;
+    app.activate(CARD, PHONE).await.assert_no_content();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let report = outbox_report(&app);
+        if has_line(&report, "alcs_activation", "dead", 1) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no dead letter: {report}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let alcs = FakeAlcs::start_on(port).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(
+        alcs.calls().is_empty(),
+        "a dead letter is not retried by itself"
+    );
+    let out = app.cps(&["outbox", "retry"]);
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "1 events queued again"
+    );
+    let calls = alcs.wait_for(1, Duration::from_secs(10)).await;
+    assert_eq!(calls.len(), 1);
+    assert!(has_line(
+        &outbox_report(&app),
+        "alcs_activation",
+        "delivered",
+        1
+    ));
+}
+
+#[tokio::test]
+async fn without_a_url_the_notice_is_recorded_as_not_sent() {
+    let Some(app) = TestApp::spawn().await else {
+        return;
+    };
+    app.registered(CARD).await;
+    app.activate(CARD, PHONE).await.assert_no_content();
+    assert!(has_line(
+        &outbox_report(&app),
+        "alcs_activation",
+        "unsent",
+        1
+    ));
+}
+
+#[tokio::test]
+async fn the_server_says_at_start_up_when_notices_are_not_sent() {
+    let Some((db, _prefix)) = TestApp::resources(backend()).await else {
+        return;
+    };
+    let (mut child, mut lines, _addr) = start(&[("CPS_DATABASE_URL", db.url.as_str())]);
+    child.stop();
+    let log = lines.drain();
+    assert!(
+        log.iter()
+            .any(|l| l.contains("activation notices are recorded but not sent")),
+        "{log:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_notice_cut_off_by_a_crash_is_delivered_after_restart() {
+    let Some((db, _prefix)) = TestApp::resources(backend()).await else {
+        return;
+    };
+    let port = closed_port();
+    let url = url_on(port);
+    let env = [
+        ("CPS_DATABASE_URL", db.url.as_str()),
+        ("CPS_ALCS_ACTIVATION_URL", url.as_str()),
+        ("CPS_OUTBOX_POLL_MS", "100"),
+        ("CPS_OUTBOX_MAX_BACKOFF_SECS", "1"),
+    ];
+    let (mut first, _logs, addr) = start(&env);
+    let app = TestApp::at(&format!("http://{addr}"));
+    app.registered(CARD).await;
+    app.activate(CARD, PHONE).await.assert_no_content();
+    // Killed (SIGKILL) after the commit, with the notice not delivered.
+    first.stop();
+    let alcs = FakeAlcs::start_on(port).await;
+    let (_second, _logs, _addr) = start(&env);
+    let calls = alcs.wait_for(1, Duration::from_secs(15)).await;
+    assert_eq!(calls.len(), 1);
+    assert_eq!(calls[0].card, CARD);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_instances_never_deliver_one_event_twice() {
+    let Some((db, prefix)) = TestApp::resources(backend()).await else {
+        return;
+    };
+    let alcs = FakeAlcs::start().await;
+    let url = alcs.url();
+    let redis = redis_url();
+    let prefix_text = prefix.as_ref().map(|p| p.0.clone()).unwrap_or_default();
+    let mut env = vec![
+        ("CPS_DATABASE_URL", db.url.as_str()),
+        ("CPS_ALCS_ACTIVATION_URL", url.as_str()),
+        ("CPS_OUTBOX_POLL_MS", "20"),
+    ];
+    if prefix.is_some() {
+        env.push(("CPS_REDIS_URL", redis.as_str()));
+        env.push(("CPS_REDIS_PREFIX", prefix_text.as_str()));
+    }
+    let (_one, _l1, addr_one) = start(&env);
+    let (_two, _l2, addr_two) = start(&env);
+    let apps = [
+        Arc::new(TestApp::at(&format!("http://{addr_one}"))),
+        Arc::new(TestApp::at(&format!("http://{addr_two}"))),
+    ];
+    let cards: Vec<String> = (0..30).map(|i| format!("8{i:03}")).collect();
+    for (i, card) in cards.iter().enumerate() {
+        apps[i % 2].registered(card).await;
+    }
+    let tasks: Vec<_> = cards
+        .iter()
+        .enumerate()
+        .map(|(i, card)| {
+            // Each card activated through both instances at once: one activation, one notice.
+            let (a, b, card) = (apps[i % 2].clone(), apps[(i + 1) % 2].clone(), card.clone());
+            tokio::spawn(async move {
+                let (x, y) = tokio::join!(a.activate(&card, PHONE), b.activate(&card, PHONE));
+                x.assert_no_content();
+                y.assert_no_content();
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let calls = alcs.wait_for(30, Duration::from_secs(20)).await;
+    assert_eq!(calls.len(), 30, "one notice per card, no duplicates");
+    let mut keys: Vec<_> = calls.iter().map(|c| c.key.clone().unwrap()).collect();
+    keys.sort();
+    keys.dedup();
+    assert_eq!(keys.len(), 30);
+    let mut seen: Vec<_> = calls.iter().map(|c| c.card.clone()).collect();
+    seen.sort();
+    assert_eq!(seen, cards);
+}
+
+#[tokio::test]
+async fn notices_go_over_https_verified_with_the_configured_ca() {
+    let pki = super::process::pki();
+    let recorder = Arc::new(Recorder::default());
+    let tls = axum_server::tls_rustls::RustlsConfig::from_pem_file(
+        pki.dir.path().join("server.pem"),
+        pki.dir.path().join("server.key"),
+    )
+    .await
+    .unwrap();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let app_router = router(recorder.clone());
+    let server = tokio::spawn(async move {
+        let _ = axum_server::from_tcp_rustls(listener, tls)
+            .serve(app_router.into_make_service())
+            .await;
+    });
+    let url = format!(
+        "https://localhost:{port}/alcs/loyalty/v1/loyalty-cards/{{card-number}}/activation"
+    );
+    let ca = pki.dir.path().join("ca.pem");
+    let Some(app) = app_notifying(&url, |s| s.alcs_ca_file = Some(ca)).await else {
+        return;
+    };
+    app.registered(CARD).await;
+    app.activate(CARD, PHONE).await.assert_no_content();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while recorder.calls.lock().unwrap().is_empty() {
+        assert!(Instant::now() < deadline, "no notice over HTTPS");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(recorder.calls.lock().unwrap()[0].card, CARD);
+    server.abort();
+}
+
+// Multi-threaded: the fake ALCS must answer while this thread waits for the process to exit.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_graceful_shutdown_lets_the_delivery_in_flight_finish() {
+    let Some((db, _prefix)) = TestApp::resources(backend()).await else {
+        return;
+    };
+    let alcs = FakeAlcs::start().await;
+    alcs.answer_after(Duration::from_millis(1500));
+    let url = alcs.url();
+    let env = [
+        ("CPS_DATABASE_URL", db.url.as_str()),
+        ("CPS_ALCS_ACTIVATION_URL", url.as_str()),
+    ];
+    let (mut cps, mut logs, addr) = start(&env);
+    let mut app = TestApp::at(&format!("http://{addr}"));
+    app.database_url = db.url.clone();
+    app.registered(CARD).await;
+    app.activate(CARD, PHONE).await.assert_no_content();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while alcs.calls().is_empty() {
+        assert!(Instant::now() < deadline, "no delivery started");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // SIGTERM while ALCS is still answering.
+    let term = std::process::Command::new("kill")
+        .args(["-TERM", &cps.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(term.success());
+    let stopped = Instant::now();
+    let status = cps.wait_for_exit(Duration::from_secs(15));
+    assert_eq!(status.and_then(|s| s.code()), Some(0), "a clean exit");
+    assert!(
+        stopped.elapsed() >= Duration::from_millis(500),
+        "it waited for the delivery"
+    );
+    assert!(
+        has_line(&outbox_report(&app), "alcs_activation", "delivered", 1),
+        "{}\n{:#?}",
+        outbox_report(&app),
+        logs.drain()
+    );
+    assert_eq!(alcs.calls().len(), 1);
+}
