@@ -493,3 +493,47 @@ async fn a_graceful_shutdown_lets_the_delivery_in_flight_finish() {
     );
     assert_eq!(alcs.calls().len(), 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_that_times_out_is_retried() {
+    let alcs = FakeAlcs::start().await;
+    alcs.answer_after(Duration::from_millis(1500));
+    let Some(app) = app_notifying(&alcs.url(), |s| s.alcs_timeout_ms = "300".into()).await else {
+        return;
+    };
+    app.registered(CARD).await;
+    app.activate(CARD, PHONE).await.assert_no_content();
+    alcs.wait_for(1, Duration::from_secs(10)).await;
+    alcs.answer_after(Duration::ZERO);
+    let calls = alcs.wait_for(2, Duration::from_secs(10)).await;
+    assert!(calls.len() >= 2, "{calls:?}");
+    assert_eq!(calls[0].key, calls[1].key, "the retry carries the same key");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !has_line(&outbox_report(&app), "alcs_activation", "delivered", 1) {
+        assert!(Instant::now() < deadline, "{}", outbox_report(&app));
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_notice_failing_past_the_maximum_age_becomes_a_dead_letter() {
+    let Some(app) = app_notifying(&url_on(closed_port()), |s| {
+        s.outbox_max_age_secs = "1".into();
+        s.outbox_max_attempts = "1000".into();
+    })
+    .await
+    else {
+        return;
+    };
+    app.registered(CARD).await;
+    app.activate(CARD, PHONE).await.assert_no_content();
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let report = outbox_report(&app);
+        if has_line(&report, "alcs_activation", "dead", 1) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{report}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}

@@ -451,3 +451,43 @@ async fn without_a_cache_nothing_waits_in_the_outbox() {
     app.activate(CARD, PHONE).await.assert_no_content();
     assert_eq!(app.count("cache_writes").await, 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_rebuild_while_the_service_writes_leaves_no_stale_hash() {
+    let Some(app) = cache_app().await else {
+        return;
+    };
+    let cards: Vec<String> = (0..20).map(|i| format!("6{i:03}")).collect();
+    for card in &cards {
+        app.registered(card).await;
+    }
+    let app = Arc::new(app);
+    let writer = {
+        let (app, cards) = (app.clone(), cards.clone());
+        tokio::spawn(async move {
+            for round in 0..5 {
+                for card in &cards {
+                    let phone = format!("+4860212{round}{:03}", &card[1..]);
+                    app.change_phone(card, &phone).await.assert_no_content();
+                }
+            }
+        })
+    };
+    let rebuilder = {
+        let app = app.clone();
+        tokio::task::spawn_blocking(move || {
+            (0..3)
+                .map(|_| {
+                    app.cps(&["cache", "rebuild", "--batch-size", "7"])
+                        .status
+                        .success()
+                })
+                .all(|ok| ok)
+        })
+    };
+    writer.await.unwrap();
+    assert!(rebuilder.await.unwrap(), "every rebuild succeeded");
+    app.cache_converges(Duration::from_secs(10))
+        .await
+        .expect("no rebuild put an older state over a newer one");
+}
