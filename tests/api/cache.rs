@@ -476,13 +476,11 @@ async fn a_rebuild_while_the_service_writes_leaves_no_stale_hash() {
     let rebuilder = {
         let app = app.clone();
         tokio::task::spawn_blocking(move || {
-            (0..3)
-                .map(|_| {
-                    app.cps(&["cache", "rebuild", "--batch-size", "7"])
-                        .status
-                        .success()
-                })
-                .all(|ok| ok)
+            (0..3).all(|_| {
+                app.cps(&["cache", "rebuild", "--batch-size", "7"])
+                    .status
+                    .success()
+            })
         })
     };
     writer.await.unwrap();
