@@ -1,0 +1,316 @@
+//! Throughput and latency of registration and activation through the real HTTP API, on each
+//! backend, printed beside what bounds them: the same transaction's writes issued by pgbench
+//! straight at PostgreSQL (no HTTP, no Rust), and the process's memory.
+//!
+//! `cargo bench` — uses `CPS_TEST_DATABASE_URL` / `CPS_TEST_REDIS_URL` like the tests (defaults:
+//! the local standard ports) and skips, saying so, what it cannot reach. `CPS_BENCH_REQUESTS`
+//! (default 2000) and `CPS_BENCH_CLIENTS` (default 16) size the run.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use cps::config::{Config, Settings};
+use cps::startup::Application;
+use serde_json::json;
+use sqlx::Connection;
+
+fn env_num(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn settings(database_url: &str, redis: Option<(&str, &str)>) -> Settings {
+    Settings {
+        listen: "127.0.0.1:0".into(),
+        database_url: database_url.into(),
+        database_max_connections: "8".into(),
+        database_timeout_secs: "10".into(),
+        redis_url: redis.map(|(u, _)| u.to_owned()),
+        redis_prefix: redis.map(|(_, p)| p.to_owned()).unwrap_or_default(),
+        redis_timeout_ms: "500".into(),
+        outbox_poll_ms: "1000".into(),
+        outbox_max_backoff_secs: "60".into(),
+        outbox_max_attempts: "10".into(),
+        outbox_max_age_secs: "86400".into(),
+        alcs_activation_url: None,
+        alcs_timeout_ms: "5000".into(),
+        alcs_ca_file: None,
+        default_language: "pl_PL".into(),
+        default_country: "PL".into(),
+        request_timeout_secs: "30".into(),
+        tls_cert: None,
+        tls_key: None,
+        tls_client_ca: None,
+        plain_http: false,
+    }
+}
+
+fn body(card: &str) -> serde_json::Value {
+    json!({
+        "Identity": { "PosNumber": "5", "SiteId": "2345" },
+        "LoyaltyCard": {
+            "CardNumber": card, "PhoneNumber": "+48602123789", "Gender": "M",
+            "CardPinHMac": "3f729ea140a769400985ade930f695452cf622fd0dd3ca69218319333ca2386c",
+            "Wallets": [
+                { "Id": "Strickers2016", "Balance": 10.0, "Stat": { "Lost": 0.22 }, "Version": "abc" },
+                { "Id": "SomethingElse", "Balance": 0.0, "Version": "xyz" }
+            ]
+        }
+    })
+}
+
+struct Figures {
+    per_second: f64,
+    p50: Duration,
+    p99: Duration,
+}
+
+/// Sends `total` requests from `clients` concurrent clients; `request(i)` makes the i-th.
+async fn drive<F, Fut>(total: usize, clients: usize, request: F) -> Figures
+where
+    F: Fn(usize) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = bool> + Send,
+{
+    let request = Arc::new(request);
+    let next = Arc::new(AtomicUsize::new(0));
+    let started = Instant::now();
+    let workers: Vec<_> = (0..clients)
+        .map(|_| {
+            let (request, next) = (request.clone(), next.clone());
+            tokio::spawn(async move {
+                let mut latencies = Vec::new();
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    if i >= total {
+                        return latencies;
+                    }
+                    let t = Instant::now();
+                    assert!(request(i).await, "request {i} failed");
+                    latencies.push(t.elapsed());
+                }
+            })
+        })
+        .collect();
+    let mut all = Vec::with_capacity(total);
+    for w in workers {
+        all.extend(w.await.expect("a client"));
+    }
+    let elapsed = started.elapsed();
+    all.sort();
+    Figures {
+        per_second: total as f64 / elapsed.as_secs_f64(),
+        p50: all[all.len() / 2],
+        p99: all[all.len() * 99 / 100],
+    }
+}
+
+fn rss_kib(field: &str) -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with(field))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|v| v.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+fn row(backend: &str, operation: &str, f: &Figures) {
+    println!(
+        "{backend:<22} {operation:<10} {:>9.0} {:>9.2} {:>9.2}",
+        f.per_second,
+        f.p50.as_secs_f64() * 1e3,
+        f.p99.as_secs_f64() * 1e3
+    );
+}
+
+/// Registers then activates `total` cards through the app; prints both rows.
+async fn run_backend(name: &str, s: Settings, total: usize, clients: usize) {
+    let app = Application::build(Config::from_settings(&s).expect("settings"))
+        .await
+        .expect("the app starts");
+    let base = format!(
+        "http://127.0.0.1:{}/alcs/loyalty/v1/loyalty-cards",
+        app.port()
+    );
+    tokio::spawn(app.run_until_stopped(std::future::pending()));
+    let http = reqwest::Client::new();
+    let (h, b) = (http.clone(), base.clone());
+    let register = drive(total, clients, move |i| {
+        let (h, b) = (h.clone(), b.clone());
+        async move {
+            let card = format!("9{i:012}");
+            h.put(format!("{b}/{card}"))
+                .json(&body(&card))
+                .send()
+                .await
+                .is_ok_and(|r| r.status().as_u16() == 200)
+        }
+    })
+    .await;
+    row(name, "register", &register);
+    let (h, b) = (http.clone(), base.clone());
+    let activate = drive(total, clients, move |i| {
+        let (h, b) = (h.clone(), b.clone());
+        async move {
+            let card = format!("9{i:012}");
+            h.post(format!("{b}/{card}/activate"))
+                .json(&json!({ "PhoneNumber": "+48602123789" }))
+                .send()
+                .await
+                .is_ok_and(|r| r.status().as_u16() == 204)
+        }
+    })
+    .await;
+    row(name, "activate", &activate);
+}
+
+/// The registration's writes as one pgbench transaction: customer, card, two wallets, audit
+/// record, two outbox rows — no HTTP, no JSON, no Rust in between.
+const PGBENCH_REGISTER: &str = r"
+begin;
+with c as (
+  insert into customers (id, status, phone_number, gender, created_at, updated_at)
+  values (md5(random()::text || clock_timestamp()::text), 'NotActivated', '+48602123789', 'M', now(), now())
+  returning id),
+k as (
+  insert into cards (card_number, customer_id, status, pin_hmac, registration_fingerprint, created_at, updated_at)
+  select nextval('bench_cards')::text, c.id, 'WaitingForActivation', repeat('a', 64), repeat('b', 64), now(), now() from c
+  returning card_number, customer_id),
+w as (
+  insert into wallets (card_number, wallet_id, position, balance, has_stat, stat_lost, version, created_at, updated_at)
+  select k.card_number, x.id, x.pos, x.balance::numeric, true, 0.22, 'abc', now(), now()
+  from k, (values ('Strickers2016', 0, '10.0'), ('SomethingElse', 1, '0.0')) as x(id, pos, balance)
+  returning card_number),
+a as (
+  insert into audit_log (occurred_at, operation, card_number, customer_id, identity, details)
+  select now(), 'register', k.card_number, k.customer_id, '{}'::jsonb, '{}'::jsonb from k
+  returning card_number)
+insert into outbox (kind, subject, payload, status, next_attempt_at, created_at)
+select 'cache_write', 'card:' || k.card_number, '{}'::jsonb, 'pending', now(), now()
+from k, generate_series(1, 2);
+commit;
+";
+
+async fn pgbench(base_url: &str, total: usize, clients: usize) -> Option<f64> {
+    let schema = format!("cps_bench_{}", uuid::Uuid::new_v4().simple());
+    let mut admin = sqlx::PgConnection::connect(base_url).await.ok()?;
+    sqlx::query(&format!("create schema {schema}"))
+        .execute(&mut admin)
+        .await
+        .ok()?;
+    let url = format!("{base_url}?options[search_path]={schema}");
+    // Migrate the schema the way the service does.
+    let mut s = settings(&url, None);
+    s.listen = "127.0.0.1:0".into();
+    drop(
+        Application::build(Config::from_settings(&s).ok()?)
+            .await
+            .ok()?,
+    );
+    sqlx::query(&format!(
+        "create sequence {schema}.bench_cards start 100000000000"
+    ))
+    .execute(&mut admin)
+    .await
+    .ok()?;
+    let dir = tempfile::tempdir().ok()?;
+    let script = dir.path().join("register.sql");
+    std::fs::write(&script, PGBENCH_REGISTER).ok()?;
+    let mut command = std::process::Command::new("pgbench");
+    command
+        .args(["-n", "-c", &clients.to_string(), "-j", "2"])
+        .args(["-t", &(total / clients).max(1).to_string(), "-f"])
+        .arg(&script)
+        .arg(base_url.split('?').next().unwrap_or(base_url))
+        .env("PGOPTIONS", format!("-c search_path={schema}"));
+    let out = tokio::task::spawn_blocking(move || command.output())
+        .await
+        .ok()?
+        .ok()?;
+    let _ = sqlx::query(&format!("drop schema {schema} cascade"))
+        .execute(&mut admin)
+        .await;
+    let text = String::from_utf8_lossy(&out.stdout);
+    text.lines()
+        .find(|l| l.starts_with("tps ="))
+        .and_then(|l| l.split_whitespace().nth(2))
+        .and_then(|v| v.parse().ok())
+}
+
+#[tokio::main]
+async fn main() {
+    // `cargo bench` passes `--bench`; nothing else is accepted.
+    let total = env_num("CPS_BENCH_REQUESTS", 2000);
+    let clients = env_num("CPS_BENCH_CLIENTS", 16);
+    let rss_start = rss_kib("VmRSS:");
+    println!(
+        "cps throughput: {total} requests per row, {clients} concurrent clients, {} cores",
+        std::thread::available_parallelism().map_or(0, usize::from)
+    );
+    println!(
+        "{:<22} {:<10} {:>9} {:>9} {:>9}",
+        "backend", "operation", "req/s", "p50 ms", "p99 ms"
+    );
+
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let sqlite = format!("sqlite://{}", dir.path().join("bench.db").display());
+    run_backend("sqlite", settings(&sqlite, None), total, clients).await;
+
+    let pg = std::env::var("CPS_TEST_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned());
+    let redis =
+        std::env::var("CPS_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned());
+    let pg_up = sqlx::PgConnection::connect(&pg).await.is_ok();
+    if pg_up {
+        let mut admin = sqlx::PgConnection::connect(&pg).await.expect("PostgreSQL");
+        for (name, with_redis) in [("postgres", false), ("postgres+redis", true)] {
+            let schema = format!("cps_bench_{}", uuid::Uuid::new_v4().simple());
+            sqlx::query(&format!("create schema {schema}"))
+                .execute(&mut admin)
+                .await
+                .expect("a schema");
+            let url = format!("{pg}?options[search_path]={schema}");
+            let prefix = format!("cps-bench:{schema}:");
+            let s = settings(
+                &url,
+                with_redis.then_some((redis.as_str(), prefix.as_str())),
+            );
+            run_backend(name, s, total, clients).await;
+            let _ = sqlx::query(&format!("drop schema {schema} cascade"))
+                .execute(&mut admin)
+                .await;
+            if with_redis
+                && let Ok(client) = redis::Client::open(redis.as_str())
+                && let Ok(mut conn) = client.get_multiplexed_async_connection().await
+            {
+                let keys: Vec<String> = redis::cmd("KEYS")
+                    .arg(format!("{prefix}*"))
+                    .query_async(&mut conn)
+                    .await
+                    .unwrap_or_default();
+                if !keys.is_empty() {
+                    let _: Result<(), _> = redis::cmd("DEL").arg(keys).query_async(&mut conn).await;
+                }
+            }
+        }
+        match pgbench(&pg, total, clients).await {
+            Some(tps) => println!(
+                "{:<22} {:<10} {tps:>9.0}   (the register transaction's writes, no HTTP/JSON: the bound)",
+                "pgbench, same writes", "register"
+            ),
+            None => println!("pgbench: skipped (not installed or failed)"),
+        }
+    } else {
+        println!("skipped: no PostgreSQL at {pg}");
+    }
+    println!(
+        "memory: RSS {} MiB at start, peak {} MiB (benchmark client and server in one process)",
+        rss_start / 1024,
+        rss_kib("VmHWM:") / 1024
+    );
+}
