@@ -5,6 +5,7 @@
 //! (`BEGIN IMMEDIATE` on SQLite, row locks on PostgreSQL) while the rules stay in the domain.
 
 mod postgres;
+mod rows;
 mod sqlite;
 
 use std::error::Error as StdError;

@@ -15,16 +15,20 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions, PgRow};
+use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
 use sqlx::{Postgres, Row, Transaction};
 
+use super::rows::{
+    self, CACHE_COLUMNS, CacheRow, SNAPSHOT_COLUMNS, SnapshotRow, WalletRow, amount, customer_id,
+    status,
+};
 use super::{
     Applied, ApplyError, CardView, Context, Outcome, Registered, Store, StoreError, StoreOptions,
 };
-use crate::cache::{CacheState, CardState, CustomerState};
+use crate::cache::CacheState;
 use crate::domain::{
-    CardCommand, CardNumber, CardSnapshot, CustomerId, CustomerStatus, Gender, Identity, Money,
-    PhoneNumber, PinHmac, Registration, Stat, Wallet, WalletId,
+    CardCommand, CardNumber, CustomerId, CustomerStatus, Identity, PhoneNumber, Registration,
+    Wallet,
 };
 use crate::outbox::{Effect, Pending, Status, SummaryLine};
 
@@ -141,110 +145,41 @@ async fn audit(
     Ok(())
 }
 
-fn money(s: Option<String>) -> Result<Option<Money>, StoreError> {
-    s.map(|s| Money::parse(&s).map_err(|e| StoreError::failed("read an amount", e)))
-        .transpose()
-}
-
-fn opt_money(m: Option<Money>) -> Option<String> {
-    m.map(|m| m.to_string())
-}
-
-fn status<T: FromStr<Err = crate::domain::UnknownStatus>>(s: &str) -> Result<T, StoreError> {
-    s.parse()
-        .map_err(|e| StoreError::failed("read a status", e))
-}
-
-fn customer_id(s: &str) -> Result<CustomerId, StoreError> {
-    CustomerId::parse(s).map_err(|e| StoreError::failed("read a customer id", e))
-}
-
-/// Wallet columns, with amounts as text so that numeric's scale (`132.00`) survives.
-const WALLET_COLUMNS: &str = "wallet_id, balance::text, has_stat, stat_lost::text,
-    stat_transferred_out::text, stat_transferred_in::text, stat_issued::text, version";
-
-fn wallet(row: PgRow) -> Result<Wallet, StoreError> {
-    let has_stat: bool = row.get(2);
-    let stat = Stat {
-        lost: money(row.get(3))?,
-        transferred_out: money(row.get(4))?,
-        transferred_in: money(row.get(5))?,
-        issued: money(row.get(6))?,
-    };
-    Ok(Wallet {
-        id: WalletId::parse(row.get(0))
-            .ok_or_else(|| StoreError::failed("read a wallet id", "invalid wallet id"))?,
-        balance: money(Some(row.get(1)))?
-            .ok_or_else(|| StoreError::failed("read a balance", "missing balance"))?,
-        stat: has_stat.then_some(stat),
-        version: row.get(7),
-    })
-}
-
 async fn wallets(conn: &mut PgConnection, card: &CardNumber) -> Result<Vec<Wallet>, StoreError> {
-    sqlx::query(&format!(
-        "select {WALLET_COLUMNS} from wallets where card_number = $1 order by position"
-    ))
+    // Amounts as text, so that numeric's scale (`132.00`) survives.
+    let rows: Vec<WalletRow> = sqlx::query_as(
+        "select wallet_id, balance::text as balance, has_stat, stat_lost::text as stat_lost,
+                stat_transferred_out::text as stat_transferred_out,
+                stat_transferred_in::text as stat_transferred_in,
+                stat_issued::text as stat_issued, version
+         from wallets where card_number = $1 order by position",
+    )
     .bind(card.as_str())
     .fetch_all(&mut *conn)
     .await
-    .context("read the wallets")?
-    .into_iter()
-    .map(wallet)
-    .collect()
+    .context("read the wallets")?;
+    rows::wallets(rows)
 }
 
 /// A card and its customer as the cache shows them.
 async fn cache_state(conn: &mut PgConnection, card: &CardNumber) -> Result<CacheState, StoreError> {
-    let row = sqlx::query(
-        "select c.status, c.customer_id, c.pin_hmac, c.version,
-                u.status, u.phone_number, u.gender, u.version
-         from cards c join customers u on u.id = c.customer_id
-         where c.card_number = $1",
-    )
+    let row: CacheRow = sqlx::query_as(&format!(
+        "select {CACHE_COLUMNS} from cards c join customers u on u.id = c.customer_id
+         where c.card_number = $1"
+    ))
     .bind(card.as_str())
     .fetch_one(&mut *conn)
     .await
     .context("read the card for the cache")?;
-    let id = customer_id(row.get(1))?;
     let wallets = wallets(conn, card).await?;
-    let cards = sqlx::query(
+    let cards: Vec<(String, String)> = sqlx::query_as(
         "select card_number, status from cards where customer_id = $1 order by card_number",
     )
-    .bind(id.to_string())
+    .bind(&row.customer_id)
     .fetch_all(&mut *conn)
     .await
-    .context("read the customer's cards")?
-    .into_iter()
-    .map(|r| {
-        Ok((
-            CardNumber::parse(r.get(0)).map_err(|e| StoreError::failed("read a card number", e))?,
-            status(r.get(1))?,
-        ))
-    })
-    .collect::<Result<Vec<_>, StoreError>>()?;
-    Ok(CacheState {
-        card: CardState {
-            number: card.clone(),
-            status: status(row.get(0))?,
-            customer_id: id,
-            pin: PinHmac::parse(row.get(2))
-                .map_err(|e| StoreError::failed("read a PIN HMAC", e))?,
-            wallets,
-            version: row.get(3),
-        },
-        customer: CustomerState {
-            id,
-            status: status(row.get(4))?,
-            phone: row
-                .get::<Option<String>, _>(5)
-                .map(PhoneNumber::from_stored),
-            gender: Gender::parse(row.get(6))
-                .ok_or_else(|| StoreError::failed("read a gender", "unknown gender"))?,
-            cards,
-            version: row.get(7),
-        },
-    })
+    .context("read the customer's cards")?;
+    row.into_state(card, wallets, cards)
 }
 
 #[async_trait]
@@ -317,10 +252,10 @@ impl Store for PgStore {
             .bind(i32::try_from(position).unwrap_or(i32::MAX))
             .bind(w.balance.to_string())
             .bind(w.stat.is_some())
-            .bind(opt_money(stat.lost))
-            .bind(opt_money(stat.transferred_out))
-            .bind(opt_money(stat.transferred_in))
-            .bind(opt_money(stat.issued))
+            .bind(amount(stat.lost))
+            .bind(amount(stat.transferred_out))
+            .bind(amount(stat.transferred_in))
+            .bind(amount(stat.issued))
             .bind(w.version.as_deref())
             .bind(at)
             .execute(&mut *tx)
@@ -358,12 +293,11 @@ impl Store for PgStore {
         at: DateTime<Utc>,
     ) -> Result<Outcome<Applied>, ApplyError> {
         let mut tx = self.begin().await?;
-        let Some(row) = sqlx::query(
-            "select c.status, c.customer_id, u.status, u.phone_number
-             from cards c join customers u on u.id = c.customer_id
+        let Some(row) = sqlx::query_as::<_, SnapshotRow>(&format!(
+            "select {SNAPSHOT_COLUMNS} from cards c join customers u on u.id = c.customer_id
              where c.card_number = $1
-             for update of c, u",
-        )
+             for update of c, u"
+        ))
         .bind(card.as_str())
         .fetch_optional(&mut *tx)
         .await
@@ -371,14 +305,8 @@ impl Store for PgStore {
         else {
             return Err(ApplyError::CardNotFound);
         };
-        let customer: String = row.get(1);
-        let snapshot = CardSnapshot {
-            card_status: status(row.get(0))?,
-            customer_status: status(row.get(2))?,
-            phone: row
-                .get::<Option<String>, _>(3)
-                .map(PhoneNumber::from_stored),
-        };
+        let customer = row.customer_id.clone();
+        let snapshot = row.snapshot()?;
         let change = command.decide(&snapshot)?;
         if change.is_empty() {
             return Ok(Outcome::without_effects(Applied::Unchanged));
@@ -458,8 +386,7 @@ impl Store for PgStore {
             phone: row
                 .get::<Option<String>, _>(3)
                 .map(PhoneNumber::from_stored),
-            gender: Gender::parse(row.get(4))
-                .ok_or_else(|| StoreError::failed("read a gender", "unknown gender"))?,
+            gender: rows::gender(row.get(4))?,
             wallets,
             created_at: row.get(5),
             updated_at: row.get(6),

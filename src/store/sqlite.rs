@@ -12,18 +12,20 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
-    SqliteSynchronous,
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 use sqlx::{Row, Sqlite, SqliteConnection, Transaction};
 
+use super::rows::{
+    self, CACHE_COLUMNS, CacheRow, SNAPSHOT_COLUMNS, SnapshotRow, WalletRow, amount, status,
+};
 use super::{
     Applied, ApplyError, CardView, Context, Outcome, Registered, Store, StoreError, StoreOptions,
 };
-use crate::cache::{CacheState, CardState, CustomerState};
+use crate::cache::CacheState;
 use crate::domain::{
-    CardCommand, CardNumber, CardSnapshot, CardStatus, CustomerId, CustomerStatus, Gender,
-    Identity, Money, PhoneNumber, PinHmac, Registration, Stat, Wallet, WalletId,
+    CardCommand, CardNumber, CardStatus, CustomerId, CustomerStatus, Identity, PhoneNumber,
+    Registration, Wallet,
 };
 use crate::outbox::{Effect, Pending, Status, SummaryLine};
 
@@ -86,15 +88,6 @@ fn parse_ts(s: &str) -> Result<DateTime<Utc>, StoreError> {
     DateTime::parse_from_rfc3339(s)
         .map(|t| t.with_timezone(&Utc))
         .map_err(|e| StoreError::failed("read a timestamp", e))
-}
-
-fn money(s: Option<String>) -> Result<Option<Money>, StoreError> {
-    s.map(|s| Money::parse(&s).map_err(|e| StoreError::failed("read an amount", e)))
-        .transpose()
-}
-
-fn opt_money(m: Option<Money>) -> Option<String> {
-    m.map(|m| m.to_string())
 }
 
 async fn audit(
@@ -196,10 +189,10 @@ impl Store for SqliteStore {
             .bind(i64::try_from(position).unwrap_or(i64::MAX))
             .bind(w.balance.to_string())
             .bind(w.stat.is_some())
-            .bind(opt_money(stat.lost))
-            .bind(opt_money(stat.transferred_out))
-            .bind(opt_money(stat.transferred_in))
-            .bind(opt_money(stat.issued))
+            .bind(amount(stat.lost))
+            .bind(amount(stat.transferred_out))
+            .bind(amount(stat.transferred_in))
+            .bind(amount(stat.issued))
             .bind(w.version.as_deref())
             .bind(ts(at))
             .bind(ts(at))
@@ -240,11 +233,10 @@ impl Store for SqliteStore {
         at: DateTime<Utc>,
     ) -> Result<Outcome<Applied>, ApplyError> {
         let mut tx = self.begin().await?;
-        let Some(row) = sqlx::query(
-            "select c.status, c.customer_id, u.status, u.phone_number
-             from cards c join customers u on u.id = c.customer_id
-             where c.card_number = ?",
-        )
+        let Some(row) = sqlx::query_as::<_, SnapshotRow>(&format!(
+            "select {SNAPSHOT_COLUMNS} from cards c join customers u on u.id = c.customer_id
+             where c.card_number = ?"
+        ))
         .bind(card.as_str())
         .fetch_optional(&mut *tx)
         .await
@@ -252,14 +244,8 @@ impl Store for SqliteStore {
         else {
             return Err(ApplyError::CardNotFound);
         };
-        let customer: String = row.get(1);
-        let snapshot = CardSnapshot {
-            card_status: status(row.get(0))?,
-            customer_status: status(row.get(2))?,
-            phone: row
-                .get::<Option<String>, _>(3)
-                .map(PhoneNumber::from_stored),
-        };
+        let customer = row.customer_id.clone();
+        let snapshot = row.snapshot()?;
         let change = command.decide(&snapshot)?;
         if change.is_empty() {
             return Ok(Outcome::without_effects(Applied::Unchanged));
@@ -325,30 +311,17 @@ impl Store for SqliteStore {
         else {
             return Ok(None);
         };
-        let wallets = sqlx::query(
-            "select wallet_id, balance, has_stat, stat_lost, stat_transferred_out,
-                    stat_transferred_in, stat_issued, version
-             from wallets where card_number = ? order by position",
-        )
-        .bind(card.as_str())
-        .fetch_all(&mut *tx)
-        .await
-        .context("read the wallets")?
-        .into_iter()
-        .map(wallet)
-        .collect::<Result<Vec<_>, _>>()?;
+        let wallets = wallets(&mut tx, card).await?;
         tx.commit().await.context("end the read")?;
         Ok(Some(CardView {
             card_number: card.clone(),
             status: status(row.get(0))?,
-            customer_id: CustomerId::parse(row.get(1))
-                .map_err(|e| StoreError::failed("read a customer id", e))?,
+            customer_id: rows::customer_id(row.get(1))?,
             customer_status: status(row.get(2))?,
             phone: row
                 .get::<Option<String>, _>(3)
                 .map(PhoneNumber::from_stored),
-            gender: Gender::parse(row.get(4))
-                .ok_or_else(|| StoreError::failed("read a gender", "unknown gender"))?,
+            gender: rows::gender(row.get(4))?,
             wallets,
             created_at: parse_ts(row.get(5))?,
             updated_at: parse_ts(row.get(6))?,
@@ -594,18 +567,30 @@ async fn cache_state(
     conn: &mut SqliteConnection,
     card: &CardNumber,
 ) -> Result<CacheState, StoreError> {
-    let row = sqlx::query(
-        "select c.status, c.customer_id, c.pin_hmac, c.version,
-                u.status, u.phone_number, u.gender, u.version
-         from cards c join customers u on u.id = c.customer_id
-         where c.card_number = ?",
-    )
+    let row: CacheRow = sqlx::query_as(&format!(
+        "select {CACHE_COLUMNS} from cards c join customers u on u.id = c.customer_id
+         where c.card_number = ?"
+    ))
     .bind(card.as_str())
     .fetch_one(&mut *conn)
     .await
     .context("read the card for the cache")?;
-    let customer_id: String = row.get(1);
-    let wallets = sqlx::query(
+    let wallets = wallets(conn, card).await?;
+    let cards: Vec<(String, String)> = sqlx::query_as(
+        "select card_number, status from cards where customer_id = ? order by card_number",
+    )
+    .bind(&row.customer_id)
+    .fetch_all(&mut *conn)
+    .await
+    .context("read the customer's cards")?;
+    row.into_state(card, wallets, cards)
+}
+
+async fn wallets(
+    conn: &mut SqliteConnection,
+    card: &CardNumber,
+) -> Result<Vec<Wallet>, StoreError> {
+    let rows: Vec<WalletRow> = sqlx::query_as(
         "select wallet_id, balance, has_stat, stat_lost, stat_transferred_out,
                 stat_transferred_in, stat_issued, version
          from wallets where card_number = ? order by position",
@@ -613,70 +598,6 @@ async fn cache_state(
     .bind(card.as_str())
     .fetch_all(&mut *conn)
     .await
-    .context("read the wallets for the cache")?
-    .into_iter()
-    .map(wallet)
-    .collect::<Result<Vec<_>, _>>()?;
-    let cards = sqlx::query(
-        "select card_number, status from cards where customer_id = ? order by card_number",
-    )
-    .bind(&customer_id)
-    .fetch_all(&mut *conn)
-    .await
-    .context("read the customer's cards")?
-    .into_iter()
-    .map(|r| {
-        Ok((
-            CardNumber::parse(r.get(0)).map_err(|e| StoreError::failed("read a card number", e))?,
-            status(r.get(1))?,
-        ))
-    })
-    .collect::<Result<Vec<_>, StoreError>>()?;
-    let id =
-        CustomerId::parse(&customer_id).map_err(|e| StoreError::failed("read a customer id", e))?;
-    Ok(CacheState {
-        card: CardState {
-            number: card.clone(),
-            status: status(row.get(0))?,
-            customer_id: id,
-            pin: PinHmac::parse(row.get(2))
-                .map_err(|e| StoreError::failed("read a PIN HMAC", e))?,
-            wallets,
-            version: row.get(3),
-        },
-        customer: CustomerState {
-            id,
-            status: status(row.get(4))?,
-            phone: row
-                .get::<Option<String>, _>(5)
-                .map(PhoneNumber::from_stored),
-            gender: Gender::parse(row.get(6))
-                .ok_or_else(|| StoreError::failed("read a gender", "unknown gender"))?,
-            cards,
-            version: row.get(7),
-        },
-    })
-}
-
-fn status<T: FromStr<Err = crate::domain::UnknownStatus>>(s: &str) -> Result<T, StoreError> {
-    s.parse()
-        .map_err(|e| StoreError::failed("read a status", e))
-}
-
-fn wallet(row: SqliteRow) -> Result<Wallet, StoreError> {
-    let has_stat: bool = row.get(2);
-    let stat = Stat {
-        lost: money(row.get(3))?,
-        transferred_out: money(row.get(4))?,
-        transferred_in: money(row.get(5))?,
-        issued: money(row.get(6))?,
-    };
-    Ok(Wallet {
-        id: WalletId::parse(row.get(0))
-            .ok_or_else(|| StoreError::failed("read a wallet id", "invalid wallet id"))?,
-        balance: money(Some(row.get(1)))?
-            .ok_or_else(|| StoreError::failed("read a balance", "missing balance"))?,
-        stat: has_stat.then_some(stat),
-        version: row.get(7),
-    })
+    .context("read the wallets")?;
+    rows::wallets(rows)
 }

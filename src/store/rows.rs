@@ -1,0 +1,154 @@
+//! Rows as both adapters read them, and their meaning as domain values. The SQL differs per
+//! backend (placeholders, casts, locking); what a row means does not, so it is said once here.
+
+use std::str::FromStr;
+
+use crate::cache::{CacheState, CardState, CustomerState};
+use crate::domain::{
+    CardNumber, CardSnapshot, CustomerId, Gender, Money, PhoneNumber, PinHmac, Stat, Wallet,
+    WalletId,
+};
+
+use super::StoreError;
+
+pub(super) fn money(s: Option<String>) -> Result<Option<Money>, StoreError> {
+    s.map(|s| Money::parse(&s).map_err(|e| StoreError::failed("read an amount", e)))
+        .transpose()
+}
+
+/// An amount as the text both databases take (`132.00`).
+pub(super) fn amount(m: Option<Money>) -> Option<String> {
+    m.map(|m| m.to_string())
+}
+
+pub(super) fn status<T: FromStr<Err = crate::domain::UnknownStatus>>(
+    s: &str,
+) -> Result<T, StoreError> {
+    s.parse()
+        .map_err(|e| StoreError::failed("read a status", e))
+}
+
+pub(super) fn customer_id(s: &str) -> Result<CustomerId, StoreError> {
+    CustomerId::parse(s).map_err(|e| StoreError::failed("read a customer id", e))
+}
+
+pub(super) fn card_number(s: &str) -> Result<CardNumber, StoreError> {
+    CardNumber::parse(s).map_err(|e| StoreError::failed("read a card number", e))
+}
+
+pub(super) fn gender(s: &str) -> Result<Gender, StoreError> {
+    Gender::parse(s).ok_or_else(|| StoreError::failed("read a gender", "unknown gender"))
+}
+
+/// A wallet; amounts selected as text so that their scale survives.
+#[derive(sqlx::FromRow)]
+pub(super) struct WalletRow {
+    wallet_id: String,
+    balance: String,
+    has_stat: bool,
+    stat_lost: Option<String>,
+    stat_transferred_out: Option<String>,
+    stat_transferred_in: Option<String>,
+    stat_issued: Option<String>,
+    version: Option<String>,
+}
+
+impl WalletRow {
+    pub(super) fn into_wallet(self) -> Result<Wallet, StoreError> {
+        let stat = Stat {
+            lost: money(self.stat_lost)?,
+            transferred_out: money(self.stat_transferred_out)?,
+            transferred_in: money(self.stat_transferred_in)?,
+            issued: money(self.stat_issued)?,
+        };
+        Ok(Wallet {
+            id: WalletId::parse(&self.wallet_id)
+                .ok_or_else(|| StoreError::failed("read a wallet id", "invalid wallet id"))?,
+            balance: money(Some(self.balance))?
+                .ok_or_else(|| StoreError::failed("read a balance", "missing balance"))?,
+            stat: self.has_stat.then_some(stat),
+            version: self.version,
+        })
+    }
+}
+
+pub(super) fn wallets(rows: Vec<WalletRow>) -> Result<Vec<Wallet>, StoreError> {
+    rows.into_iter().map(WalletRow::into_wallet).collect()
+}
+
+/// A card and its customer, as a command is decided on them.
+#[derive(sqlx::FromRow)]
+pub(super) struct SnapshotRow {
+    pub(super) card_status: String,
+    pub(super) customer_id: String,
+    pub(super) customer_status: String,
+    pub(super) phone_number: Option<String>,
+}
+
+impl SnapshotRow {
+    pub(super) fn snapshot(&self) -> Result<CardSnapshot, StoreError> {
+        Ok(CardSnapshot {
+            card_status: status(&self.card_status)?,
+            customer_status: status(&self.customer_status)?,
+            phone: self.phone_number.clone().map(PhoneNumber::from_stored),
+        })
+    }
+}
+
+/// A card and its customer, as the cache shows them (without wallets and the customer's cards,
+/// which are read separately).
+#[derive(sqlx::FromRow)]
+pub(super) struct CacheRow {
+    pub(super) card_status: String,
+    pub(super) customer_id: String,
+    pin_hmac: String,
+    card_version: i64,
+    customer_status: String,
+    phone_number: Option<String>,
+    gender: String,
+    customer_version: i64,
+}
+
+impl CacheRow {
+    /// `cards` are the customer's (card number, status) pairs.
+    pub(super) fn into_state(
+        self,
+        card: &CardNumber,
+        wallets: Vec<Wallet>,
+        cards: Vec<(String, String)>,
+    ) -> Result<CacheState, StoreError> {
+        let id = customer_id(&self.customer_id)?;
+        let cards = cards
+            .into_iter()
+            .map(|(number, s)| Ok((card_number(&number)?, status(&s)?)))
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        Ok(CacheState {
+            card: CardState {
+                number: card.clone(),
+                status: status(&self.card_status)?,
+                customer_id: id,
+                pin: PinHmac::parse(&self.pin_hmac)
+                    .map_err(|e| StoreError::failed("read a PIN HMAC", e))?,
+                wallets,
+                version: self.card_version,
+            },
+            customer: CustomerState {
+                id,
+                status: status(&self.customer_status)?,
+                phone: self.phone_number.map(PhoneNumber::from_stored),
+                gender: gender(&self.gender)?,
+                cards,
+                version: self.customer_version,
+            },
+        })
+    }
+}
+
+/// The columns of [`CacheRow`], from `cards c join customers u`.
+pub(super) const CACHE_COLUMNS: &str = "c.status as card_status, c.customer_id, c.pin_hmac,
+    c.version as card_version, u.status as customer_status, u.phone_number, u.gender,
+    u.version as customer_version";
+
+/// The columns of [`SnapshotRow`], from `cards c join customers u`.
+pub(super) const SNAPSHOT_COLUMNS: &str = "c.status as card_status, c.customer_id,
+    u.status as customer_status, u.phone_number";
