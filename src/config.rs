@@ -82,7 +82,8 @@ pub struct Settings {
         long,
         env = "CPS_DATABASE_URL",
         default_value = "sqlite://cps.db",
-        global = true
+        global = true,
+        hide_env_values = true
     )]
     pub database_url: String,
     /// Connections in the PostgreSQL pool.
@@ -103,7 +104,8 @@ pub struct Settings {
     )]
     pub database_timeout_secs: String,
     /// Redis URL of the customer cache ALCS reads (`redis://host:6379/0`); unset: no cache.
-    #[arg(long, env = "CPS_REDIS_URL", global = true)]
+    // URLs may carry passwords: `--help` must not print the environment's values.
+    #[arg(long, env = "CPS_REDIS_URL", global = true, hide_env_values = true)]
     pub redis_url: Option<String>,
     /// Prefix of every cache key (`card:…`, `customer:…` follow it).
     #[arg(long, env = "CPS_REDIS_PREFIX", default_value = "", global = true)]
@@ -150,7 +152,12 @@ pub struct Settings {
     pub outbox_max_age_secs: String,
     /// Where to tell ALCS a card was activated: a URL containing `{card-number}`. Unset: the
     /// notices are recorded as not sent.
-    #[arg(long, env = "CPS_ALCS_ACTIVATION_URL", global = true)]
+    #[arg(
+        long,
+        env = "CPS_ALCS_ACTIVATION_URL",
+        global = true,
+        hide_env_values = true
+    )]
     pub alcs_activation_url: Option<String>,
     /// Milliseconds one call to ALCS may take (connect and answer).
     #[arg(
