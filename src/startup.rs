@@ -53,7 +53,7 @@ impl Application {
         }
         match &config.alcs {
             Some(alcs) => {
-                tracing::info!(url = %alcs.url("{card-number}"), "ALCS activation notices enabled")
+                tracing::info!(url = %alcs.redacted_template(), "ALCS activation notices enabled")
             }
             None => tracing::warn!(
                 "no ALCS activation URL configured (--alcs-activation-url): activation notices are recorded but not sent"

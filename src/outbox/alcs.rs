@@ -66,6 +66,19 @@ impl AlcsClient {
         })
     }
 
+    /// The template for logs, without any credentials it carries.
+    pub fn redacted_template(&self) -> String {
+        match reqwest::Url::parse(&self.url_template) {
+            Ok(mut url) => {
+                let _ = url.set_username("");
+                let _ = url.set_password(None);
+                url.to_string()
+                    .replace("%7Bcard-number%7D", "{card-number}")
+            }
+            Err(_) => "<unparseable>".to_owned(),
+        }
+    }
+
     pub fn url(&self, card_number: &str) -> String {
         self.url_template.replace("{card-number}", card_number)
     }
@@ -111,5 +124,10 @@ mod tests {
         assert!(AlcsClient::new("not a url {card-number}", t, None).is_err());
         let c = AlcsClient::new("http://a/{card-number}/activation", t, None).unwrap();
         assert_eq!(c.url("0423"), "http://a/0423/activation");
+        let c = AlcsClient::new("https://u:pw@a/x/{card-number}/activation", t, None).unwrap();
+        assert_eq!(
+            c.redacted_template(),
+            "https://a/x/{card-number}/activation"
+        );
     }
 }
