@@ -489,3 +489,34 @@ async fn a_rebuild_while_the_service_writes_leaves_no_stale_hash() {
         .await
         .expect("no rebuild put an older state over a newer one");
 }
+
+#[tokio::test]
+async fn rebuild_shows_progress_on_a_terminal_and_not_in_a_pipe() {
+    let Some(app) = cache_app().await else {
+        return;
+    };
+    for card in ["1", "2", "3"] {
+        app.registered(card).await;
+    }
+    let piped = app.cps(&["cache", "rebuild", "--batch-size", "2"]);
+    assert!(!String::from_utf8_lossy(&piped.stderr).contains("rebuilding the cache"));
+    // `script` (util-linux, always on Debian) runs the command on a pseudo-terminal.
+    let (url, prefix) = app.redis.clone().unwrap();
+    let out = std::process::Command::new("script")
+        .args(["-qec"])
+        .arg(format!(
+            "{} cache rebuild --batch-size 2",
+            env!("CARGO_BIN_EXE_cps")
+        ))
+        .arg("/dev/null")
+        .env("CPS_DATABASE_URL", &app.database_url)
+        .env("CPS_REDIS_URL", url)
+        .env("CPS_REDIS_PREFIX", prefix)
+        .env("RUST_LOG", "warn")
+        .output()
+        .expect("run script");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("rebuilding the cache: 2/3 cards"), "{text:?}");
+    assert!(text.contains("rebuilding the cache: 3/3 cards"), "{text:?}");
+}
