@@ -96,16 +96,26 @@ impl Deliverer {
         if now.is_empty() {
             return;
         }
-        let mut done = Vec::with_capacity(now.len());
-        for pending in &now {
-            match self.deliver(&pending.effect).await {
-                Ok(()) => done.push(pending.id),
-                Err(e) => tracing::warn!(
+        // The writes touch different keys: send them at once rather than one after another.
+        let mut writes = tokio::task::JoinSet::new();
+        for pending in now {
+            let deliverer = self.clone();
+            writes.spawn(async move {
+                let result = deliverer.deliver(&pending.effect).await;
+                (pending, result)
+            });
+        }
+        let mut done = Vec::with_capacity(writes.len());
+        while let Some(joined) = writes.join_next().await {
+            match joined {
+                Ok((pending, Ok(()))) => done.push(pending.id),
+                Ok((pending, Err(e))) => tracing::warn!(
                     outbox_id = pending.id,
                     subject = %pending.effect.subject(),
                     error = %crate::error_chain(&e),
                     "side effect not delivered now; the outbox worker will retry"
                 ),
+                Err(e) => tracing::error!(error = %e, "a side effect delivery task failed"),
             }
         }
         if let Err(e) = self.store.effects_done(&done).await {
