@@ -352,18 +352,11 @@ impl Config {
                 s.default_country
             )
         })?;
-        let request_timeout = s
-            .request_timeout_secs
-            .parse::<u64>()
-            .ok()
-            .filter(|&n| (1..=600).contains(&n))
-            .map(Duration::from_secs)
-            .ok_or_else(|| {
-                format!(
-                    "--request-timeout-secs / CPS_REQUEST_TIMEOUT_SECS: {:?} is not a whole number of seconds from 1 to 600",
-                    s.request_timeout_secs
-                )
-            })?;
+        let request_timeout = Duration::from_secs(number(
+            &s.request_timeout_secs,
+            "--request-timeout-secs / CPS_REQUEST_TIMEOUT_SECS",
+            1..=600,
+        )?);
         let tls = match (&s.tls_cert, &s.tls_key) {
             _ if !serving => None,
             (Some(cert), Some(key)) => Some(crate::tls::server_config(
