@@ -33,6 +33,7 @@ pub enum Reason {
     Duplicate,
     /// A request the framework refused before our code saw it.
     Malformed,
+    ControlCharacters,
 }
 
 impl Reason {
@@ -71,6 +72,8 @@ impl Reason {
             (Self::Duplicate, En) => "the value is repeated",
             (Self::Malformed, Pl) => "żądanie ma nieprawidłową postać",
             (Self::Malformed, En) => "the request is malformed",
+            (Self::ControlCharacters, Pl) => "znaki sterujące są niedozwolone",
+            (Self::ControlCharacters, En) => "control characters are not allowed",
         }
     }
 }

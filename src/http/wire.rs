@@ -116,7 +116,7 @@ impl<'a> Obj<'a> {
             return Err(self.invalid(key, Reason::TooLong));
         }
         if text.chars().any(char::is_control) {
-            return Err(self.invalid(key, Reason::PrintableAscii));
+            return Err(self.invalid(key, Reason::ControlCharacters));
         }
         Ok(Some(text))
     }
@@ -217,15 +217,16 @@ fn wallets(path: &str, items: &[Value]) -> Result<Vec<Wallet>, ApiError> {
             return Err(ApiError::invalid(here, Reason::NotAnObject));
         };
         let w = Obj { path: here, map };
-        let id = WalletId::parse(w.required_str("Id")?).ok_or_else(|| {
-            w.invalid(
-                "Id",
-                if w.get("Id").and_then(Value::as_str) == Some("") {
-                    Reason::Empty
-                } else {
-                    Reason::TooLong
-                },
-            )
+        let raw_id = w.required_str("Id")?;
+        let id = WalletId::parse(raw_id).ok_or_else(|| {
+            let reason = if raw_id.is_empty() {
+                Reason::Empty
+            } else if raw_id.len() > WalletId::MAX_LEN {
+                Reason::TooLong
+            } else {
+                Reason::ControlCharacters
+            };
+            w.invalid("Id", reason)
         })?;
         if out.iter().any(|seen| seen.id == id) {
             return Err(w.invalid("Id", Reason::Duplicate));

@@ -378,6 +378,18 @@ async fn invalid_registrations_return_400_naming_the_field_and_store_nothing() {
             "LoyaltyCard.Wallets[0].Id",
         ),
         (
+            "wallet Id with a newline",
+            "LoyaltyCard.Wallets.0.Id",
+            Some(json!("a\nb")),
+            "LoyaltyCard.Wallets[0].Id",
+        ),
+        (
+            "wallet Id too long",
+            "LoyaltyCard.Wallets.0.Id",
+            Some(json!("w".repeat(129))),
+            "LoyaltyCard.Wallets[0].Id",
+        ),
+        (
             "duplicate wallet Id",
             "LoyaltyCard.Wallets.1.Id",
             Some(json!("Strickers2016")),
