@@ -55,11 +55,6 @@ impl<'a> Obj<'a> {
         ApiError::invalid(self.field(key), reason)
     }
 
-    fn required(&self, key: &str) -> Result<&'a Value, ApiError> {
-        self.get(key)
-            .ok_or_else(|| self.invalid(key, Reason::Missing))
-    }
-
     fn str(&self, key: &str) -> Result<Option<&'a str>, ApiError> {
         self.get(key)
             .map(|v| {
@@ -231,7 +226,6 @@ fn wallets(path: &str, items: &[Value]) -> Result<Vec<Wallet>, ApiError> {
         if out.iter().any(|seen| seen.id == id) {
             return Err(w.invalid("Id", Reason::Duplicate));
         }
-        w.required("Balance")?;
         let balance = w
             .money("Balance")?
             .ok_or_else(|| w.invalid("Balance", Reason::Missing))?;
@@ -276,7 +270,6 @@ fn is_integer(n: &Number) -> bool {
 /// The body of activate and change-phone: `{"PhoneNumber": "+48123456789"}`, required, non-null.
 pub fn phone_body(body: &Value, country: Country) -> Result<PhoneNumber, ApiError> {
     let root = Obj::root(body)?;
-    root.required_str("PhoneNumber")?;
     root.phone("PhoneNumber", country)?
         .ok_or_else(|| root.invalid("PhoneNumber", Reason::Missing))
 }

@@ -27,8 +27,8 @@ use super::{
 };
 use crate::cache::CacheState;
 use crate::domain::{
-    CardCommand, CardNumber, CustomerId, CustomerStatus, Identity, PhoneNumber, Registration,
-    Wallet,
+    CardCommand, CardNumber, CardStatus, CustomerId, CustomerStatus, Identity, PhoneNumber,
+    Registration, Wallet,
 };
 use crate::outbox::{Effect, Pending, Status, SummaryLine};
 
@@ -191,6 +191,8 @@ impl Store for PgStore {
         at: DateTime<Utc>,
     ) -> Result<Outcome<Registered>, StoreError> {
         let customer = CustomerId::generate().to_string();
+        // Stored with the card, and compared with the stored one when the number is taken.
+        let fingerprint = reg.fingerprint();
         let mut tx = self.begin().await?;
         sqlx::query(
             "insert into customers (id, status, phone_number, gender, created_at, updated_at)
@@ -214,7 +216,7 @@ impl Store for PgStore {
         .bind(reg.card_number.as_str())
         .bind(&customer)
         .bind(reg.pin.expose())
-        .bind(reg.fingerprint())
+        .bind(&fingerprint)
         .bind(at)
         .execute(&mut *tx)
         .await
@@ -231,8 +233,10 @@ impl Store for PgStore {
             .await
             .context("read the registered card")?;
             let card_status: String = row.get(1);
-            let fingerprint: String = row.get(2);
-            if card_status == "WaitingForActivation" && fingerprint == reg.fingerprint() {
+            let stored_fingerprint: String = row.get(2);
+            if card_status == CardStatus::WaitingForActivation.as_str()
+                && stored_fingerprint == fingerprint
+            {
                 let id = customer_id(row.get(0))?;
                 return Ok(Outcome::without_effects(Registered::Replayed(id)));
             }

@@ -124,6 +124,8 @@ impl Store for SqliteStore {
         at: DateTime<Utc>,
     ) -> Result<Outcome<Registered>, StoreError> {
         let customer = CustomerId::generate().to_string();
+        // Stored with the card, and compared with the stored one when the number is taken.
+        let fingerprint = reg.fingerprint();
         let mut tx = self.begin().await?;
         // The card's primary key decides: a second registration of the number inserts nothing.
         sqlx::query(
@@ -147,7 +149,7 @@ impl Store for SqliteStore {
         .bind(reg.card_number.as_str())
         .bind(&customer)
         .bind(reg.pin.expose())
-        .bind(reg.fingerprint())
+        .bind(&fingerprint)
         .bind(ts(at))
         .bind(ts(at))
         .execute(&mut *tx)
@@ -166,9 +168,9 @@ impl Store for SqliteStore {
             .context("read the registered card")?;
             tx.rollback().await.context("roll back")?;
             let status: String = row.get(1);
-            let fingerprint: String = row.get(2);
+            let stored_fingerprint: String = row.get(2);
             if status == CardStatus::WaitingForActivation.as_str()
-                && fingerprint == reg.fingerprint()
+                && stored_fingerprint == fingerprint
             {
                 let id = CustomerId::parse(row.get(0))
                     .map_err(|e| StoreError::failed("read a customer id", e))?;
