@@ -3,6 +3,7 @@
 //! `domain` holds the values and rules, `store` the system of record, `service` the operations,
 //! `http` the wire contract; `startup` puts them together for `main` and the tests.
 
+pub mod breaker;
 pub mod cache;
 pub mod commands;
 pub mod config;

@@ -5,6 +5,7 @@
 //! run to their end instead of being cancelled between two statements.
 
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use chrono::Utc;
 
@@ -16,11 +17,32 @@ use crate::store::{Applied, ApplyError, CardView, Registered, Store, StoreError}
 pub struct Service {
     store: Arc<dyn Store>,
     deliverer: Deliverer,
+    readiness: Arc<Readiness>,
 }
+
+/// The last readiness probe. Each probe commits a write, so it is shared by the callers of the
+/// next second rather than repeated for each (a busy prober must not become a write load).
+struct Readiness {
+    /// This process, in `health_probes`.
+    instance: String,
+    last: tokio::sync::Mutex<Option<(Instant, bool)>>,
+}
+
+/// How long one readiness probe may take: orchestrators' probes give up after 1 s.
+const READY_TIMEOUT: Duration = Duration::from_millis(800);
+/// How long a probe's answer is reused.
+const READY_REUSE: Duration = Duration::from_secs(1);
 
 impl Service {
     pub fn new(store: Arc<dyn Store>, deliverer: Deliverer) -> Self {
-        Self { store, deliverer }
+        Self {
+            store,
+            deliverer,
+            readiness: Arc::new(Readiness {
+                instance: uuid::Uuid::new_v4().simple().to_string(),
+                last: tokio::sync::Mutex::new(None),
+            }),
+        }
     }
 
     /// Registers a card; its cache writes are delivered before this returns (or left to the
@@ -91,8 +113,44 @@ impl Service {
         self.store.card(card).await
     }
 
-    pub async fn ready(&self) -> Result<(), StoreError> {
-        self.store.ping().await
+    /// Whether this instance can take writes now: a small write committed within
+    /// [`READY_TIMEOUT`], so a broken writer, a read-only or full disk, or a database that does
+    /// not answer all say "not ready". Answers within a second whatever the database does.
+    pub async fn ready(&self) -> bool {
+        let Ok(mut last) = tokio::time::timeout(READY_TIMEOUT, self.readiness.last.lock()).await
+        else {
+            // Another probe is still waiting for the database: that is the answer.
+            return false;
+        };
+        if let Some((at, ready)) = *last
+            && at.elapsed() < READY_REUSE
+        {
+            return ready;
+        }
+        let store = self.store.clone();
+        let instance = self.readiness.instance.clone();
+        // Detached, so that a probe cut off by the timeout still ends its transaction cleanly.
+        let probe = tokio::spawn(async move { store.probe_write(&instance, Utc::now()).await });
+        let ready = match tokio::time::timeout(READY_TIMEOUT, probe).await {
+            Ok(Ok(Ok(()))) => true,
+            Ok(Ok(Err(e))) => {
+                tracing::warn!(error = %crate::error_chain(&e), "not ready: the database cannot take a write");
+                false
+            }
+            Ok(Err(e)) => {
+                tracing::error!(error = %e, "the readiness probe failed");
+                false
+            }
+            Err(_) => {
+                tracing::warn!(
+                    timeout_ms = READY_TIMEOUT.as_millis() as u64,
+                    "not ready: the database did not take a write in time"
+                );
+                false
+            }
+        };
+        *last = Some((Instant::now(), ready));
+        ready
     }
 }
 

@@ -1,5 +1,5 @@
 //! Probes for orchestrators: `live` says the process serves HTTP, `ready` that it can reach its
-//! database (and so should get traffic).
+//! database can take a write now (and so should get traffic).
 
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -7,16 +7,17 @@ use axum::response::Response;
 use serde_json::json;
 
 use super::error::ApiError;
-use super::{AppState, json as json_response, store_failure};
+use super::{AppState, json as json_response};
 
 pub async fn live() -> Response {
     json_response(StatusCode::OK, &json!({ "Status": "Live" }))
 }
 
 pub async fn ready(State(state): State<AppState>) -> Result<Response, ApiError> {
-    match state.service.ready().await {
-        Ok(()) => Ok(json_response(StatusCode::OK, &json!({ "Status": "Ready" }))),
-        // Not ready, whatever the cause: the orchestrator only needs 503.
-        Err(e) => Err(store_failure(&e, ApiError::ServiceUnavailable)),
+    if state.service.ready().await {
+        Ok(json_response(StatusCode::OK, &json!({ "Status": "Ready" })))
+    } else {
+        // Not ready, whatever the cause (logged by the probe): the orchestrator only needs 503.
+        Err(ApiError::ServiceUnavailable)
     }
 }

@@ -4,6 +4,7 @@
 //! is one database transaction, so every adapter can use the locking its database is good at
 //! (`BEGIN IMMEDIATE` on SQLite, row locks on PostgreSQL) while the rules stay in the domain.
 
+mod guard;
 mod postgres;
 mod rows;
 mod sqlite;
@@ -22,6 +23,7 @@ use crate::domain::{
 };
 use crate::outbox::{ActivationNotice, Effect, Pending, Status, SummaryLine};
 
+pub use guard::Guarded;
 pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
 
@@ -37,6 +39,9 @@ pub struct StoreOptions {
     pub cache_effects: bool,
     /// An ALCS URL is configured: activation notices are recorded as pending (else as unsent).
     pub alcs_notices: bool,
+    /// Create a SQLite file that does not exist (serving, migrating); maintenance commands
+    /// refuse a missing file instead, so that a mistyped path is not taken for an empty store.
+    pub create: bool,
 }
 
 impl Default for StoreOptions {
@@ -46,6 +51,7 @@ impl Default for StoreOptions {
             timeout: Duration::from_secs(5),
             cache_effects: false,
             alcs_notices: false,
+            create: true,
         }
     }
 }
@@ -119,14 +125,28 @@ pub struct CardView {
 /// Infrastructure failures. Rule violations and "not found" are not errors of the store.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    /// The database could not be reached, had no free connection in time, or stayed locked:
-    /// the operation did not happen and may be retried.
+    /// The database cannot be reached (connection refused or lost, shutting down), or is known
+    /// to be down: the operation did not happen and may be retried.
+    #[error("database unreachable while trying to {context}")]
+    Unreachable {
+        context: &'static str,
+        #[source]
+        source: BoxError,
+    },
+    /// The database answers but cannot take the operation now: no free connection in time, a
+    /// lock or statement timeout, disk full, read-only. The operation did not happen (its
+    /// transaction rolled back) and may be retried.
     #[error("database unavailable while trying to {context}")]
     Unavailable {
         context: &'static str,
         #[source]
         source: BoxError,
     },
+    /// A maintenance command named a SQLite file that does not exist.
+    #[error(
+        "the SQLite database file {file} does not exist (only `cps serve` and `cps migrate` create one)"
+    )]
+    NoDatabase { file: String },
     /// Anything else, e.g. a row that does not parse. Logged with its cause, answered as 5xx.
     #[error("database failure while trying to {context}")]
     Failed {
@@ -137,14 +157,25 @@ pub enum StoreError {
 }
 
 impl StoreError {
+    /// Nothing happened and a later attempt may succeed: answered 503.
     pub fn is_unavailable(&self) -> bool {
-        matches!(self, Self::Unavailable { .. })
+        matches!(self, Self::Unavailable { .. } | Self::Unreachable { .. })
     }
 
     pub(crate) fn failed(context: &'static str, source: impl Into<BoxError>) -> Self {
         Self::Failed {
             context,
             source: source.into(),
+        }
+    }
+
+    /// The pool found no free connection in time: the database is down, or merely saturated.
+    fn is_pool_timeout(&self) -> bool {
+        match self {
+            Self::Unavailable { source, .. } => source
+                .downcast_ref::<sqlx::Error>()
+                .is_some_and(|e| matches!(e, sqlx::Error::PoolTimedOut)),
+            _ => false,
         }
     }
 }
@@ -160,32 +191,71 @@ impl<T> Context<T> for Result<T, sqlx::Error> {
     }
 }
 
-fn classify(context: &'static str, e: sqlx::Error) -> StoreError {
-    let unavailable = match &e {
-        sqlx::Error::PoolTimedOut
-        | sqlx::Error::PoolClosed
+/// How a database error is answered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Class {
+    Unreachable,
+    Unavailable,
+    Failed,
+}
+
+fn class_of(e: &sqlx::Error) -> Class {
+    match e {
+        sqlx::Error::PoolClosed
         | sqlx::Error::Io(_)
         | sqlx::Error::Tls(_)
-        | sqlx::Error::WorkerCrashed => true,
-        // SQLITE_BUSY (5) / SQLITE_LOCKED (6) after the busy timeout: overloaded, try later.
-        // PostgreSQL: class 08 (connection), 53 (resources), 57P (operator intervention),
-        // 55P03 (lock_timeout) and 57014 (statement_timeout): the database is saturated.
-        sqlx::Error::Database(db) => db.code().is_some_and(|c| {
-            let c = c.as_ref();
-            matches!(c, "5" | "6" | "517" | "262" | "55P03" | "57014")
-                || c.starts_with("08")
-                || c.starts_with("53")
-                || c.starts_with("57P")
-        }),
-        _ => false,
-    };
-    if unavailable {
-        StoreError::Unavailable {
+        | sqlx::Error::WorkerCrashed => Class::Unreachable,
+        sqlx::Error::PoolTimedOut => Class::Unavailable,
+        sqlx::Error::Database(db) => match db.code() {
+            None => Class::Failed,
+            Some(code) if db.try_downcast_ref::<sqlx::sqlite::SqliteError>().is_some() => {
+                sqlite_class(&code)
+            }
+            Some(code) => postgres_class(&code),
+        },
+        _ => Class::Failed,
+    }
+}
+
+/// SQLite's extended result codes: the primary code is the low byte. BUSY (5) and LOCKED (6)
+/// after the busy timeout, READONLY (8), IOERR (10), FULL (13), CANTOPEN (14): the file cannot
+/// take the write now; the transaction rolled back.
+fn sqlite_class(code: &str) -> Class {
+    match code.parse::<i64>().map(|extended| extended & 0xff) {
+        Ok(5 | 6 | 8 | 10 | 13 | 14) => Class::Unavailable,
+        _ => Class::Failed,
+    }
+}
+
+/// PostgreSQL's SQLSTATE codes.
+fn postgres_class(code: &str) -> Class {
+    // PostgreSQL: class 08 (connection exception) and 57P01-57P03 (admin or crash shutdown,
+    // cannot connect now): unreachable. Class 53 (insufficient resources: disk full, too many
+    // connections), 55P03 (lock_timeout), 57014 (statement_timeout), 25006 (read-only
+    // transaction, e.g. a standby after failover), 40001/40P01 (serialization failure,
+    // deadlock): it answers but cannot take this now.
+    if code.starts_with("08") || matches!(code, "57P01" | "57P02" | "57P03") {
+        Class::Unreachable
+    } else if code.starts_with("53")
+        || matches!(code, "55P03" | "57014" | "25006" | "40001" | "40P01")
+    {
+        Class::Unavailable
+    } else {
+        Class::Failed
+    }
+}
+
+fn classify(context: &'static str, e: sqlx::Error) -> StoreError {
+    match class_of(&e) {
+        Class::Unreachable => StoreError::Unreachable {
             context,
             source: Box::new(e),
-        }
-    } else {
-        StoreError::failed(context, e)
+        },
+        Class::Unavailable => StoreError::Unavailable {
+            context,
+            source: Box::new(e),
+        },
+        Class::Failed => StoreError::failed(context, e),
     }
 }
 
@@ -259,6 +329,37 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<Vec<CacheState>, StoreError>;
 
     async fn count_cards(&self) -> Result<i64, StoreError>;
+
+    /// Commits a small write (this instance's row in `health_probes`): proves that writes reach
+    /// the disk, for readiness.
+    async fn probe_write(&self, instance: &str, at: DateTime<Utc>) -> Result<(), StoreError>;
+
+    /// Whether a new connection to the database can be opened now, apart from the pool (whose
+    /// timeout cannot tell "down" from "busy"). SQLite is a file: it always can.
+    async fn reachable(&self) -> bool {
+        true
+    }
+
+    /// This database's identity: a random id written on first use and never changed. The cache
+    /// carries it in its marker key, so an emptied or foreign cache is recognized.
+    async fn database_id(&self) -> Result<String, StoreError>;
+
+    /// Takes or renews the lease `name` for `holder` until `at + ttl`, unless another holder's
+    /// lease is still running. Returns whether `holder` now has it.
+    async fn take_lease(
+        &self,
+        name: &str,
+        holder: &str,
+        ttl: Duration,
+        at: DateTime<Utc>,
+    ) -> Result<bool, StoreError>;
+
+    /// Gives up `holder`'s lease `name` early.
+    async fn drop_lease(&self, name: &str, holder: &str) -> Result<(), StoreError>;
+
+    /// Makes every pending cache write due now (the cache is back: no need to wait out the
+    /// backoff). Returns how many.
+    async fn expedite_cache_writes(&self, at: DateTime<Utc>) -> Result<u64, StoreError>;
 }
 
 /// Opens (and migrates) the database a URL names: `sqlite:` or `postgres:`/`postgresql:`.
@@ -266,7 +367,10 @@ pub async fn connect(url: &str, options: &StoreOptions) -> Result<Arc<dyn Store>
     if url.starts_with("sqlite:") {
         Ok(Arc::new(SqliteStore::connect(url, options).await?))
     } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
-        Ok(Arc::new(PgStore::connect(url, options).await?))
+        // A server can be down; then fail fast rather than let every request wait the timeout.
+        Ok(Arc::new(Guarded::new(Arc::new(
+            PgStore::connect(url, options).await?,
+        ))))
     } else {
         Err(StoreError::failed(
             "connect",

@@ -16,7 +16,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
-use sqlx::{Postgres, Row, Transaction};
+use sqlx::{Connection, Postgres, Row, Transaction};
 
 use super::rows::{
     self, CACHE_COLUMNS, CacheRow, SNAPSHOT_COLUMNS, SnapshotRow, WalletRow, amount, customer_id,
@@ -36,6 +36,8 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres
 
 pub struct PgStore {
     pool: PgPool,
+    /// For reachability probes, apart from the pool.
+    connect_options: PgConnectOptions,
     options: StoreOptions,
 }
 
@@ -54,11 +56,12 @@ impl PgStore {
         let pool = PgPoolOptions::new()
             .max_connections(opts.max_connections)
             .acquire_timeout(opts.timeout)
-            .connect_with(options)
+            .connect_with(options.clone())
             .await
             .context("connect to PostgreSQL")?;
         let store = Self {
             pool,
+            connect_options: options,
             options: opts.clone(),
         };
         store.migrate().await?;
@@ -569,5 +572,94 @@ impl Store for PgStore {
             .fetch_one(&self.pool)
             .await
             .context("count cards")
+    }
+
+    async fn probe_write(&self, instance: &str, at: DateTime<Utc>) -> Result<(), StoreError> {
+        // One statement commits on its own; old instances' rows go with the same write.
+        sqlx::query(
+            "with gone as (delete from health_probes
+                           where probed_at < $2 - interval '1 day' and instance <> $1)
+             insert into health_probes (instance, probed_at) values ($1, $2)
+             on conflict (instance) do update set probed_at = excluded.probed_at",
+        )
+        .bind(instance)
+        .bind(at)
+        .execute(&self.pool)
+        .await
+        .context("write a readiness probe")?;
+        Ok(())
+    }
+
+    async fn reachable(&self) -> bool {
+        // A connection of its own: the pool's timeout cannot tell "down" from "busy".
+        match PgConnection::connect_with(&self.connect_options).await {
+            Ok(mut conn) => {
+                let ok = sqlx::query("select 1").execute(&mut conn).await.is_ok();
+                let _ = conn.close().await;
+                ok
+            }
+            Err(_) => false,
+        }
+    }
+
+    async fn database_id(&self) -> Result<String, StoreError> {
+        sqlx::query(
+            "insert into meta (key, value) values ('database_id', $1) on conflict do nothing",
+        )
+        .bind(uuid::Uuid::new_v4().simple().to_string())
+        .execute(&self.pool)
+        .await
+        .context("record the database id")?;
+        sqlx::query_scalar("select value from meta where key = 'database_id'")
+            .fetch_one(&self.pool)
+            .await
+            .context("read the database id")
+    }
+
+    async fn take_lease(
+        &self,
+        name: &str,
+        holder: &str,
+        ttl: Duration,
+        at: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let until = at + chrono::Duration::from_std(ttl).unwrap_or(chrono::Duration::MAX);
+        let taken = sqlx::query(
+            "insert into leases (name, holder, expires_at) values ($1, $2, $3)
+             on conflict (name) do update set holder = excluded.holder,
+                 expires_at = excluded.expires_at
+             where leases.holder = excluded.holder or leases.expires_at <= $4",
+        )
+        .bind(name)
+        .bind(holder)
+        .bind(until)
+        .bind(at)
+        .execute(&self.pool)
+        .await
+        .context("take a lease")?
+        .rows_affected();
+        Ok(taken == 1)
+    }
+
+    async fn drop_lease(&self, name: &str, holder: &str) -> Result<(), StoreError> {
+        sqlx::query("delete from leases where name = $1 and holder = $2")
+            .bind(name)
+            .bind(holder)
+            .execute(&self.pool)
+            .await
+            .context("drop a lease")?;
+        Ok(())
+    }
+
+    async fn expedite_cache_writes(&self, at: DateTime<Utc>) -> Result<u64, StoreError> {
+        Ok(sqlx::query(
+            "update outbox set next_attempt_at = $1
+             where kind = 'cache_write' and status = 'pending' and next_attempt_at > $1",
+        )
+        .bind(at)
+        .execute(&self.pool)
+        .await
+        .context("make cache writes due")?
+        .rows_affected())
     }
 }

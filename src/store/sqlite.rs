@@ -11,10 +11,11 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use sqlx::pool::PoolConnection;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
-use sqlx::{Row, Sqlite, SqliteConnection, Transaction};
+use sqlx::{Row, Sqlite, SqliteConnection};
 
 use super::rows::{
     self, CACHE_COLUMNS, CacheRow, SNAPSHOT_COLUMNS, SnapshotRow, WalletRow, amount, status,
@@ -43,8 +44,15 @@ impl SqliteStore {
         // How long a request waits for the write lock or a connection before it is answered 503.
         let busy_timeout: Duration = opts.timeout;
         let options = SqliteConnectOptions::from_str(url)
-            .map_err(|e| StoreError::failed("parse the SQLite URL", e))?
-            .create_if_missing(true)
+            .map_err(|e| StoreError::failed("parse the SQLite URL", e))?;
+        let file = options.get_filename();
+        if !opts.create && file != std::path::Path::new(":memory:") && !file.exists() {
+            return Err(StoreError::NoDatabase {
+                file: file.display().to_string(),
+            });
+        }
+        let options = options
+            .create_if_missing(opts.create)
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Full)
             .busy_timeout(busy_timeout)
@@ -72,11 +80,101 @@ impl SqliteStore {
         })
     }
 
-    async fn begin(&self) -> Result<Transaction<'static, Sqlite>, StoreError> {
-        self.writer
-            .begin_with("BEGIN IMMEDIATE")
-            .await
-            .context("begin a write transaction")
+    async fn begin(&self) -> Result<WriteTx, StoreError> {
+        WriteTx::begin(&self.writer).await
+    }
+}
+
+/// A write transaction on the single writer connection, begun with `BEGIN IMMEDIATE`.
+///
+/// Not sqlx's `Transaction`: after a failed `COMMIT` (disk full, I/O error) SQLite may already
+/// have rolled the transaction back; sqlx's `ROLLBACK` then fails, its count of open
+/// transactions stays at one, and it refuses every later `begin` on the connection — every
+/// write would fail until a restart. Here every way out of a transaction ends in a known state:
+/// committed, rolled back, or the connection closed (the pool opens a fresh one).
+struct WriteTx {
+    /// `None` once committed or rolled back.
+    conn: Option<PoolConnection<Sqlite>>,
+}
+
+impl WriteTx {
+    async fn begin(pool: &SqlitePool) -> Result<Self, StoreError> {
+        let mut conn = pool.acquire().await.context("get the write connection")?;
+        if let Err(e) = sqlx::query("BEGIN IMMEDIATE").execute(&mut *conn).await {
+            // Busy or failing: no transaction began, but close rather than trust the connection.
+            conn.close_on_drop();
+            return Err(e).context("begin a write transaction");
+        }
+        Ok(Self { conn: Some(conn) })
+    }
+
+    fn conn(&mut self) -> &mut SqliteConnection {
+        // Only `commit` and `rollback` take the connection, and both consume `self`.
+        self.conn
+            .as_deref_mut()
+            .expect("a write transaction is used only while open")
+    }
+
+    /// Commits; on failure the transaction is rolled back (or its connection closed), so the
+    /// next write starts clean.
+    async fn commit(mut self, context: &'static str) -> Result<(), StoreError> {
+        let Some(mut conn) = self.conn.take() else {
+            return Ok(());
+        };
+        match sqlx::query("COMMIT").execute(&mut *conn).await {
+            Ok(_) => Ok(()),
+            Err(e) => {
+                rollback_or_close(conn).await;
+                Err(e).context(context)
+            }
+        }
+    }
+
+    async fn rollback(mut self) {
+        if let Some(conn) = self.conn.take() {
+            rollback_or_close(conn).await;
+        }
+    }
+}
+
+impl std::ops::Deref for WriteTx {
+    type Target = SqliteConnection;
+
+    fn deref(&self) -> &SqliteConnection {
+        self.conn
+            .as_deref()
+            .expect("a write transaction is used only while open")
+    }
+}
+
+impl std::ops::DerefMut for WriteTx {
+    fn deref_mut(&mut self) -> &mut SqliteConnection {
+        self.conn()
+    }
+}
+
+impl Drop for WriteTx {
+    /// Left without commit (an early return, an error, a cancelled task): roll back before the
+    /// connection serves anyone else. The pool hands it out only once the rollback is done.
+    fn drop(&mut self) {
+        let Some(mut conn) = self.conn.take() else {
+            return;
+        };
+        match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => {
+                runtime.spawn(rollback_or_close(conn));
+            }
+            Err(_) => conn.close_on_drop(),
+        }
+    }
+}
+
+/// `ROLLBACK`; if even that fails (e.g. SQLite already rolled back after a failed commit, or the
+/// connection is broken), the connection is closed instead of going back to the pool.
+async fn rollback_or_close(mut conn: PoolConnection<Sqlite>) {
+    if let Err(e) = sqlx::query("ROLLBACK").execute(&mut *conn).await {
+        tracing::debug!(error = %e, "closing the SQLite write connection after a failed rollback");
+        conn.close_on_drop();
     }
 }
 
@@ -91,7 +189,7 @@ fn parse_ts(s: &str) -> Result<DateTime<Utc>, StoreError> {
 }
 
 async fn audit(
-    tx: &mut Transaction<'static, Sqlite>,
+    tx: &mut SqliteConnection,
     at: DateTime<Utc>,
     operation: &str,
     card: &CardNumber,
@@ -109,7 +207,7 @@ async fn audit(
     .bind(customer)
     .bind(identity)
     .bind(details)
-    .execute(&mut **tx)
+    .execute(&mut *tx)
     .await
     .context("write the audit record")?;
     Ok(())
@@ -166,7 +264,7 @@ impl Store for SqliteStore {
             .fetch_one(&mut *tx)
             .await
             .context("read the registered card")?;
-            tx.rollback().await.context("roll back")?;
+            tx.rollback().await;
             let status: String = row.get(1);
             let stored_fingerprint: String = row.get(2);
             if status == CardStatus::WaitingForActivation.as_str()
@@ -207,7 +305,7 @@ impl Store for SqliteStore {
             .transpose()
             .map_err(|e| StoreError::failed("encode the POS identity", e))?;
         audit(
-            &mut tx,
+            &mut *tx,
             at,
             "register",
             &reg.card_number,
@@ -219,7 +317,7 @@ impl Store for SqliteStore {
         let effects = self
             .record_effects(&mut tx, &reg.card_number, at, None)
             .await?;
-        tx.commit().await.context("commit the registration")?;
+        tx.commit("commit the registration").await?;
         let id = CustomerId::parse(&customer)
             .map_err(|e| StoreError::failed("read a customer id", e))?;
         Ok(Outcome {
@@ -279,7 +377,7 @@ impl Store for SqliteStore {
         .await
         .context("update the customer")?;
         audit(
-            &mut tx,
+            &mut *tx,
             at,
             command.name(),
             card,
@@ -290,7 +388,7 @@ impl Store for SqliteStore {
         .await?;
         let notice = super::notices(command, &change, card, &customer, at);
         let effects = self.record_effects(&mut tx, card, at, notice).await?;
-        tx.commit().await.context("commit the change")?;
+        tx.commit("commit the change").await?;
         Ok(Outcome {
             result: Applied::Changed,
             effects,
@@ -359,7 +457,7 @@ impl Store for SqliteStore {
         .fetch_all(&mut *tx)
         .await
         .context("claim outbox rows")?;
-        tx.commit().await.context("commit the claim")?;
+        tx.commit("commit the claim").await?;
         rows.into_iter()
             .map(|row| {
                 Ok(Pending {
@@ -395,7 +493,7 @@ impl Store for SqliteStore {
             .await
             .context("mark an outbox row delivered")?;
         }
-        tx.commit().await.context("commit the delivery")?;
+        tx.commit("commit the delivery").await?;
         Ok(())
     }
 
@@ -407,7 +505,7 @@ impl Store for SqliteStore {
             .execute(&mut *tx)
             .await
             .context("give up an outbox row")?;
-        tx.commit().await.context("commit the dead letter")?;
+        tx.commit("commit the dead letter").await?;
         Ok(())
     }
 
@@ -428,7 +526,7 @@ impl Store for SqliteStore {
             .await
             .context("release an outbox row")?;
         }
-        tx.commit().await.context("commit the release")?;
+        tx.commit("commit the release").await?;
         Ok(())
     }
 
@@ -464,7 +562,7 @@ impl Store for SqliteStore {
         .await
         .context("queue dead outbox rows again")?
         .rows_affected();
-        tx.commit().await.context("commit the retry")?;
+        tx.commit("commit the retry").await?;
         Ok(n)
     }
 
@@ -482,7 +580,7 @@ impl Store for SqliteStore {
             .execute(&mut *tx)
             .await
             .context("reschedule an outbox row")?;
-        tx.commit().await.context("commit the reschedule")?;
+        tx.commit("commit the reschedule").await?;
         Ok(())
     }
 
@@ -515,6 +613,91 @@ impl Store for SqliteStore {
             .fetch_one(&self.reader)
             .await
             .context("count cards")
+    }
+
+    async fn probe_write(&self, instance: &str, at: DateTime<Utc>) -> Result<(), StoreError> {
+        let mut tx = self.begin().await?;
+        sqlx::query(
+            "insert into health_probes (instance, probed_at) values (?, ?)
+             on conflict (instance) do update set probed_at = excluded.probed_at",
+        )
+        .bind(instance)
+        .bind(ts(at))
+        .execute(&mut *tx)
+        .await
+        .context("write a readiness probe")?;
+        tx.commit("commit a readiness probe").await
+    }
+
+    async fn database_id(&self) -> Result<String, StoreError> {
+        let mut tx = self.begin().await?;
+        sqlx::query(
+            "insert into meta (key, value) values ('database_id', ?) on conflict do nothing",
+        )
+        .bind(uuid::Uuid::new_v4().simple().to_string())
+        .execute(&mut *tx)
+        .await
+        .context("record the database id")?;
+        let id: String = sqlx::query_scalar("select value from meta where key = 'database_id'")
+            .fetch_one(&mut *tx)
+            .await
+            .context("read the database id")?;
+        tx.commit("commit the database id").await?;
+        Ok(id)
+    }
+
+    async fn take_lease(
+        &self,
+        name: &str,
+        holder: &str,
+        ttl: Duration,
+        at: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let until = at + chrono::Duration::from_std(ttl).unwrap_or(chrono::Duration::MAX);
+        let mut tx = self.begin().await?;
+        let taken = sqlx::query(
+            "insert into leases (name, holder, expires_at) values (?, ?, ?)
+             on conflict (name) do update set holder = excluded.holder,
+                 expires_at = excluded.expires_at
+             where leases.holder = excluded.holder or leases.expires_at <= ?",
+        )
+        .bind(name)
+        .bind(holder)
+        .bind(ts(until))
+        .bind(ts(at))
+        .execute(&mut *tx)
+        .await
+        .context("take a lease")?
+        .rows_affected();
+        tx.commit("commit a lease").await?;
+        Ok(taken == 1)
+    }
+
+    async fn drop_lease(&self, name: &str, holder: &str) -> Result<(), StoreError> {
+        let mut tx = self.begin().await?;
+        sqlx::query("delete from leases where name = ? and holder = ?")
+            .bind(name)
+            .bind(holder)
+            .execute(&mut *tx)
+            .await
+            .context("drop a lease")?;
+        tx.commit("commit dropping a lease").await
+    }
+
+    async fn expedite_cache_writes(&self, at: DateTime<Utc>) -> Result<u64, StoreError> {
+        let mut tx = self.begin().await?;
+        let n = sqlx::query(
+            "update outbox set next_attempt_at = ?
+             where kind = 'cache_write' and status = 'pending' and next_attempt_at > ?",
+        )
+        .bind(ts(at))
+        .bind(ts(at))
+        .execute(&mut *tx)
+        .await
+        .context("make cache writes due")?
+        .rows_affected();
+        tx.commit("commit making cache writes due").await?;
+        Ok(n)
     }
 }
 

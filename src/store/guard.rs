@@ -1,0 +1,217 @@
+//! A [`Store`] behind a circuit breaker, for database servers that can be down.
+//!
+//! Without it, every request while PostgreSQL refuses connections waits the whole pool timeout
+//! (5 s by default) before its 503, and a handful of clients occupy the service. With it, the
+//! first failure that shows the server unreachable opens the breaker; every call then fails at
+//! once with [`StoreError::Unreachable`] until a background probe opens a connection again.
+//!
+//! A pool timeout alone does not prove the server down (the pool may merely be busy): the
+//! breaker opens on one only if a fresh connection, opened apart from the pool, fails too.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+use super::{Applied, ApplyError, CardView, Outcome, Registered, Store, StoreError};
+use crate::breaker::Breaker;
+use crate::cache::CacheState;
+use crate::domain::{CardCommand, CardNumber, Identity, Registration};
+use crate::outbox::{Pending, SummaryLine};
+
+/// How long one reachability probe may take.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(1);
+
+#[derive(Clone)]
+pub struct Guarded {
+    inner: Arc<dyn Store>,
+    breaker: Arc<Breaker>,
+    /// A reachability check after a pool timeout is under way (one at a time).
+    checking: Arc<AtomicBool>,
+}
+
+impl Guarded {
+    pub fn new(inner: Arc<dyn Store>) -> Self {
+        Self {
+            inner,
+            breaker: Breaker::new("database"),
+            checking: Arc::new(AtomicBool::new(false)),
+        }
+    }
+
+    fn admit(&self) -> Result<(), StoreError> {
+        if self.breaker.is_open() {
+            return Err(StoreError::Unreachable {
+                context: "reach the database",
+                source: "the database was found unreachable; waiting for a probe to succeed".into(),
+            });
+        }
+        Ok(())
+    }
+
+    fn trip(&self, why: &str) {
+        let inner = self.inner.clone();
+        self.breaker.trip(why, move || {
+            let inner = inner.clone();
+            async move {
+                tokio::time::timeout(PROBE_TIMEOUT, inner.reachable())
+                    .await
+                    .unwrap_or(false)
+            }
+        });
+    }
+
+    /// Looks at a failure: opens the breaker when it shows the server unreachable.
+    fn observe(&self, e: &StoreError) {
+        match e {
+            StoreError::Unreachable { .. } => self.trip(&crate::error_chain(e)),
+            _ if e.is_pool_timeout() => {
+                if self.checking.swap(true, Ordering::AcqRel) {
+                    return;
+                }
+                let guarded = self.clone();
+                tokio::spawn(async move {
+                    let up = tokio::time::timeout(PROBE_TIMEOUT, guarded.inner.reachable())
+                        .await
+                        .unwrap_or(false);
+                    if !up {
+                        guarded.trip("no pool connection in time, and no new connection opens");
+                    }
+                    guarded.checking.store(false, Ordering::Release);
+                });
+            }
+            _ => {}
+        }
+    }
+
+    async fn call<T>(
+        &self,
+        work: impl Future<Output = Result<T, StoreError>>,
+    ) -> Result<T, StoreError> {
+        self.admit()?;
+        let result = work.await;
+        if let Err(e) = &result {
+            self.observe(e);
+        }
+        result
+    }
+}
+
+#[async_trait]
+impl Store for Guarded {
+    async fn register(
+        &self,
+        registration: &Registration,
+        identity: Option<&Identity>,
+        at: DateTime<Utc>,
+    ) -> Result<Outcome<Registered>, StoreError> {
+        self.call(self.inner.register(registration, identity, at))
+            .await
+    }
+
+    async fn apply(
+        &self,
+        card: &CardNumber,
+        command: &CardCommand,
+        at: DateTime<Utc>,
+    ) -> Result<Outcome<Applied>, ApplyError> {
+        self.admit()?;
+        let result = self.inner.apply(card, command, at).await;
+        if let Err(ApplyError::Store(e)) = &result {
+            self.observe(e);
+        }
+        result
+    }
+
+    async fn card(&self, card: &CardNumber) -> Result<Option<CardView>, StoreError> {
+        self.call(self.inner.card(card)).await
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        self.call(self.inner.ping()).await
+    }
+
+    async fn claim_effects(
+        &self,
+        now: DateTime<Utc>,
+        lease: Duration,
+        limit: i64,
+    ) -> Result<Vec<Pending>, StoreError> {
+        self.call(self.inner.claim_effects(now, lease, limit)).await
+    }
+
+    async fn effects_done(&self, ids: &[i64]) -> Result<(), StoreError> {
+        self.call(self.inner.effects_done(ids)).await
+    }
+
+    async fn effect_dead(&self, id: i64, error: &str) -> Result<(), StoreError> {
+        self.call(self.inner.effect_dead(id, error)).await
+    }
+
+    async fn release_effects(&self, ids: &[i64]) -> Result<(), StoreError> {
+        self.call(self.inner.release_effects(ids)).await
+    }
+
+    async fn outbox_summary(&self) -> Result<Vec<SummaryLine>, StoreError> {
+        self.call(self.inner.outbox_summary()).await
+    }
+
+    async fn retry_dead(&self) -> Result<u64, StoreError> {
+        self.call(self.inner.retry_dead()).await
+    }
+
+    async fn effect_failed(
+        &self,
+        id: i64,
+        retry_at: DateTime<Utc>,
+        error: &str,
+    ) -> Result<(), StoreError> {
+        self.call(self.inner.effect_failed(id, retry_at, error))
+            .await
+    }
+
+    async fn cache_states(
+        &self,
+        after: Option<&CardNumber>,
+        limit: i64,
+    ) -> Result<Vec<CacheState>, StoreError> {
+        self.call(self.inner.cache_states(after, limit)).await
+    }
+
+    async fn count_cards(&self) -> Result<i64, StoreError> {
+        self.call(self.inner.count_cards()).await
+    }
+
+    async fn probe_write(&self, instance: &str, at: DateTime<Utc>) -> Result<(), StoreError> {
+        self.call(self.inner.probe_write(instance, at)).await
+    }
+
+    async fn reachable(&self) -> bool {
+        self.inner.reachable().await
+    }
+
+    async fn database_id(&self) -> Result<String, StoreError> {
+        self.call(self.inner.database_id()).await
+    }
+
+    async fn take_lease(
+        &self,
+        name: &str,
+        holder: &str,
+        ttl: Duration,
+        at: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        self.call(self.inner.take_lease(name, holder, ttl, at))
+            .await
+    }
+
+    async fn drop_lease(&self, name: &str, holder: &str) -> Result<(), StoreError> {
+        self.call(self.inner.drop_lease(name, holder)).await
+    }
+
+    async fn expedite_cache_writes(&self, at: DateTime<Utc>) -> Result<u64, StoreError> {
+        self.call(self.inner.expedite_cache_writes(at)).await
+    }
+}
