@@ -118,6 +118,10 @@ pub struct Settings {
         global = true
     )]
     pub redis_timeout_ms: String,
+    /// Seconds between two looks at the cache's marker key (an emptied cache is refilled);
+    /// 0: never look (no automatic refill).
+    #[arg(long, env = "CPS_CACHE_CHECK_SECS", default_value = "5", global = true)]
+    pub cache_check_secs: String,
     /// Milliseconds between looks for due outbox rows when idle.
     #[arg(
         long,
@@ -212,6 +216,8 @@ pub struct Config {
     pub redis_url: Option<String>,
     pub redis_prefix: String,
     pub redis_timeout: Duration,
+    /// How often the cache's marker is checked (an emptied cache is refilled); `None`: never.
+    pub cache_check: Option<Duration>,
     pub worker: crate::outbox::worker::WorkerConfig,
     pub alcs: Option<crate::outbox::alcs::AlcsClient>,
     pub default_language: Language,
@@ -298,6 +304,11 @@ impl Config {
             &s.redis_timeout_ms,
             "--redis-timeout-ms / CPS_REDIS_TIMEOUT_MS",
             1..=60_000,
+        )?;
+        let cache_check = number(
+            &s.cache_check_secs,
+            "--cache-check-secs / CPS_CACHE_CHECK_SECS",
+            0..=86_400,
         )?;
         let poll = number(
             &s.outbox_poll_ms,
@@ -391,10 +402,14 @@ impl Config {
                 timeout: Duration::from_secs(database_timeout),
                 cache_effects: redis_url.is_some(),
                 alcs_notices: alcs.is_some(),
+                // Only serving creates a missing SQLite file (and `cps migrate`, which asks
+                // for it); other commands refuse a mistyped path.
+                create: serving,
             },
             redis_url,
             redis_prefix: s.redis_prefix.clone(),
             redis_timeout: Duration::from_millis(redis_timeout),
+            cache_check: (cache_check > 0).then(|| Duration::from_secs(cache_check)),
             worker: crate::outbox::worker::WorkerConfig {
                 poll: Duration::from_millis(poll),
                 max_backoff: Duration::from_secs(max_backoff),

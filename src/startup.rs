@@ -10,6 +10,7 @@ use axum::Router;
 use tokio::sync::watch;
 
 use crate::cache::RedisCache;
+use crate::cache::refill::Refiller;
 use crate::config::Config;
 use crate::http::{self, AppState};
 use crate::outbox::worker::{self, Deliverer, WorkerConfig};
@@ -25,6 +26,8 @@ pub struct Application {
     router: Router,
     tls: Option<Arc<rustls::ServerConfig>>,
     deliverer: Deliverer,
+    /// Refills an emptied cache (when a cache is configured).
+    refiller: Option<Refiller>,
     worker: WorkerConfig,
 }
 
@@ -59,7 +62,13 @@ impl Application {
                 "no ALCS activation URL configured (--alcs-activation-url): activation notices are recorded but not sent"
             ),
         }
+        let refiller = cache
+            .clone()
+            .map(|cache| (store.clone(), cache, config.cache_check));
         let deliverer = Deliverer::new(store.clone(), cache, config.alcs.clone());
+        let refiller = refiller.map(|(store, cache, interval)| {
+            Refiller::new(store, cache, interval, deliverer.waker())
+        });
         let state = AppState {
             service: Service::new(store, deliverer.clone()),
             default_country: config.default_country,
@@ -76,6 +85,7 @@ impl Application {
             router: http::router(state),
             tls: config.tls,
             deliverer,
+            refiller,
             worker: config.worker,
         })
     }
@@ -102,6 +112,9 @@ impl Application {
                 stop_rx,
             ))
         });
+        let refiller = self
+            .refiller
+            .map(|refiller| tokio::spawn(refiller.run(stop_tx.subscribe())));
         let mut server_stop = stop_tx.subscribe();
         tokio::spawn(async move {
             shutdown.await;
@@ -140,6 +153,9 @@ impl Application {
         };
         if let Some(worker) = worker {
             let _ = worker.await;
+        }
+        if let Some(refiller) = refiller {
+            let _ = refiller.await;
         }
         served
     }

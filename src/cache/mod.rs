@@ -5,7 +5,8 @@
 
 pub mod projection;
 pub mod redis;
+pub mod refill;
 pub mod sync;
 
 pub use projection::{CacheState, CardState, CustomerState, HashWrite};
-pub use redis::{CacheError, RedisCache};
+pub use redis::{CacheError, RedisCache, Written};

@@ -7,17 +7,44 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use std::sync::Arc;
+
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{AsyncCommands, Script};
 
 use super::HashWrite;
+use crate::breaker::Breaker;
 
-/// Replaces the whole hash unless Redis already holds the same or a newer version (or when
-/// forced). One key per call, so it works on Redis Cluster; atomic because it is one script.
+/// Replaces the whole hash when Redis holds an older version or none, and leaves it when Redis
+/// holds a newer one. At the same version it leaves it too — except in repair mode (ARGV[2] =
+/// 'r', rebuilds), which rewrites it when its contents differ (drift: edited by hand, written by
+/// an older tool). Forced (ARGV[2] = '1'): always. Returns 1 written, 0 already current, -1
+/// newer in Redis. One key per call, so it works on Redis Cluster; atomic because it is one
+/// script.
 const WRITE_SCRIPT: &str = r"
 local current = redis.call('HGET', KEYS[1], 'Version')
-if ARGV[2] ~= '1' and current and tonumber(current) and tonumber(current) >= tonumber(ARGV[1]) then
-  return 0
+if ARGV[2] ~= '1' and current and tonumber(current) then
+  local have, want = tonumber(current), tonumber(ARGV[1])
+  if have > want then
+    return -1
+  end
+  if have == want then
+    if ARGV[2] ~= 'r' then
+      return 0
+    end
+    if redis.call('HLEN', KEYS[1]) == (#ARGV - 2) / 2 + 1 then
+      local same = true
+      for i = 3, #ARGV, 2 do
+        if redis.call('HGET', KEYS[1], ARGV[i]) ~= ARGV[i + 1] then
+          same = false
+          break
+        end
+      end
+      if same then
+        return 0
+      end
+    end
+  end
 end
 redis.call('DEL', KEYS[1])
 for i = 3, #ARGV, 2 do
@@ -27,12 +54,64 @@ redis.call('HSET', KEYS[1], 'Version', ARGV[1])
 return 1
 ";
 
+/// Ends a refill: sets the marker (KEYS[2]) to the database id (ARGV[2]) only if the refill's
+/// token (KEYS[1] = ARGV[1]) is still there — if Redis was emptied again meanwhile, the token is
+/// gone with the rest and the cache is not marked complete.
+const FINISH_REFILL_SCRIPT: &str = r"
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then
+  return 0
+end
+redis.call('SET', KEYS[2], ARGV[2])
+redis.call('DEL', KEYS[1])
+return 1
+";
+
+/// The key that names the database the cache was last completely filled from. Missing (Redis
+/// emptied, replaced, or never filled) or naming another database: the cache needs a refill.
+/// Outside the `card:`/`customer:` namespaces ALCS reads; both keys share the hash tag `{meta}`
+/// so that the script touching both runs on Redis Cluster.
+const MARKER_KEY: &str = "cps:{meta}:filled-from";
+/// Present while a refill runs; emptied along with everything else if Redis is flushed.
+const REFILL_KEY: &str = "cps:{meta}:refilling";
+
 #[derive(Debug, thiserror::Error)]
-#[error("Redis failed to {context}")]
-pub struct CacheError {
-    context: &'static str,
-    #[source]
-    source: redis::RedisError,
+pub enum CacheError {
+    #[error("Redis failed to {context}")]
+    Redis {
+        context: &'static str,
+        #[source]
+        source: redis::RedisError,
+    },
+    /// A recent command timed out or could not connect; calls fail at once until a probe
+    /// reaches Redis again.
+    #[error("Redis is unreachable (failing fast until a probe reaches it again)")]
+    Unreachable,
+}
+
+impl CacheError {
+    /// Redis could not be reached (as opposed to refusing a command).
+    pub fn is_unreachable(&self) -> bool {
+        match self {
+            Self::Unreachable => true,
+            Self::Redis { source, .. } => shows_down(source),
+        }
+    }
+}
+
+/// A failure that means Redis is not there (or hung), not a refused command.
+fn shows_down(e: &redis::RedisError) -> bool {
+    e.is_timeout() || e.is_io_error() || e.is_connection_refusal() || e.is_connection_dropped()
+}
+
+/// What a version-guarded write did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Written {
+    /// The hash was (re)written.
+    Written,
+    /// Redis held exactly this version with these contents.
+    Current,
+    /// Redis holds a newer version; left alone.
+    Newer,
 }
 
 trait Context<T> {
@@ -41,7 +120,7 @@ trait Context<T> {
 
 impl<T> Context<T> for redis::RedisResult<T> {
     fn context(self, context: &'static str) -> Result<T, CacheError> {
-        self.map_err(|source| CacheError { context, source })
+        self.map_err(|source| CacheError::Redis { context, source })
     }
 }
 
@@ -49,7 +128,9 @@ impl<T> Context<T> for redis::RedisResult<T> {
 pub struct RedisCache {
     conn: ConnectionManager,
     prefix: String,
+    timeout: Duration,
     script: Script,
+    breaker: Arc<Breaker>,
 }
 
 impl RedisCache {
@@ -68,7 +149,9 @@ impl RedisCache {
         Ok(Self {
             conn,
             prefix: prefix.to_owned(),
+            timeout,
             script: Script::new(WRITE_SCRIPT),
+            breaker: Breaker::new("Redis"),
         })
     }
 
@@ -76,30 +159,80 @@ impl RedisCache {
         &self.prefix
     }
 
-    /// Writes `hash` if it is newer than what Redis holds (always, when `force`).
-    /// Returns whether it was written.
-    pub async fn write(&self, hash: &HashWrite, force: bool) -> Result<bool, CacheError> {
+    /// Opens when Redis times out or refuses connections; closes when a PING answers again.
+    pub fn breaker(&self) -> &Arc<Breaker> {
+        &self.breaker
+    }
+
+    /// Runs a command unless Redis is known to be unreachable; a failure that shows it
+    /// unreachable opens the breaker, so later calls do not each wait the timeout.
+    async fn guarded<T>(
+        &self,
+        command: impl Future<Output = Result<T, CacheError>>,
+    ) -> Result<T, CacheError> {
+        if self.breaker.is_open() {
+            return Err(CacheError::Unreachable);
+        }
+        let result = command.await;
+        if let Err(CacheError::Redis { source, .. }) = &result
+            && shows_down(source)
+        {
+            let probe = self.clone();
+            self.breaker.trip(&source.to_string(), move || {
+                let probe = probe.clone();
+                async move {
+                    tokio::time::timeout(probe.timeout, probe.ping_unguarded())
+                        .await
+                        .is_ok_and(|r| r.is_ok())
+                }
+            });
+        }
+        result
+    }
+
+    /// Writes `hash` if it is newer than what Redis holds (always, when `force`): the path of
+    /// every change.
+    pub async fn write(&self, hash: &HashWrite, force: bool) -> Result<Written, CacheError> {
+        self.write_mode(hash, if force { "1" } else { "0" }).await
+    }
+
+    /// Writes `hash` if it is newer than what Redis holds, or of the same version but different
+    /// contents: the path of rebuilds, which repair drift.
+    pub async fn repair(&self, hash: &HashWrite) -> Result<Written, CacheError> {
+        self.write_mode(hash, "r").await
+    }
+
+    async fn write_mode(&self, hash: &HashWrite, mode: &str) -> Result<Written, CacheError> {
         let mut invocation = self.script.key(format!("{}{}", self.prefix, hash.key));
-        invocation
-            .arg(hash.version)
-            .arg(if force { "1" } else { "0" });
+        invocation.arg(hash.version).arg(mode);
         for (field, value) in &hash.fields {
             invocation.arg(field).arg(value);
         }
-        let written: i64 = invocation
-            .invoke_async(&mut self.conn.clone())
-            .await
-            .context("write a cache hash")?;
-        Ok(written == 1)
+        let written: i64 = self
+            .guarded(async {
+                invocation
+                    .invoke_async(&mut self.conn.clone())
+                    .await
+                    .context("write a cache hash")
+            })
+            .await?;
+        Ok(match written {
+            1 => Written::Written,
+            0 => Written::Current,
+            _ => Written::Newer,
+        })
     }
 
     /// A hash's fields (empty when the key does not exist); `key` is without the prefix.
     pub async fn read(&self, key: &str) -> Result<BTreeMap<String, String>, CacheError> {
-        self.conn
-            .clone()
-            .hgetall(format!("{}{key}", self.prefix))
-            .await
-            .context("read a cache hash")
+        self.guarded(async {
+            self.conn
+                .clone()
+                .hgetall(format!("{}{key}", self.prefix))
+                .await
+                .context("read a cache hash")
+        })
+        .await
     }
 
     /// Every key under the prefix that starts with `kind` (`card:` / `customer:`), without the
@@ -110,15 +243,19 @@ impl RedisCache {
         let mut cursor: u64 = 0;
         let mut keys = Vec::new();
         loop {
-            let (next, batch): (u64, Vec<String>) = redis::cmd("SCAN")
-                .arg(cursor)
-                .arg("MATCH")
-                .arg(&pattern)
-                .arg("COUNT")
-                .arg(1000)
-                .query_async(&mut conn)
-                .await
-                .context("list cache keys")?;
+            let (next, batch): (u64, Vec<String>) = self
+                .guarded(async {
+                    redis::cmd("SCAN")
+                        .arg(cursor)
+                        .arg("MATCH")
+                        .arg(&pattern)
+                        .arg("COUNT")
+                        .arg(1000)
+                        .query_async(&mut conn)
+                        .await
+                        .context("list cache keys")
+                })
+                .await?;
             keys.extend(
                 batch
                     .into_iter()
@@ -132,11 +269,57 @@ impl RedisCache {
     }
 
     pub async fn ping(&self) -> Result<(), CacheError> {
+        self.guarded(self.ping_unguarded()).await
+    }
+
+    async fn ping_unguarded(&self) -> Result<(), CacheError> {
         redis::cmd("PING")
             .query_async::<String>(&mut self.conn.clone())
             .await
             .context("answer PING")
             .map(drop)
+    }
+
+    /// The database id the cache was last completely filled from, if any.
+    pub async fn filled_from(&self) -> Result<Option<String>, CacheError> {
+        self.guarded(async {
+            self.conn
+                .clone()
+                .get(format!("{}{MARKER_KEY}", self.prefix))
+                .await
+                .context("read the cache marker")
+        })
+        .await
+    }
+
+    /// Notes that a refill with `token` started (see [`Self::finish_refill`]).
+    pub async fn start_refill(&self, token: &str) -> Result<(), CacheError> {
+        self.guarded(async {
+            self.conn
+                .clone()
+                .set(format!("{}{REFILL_KEY}", self.prefix), token)
+                .await
+                .context("note a refill")
+        })
+        .await
+    }
+
+    /// Marks the cache completely filled from `database_id`, if the refill `token` started is
+    /// still noted (Redis was not emptied meanwhile). Returns whether it was marked.
+    pub async fn finish_refill(&self, token: &str, database_id: &str) -> Result<bool, CacheError> {
+        let marked: i64 = self
+            .guarded(async {
+                Script::new(FINISH_REFILL_SCRIPT)
+                    .key(format!("{}{REFILL_KEY}", self.prefix))
+                    .key(format!("{}{MARKER_KEY}", self.prefix))
+                    .arg(token)
+                    .arg(database_id)
+                    .invoke_async(&mut self.conn.clone())
+                    .await
+                    .context("mark the cache filled")
+            })
+            .await?;
+        Ok(marked == 1)
     }
 }
 

@@ -5,7 +5,7 @@
 
 use std::collections::HashSet;
 
-use super::{CacheError, RedisCache};
+use super::{CacheError, RedisCache, Written};
 use crate::cache::HashWrite;
 use crate::domain::CardNumber;
 use crate::store::{Store, StoreError};
@@ -16,14 +16,22 @@ pub enum SyncError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Cache(#[from] CacheError),
+    /// The caller stopped it (shutdown, a lost lease).
+    #[error("stopped: {0}")]
+    Stopped(&'static str),
 }
 
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct RebuildReport {
     pub cards: u64,
+    /// Hashes (re)written: missing, older, or different at the same version.
     pub written: u64,
-    /// Hashes Redis already held at the same or a newer version (a concurrent request wrote it).
+    /// Hashes Redis already held exactly (same version, same contents).
     pub current: u64,
+    /// Hashes Redis held at a newer version (a concurrent request wrote it), left alone.
+    pub newer: u64,
+    /// Whether the cache was marked complete at the end (see [`RedisCache::finish_refill`]).
+    pub marked: bool,
 }
 
 /// One difference between database and cache. Carries key and field names, never values.
@@ -59,31 +67,81 @@ where
     }
 }
 
-/// Writes every card's and customer's hash, version-guarded unless `force`. Safe while the
-/// service runs: a hash a request wrote meanwhile is newer and is kept.
-pub async fn rebuild(
-    store: &dyn Store,
-    cache: &RedisCache,
+/// A rebuild under way: writes every card's and customer's hash that Redis lacks, holds older,
+/// or holds different at the same version (all of them when forced; never one Redis holds
+/// newer otherwise), a batch per
+/// [`Rebuild::step`]; [`Rebuild::finish`] then marks the cache filled from this database. Safe
+/// while the service runs: a hash a request wrote meanwhile is newer and is kept. The caller
+/// drives the batches, so it can show progress, pause or stop between them.
+pub struct Rebuild<'a> {
+    store: &'a dyn Store,
+    cache: &'a RedisCache,
     force: bool,
-    batch: i64,
-    mut progress: impl FnMut(u64, i64),
-) -> Result<RebuildReport, SyncError> {
-    let total = store.count_cards().await?;
-    let mut report = RebuildReport::default();
-    each_batch(store, batch, async |hashes, cards| {
-        for hash in &hashes {
-            if cache.write(hash, force).await? {
-                report.written += 1;
+    database_id: String,
+    /// Noted in Redis at the start; see [`RedisCache::finish_refill`].
+    token: String,
+    after: Option<CardNumber>,
+    pub report: RebuildReport,
+    /// Cards in the database when the rebuild started.
+    pub total: i64,
+}
+
+impl<'a> Rebuild<'a> {
+    pub async fn start(
+        store: &'a dyn Store,
+        cache: &'a RedisCache,
+        force: bool,
+    ) -> Result<Self, SyncError> {
+        let database_id = store.database_id().await?;
+        let token = uuid::Uuid::new_v4().simple().to_string();
+        cache.start_refill(&token).await?;
+        let total = store.count_cards().await?;
+        Ok(Self {
+            store,
+            cache,
+            force,
+            database_id,
+            token,
+            after: None,
+            report: RebuildReport::default(),
+            total,
+        })
+    }
+
+    /// Writes the next `batch` cards' hashes; `false` once no card is left.
+    pub async fn step(&mut self, batch: i64) -> Result<bool, SyncError> {
+        let states = self
+            .store
+            .cache_states(self.after.as_ref(), batch.max(1))
+            .await?;
+        let Some(last) = states.last() else {
+            return Ok(false);
+        };
+        self.after = Some(last.card.number.clone());
+        for hash in states.iter().flat_map(|s| s.hashes()) {
+            let written = if self.force {
+                self.cache.write(&hash, true).await?
             } else {
-                report.current += 1;
+                self.cache.repair(&hash).await?
+            };
+            match written {
+                Written::Written => self.report.written += 1,
+                Written::Current => self.report.current += 1,
+                Written::Newer => self.report.newer += 1,
             }
         }
-        report.cards += cards as u64;
-        progress(report.cards, total);
-        Ok(())
-    })
-    .await?;
-    Ok(report)
+        self.report.cards += states.len() as u64;
+        Ok(true)
+    }
+
+    /// Marks the cache complete, unless Redis was emptied since the start.
+    pub async fn finish(mut self) -> Result<RebuildReport, SyncError> {
+        self.report.marked = self
+            .cache
+            .finish_refill(&self.token, &self.database_id)
+            .await?;
+        Ok(self.report)
+    }
 }
 
 /// Compares every expected hash field by field, then looks for keys no card accounts for.

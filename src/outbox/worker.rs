@@ -56,6 +56,11 @@ impl Deliverer {
         }
     }
 
+    /// Wakes the worker: something is due now.
+    pub fn waker(&self) -> Arc<Notify> {
+        self.wake.clone()
+    }
+
     /// Whether anything can be delivered at all (else a worker would only fail rows).
     pub fn has_targets(&self) -> bool {
         self.cache.is_some() || self.alcs.is_some()

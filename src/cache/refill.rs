@@ -1,0 +1,193 @@
+//! Noticing an emptied cache and refilling it, without an operator.
+//!
+//! Redis restarted without persistence, failed over to an empty replica, or flushed by mistake:
+//! the outbox brings back only the writes queued meanwhile, and every other card would stay
+//! missing at the tills. So every instance looks at the cache's marker key (the id of the
+//! database it was last completely filled from) every `--cache-check-secs` and whenever Redis
+//! becomes reachable again. Missing or foreign: one instance — whoever takes the database lease
+//! `cache-refill` — rewrites every hash from the database, throttled, version-guarded (a
+//! request's newer write always wins), and marks the cache filled at the end.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use tokio::sync::watch;
+
+use super::RedisCache;
+use super::sync::{Rebuild, RebuildReport, SyncError};
+use crate::store::Store;
+
+/// The lease's name in the database.
+const LEASE: &str = "cache-refill";
+/// How long a lease lasts without renewal (renewed after every batch).
+const LEASE_TTL: Duration = Duration::from_secs(30);
+/// Cards per batch: small, so each batch's read is short.
+const BATCH: i64 = 100;
+
+/// Watches the cache and refills it when it was emptied.
+pub struct Refiller {
+    store: Arc<dyn Store>,
+    cache: RedisCache,
+    /// How often the marker is checked; `None`: never (only reconnects are handled).
+    interval: Option<Duration>,
+    /// This process, as the lease's holder.
+    holder: String,
+    /// Told when the cache is back, so that pending writes go out at once.
+    on_reconnect: Arc<tokio::sync::Notify>,
+}
+
+impl Refiller {
+    pub fn new(
+        store: Arc<dyn Store>,
+        cache: RedisCache,
+        interval: Option<Duration>,
+        on_reconnect: Arc<tokio::sync::Notify>,
+    ) -> Self {
+        Self {
+            store,
+            cache,
+            interval,
+            holder: uuid::Uuid::new_v4().simple().to_string(),
+            on_reconnect,
+        }
+    }
+
+    /// Runs until `shutdown` turns true; checks at once, then every interval and on reconnect.
+    /// On reconnect it also makes pending cache writes due and wakes the outbox worker.
+    pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
+        let mut breaker = self.cache.breaker().subscribe();
+        loop {
+            if *shutdown.borrow() {
+                return;
+            }
+            if self.interval.is_some() && !self.cache.breaker().is_open() {
+                self.check(&shutdown).await;
+            }
+            let interval = self.interval.unwrap_or(Duration::MAX);
+            tokio::select! {
+                () = tokio::time::sleep(interval) => {}
+                changed = breaker.changed() => {
+                    let open = changed.is_err() || *breaker.borrow_and_update();
+                    if open {
+                        continue;
+                    }
+                    self.reconnected().await;
+                }
+                _ = shutdown.changed() => {}
+            }
+        }
+    }
+
+    /// Redis answers again: pending cache writes need not wait out their backoff.
+    async fn reconnected(&self) {
+        match self.store.expedite_cache_writes(Utc::now()).await {
+            Ok(n) if n > 0 => tracing::info!(
+                pending = n,
+                "Redis is back: delivering pending cache writes now"
+            ),
+            Ok(_) => {}
+            Err(e) => {
+                tracing::warn!(error = %crate::error_chain(&e), "cannot make pending cache writes due")
+            }
+        }
+        self.on_reconnect.notify_one();
+    }
+
+    async fn check(&self, shutdown: &watch::Receiver<bool>) {
+        let database_id = match self.store.database_id().await {
+            Ok(id) => id,
+            Err(e) => {
+                tracing::debug!(error = %crate::error_chain(&e), "cache check skipped: no database");
+                return;
+            }
+        };
+        match self.cache.filled_from().await {
+            Ok(Some(id)) if id == database_id => {}
+            Ok(marker) => self.refill(marker.is_some(), shutdown).await,
+            Err(e) => {
+                tracing::debug!(error = %crate::error_chain(&e), "cache check skipped: no Redis")
+            }
+        }
+    }
+
+    async fn refill(&self, foreign: bool, shutdown: &watch::Receiver<bool>) {
+        match self
+            .store
+            .take_lease(LEASE, &self.holder, LEASE_TTL, Utc::now())
+            .await
+        {
+            Ok(true) => {}
+            // Another instance refills it.
+            Ok(false) => return,
+            Err(e) => {
+                tracing::warn!(error = %crate::error_chain(&e), "cannot take the cache refill lease");
+                return;
+            }
+        }
+        tracing::warn!(
+            reason = if foreign {
+                "filled from another database"
+            } else {
+                "marker missing: emptied or new"
+            },
+            "cache refill started: rewriting every card and customer hash from the database"
+        );
+        let started = Instant::now();
+        let result = self.rebuild(shutdown).await;
+        if let Err(e) = self.store.drop_lease(LEASE, &self.holder).await {
+            tracing::debug!(error = %crate::error_chain(&e), "cannot drop the cache refill lease");
+        }
+        let duration_ms = started.elapsed().as_millis() as u64;
+        match result {
+            Ok(report) if report.marked => tracing::info!(
+                cards = report.cards,
+                written = report.written,
+                current = report.current,
+                newer = report.newer,
+                duration_ms,
+                "cache refill finished"
+            ),
+            Ok(report) => tracing::warn!(
+                cards = report.cards,
+                duration_ms,
+                "cache refill finished, but Redis was emptied again meanwhile; refilling again at the next check"
+            ),
+            Err(e) => tracing::warn!(
+                error = %crate::error_chain(&e),
+                duration_ms,
+                "cache refill stopped; it resumes at the next check"
+            ),
+        }
+    }
+
+    /// The rebuild, throttled: after each batch it rests as long as the batch took (5 ms to
+    /// 1 s), so the refill takes at most half of one connection's time and requests keep their
+    /// latency; it renews the lease and stops on shutdown.
+    async fn rebuild(&self, shutdown: &watch::Receiver<bool>) -> Result<RebuildReport, SyncError> {
+        let mut rebuild = Rebuild::start(self.store.as_ref(), &self.cache, false).await?;
+        loop {
+            let batch_started = Instant::now();
+            if !rebuild.step(BATCH).await? {
+                return rebuild.finish().await;
+            }
+            if *shutdown.borrow() {
+                return Err(SyncError::Stopped("shutting down"));
+            }
+            if !self
+                .store
+                .take_lease(LEASE, &self.holder, LEASE_TTL, Utc::now())
+                .await?
+            {
+                return Err(SyncError::Stopped("the refill lease was lost"));
+            }
+            tracing::debug!(
+                cards = rebuild.report.cards,
+                total = rebuild.total,
+                "cache refill progress"
+            );
+            let took = batch_started.elapsed();
+            tokio::time::sleep(took.clamp(Duration::from_millis(5), Duration::from_secs(1))).await;
+        }
+    }
+}
