@@ -7,8 +7,9 @@ use super::{CardStatus, CustomerStatus, PhoneNumber};
 /// An operation on an existing card.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CardCommand {
-    /// The SMS to this number was delivered (contract 5.2).
-    Activate { phone: PhoneNumber },
+    /// The SMS to this number was delivered (contract 5.2). `None`: a well-formed number that
+    /// no numbering plan allows — it cannot be the one on record.
+    Activate { phone: Option<PhoneNumber> },
     /// The cashier typed the customer's correct number (contract 5.3).
     ChangePhone { phone: PhoneNumber },
     /// Lock the card, from any state (contract 5.4).
@@ -64,7 +65,8 @@ impl CardCommand {
                 if state.card_status == CardStatus::Locked {
                     return Err(RuleError::CardWasNotWaitingForActivation);
                 }
-                if state.phone.as_ref() != Some(phone) {
+                let matches = phone.is_some() && state.phone.as_ref() == phone.as_ref();
+                if !matches {
                     return Err(RuleError::IncorrectPhoneNumber);
                 }
                 if state.card_status == CardStatus::Active {
@@ -116,7 +118,9 @@ mod tests {
 
     #[test]
     fn activation_follows_the_contract_order() {
-        let activate = CardCommand::Activate { phone: phone(P) };
+        let activate = CardCommand::Activate {
+            phone: Some(phone(P)),
+        };
         assert_eq!(
             activate.decide(&state(CardStatus::Locked, Some(Q))),
             Err(RuleError::CardWasNotWaitingForActivation),
@@ -142,6 +146,22 @@ mod tests {
                 customer_status: Some(CustomerStatus::Active),
                 phone: None,
             })
+        );
+    }
+
+    #[test]
+    fn a_number_no_plan_allows_is_an_incorrect_phone_even_where_none_is_on_record() {
+        let activate = CardCommand::Activate { phone: None };
+        for on_record in [Some(P), None] {
+            assert_eq!(
+                activate.decide(&state(CardStatus::WaitingForActivation, on_record)),
+                Err(RuleError::IncorrectPhoneNumber)
+            );
+        }
+        assert_eq!(
+            activate.decide(&state(CardStatus::Locked, Some(P))),
+            Err(RuleError::CardWasNotWaitingForActivation),
+            "locked is still reported first"
         );
     }
 

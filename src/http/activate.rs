@@ -15,7 +15,7 @@ pub async fn activate(
     CardPath(card): CardPath,
     JsonBody(body): JsonBody,
 ) -> Result<StatusCode, ApiError> {
-    let phone = wire::phone_body(&body, state.default_country)?;
+    let phone = wire::activation_phone_body(&body, state.default_country)?;
     match state
         .service
         .apply(card, CardCommand::Activate { phone })

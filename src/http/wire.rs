@@ -11,8 +11,8 @@ use serde_json::{Map, Number, Value};
 
 use super::error::{ApiError, Reason};
 use crate::domain::{
-    CardNumber, Country, Gender, Identity, Language, Money, MoneyError, PhoneNumber, PinHmac,
-    PinHmacError, Registration, Stat, Wallet, WalletId,
+    CardNumber, Country, Gender, Identity, Language, Money, MoneyError, PhoneError, PhoneNumber,
+    PinHmac, PinHmacError, Registration, Stat, Wallet, WalletId,
 };
 use crate::store::CardView;
 
@@ -272,6 +272,24 @@ pub fn phone_body(body: &Value, country: Country) -> Result<PhoneNumber, ApiErro
     let root = Obj::root(body)?;
     root.phone("PhoneNumber", country)?
         .ok_or_else(|| root.invalid("PhoneNumber", Reason::Missing))
+}
+
+/// The body of activate: like [`phone_body`], but a well-formed number that no numbering plan
+/// allows (`+48999999999`) is `None`, not a bad request: it can only differ from the number on
+/// record, which the rules answer as `IncorrectPhoneNumber`.
+pub fn activation_phone_body(
+    body: &Value,
+    country: Country,
+) -> Result<Option<PhoneNumber>, ApiError> {
+    let root = Obj::root(body)?;
+    let text = root
+        .str("PhoneNumber")?
+        .ok_or_else(|| root.invalid("PhoneNumber", Reason::Missing))?;
+    match PhoneNumber::parse(text, country) {
+        Ok(phone) => Ok(Some(phone)),
+        Err(PhoneError::Invalid) => Ok(None),
+        Err(PhoneError::Malformed) => Err(root.invalid("PhoneNumber", Reason::PhoneNumber)),
+    }
 }
 
 /// A card number from the URL path.
