@@ -1,57 +1,131 @@
 //! What `cps` does besides serving: migrations and cache maintenance.
+//!
+//! Exit codes, the same for every command: 0 done (for `cache verify`: cache and database
+//! agree), 1 drift found by `cache verify`, or another failure, 2 usage or configuration (no
+//! cache configured, a SQLite file that does not exist), 3 a service (database, Redis)
+//! unreachable.
 
 use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
+use std::sync::Arc;
 
-use anyhow::Context as _;
-
-use crate::cache::sync::{self, Drift};
+use crate::cache::CacheError;
+use crate::cache::RedisCache;
+use crate::cache::sync::{self, Drift, Rebuild, SyncError};
 use crate::config::Config;
-use crate::startup;
+use crate::store::{Store, StoreError};
 
-/// `cps migrate`: applies pending migrations (under PostgreSQL's advisory lock) and exits.
-pub async fn migrate(config: &Config) -> anyhow::Result<ExitCode> {
-    crate::store::connect(&config.database_url, &config.store)
-        .await
-        .context("cannot migrate the database")?;
+/// Why a command failed, and so its exit code.
+#[derive(Debug, thiserror::Error)]
+pub enum CommandError {
+    /// Exit code 2: the command cannot work as configured.
+    #[error("{0}")]
+    Usage(String),
+    /// Exit code 3: the database or Redis did not answer.
+    #[error("{0}")]
+    Unreachable(String),
+    /// Exit code 1.
+    #[error("{0}")]
+    Failed(String),
+}
+
+impl CommandError {
+    pub fn exit_code(&self) -> ExitCode {
+        ExitCode::from(match self {
+            Self::Failed(_) => 1,
+            Self::Usage(_) => 2,
+            Self::Unreachable(_) => 3,
+        })
+    }
+}
+
+impl From<StoreError> for CommandError {
+    fn from(e: StoreError) -> Self {
+        let text = crate::error_chain(&e);
+        match e {
+            StoreError::NoDatabase { .. } => Self::Usage(text),
+            e if e.is_unavailable() => Self::Unreachable(text),
+            _ => Self::Failed(text),
+        }
+    }
+}
+
+impl From<CacheError> for CommandError {
+    fn from(e: CacheError) -> Self {
+        let text = crate::error_chain(&e);
+        if e.is_unreachable() {
+            Self::Unreachable(text)
+        } else {
+            Self::Failed(text)
+        }
+    }
+}
+
+impl From<SyncError> for CommandError {
+    fn from(e: SyncError) -> Self {
+        match e {
+            SyncError::Store(e) => e.into(),
+            SyncError::Cache(e) => e.into(),
+            SyncError::Stopped(why) => Self::Failed(format!("stopped: {why}")),
+        }
+    }
+}
+
+type Outcome = Result<ExitCode, CommandError>;
+
+async fn open_store(config: &Config) -> Result<Arc<dyn Store>, CommandError> {
+    Ok(crate::store::connect(&config.database_url, &config.store).await?)
+}
+
+/// `cps migrate`: creates the database if needed, applies pending migrations (under
+/// PostgreSQL's advisory lock) and exits.
+pub async fn migrate(config: &Config) -> Outcome {
+    let mut options = config.store.clone();
+    options.create = true;
+    crate::store::connect(&config.database_url, &options).await?;
     println!("database migrated");
     Ok(ExitCode::SUCCESS)
 }
 
-async fn open_cache(
-    config: &Config,
-) -> anyhow::Result<(
-    std::sync::Arc<dyn crate::store::Store>,
-    crate::cache::RedisCache,
-)> {
-    let (store, cache) = startup::open(config).await?;
-    let cache = cache.context("no cache is configured: set --redis-url / CPS_REDIS_URL")?;
+async fn open_cache(config: &Config) -> Result<(Arc<dyn Store>, RedisCache), CommandError> {
+    let url = config.redis_url.as_deref().ok_or_else(|| {
+        CommandError::Usage("no cache is configured: set --redis-url / CPS_REDIS_URL".to_owned())
+    })?;
+    let cache = RedisCache::connect(url, &config.redis_prefix, config.redis_timeout)
+        .map_err(|e| CommandError::Usage(crate::error_chain(&e)))?;
+    let store = open_store(config).await?;
+    // Fail with "unreachable" now rather than half-way through.
+    cache.ping().await?;
     Ok((store, cache))
 }
 
-/// `cps cache rebuild`: rewrites every hash from the database, batch by batch.
-pub async fn rebuild(config: &Config, force: bool, batch: i64) -> anyhow::Result<ExitCode> {
+/// `cps cache rebuild`: rewrites every hash that differs from the database, batch by batch.
+pub async fn rebuild(config: &Config, force: bool, batch: i64) -> Outcome {
     let (store, cache) = open_cache(config).await?;
     let terminal = std::io::stderr().is_terminal();
-    let report = sync::rebuild(store.as_ref(), &cache, force, batch, |done, total| {
+    let mut rebuild = Rebuild::start(store.as_ref(), &cache, force).await?;
+    while rebuild.step(batch).await? {
         if terminal {
-            eprint!("\rrebuilding the cache: {done}/{total} cards");
+            eprint!(
+                "\rrebuilding the cache: {}/{} cards",
+                rebuild.report.cards, rebuild.total
+            );
             let _ = std::io::stderr().flush();
         }
-    })
-    .await?;
+    }
+    let report = rebuild.finish().await?;
     if terminal {
         eprintln!();
     }
     println!(
-        "cache rebuilt: {} cards, {} hashes written, {} already current",
-        report.cards, report.written, report.current
+        "cache rebuilt: {} cards, {} hashes written, {} already current, {} newer in Redis (kept; --force overwrites)",
+        report.cards, report.written, report.current, report.newer
     );
     Ok(ExitCode::SUCCESS)
 }
 
 /// `cps cache verify`: lists every difference; exit code 1 when there is any.
-pub async fn verify(config: &Config, batch: i64) -> anyhow::Result<ExitCode> {
+pub async fn verify(config: &Config, batch: i64) -> Outcome {
     let (store, cache) = open_cache(config).await?;
     let report = sync::verify(store.as_ref(), &cache, batch).await?;
     for drift in &report.drift {
@@ -83,10 +157,8 @@ impl std::fmt::Display for Drift {
 }
 
 /// `cps outbox`: counts and the oldest row per kind and state.
-pub async fn outbox(config: &Config) -> anyhow::Result<ExitCode> {
-    let store = crate::store::connect(&config.database_url, &config.store)
-        .await
-        .context("cannot open the database")?;
+pub async fn outbox(config: &Config) -> Outcome {
+    let store = open_store(config).await?;
     let lines = store.outbox_summary().await?;
     let now = chrono::Utc::now();
     println!("{:<16} {:<10} {:>8}  oldest", "kind", "state", "count");
@@ -109,10 +181,8 @@ pub async fn outbox(config: &Config) -> anyhow::Result<ExitCode> {
 }
 
 /// `cps outbox retry`: dead and unsent rows back in the queue.
-pub async fn outbox_retry(config: &Config) -> anyhow::Result<ExitCode> {
-    let store = crate::store::connect(&config.database_url, &config.store)
-        .await
-        .context("cannot open the database")?;
+pub async fn outbox_retry(config: &Config) -> Outcome {
+    let store = open_store(config).await?;
     let n = store.retry_dead().await?;
     println!("{n} events queued again");
     Ok(ExitCode::SUCCESS)

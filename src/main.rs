@@ -38,12 +38,16 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let result = runtime.block_on(async {
-        match command {
+    runtime.block_on(async {
+        let outcome = match command {
             Command::Serve => {
-                let app = Application::build(config).await?;
-                app.run_until_stopped(shutdown_signal()).await?;
-                Ok(ExitCode::SUCCESS)
+                return match serve(config).await {
+                    Ok(()) => ExitCode::SUCCESS,
+                    Err(e) => {
+                        eprintln!("cps: {e:#}");
+                        ExitCode::FAILURE
+                    }
+                };
             }
             Command::Migrate => commands::migrate(&config).await,
             Command::Cache(CacheCommand::Rebuild { force, batch_size }) => {
@@ -56,15 +60,17 @@ fn main() -> ExitCode {
             Command::Outbox {
                 action: Some(OutboxCommand::Retry),
             } => commands::outbox_retry(&config).await,
-        }
-    });
-    match result {
-        Ok(code) => code,
-        Err(e) => {
-            eprintln!("cps: {e:#}");
-            ExitCode::FAILURE
-        }
-    }
+        };
+        outcome.unwrap_or_else(|e| {
+            eprintln!("cps: {e}");
+            e.exit_code()
+        })
+    })
+}
+
+async fn serve(config: Config) -> anyhow::Result<()> {
+    let app = Application::build(config).await?;
+    app.run_until_stopped(shutdown_signal()).await
 }
 
 /// Ctrl-C or SIGTERM.
