@@ -305,7 +305,7 @@ impl Store for SqliteStore {
             .transpose()
             .map_err(|e| StoreError::failed("encode the POS identity", e))?;
         audit(
-            &mut *tx,
+            &mut tx,
             at,
             "register",
             &reg.card_number,
@@ -377,7 +377,7 @@ impl Store for SqliteStore {
         .await
         .context("update the customer")?;
         audit(
-            &mut *tx,
+            &mut tx,
             at,
             command.name(),
             card,
