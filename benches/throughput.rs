@@ -31,6 +31,7 @@ fn settings(database_url: &str, redis: Option<(&str, &str)>) -> Settings {
         redis_url: redis.map(|(u, _)| u.to_owned()),
         redis_prefix: redis.map(|(_, p)| p.to_owned()).unwrap_or_default(),
         redis_timeout_ms: "500".into(),
+        cache_check_secs: "5".into(),
         outbox_poll_ms: "1000".into(),
         outbox_max_backoff_secs: "60".into(),
         outbox_max_attempts: "10".into(),

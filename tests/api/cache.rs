@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use cps::cache::{HashWrite, RedisCache};
+use cps::cache::{HashWrite, RedisCache, Written};
 use reqwest::StatusCode;
 use serde_json::json;
 
@@ -188,18 +188,21 @@ async fn an_older_write_never_replaces_a_newer_one_and_a_write_replaces_the_whol
             )
             .await
             .unwrap()
+            == Written::Written
     );
     assert!(
-        !cache
+        cache
             .write(&write(4, &[("Status", "Locked")]), false)
             .await
             .unwrap()
+            != Written::Written
     );
     assert!(
-        !cache
+        cache
             .write(&write(5, &[("Status", "Locked")]), false)
             .await
             .unwrap()
+            != Written::Written
     );
     assert_eq!(
         app.cache_hash("card:1").await,
@@ -214,6 +217,7 @@ async fn an_older_write_never_replaces_a_newer_one_and_a_write_replaces_the_whol
             .write(&write(6, &[("Status", "Locked")]), false)
             .await
             .unwrap()
+            == Written::Written
     );
     assert_eq!(
         app.cache_hash("card:1").await,
@@ -224,7 +228,8 @@ async fn an_older_write_never_replaces_a_newer_one_and_a_write_replaces_the_whol
         cache
             .write(&write(2, &[("Status", "Active")]), true)
             .await
-            .unwrap(),
+            .unwrap()
+            == Written::Written,
         "force"
     );
     assert_eq!(app.cache_hash("card:1").await["Version"], "2");

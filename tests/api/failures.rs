@@ -122,6 +122,32 @@ impl Store for FailingStore {
         self.fail().await
     }
 
+    async fn probe_write(&self, _: &str, _: DateTime<Utc>) -> Result<(), StoreError> {
+        self.fail().await
+    }
+
+    async fn database_id(&self) -> Result<String, StoreError> {
+        self.fail().await
+    }
+
+    async fn take_lease(
+        &self,
+        _: &str,
+        _: &str,
+        _: Duration,
+        _: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        self.fail().await
+    }
+
+    async fn drop_lease(&self, _: &str, _: &str) -> Result<(), StoreError> {
+        self.fail().await
+    }
+
+    async fn expedite_cache_writes(&self, _: DateTime<Utc>) -> Result<u64, StoreError> {
+        self.fail().await
+    }
+
     async fn retry_dead(&self) -> Result<u64, StoreError> {
         self.fail().await
     }

@@ -267,6 +267,9 @@ pub fn settings(database_url: &str) -> Settings {
         redis_url: None,
         redis_prefix: String::new(),
         redis_timeout_ms: "500".into(),
+        // Off: tests that empty or tamper with Redis on purpose expect the drift to stay until
+        // they look. The tests of the refill set their own interval.
+        cache_check_secs: "0".into(),
         outbox_poll_ms: "100".into(),
         outbox_max_backoff_secs: "1".into(),
         outbox_max_attempts: "10".into(),
@@ -516,17 +519,22 @@ impl TestApp {
             .expect("connect to Redis")
     }
 
-    /// Every hash under the app's prefix, key → fields.
+    /// Every card and customer hash under the app's prefix, key → fields (not the service's
+    /// own bookkeeping keys, `cps:…`).
     pub async fn cache_snapshot(
         &self,
     ) -> std::collections::BTreeMap<String, std::collections::BTreeMap<String, String>> {
         let (_, prefix) = self.redis.as_ref().expect("an app with a cache");
         let mut conn = self.redis_conn().await;
-        let keys: Vec<String> = redis::cmd("KEYS")
-            .arg(format!("{prefix}*"))
-            .query_async(&mut conn)
-            .await
-            .expect("list keys");
+        let mut keys: Vec<String> = Vec::new();
+        for kind in ["card:", "customer:"] {
+            let some: Vec<String> = redis::cmd("KEYS")
+                .arg(format!("{prefix}{kind}*"))
+                .query_async(&mut conn)
+                .await
+                .expect("list keys");
+            keys.extend(some);
+        }
         let mut out = std::collections::BTreeMap::new();
         for key in keys {
             let hash = redis::cmd("HGETALL")
@@ -728,10 +736,43 @@ impl PrivateRedis {
         self.stop();
         self.run().await;
     }
+
+    /// Restarts it without its data, as a Redis without persistence (or a fresh replica)
+    /// comes back.
+    pub async fn restart_empty(&mut self) {
+        self.stop();
+        for entry in std::fs::read_dir(self.dir.path()).expect("the data directory") {
+            let path = entry.expect("an entry").path();
+            let _ = std::fs::remove_dir_all(&path).or_else(|_| std::fs::remove_file(&path));
+        }
+        self.run().await;
+    }
+
+    /// Freezes the server (SIGSTOP): connections still open, commands never answered — how a
+    /// hung Redis looks.
+    pub fn freeze(&self) {
+        assert!(self.signal("-STOP"), "SIGSTOP redis-server");
+    }
+
+    /// Lets a frozen server go on (SIGCONT).
+    pub fn thaw(&self) {
+        assert!(self.signal("-CONT"), "SIGCONT redis-server");
+    }
+
+    fn signal(&self, signal: &str) -> bool {
+        self.child.as_ref().is_some_and(|child| {
+            std::process::Command::new("kill")
+                .args([signal, &child.id().to_string()])
+                .status()
+                .is_ok_and(|s| s.success())
+        })
+    }
 }
 
 impl Drop for PrivateRedis {
     fn drop(&mut self) {
+        // Thawed first, so that a test failing while it is frozen leaves nothing hanging.
+        self.signal("-CONT");
         self.stop();
     }
 }
@@ -808,9 +849,9 @@ pub fn start(env: &[(&str, &str)]) -> (Running, LogLines, String) {
             .lines()
             .map_while(Result::ok)
         {
-            if tx.send(line).is_err() {
-                break;
-            }
+            // Keep draining after the reader is gone: a closed pipe would kill the server at
+            // its next log line.
+            let _ = tx.send(line);
         }
     });
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);

@@ -17,3 +17,4 @@ mod lock;
 mod process;
 mod read;
 mod register;
+mod resilience;

@@ -1,0 +1,701 @@
+//! The fault suite: the service under write load while things break — the process killed with
+//! SIGKILL, PostgreSQL stopped and started, Redis frozen and restarted empty, the disk under
+//! SQLite full, two instances racing on one database. Every scenario checks that each
+//! acknowledged write is stored exactly once and that the cache ends equal to the database, and
+//! prints its figures (sent, acknowledged, lost, doubled, seconds to recover).
+//!
+//! Bounded in time, loopback only; every process it starts (the service, a private PostgreSQL,
+//! a private Redis) is its own and is stopped by its own id. The shared PostgreSQL and Redis are
+//! only ever given fresh schemas and key prefixes.
+
+#[path = "api/helpers.rs"]
+#[allow(
+    dead_code,
+    reason = "the helpers serve the black-box suite too; not all are used here"
+)]
+mod helpers;
+
+use std::collections::HashMap;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use helpers::*;
+use reqwest::StatusCode;
+
+/// The backend the shared helpers assume where a test names none.
+pub const BACKEND: Backend = Backend::PostgresRedis;
+
+/// One line of figures, straight to stderr (the harness would swallow `eprintln!`).
+fn report(scenario: &str, figures: &str) {
+    let _ = writeln!(std::io::stderr(), "fault {scenario}: {figures}");
+}
+
+/// What a load run saw.
+#[derive(Default)]
+struct Tally {
+    sent: u64,
+    /// Acknowledged registrations: card → customer id.
+    acked: HashMap<String, String>,
+    /// Answers by status.
+    statuses: HashMap<u16, u64>,
+    /// No answer at all (connection refused or cut).
+    no_answer: u64,
+    /// The longest time a 503 took, once the failure was known (after `settle`).
+    slowest_503: Duration,
+}
+
+/// Registers fresh cards from `clients` concurrent loops until `stop` turns true.
+struct Load {
+    tally: Arc<Mutex<Tally>>,
+    stop: tokio::sync::watch::Sender<bool>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Load {
+    /// `bases`: the instances to spread the load over. `tag` keeps card numbers unique per run.
+    fn start(
+        bases: Vec<String>,
+        clients: usize,
+        tag: u32,
+        settle: Arc<Mutex<Option<Instant>>>,
+    ) -> Self {
+        let tally = Arc::new(Mutex::new(Tally::default()));
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let client = reqwest::Client::builder()
+            .timeout(Duration::from_secs(15))
+            .build()
+            .unwrap();
+        let tasks = (0..clients)
+            .map(|c| {
+                let (tally, stopped, client, settle) = (
+                    tally.clone(),
+                    stopped.clone(),
+                    client.clone(),
+                    settle.clone(),
+                );
+                let bases = bases.clone();
+                tokio::spawn(async move {
+                    let mut n = 0u32;
+                    while !*stopped.borrow() {
+                        n += 1;
+                        let card = format!("{tag}{c:02}{n:06}");
+                        let base = &bases[(n as usize) % bases.len()];
+                        let url = format!("{base}/alcs/loyalty/v1/loyalty-cards/{card}");
+                        let started = Instant::now();
+                        let sent = client
+                            .put(&url)
+                            .header("content-type", "application/json")
+                            .body(registration(&card).to_string())
+                            .send()
+                            .await;
+                        let answer = match sent {
+                            Ok(r) => {
+                                let status = r.status();
+                                let body = r.text().await.unwrap_or_default();
+                                Some((status, body))
+                            }
+                            Err(e) => {
+                                if n == 1 && c == 0 {
+                                    report("load", &format!("no answer: {e:?}"));
+                                }
+                                None
+                            }
+                        };
+                        let answered = answer.is_some();
+                        {
+                            let mut t = tally.lock().unwrap();
+                            t.sent += 1;
+                            match answer {
+                                Some((status, body)) => {
+                                    *t.statuses.entry(status.as_u16()).or_default() += 1;
+                                    if status == StatusCode::OK {
+                                        let v: serde_json::Value =
+                                            serde_json::from_str(&body).unwrap();
+                                        t.acked.insert(
+                                            card,
+                                            v["CustomerId"].as_str().unwrap().to_owned(),
+                                        );
+                                    } else if status == StatusCode::SERVICE_UNAVAILABLE
+                                        && settle.lock().unwrap().is_some_and(|s| started > s)
+                                    {
+                                        t.slowest_503 = t.slowest_503.max(started.elapsed());
+                                    }
+                                }
+                                None => t.no_answer += 1,
+                            }
+                        }
+                        if !answered {
+                            tokio::time::sleep(Duration::from_millis(20)).await;
+                        }
+                    }
+                })
+            })
+            .collect();
+        Self { tally, stop, tasks }
+    }
+
+    fn acked(&self) -> usize {
+        self.tally.lock().unwrap().acked.len()
+    }
+
+    async fn finish(self) -> Tally {
+        let _ = self.stop.send(true);
+        for task in self.tasks {
+            let _ = task.await;
+        }
+        Arc::try_unwrap(self.tally)
+            .ok()
+            .expect("the load's tasks are done")
+            .into_inner()
+            .unwrap()
+    }
+}
+
+fn no_settle() -> Arc<Mutex<Option<Instant>>> {
+    Arc::new(Mutex::new(None))
+}
+
+/// Every acknowledged registration is stored with the customer id it was answered with (lost:
+/// missing or different), and no customer exists without its card (doubled: more customers
+/// than cards — a write done twice or half). Returns (lost, doubled).
+async fn audit_writes(app: &TestApp, acked: &HashMap<String, String>) -> (usize, i64) {
+    let mut lost = 0;
+    for (card, customer) in acked {
+        let reply = app.get(card).await;
+        if reply.status != StatusCode::OK
+            || reply.json()["Customer"]["CustomerId"] != customer.as_str()
+        {
+            if lost == 0 {
+                report(
+                    "lost write",
+                    &format!("{card}: {} {}", reply.status, reply.text),
+                );
+            }
+            lost += 1;
+        }
+    }
+    let doubled = app.count("customers").await - app.count("cards").await;
+    (lost, doubled)
+}
+
+/// Waits (bounded) until `/health/ready` answers 200; returns how long it took.
+async fn until_ready(base: &str, within: Duration) -> Duration {
+    let started = Instant::now();
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(2))
+        .build()
+        .unwrap();
+    loop {
+        if let Ok(r) = client.get(format!("{base}/health/ready")).send().await
+            && r.status() == StatusCode::OK
+        {
+            return started.elapsed();
+        }
+        assert!(started.elapsed() < within, "not ready within {within:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Starts the real binary on `db` (and Redis, if given); returns it and its base URL.
+fn spawn_binary(db: &str, redis: Option<(&str, &str)>) -> (Running, String) {
+    let mut env = vec![("CPS_DATABASE_URL", db), ("RUST_LOG", "warn,cps=info")];
+    if let Some((url, prefix)) = redis {
+        env.push(("CPS_REDIS_URL", url));
+        env.push(("CPS_REDIS_PREFIX", prefix));
+    }
+    let (child, _logs, addr) = start(&env);
+    (child, format!("http://{addr}"))
+}
+
+/// SIGKILL, not a polite stop.
+fn kill_9(process: &mut Running) {
+    let status = std::process::Command::new("kill")
+        .args(["-9", &process.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    process.wait_for_exit(Duration::from_secs(10));
+}
+
+async fn kill_9_under_load(backend: Backend) {
+    let Some((db, prefix)) = TestApp::resources(backend).await else {
+        return;
+    };
+    let redis = prefix.as_ref().map(|p| (redis_url(), p.0.clone()));
+    let redis_ref = redis.as_ref().map(|(u, p)| (u.as_str(), p.as_str()));
+    let (mut server, base) = spawn_binary(&db.url, redis_ref);
+    until_ready(&base, Duration::from_secs(20)).await;
+    let load = Load::start(vec![base.clone()], 8, 91, no_settle());
+    let loading = Instant::now();
+    while load.acked() < 300 {
+        assert!(
+            loading.elapsed() < Duration::from_secs(60),
+            "no 300 acknowledged writes in 60 s: {:?}",
+            load.tally.lock().unwrap().statuses
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    kill_9(&mut server);
+    let tally = load.finish().await;
+
+    let (_server, base) = spawn_binary(&db.url, redis_ref);
+    let recovered = until_ready(&base, Duration::from_secs(20)).await;
+    let mut app = TestApp::at(&base);
+    app.database_url = db.url.clone();
+    app.redis = redis.clone();
+    let (lost, doubled) = audit_writes(&app, &tally.acked).await;
+    report(
+        &format!("kill -9 under load ({backend:?})"),
+        &format!(
+            "sent {}, acknowledged {}, lost {lost}, doubled {doubled}, {:.1} s to ready after restart",
+            tally.sent,
+            tally.acked.len(),
+            recovered.as_secs_f64()
+        ),
+    );
+    assert_eq!((lost, doubled), (0, 0));
+    if redis.is_some() {
+        app.cache_converges(Duration::from_secs(30))
+            .await
+            .unwrap_or_else(|drift| panic!("cache differs after the crash:\n{drift}"));
+    }
+    drop((db, prefix));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn kill_9_under_write_load_on_sqlite_loses_and_doubles_nothing() {
+    kill_9_under_load(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn kill_9_under_write_load_on_postgres_and_redis_loses_and_doubles_nothing() {
+    kill_9_under_load(Backend::PostgresRedis).await;
+}
+
+/// A PostgreSQL server of the test's own, from the installed binaries, which the test may stop
+/// and start (never the shared one).
+struct PrivatePostgres {
+    bin: PathBuf,
+    dir: tempfile::TempDir,
+    port: u16,
+}
+
+impl PrivatePostgres {
+    fn start() -> Option<Self> {
+        let bin = std::fs::read_dir("/usr/lib/postgresql")
+            .ok()
+            .and_then(|versions| {
+                versions
+                    .filter_map(Result::ok)
+                    .map(|v| v.path().join("bin"))
+                    .find(|b| b.join("initdb").exists())
+            });
+        let user_ok = std::process::Command::new("id")
+            .arg("postgres")
+            .output()
+            .is_ok_and(|o| o.status.success());
+        let Some(bin) = bin.filter(|_| user_ok) else {
+            let ci = std::env::var("CI").is_ok_and(|v| v == "true" || v == "1");
+            assert!(!ci, "no PostgreSQL binaries or postgres user, and CI=true");
+            report(
+                "private PostgreSQL",
+                "skipped: no initdb under /usr/lib/postgresql or no postgres user",
+            );
+            return None;
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let run = |args: &[&str]| {
+            let out = std::process::Command::new("runuser")
+                .args(["-u", "postgres", "--"])
+                .args(args)
+                .output()
+                .unwrap();
+            assert!(out.status.success(), "{args:?}: {out:?}");
+        };
+        let status = std::process::Command::new("chown")
+            .args(["postgres:postgres", &dir.path().display().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let data = dir.path().join("data");
+        run(&[
+            bin.join("initdb").to_str().unwrap(),
+            "-D",
+            data.to_str().unwrap(),
+            "-A",
+            "trust",
+            "-U",
+            "postgres",
+        ]);
+        let pg = Self { bin, dir, port };
+        pg.up();
+        Some(pg)
+    }
+
+    fn data(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    fn pg_ctl(&self, args: &[&str]) -> bool {
+        std::process::Command::new("runuser")
+            .args(["-u", "postgres", "--"])
+            .arg(self.bin.join("pg_ctl"))
+            .args(["-D", self.data().to_str().unwrap(), "-w", "-t", "30"])
+            .args(args)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    }
+
+    fn up(&self) {
+        let options = format!(
+            "-c listen_addresses=127.0.0.1 -p {} -c unix_socket_directories={} -c fsync=on",
+            self.port,
+            self.dir.path().display()
+        );
+        let log = self.dir.path().join("log");
+        assert!(
+            self.pg_ctl(&["-o", &options, "-l", log.to_str().unwrap(), "start"]),
+            "the private PostgreSQL starts"
+        );
+    }
+
+    fn down(&self) {
+        assert!(
+            self.pg_ctl(&["-m", "fast", "stop"]),
+            "the private PostgreSQL stops"
+        );
+    }
+
+    fn url(&self) -> String {
+        format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
+    }
+}
+
+impl Drop for PrivatePostgres {
+    fn drop(&mut self) {
+        let _ = self.pg_ctl(&["-m", "immediate", "stop"]);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn postgresql_stopped_and_started_under_load_fails_fast_and_recovers_by_itself() {
+    let Some((_, prefix)) = TestApp::resources(Backend::PostgresRedis).await else {
+        return;
+    };
+    let Some(pg) = PrivatePostgres::start() else {
+        return;
+    };
+    let mut s = settings(&pg.url());
+    s.redis_url = Some(redis_url());
+    s.redis_prefix = prefix.as_ref().unwrap().0.clone();
+    s.database_timeout_secs = "5".into();
+    let app = TestApp::start(s, None, prefix).await;
+    let settle = no_settle();
+    let load = Load::start(vec![app.base.clone()], 8, 92, settle.clone());
+    tokio::time::sleep(Duration::from_secs(1)).await;
+
+    pg.down();
+    let down_at = Instant::now();
+    let acked_before = load.acked();
+    // Once the breaker knows, every 503 is immediate: measured from 1 s after the stop.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    *settle.lock().unwrap() = Some(Instant::now());
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let ready = reqwest::Client::new()
+        .get(format!("{}/health/ready", app.base))
+        .timeout(Duration::from_secs(2))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ready.status(), StatusCode::SERVICE_UNAVAILABLE);
+
+    pg.up();
+    let up_at = Instant::now();
+    while load.acked() == acked_before || {
+        // Acknowledged writes after the restart, not just before it.
+        let t = load.tally.lock().unwrap();
+        t.acked.len() <= acked_before + 8
+    } {
+        assert!(
+            up_at.elapsed() < Duration::from_secs(30),
+            "no recovery within 30 s"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let recovered = up_at.elapsed();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let tally = load.finish().await;
+    let mut audit = TestApp::at(&app.base);
+    audit.database_url = pg.url();
+    let (lost, doubled) = audit_writes(&audit, &tally.acked).await;
+    let served_503 = tally.statuses.get(&503).copied().unwrap_or(0);
+    let others: Vec<_> = tally
+        .statuses
+        .iter()
+        .filter(|(s, _)| !matches!(**s, 200 | 503))
+        .collect();
+    report(
+        "PostgreSQL stopped and started under load",
+        &format!(
+            "sent {}, acknowledged {}, 503 {served_503}, lost {lost}, doubled {doubled}, down {:.1} s, slowest 503 once known {} ms, {:.1} s to recover after start",
+            tally.sent,
+            tally.acked.len(),
+            up_at.duration_since(down_at).as_secs_f64(),
+            tally.slowest_503.as_millis(),
+            recovered.as_secs_f64()
+        ),
+    );
+    assert_eq!((lost, doubled), (0, 0));
+    assert!(others.is_empty(), "answers other than 200/503: {others:?}");
+    assert_eq!(tally.no_answer, 0);
+    // Failing fast: with a 5 s database timeout, a 503 that waited for it would take 5 s.
+    assert!(
+        tally.slowest_503 < Duration::from_secs(2),
+        "a 503 took {:?} while the database was known down",
+        tally.slowest_503
+    );
+    audit.redis = app.redis.clone();
+    audit
+        .cache_converges(Duration::from_secs(30))
+        .await
+        .unwrap_or_else(|drift| panic!("cache differs:\n{drift}"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn redis_frozen_then_restarted_empty_under_load_ends_with_the_cache_equal_to_the_database() {
+    let Some((db, _)) = TestApp::resources(Backend::PostgresRedis).await else {
+        return;
+    };
+    let Some(mut redis) = PrivateRedis::start().await else {
+        return;
+    };
+    let mut s = settings(&db.url);
+    s.redis_url = Some(redis.url());
+    s.cache_check_secs = "2".into();
+    let app = TestApp::start(s, Some(db), None).await;
+    let load = Load::start(vec![app.base.clone()], 8, 93, no_settle());
+    tokio::time::sleep(Duration::from_secs(1)).await;
+
+    redis.freeze();
+    let frozen_acked = load.acked();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let acked_while_frozen = load.acked() - frozen_acked;
+    redis.thaw();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    redis.restart_empty().await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let tally = load.finish().await;
+    let emptied = Instant::now();
+    app.cache_converges(Duration::from_secs(60))
+        .await
+        .unwrap_or_else(|drift| panic!("the cache was not refilled:\n{drift}"));
+    let recovered = emptied.elapsed();
+    let (lost, doubled) = audit_writes(&app, &tally.acked).await;
+    report(
+        "Redis frozen 3 s, then restarted empty, under load",
+        &format!(
+            "sent {}, acknowledged {} ({acked_while_frozen} while frozen), lost {lost}, doubled {doubled}, {:.1} s until the cache equals the database",
+            tally.sent,
+            tally.acked.len(),
+            recovered.as_secs_f64()
+        ),
+    );
+    assert_eq!((lost, doubled), (0, 0));
+    assert!(acked_while_frozen > 0, "writes go on while Redis is frozen");
+    let errors: u64 = tally
+        .statuses
+        .iter()
+        .filter(|(s, _)| **s != 200)
+        .map(|(_, n)| n)
+        .sum();
+    assert_eq!(errors, 0, "{:?}", tally.statuses);
+}
+
+/// A small tmpfs, unmounted when dropped.
+struct Tmpfs(PathBuf);
+
+impl Tmpfs {
+    fn mount(dir: &Path, size: &str) -> Option<Self> {
+        let ok = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(dir)
+            .stderr(std::process::Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        ok.then(|| Self(dir.to_owned()))
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(&self.0)
+            .status();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_full_disk_under_sqlite_answers_503_and_writes_resume_when_space_returns() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(_tmpfs) = Tmpfs::mount(dir.path(), "4m") else {
+        report(
+            "disk full under SQLite",
+            "skipped: cannot mount a tmpfs here (needs root)",
+        );
+        return;
+    };
+    let url = format!("sqlite://{}", dir.path().join("cps.db").display());
+    let app = TestApp::start(settings(&url), None, None).await;
+    app.registered(CARD).await;
+    // Fill what is left but a little.
+    let filler = dir.path().join("filler");
+    {
+        let mut f = std::fs::File::create(&filler).unwrap();
+        let block = vec![0u8; 64 * 1024];
+        while f.write_all(&block).is_ok() {}
+        let _ = f.sync_all();
+    }
+    let mut acked = HashMap::new();
+    let (mut sent, mut full) = (0, 0);
+    for i in 0..2000 {
+        let card = format!("66{i:06}");
+        let reply = app.register(&card, &registration(&card)).await;
+        sent += 1;
+        match reply.status.as_u16() {
+            200 => {
+                acked.insert(
+                    card,
+                    reply.json()["CustomerId"].as_str().unwrap().to_owned(),
+                );
+            }
+            _ => {
+                reply.assert_error(503, "ServiceUnavailable");
+                full += 1;
+                if full >= 5 {
+                    break;
+                }
+            }
+        }
+    }
+    assert!(full >= 5, "the disk never filled ({sent} registrations)");
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let ready = app
+        .send(
+            reqwest::Method::GET,
+            &format!("{}/health/ready", app.base),
+            None,
+        )
+        .await;
+    assert_eq!(
+        ready.status,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "ready while the disk is full"
+    );
+
+    std::fs::remove_file(&filler).unwrap();
+    let freed = Instant::now();
+    let recovered = until_ready(&app.base, Duration::from_secs(10)).await;
+    for i in 0..20 {
+        let card = format!("67{i:06}");
+        let reply = app.register(&card, &registration(&card)).await;
+        assert_eq!(
+            reply.status,
+            StatusCode::OK,
+            "write after space returned: {}",
+            reply.text
+        );
+        acked.insert(
+            card,
+            reply.json()["CustomerId"].as_str().unwrap().to_owned(),
+        );
+    }
+    let (lost, doubled) = audit_writes(&app, &acked).await;
+    report(
+        "disk full under SQLite",
+        &format!(
+            "sent {}, acknowledged {}, 503 while full {full}, lost {lost}, doubled {doubled}, {:.2} s to ready after space returned ({:.2} s to writes)",
+            sent + 20,
+            acked.len(),
+            recovered.as_secs_f64(),
+            freed.elapsed().as_secs_f64()
+        ),
+    );
+    assert_eq!((lost, doubled), (0, 0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_instances_racing_on_one_database_stay_consistent() {
+    let Some((db, prefix)) = TestApp::resources(Backend::PostgresRedis).await else {
+        return;
+    };
+    let redis = (redis_url(), prefix.as_ref().unwrap().0.clone());
+    let (_a, base_a) = spawn_binary(&db.url, Some((&redis.0, &redis.1)));
+    let (_b, base_b) = spawn_binary(&db.url, Some((&redis.0, &redis.1)));
+    until_ready(&base_a, Duration::from_secs(20)).await;
+    until_ready(&base_b, Duration::from_secs(20)).await;
+    let a = TestApp::at(&base_a);
+    let b = TestApp::at(&base_b);
+    let started = Instant::now();
+    let cards: Vec<String> = (0..40).map(|i| format!("8800{i:04}")).collect();
+    // Both register every card at once, then activate, lock and change phones racing.
+    let mut ids = HashMap::new();
+    for card in &cards {
+        let body = registration(card);
+        let (ra, rb) = tokio::join!(a.register(card, &body), b.register(card, &body));
+        assert_eq!((ra.status, rb.status), (StatusCode::OK, StatusCode::OK));
+        assert_eq!(ra.json()["CustomerId"], rb.json()["CustomerId"], "{card}");
+        ids.insert(
+            card.clone(),
+            ra.json()["CustomerId"].as_str().unwrap().to_owned(),
+        );
+    }
+    for (i, card) in cards.iter().enumerate() {
+        let (x, y) = tokio::join!(a.activate(card, PHONE), async {
+            if i % 2 == 0 {
+                b.lock(card).await
+            } else {
+                b.change_phone(card, OTHER_PHONE).await
+            }
+        });
+        for reply in [x, y] {
+            assert!(
+                matches!(reply.status.as_u16(), 204 | 400 | 422),
+                "{card}: {} {}",
+                reply.status,
+                reply.text
+            );
+        }
+    }
+    let mut audit = TestApp::at(&base_a);
+    audit.database_url = db.url.clone();
+    audit.redis = Some(redis.clone());
+    let (lost, doubled) = audit_writes(&audit, &ids).await;
+    let converged = Instant::now();
+    audit
+        .cache_converges(Duration::from_secs(30))
+        .await
+        .unwrap_or_else(|drift| panic!("cache differs:\n{drift}"));
+    report(
+        "two instances racing on one database",
+        &format!(
+            "sent {}, acknowledged {}, lost {lost}, doubled {doubled}, {:.1} s of racing, {:.1} s until the cache verified",
+            cards.len() * 4,
+            ids.len(),
+            converged.duration_since(started).as_secs_f64(),
+            converged.elapsed().as_secs_f64()
+        ),
+    );
+    assert_eq!((lost, doubled), (0, 0));
+    assert_eq!(audit.count("cards").await, cards.len() as i64);
+    drop((db, prefix));
+}
