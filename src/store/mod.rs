@@ -229,12 +229,12 @@ fn sqlite_class(code: &str) -> Class {
 
 /// PostgreSQL's SQLSTATE codes.
 fn postgres_class(code: &str) -> Class {
-    // PostgreSQL: class 08 (connection exception) and 57P01-57P03 (admin or crash shutdown,
-    // cannot connect now): unreachable. Class 53 (insufficient resources: disk full, too many
+    // Class 08 (connection exception) and 57P (operator intervention: admin or crash
+    // shutdown, cannot connect now, the session ended): unreachable. Class 53 (insufficient resources: disk full, too many
     // connections), 55P03 (lock_timeout), 57014 (statement_timeout), 25006 (read-only
     // transaction, e.g. a standby after failover), 40001/40P01 (serialization failure,
     // deadlock): it answers but cannot take this now.
-    if code.starts_with("08") || matches!(code, "57P01" | "57P02" | "57P03") {
+    if code.starts_with("08") || code.starts_with("57P") {
         Class::Unreachable
     } else if code.starts_with("53")
         || matches!(code, "55P03" | "57014" | "25006" | "40001" | "40P01")
