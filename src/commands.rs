@@ -9,9 +9,8 @@ use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use crate::cache::CacheError;
-use crate::cache::RedisCache;
 use crate::cache::sync::{self, Drift, Rebuild, SyncError};
+use crate::cache::{CacheError, RedisCache};
 use crate::config::Config;
 use crate::store::{Store, StoreError};
 

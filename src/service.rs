@@ -130,15 +130,11 @@ impl Service {
         let store = self.store.clone();
         let instance = self.readiness.instance.clone();
         // Detached, so that a probe cut off by the timeout still ends its transaction cleanly.
-        let probe = tokio::spawn(async move { store.probe_write(&instance, Utc::now()).await });
+        let probe = detach(async move { store.probe_write(&instance, Utc::now()).await });
         let ready = match tokio::time::timeout(READY_TIMEOUT, probe).await {
             Ok(Ok(Ok(()))) => true,
-            Ok(Ok(Err(e))) => {
+            Ok(Ok(Err(e)) | Err(e)) => {
                 tracing::warn!(error = %crate::error_chain(&e), "not ready: the database cannot take a write");
-                false
-            }
-            Ok(Err(e)) => {
-                tracing::error!(error = %e, "the readiness probe failed");
                 false
             }
             Err(_) => {

@@ -62,12 +62,9 @@ impl Application {
                 "no ALCS activation URL configured (--alcs-activation-url): activation notices are recorded but not sent"
             ),
         }
-        let refiller = cache
-            .clone()
-            .map(|cache| (store.clone(), cache, config.cache_check));
-        let deliverer = Deliverer::new(store.clone(), cache, config.alcs.clone());
-        let refiller = refiller.map(|(store, cache, interval)| {
-            Refiller::new(store, cache, interval, deliverer.waker())
+        let deliverer = Deliverer::new(store.clone(), cache.clone(), config.alcs.clone());
+        let refiller = cache.map(|cache| {
+            Refiller::new(store.clone(), cache, config.cache_check, deliverer.waker())
         });
         let state = AppState {
             service: Service::new(store, deliverer.clone()),

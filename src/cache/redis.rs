@@ -5,9 +5,8 @@
 //! because a cashier waits on every write.
 
 use std::collections::BTreeMap;
-use std::time::Duration;
-
 use std::sync::Arc;
+use std::time::Duration;
 
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{AsyncCommands, Script};

@@ -33,6 +33,8 @@ pub struct Refiller {
     interval: Option<Duration>,
     /// This process, as the lease's holder.
     holder: String,
+    /// The database's id, read once: it never changes.
+    database_id: tokio::sync::OnceCell<String>,
     /// Told when the cache is back, so that pending writes go out at once.
     on_reconnect: Arc<tokio::sync::Notify>,
 }
@@ -49,6 +51,7 @@ impl Refiller {
             cache,
             interval,
             holder: uuid::Uuid::new_v4().simple().to_string(),
+            database_id: tokio::sync::OnceCell::new(),
             on_reconnect,
         }
     }
@@ -95,7 +98,11 @@ impl Refiller {
     }
 
     async fn check(&self, shutdown: &watch::Receiver<bool>) {
-        let database_id = match self.store.database_id().await {
+        let database_id = match self
+            .database_id
+            .get_or_try_init(|| self.store.database_id())
+            .await
+        {
             Ok(id) => id,
             Err(e) => {
                 tracing::debug!(error = %crate::error_chain(&e), "cache check skipped: no database");
@@ -103,7 +110,7 @@ impl Refiller {
             }
         };
         match self.cache.filled_from().await {
-            Ok(Some(id)) if id == database_id => {}
+            Ok(Some(id)) if id == *database_id => {}
             Ok(marker) => self.refill(marker.is_some(), shutdown).await,
             Err(e) => {
                 tracing::debug!(error = %crate::error_chain(&e), "cache check skipped: no Redis")

@@ -53,14 +53,7 @@ impl Guarded {
 
     fn trip(&self, why: &str) {
         let inner = self.inner.clone();
-        self.breaker.trip(why, move || {
-            let inner = inner.clone();
-            async move {
-                tokio::time::timeout(PROBE_TIMEOUT, inner.reachable())
-                    .await
-                    .unwrap_or(false)
-            }
-        });
+        self.breaker.trip(why, move || reachable(inner.clone()));
     }
 
     /// Looks at a failure: opens the breaker when it shows the server unreachable.
@@ -73,10 +66,7 @@ impl Guarded {
                 }
                 let guarded = self.clone();
                 tokio::spawn(async move {
-                    let up = tokio::time::timeout(PROBE_TIMEOUT, guarded.inner.reachable())
-                        .await
-                        .unwrap_or(false);
-                    if !up {
+                    if !reachable(guarded.inner.clone()).await {
                         guarded.trip("no pool connection in time, and no new connection opens");
                     }
                     guarded.checking.store(false, Ordering::Release);
@@ -97,6 +87,13 @@ impl Guarded {
         }
         result
     }
+}
+
+/// Whether a new connection opens within [`PROBE_TIMEOUT`].
+async fn reachable(store: Arc<dyn Store>) -> bool {
+    tokio::time::timeout(PROBE_TIMEOUT, store.reachable())
+        .await
+        .unwrap_or(false)
 }
 
 #[async_trait]

@@ -108,13 +108,6 @@ impl WriteTx {
         Ok(Self { conn: Some(conn) })
     }
 
-    fn conn(&mut self) -> &mut SqliteConnection {
-        // Only `commit` and `rollback` take the connection, and both consume `self`.
-        self.conn
-            .as_deref_mut()
-            .expect("a write transaction is used only while open")
-    }
-
     /// Commits; on failure the transaction is rolled back (or its connection closed), so the
     /// next write starts clean.
     async fn commit(mut self, context: &'static str) -> Result<(), StoreError> {
@@ -141,6 +134,7 @@ impl std::ops::Deref for WriteTx {
     type Target = SqliteConnection;
 
     fn deref(&self) -> &SqliteConnection {
+        // Only `commit`, `rollback` and `drop` take the connection; the first two consume `self`.
         self.conn
             .as_deref()
             .expect("a write transaction is used only while open")
@@ -149,7 +143,9 @@ impl std::ops::Deref for WriteTx {
 
 impl std::ops::DerefMut for WriteTx {
     fn deref_mut(&mut self) -> &mut SqliteConnection {
-        self.conn()
+        self.conn
+            .as_deref_mut()
+            .expect("a write transaction is used only while open")
     }
 }
 
