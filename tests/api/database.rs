@@ -7,7 +7,6 @@ use cps::config::Config;
 use cps::startup::Application;
 use reqwest::{Method, StatusCode};
 use serde_json::json;
-use sqlx::Connection;
 
 use super::helpers::*;
 
@@ -23,26 +22,7 @@ async fn a_locked_database_answers_503_within_the_timeout_and_then_recovers() {
     };
     app.registered(CARD).await;
     // Another client holds the card's lock (PostgreSQL) or the database's write lock (SQLite).
-    let holder = if backend().is_postgres() {
-        let mut conn = sqlx::PgConnection::connect(&app.database_url)
-            .await
-            .unwrap();
-        sqlx::query("begin").execute(&mut conn).await.unwrap();
-        sqlx::query("select * from cards for update")
-            .execute(&mut conn)
-            .await
-            .unwrap();
-        Box::new(conn) as Box<dyn std::any::Any + Send>
-    } else {
-        let mut conn = sqlx::SqliteConnection::connect(&app.database_url)
-            .await
-            .unwrap();
-        sqlx::query("begin immediate")
-            .execute(&mut conn)
-            .await
-            .unwrap();
-        Box::new(conn) as Box<dyn std::any::Any + Send>
-    };
+    let holder = app.hold_lock("select * from cards for update").await;
     let started = Instant::now();
     let app = Arc::new(app);
     // Two at once: one waits for the lock, the other for the only pool connection.

@@ -464,6 +464,32 @@ impl TestApp {
         }
     }
 
+    /// Another client's open transaction, until the returned value is dropped: on PostgreSQL
+    /// one that ran `postgres_statement` (taking its locks), on SQLite one holding the write
+    /// lock of the whole database.
+    pub async fn hold_lock(&self, postgres_statement: &str) -> Box<dyn std::any::Any + Send> {
+        if self.database_url.starts_with("postgres") {
+            let mut conn = sqlx::PgConnection::connect(&self.database_url)
+                .await
+                .expect("the test can open the database");
+            sqlx::query("begin").execute(&mut conn).await.unwrap();
+            sqlx::query(postgres_statement)
+                .execute(&mut conn)
+                .await
+                .unwrap();
+            Box::new(conn)
+        } else {
+            let mut conn = sqlx::SqliteConnection::connect(&self.database_url)
+                .await
+                .expect("the test can open the database");
+            sqlx::query("begin immediate")
+                .execute(&mut conn)
+                .await
+                .unwrap();
+            Box::new(conn)
+        }
+    }
+
     /// The audit trail of a card as (operation, identity, details), oldest first; the JSON
     /// columns parsed, since PostgreSQL's jsonb does not keep the text as written.
     pub async fn audit(&self, card: &str) -> Vec<(String, Option<Value>, Option<Value>)> {

@@ -6,7 +6,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use reqwest::{Method, StatusCode};
-use sqlx::Connection;
 
 use super::helpers::*;
 
@@ -26,26 +25,9 @@ async fn readiness_says_503_within_a_second_while_writes_cannot_commit_and_200_a
     assert_eq!(ready(&app).await.0, StatusCode::OK);
     // Another client holds what the probe must write: the database's write lock (SQLite) or
     // the probe table (PostgreSQL). Reads still work; writes would wait.
-    let holder = if backend().is_postgres() {
-        let mut conn = sqlx::PgConnection::connect(&app.database_url)
-            .await
-            .unwrap();
-        sqlx::query("begin").execute(&mut conn).await.unwrap();
-        sqlx::query("lock table health_probes in exclusive mode")
-            .execute(&mut conn)
-            .await
-            .unwrap();
-        Box::new(conn) as Box<dyn std::any::Any + Send>
-    } else {
-        let mut conn = sqlx::SqliteConnection::connect(&app.database_url)
-            .await
-            .unwrap();
-        sqlx::query("begin immediate")
-            .execute(&mut conn)
-            .await
-            .unwrap();
-        Box::new(conn) as Box<dyn std::any::Any + Send>
-    };
+    let holder = app
+        .hold_lock("lock table health_probes in exclusive mode")
+        .await;
     // The last answer is reused for a second: wait it out.
     tokio::time::sleep(Duration::from_millis(1100)).await;
     for _ in 0..3 {
