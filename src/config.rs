@@ -193,6 +193,73 @@ pub struct Settings {
         global = true
     )]
     pub request_timeout_secs: String,
+    /// Open client connections at most. At the limit the connection idle the longest is closed
+    /// to make room; when all are busy, accepting waits.
+    #[arg(
+        long,
+        env = "CPS_MAX_CONNECTIONS",
+        default_value = "4096",
+        global = true
+    )]
+    pub max_connections: String,
+    /// Requests in progress at most; beyond it a request is answered 503 `ServiceUnavailable`
+    /// with `Retry-After` at once instead of queueing.
+    #[arg(long, env = "CPS_MAX_IN_FLIGHT", default_value = "64", global = true)]
+    pub max_in_flight: String,
+    /// Seconds a client has to send a request's headers (and a new connection its first
+    /// request) before the connection is closed.
+    #[arg(
+        long,
+        env = "CPS_HEADER_TIMEOUT_SECS",
+        default_value = "10",
+        global = true
+    )]
+    pub header_timeout_secs: String,
+    /// Seconds a request's body may take to arrive before it is answered 408.
+    #[arg(
+        long,
+        env = "CPS_BODY_TIMEOUT_SECS",
+        default_value = "5",
+        global = true
+    )]
+    pub body_timeout_secs: String,
+    /// Seconds a connection may stay open with no request in progress.
+    #[arg(
+        long,
+        env = "CPS_IDLE_TIMEOUT_SECS",
+        default_value = "60",
+        global = true
+    )]
+    pub idle_timeout_secs: String,
+    /// Seconds a TLS handshake may take.
+    #[arg(
+        long,
+        env = "CPS_TLS_HANDSHAKE_TIMEOUT_SECS",
+        default_value = "10",
+        global = true
+    )]
+    pub tls_handshake_timeout_secs: String,
+    /// Browser origins (`https://desk.example.com`, comma-separated) allowed to send requests
+    /// that change cards; empty: any request carrying an `Origin` header is refused with 403.
+    #[arg(long, env = "CPS_ALLOWED_ORIGINS", default_value = "", global = true)]
+    pub allowed_origins: String,
+    /// Failed activations (wrong phone number) of one card after which further attempts are
+    /// refused with 429 until the window passes.
+    #[arg(
+        long,
+        env = "CPS_ACTIVATION_MAX_FAILURES",
+        default_value = "5",
+        global = true
+    )]
+    pub activation_max_failures: String,
+    /// Seconds over which failed activations are counted.
+    #[arg(
+        long,
+        env = "CPS_ACTIVATION_WINDOW_SECS",
+        default_value = "900",
+        global = true
+    )]
+    pub activation_window_secs: String,
     /// PEM certificate chain: serve HTTPS (TLS 1.2/1.3) instead of plain HTTP.
     #[arg(long, env = "CPS_TLS_CERT", global = true)]
     pub tls_cert: Option<PathBuf>,
@@ -224,6 +291,12 @@ pub struct Config {
     pub default_country: Country,
     pub request_timeout: Duration,
     pub tls: Option<Arc<rustls::ServerConfig>>,
+    /// Client certificates are required (`--tls-client-ca`).
+    pub mutual_tls: bool,
+    /// How connections are bounded.
+    pub connections: crate::server::Limits,
+    /// What one request may hold and how long it may take to arrive.
+    pub requests: crate::http::RequestLimits,
 }
 
 impl std::fmt::Debug for Config {
@@ -389,6 +462,57 @@ impl Config {
                 return Err("--tls-cert / CPS_TLS_CERT: required with --tls-key".to_owned());
             }
         };
+        let connections = crate::server::Limits {
+            max_connections: usize::try_from(number(
+                &s.max_connections,
+                "--max-connections / CPS_MAX_CONNECTIONS",
+                1..=1_000_000,
+            )?)
+            .unwrap_or(usize::MAX),
+            header_timeout: Duration::from_secs(number(
+                &s.header_timeout_secs,
+                "--header-timeout-secs / CPS_HEADER_TIMEOUT_SECS",
+                1..=600,
+            )?),
+            idle_timeout: Duration::from_secs(number(
+                &s.idle_timeout_secs,
+                "--idle-timeout-secs / CPS_IDLE_TIMEOUT_SECS",
+                1..=86_400,
+            )?),
+            tls_handshake_timeout: Duration::from_secs(number(
+                &s.tls_handshake_timeout_secs,
+                "--tls-handshake-timeout-secs / CPS_TLS_HANDSHAKE_TIMEOUT_SECS",
+                1..=600,
+            )?),
+            grace: GRACE,
+        };
+        let requests = crate::http::RequestLimits {
+            max_in_flight: usize::try_from(number(
+                &s.max_in_flight,
+                "--max-in-flight / CPS_MAX_IN_FLIGHT",
+                1..=100_000,
+            )?)
+            .unwrap_or(usize::MAX),
+            body_timeout: Duration::from_secs(number(
+                &s.body_timeout_secs,
+                "--body-timeout-secs / CPS_BODY_TIMEOUT_SECS",
+                1..=600,
+            )?),
+            allowed_origins: origins(&s.allowed_origins)?,
+        };
+        let activation_limit = crate::store::AttemptLimit {
+            max_failures: u32::try_from(number(
+                &s.activation_max_failures,
+                "--activation-max-failures / CPS_ACTIVATION_MAX_FAILURES",
+                1..=1000,
+            )?)
+            .unwrap_or(u32::MAX),
+            window: Duration::from_secs(number(
+                &s.activation_window_secs,
+                "--activation-window-secs / CPS_ACTIVATION_WINDOW_SECS",
+                1..=604_800,
+            )?),
+        };
         if serving && tls.is_none() && !listen.ip().is_loopback() && !s.plain_http {
             return Err(format!(
                 "--listen / CPS_LISTEN: {listen} is not a loopback address; serve TLS (--tls-cert, --tls-key) or choose plain HTTP explicitly with --plain-http / CPS_PLAIN_HTTP"
@@ -405,6 +529,7 @@ impl Config {
                 // Only serving creates a missing SQLite file (and `cps migrate`, which asks
                 // for it); other commands refuse a mistyped path.
                 create: serving,
+                activation_limit,
             },
             redis_url,
             redis_prefix: s.redis_prefix.clone(),
@@ -426,6 +551,39 @@ impl Config {
             default_country,
             request_timeout,
             tls,
+            mutual_tls: s.tls_client_ca.is_some(),
+            connections,
+            requests,
         })
     }
+}
+
+/// How long requests in progress get to finish after a shutdown signal.
+const GRACE: Duration = Duration::from_secs(10);
+
+/// `--allowed-origins`: comma-separated `scheme://host[:port]`, compared exactly (lower case),
+/// as browsers send them in `Origin`.
+fn origins(list: &str) -> Result<Vec<String>, String> {
+    list.split(',')
+        .map(str::trim)
+        .filter(|o| !o.is_empty())
+        .map(|o| {
+            let origin = o.trim_end_matches('/');
+            let host = origin
+                .strip_prefix("https://")
+                .or_else(|| origin.strip_prefix("http://"));
+            match host {
+                Some(host)
+                    if !host.is_empty()
+                        && !host.contains(['/', '?', '#', '@'])
+                        && !host.contains(char::is_whitespace) =>
+                {
+                    Ok(origin.to_ascii_lowercase())
+                }
+                _ => Err(format!(
+                    "--allowed-origins / CPS_ALLOWED_ORIGINS: {o:?} is not an origin such as https://desk.example.com"
+                )),
+            }
+        })
+        .collect()
 }

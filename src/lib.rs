@@ -1,7 +1,7 @@
 //! CPS — the Customer Portal Server's loyalty-card API for ALCS.
 //!
 //! `domain` holds the values and rules, `store` the system of record, `service` the operations,
-//! `http` the wire contract; `startup` puts them together for `main` and the tests.
+//! `http` the wire contract, `server` the connections; `startup` puts them together for `main` and the tests.
 
 pub mod breaker;
 pub mod cache;
@@ -9,7 +9,9 @@ pub mod commands;
 pub mod config;
 pub mod domain;
 pub mod http;
+pub mod logs;
 pub mod outbox;
+pub mod server;
 pub mod service;
 pub mod startup;
 pub mod store;

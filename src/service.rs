@@ -55,9 +55,18 @@ impl Service {
         let (store, deliverer) = (self.store.clone(), self.deliverer.clone());
         let card = registration.card_number.clone();
         let outcome = detach(async move {
-            let outcome = store
+            let outcome = match store
                 .register(&registration, identity.as_ref(), Utc::now())
-                .await?;
+                .await
+            {
+                Err(e) if e.is_retryable() => {
+                    retry_pause(&e).await;
+                    store
+                        .register(&registration, identity.as_ref(), Utc::now())
+                        .await
+                }
+                done => done,
+            }?;
             deliverer.deliver_now(outcome.effects).await;
             Ok::<_, StoreError>(outcome.result)
         })
@@ -84,9 +93,18 @@ impl Service {
         let (store, deliverer) = (self.store.clone(), self.deliverer.clone());
         let (card_for_task, command_for_task) = (card.clone(), command.clone());
         let result = detach(async move {
-            let outcome = store
+            let outcome = match store
                 .apply(&card_for_task, &command_for_task, Utc::now())
-                .await?;
+                .await
+            {
+                Err(ApplyError::Store(e)) if e.is_retryable() => {
+                    retry_pause(&e).await;
+                    store
+                        .apply(&card_for_task, &command_for_task, Utc::now())
+                        .await
+                }
+                done => done,
+            }?;
             deliverer.deliver_now(outcome.effects).await;
             Ok::<_, ApplyError>(outcome.result)
         })
@@ -103,6 +121,9 @@ impl Service {
             }
             Err(ApplyError::Rule(rule)) => {
                 tracing::info!(card_number = %card, operation, reason = %rule, "refused");
+            }
+            Err(ApplyError::TooManyAttempts { retry_after }) => {
+                tracing::info!(card_number = %card, operation, retry_after_secs = retry_after.as_secs(), "refused: too many failed attempts");
             }
             Err(ApplyError::Store(_)) => {}
         }
@@ -148,6 +169,13 @@ impl Service {
         *last = Some((Instant::now(), ready));
         ready
     }
+}
+
+/// A short, jittered pause before the one retry of an operation the database refused for a
+/// passing reason, so that two transactions that collided do not collide again.
+async fn retry_pause(e: &StoreError) {
+    tracing::debug!(error = %crate::error_chain(e), "retrying once");
+    tokio::time::sleep(Duration::from_millis(20 + fastrand::u64(0..60))).await;
 }
 
 /// Runs a store call to completion on its own task, whatever happens to the caller.

@@ -3,7 +3,6 @@
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
 
 use anyhow::Context as _;
 use axum::Router;
@@ -17,14 +16,12 @@ use crate::outbox::worker::{self, Deliverer, WorkerConfig};
 use crate::service::Service;
 use crate::store::Store;
 
-/// How long in-flight requests get to finish after a shutdown signal.
-const GRACE: Duration = Duration::from_secs(10);
-
 pub struct Application {
     listener: std::net::TcpListener,
     addr: SocketAddr,
     router: Router,
     tls: Option<Arc<rustls::ServerConfig>>,
+    connections: crate::server::Limits,
     deliverer: Deliverer,
     /// Refills an emptied cache (when a cache is configured).
     refiller: Option<Refiller>,
@@ -71,9 +68,28 @@ impl Application {
             default_country: config.default_country,
             default_language: config.default_language,
             request_timeout: config.request_timeout,
+            limits: config.requests.clone(),
+            in_flight: Arc::new(tokio::sync::Semaphore::new(config.requests.max_in_flight)),
         };
         let listener = std::net::TcpListener::bind(config.listen)
             .with_context(|| format!("cannot listen on {}", config.listen))?;
+        if let Some(files) = crate::server::raise_open_files_limit() {
+            // Database, cache, log and listener descriptors need room beside the clients.
+            let wanted = config.connections.max_connections as u64 + 256;
+            if files < wanted {
+                tracing::warn!(
+                    open_files_limit = files,
+                    max_connections = config.connections.max_connections,
+                    "the open-files limit is below --max-connections plus a reserve: accepting may fail before the cap is reached"
+                );
+            }
+        }
+        if config.tls.is_some() && !config.mutual_tls && !config.listen.ip().is_loopback() {
+            tracing::warn!(
+                addr = %config.listen,
+                "serving HTTPS on a non-loopback address without --tls-client-ca: any client that can connect may change cards"
+            );
+        }
         listener.set_nonblocking(true)?;
         let addr = listener.local_addr()?;
         Ok(Self {
@@ -81,6 +97,7 @@ impl Application {
             addr,
             router: http::router(state),
             tls: config.tls,
+            connections: config.connections,
             deliverer,
             refiller,
             worker: config.worker,
@@ -112,42 +129,25 @@ impl Application {
         let refiller = self
             .refiller
             .map(|refiller| tokio::spawn(refiller.run(stop_tx.subscribe())));
-        let mut server_stop = stop_tx.subscribe();
+        let server_stop = stop_tx.subscribe();
         tokio::spawn(async move {
             shutdown.await;
             let _ = stop_tx.send(true);
         });
-        let stopped = async move {
-            let _ = server_stop.wait_for(|stop| *stop).await;
-        };
-        let service = self.router.into_make_service();
-        let served = match self.tls {
-            Some(tls) => {
-                tracing::info!(addr = %self.addr, "serving HTTPS");
-                let handle = axum_server::Handle::new();
-                let on_signal = handle.clone();
-                tokio::spawn(async move {
-                    stopped.await;
-                    on_signal.graceful_shutdown(Some(GRACE));
-                });
-                axum_server::from_tcp_rustls(
-                    self.listener,
-                    axum_server::tls_rustls::RustlsConfig::from_config(tls),
-                )
-                .handle(handle)
-                .serve(service)
-                .await
-                .context("HTTPS server failed")
-            }
-            None => {
-                tracing::info!(addr = %self.addr, "serving plain HTTP");
-                let listener = tokio::net::TcpListener::from_std(self.listener)?;
-                axum::serve(listener, service)
-                    .with_graceful_shutdown(stopped)
-                    .await
-                    .context("HTTP server failed")
-            }
-        };
+        match &self.tls {
+            Some(_) => tracing::info!(addr = %self.addr, "serving HTTPS"),
+            None => tracing::info!(addr = %self.addr, "serving plain HTTP"),
+        }
+        let listener = tokio::net::TcpListener::from_std(self.listener)?;
+        let served = crate::server::serve(
+            listener,
+            self.tls.map(tokio_rustls::TlsAcceptor::from),
+            self.router,
+            self.connections,
+            server_stop,
+        )
+        .await
+        .context("the server failed");
         if let Some(worker) = worker {
             let _ = worker.await;
         }

@@ -19,6 +19,6 @@ pub use language::Language;
 pub use money::{Money, MoneyError};
 pub use phone::{Country, PhoneError, PhoneNumber};
 pub use pin::{PinHmac, PinHmacError};
-pub use registration::{Gender, Identity, Registration, Stat, Wallet, WalletId};
+pub use registration::{Gender, Identity, MAX_WALLETS, Registration, Stat, Wallet, WalletId};
 pub use rules::{CardCommand, CardSnapshot, Change, RuleError};
 pub use status::{CardStatus, CustomerStatus, UnknownStatus};

@@ -31,16 +31,20 @@ impl Gender {
     }
 }
 
-/// A wallet's name within its card (`Strickers2016`). It becomes part of cache field names
-/// (`Wallet.{Id}.Balance`), so it is bounded and free of control characters.
+/// A wallet's name within its card (`Strickers2016`): 1 to 64 of `A-Z a-z 0-9 _ -`. It becomes
+/// part of cache field names (`Wallet.{Id}.Balance`), so it can hold no `.` (a reader splitting
+/// on dots would misread it), no spaces and no control characters.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct WalletId(String);
 
 impl WalletId {
-    pub const MAX_LEN: usize = 128;
+    pub const MAX_LEN: usize = 64;
 
     pub fn parse(s: &str) -> Option<Self> {
-        let ok = !s.is_empty() && s.len() <= Self::MAX_LEN && !s.chars().any(char::is_control);
+        let ok = !s.is_empty()
+            && s.len() <= Self::MAX_LEN
+            && s.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
         ok.then(|| Self(s.to_owned()))
     }
 
@@ -48,6 +52,10 @@ impl WalletId {
         &self.0
     }
 }
+
+/// The most wallets one card may have: each is a row and a handful of cache fields, so an
+/// unbounded list would let one request cost thousands of writes.
+pub const MAX_WALLETS: usize = 32;
 
 /// A wallet's statistics. Each figure is optional, and an absent one stays absent (it is not 0).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

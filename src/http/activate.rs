@@ -6,9 +6,8 @@ use axum::http::StatusCode;
 
 use super::error::ApiError;
 use super::extract::{CardPath, JsonBody};
-use super::{AppState, store_failure, wire};
-use crate::domain::{CardCommand, RuleError};
-use crate::store::ApplyError;
+use super::{AppState, apply_failure, wire};
+use crate::domain::CardCommand;
 
 pub async fn activate(
     State(state): State<AppState>,
@@ -22,14 +21,6 @@ pub async fn activate(
         .await
     {
         Ok(_) => Ok(StatusCode::NO_CONTENT),
-        Err(ApplyError::CardNotFound) => Err(ApiError::CardNotFound),
-        Err(ApplyError::Rule(RuleError::CardWasNotWaitingForActivation)) => {
-            Err(ApiError::CardWasNotWaitingForActivation)
-        }
-        Err(ApplyError::Rule(RuleError::IncorrectPhoneNumber)) => {
-            Err(ApiError::IncorrectPhoneNumber)
-        }
-        // The transaction rolled back: nothing is half-done.
-        Err(ApplyError::Store(e)) => Err(store_failure(&e, ApiError::CustomerActivationError)),
+        Err(e) => Err(apply_failure(e, ApiError::CustomerActivationError)),
     }
 }

@@ -6,9 +6,8 @@ use axum::http::StatusCode;
 
 use super::error::ApiError;
 use super::extract::{CardPath, JsonBody};
-use super::{AppState, store_failure, wire};
+use super::{AppState, apply_failure, wire};
 use crate::domain::CardCommand;
-use crate::store::ApplyError;
 
 pub async fn change_phone(
     State(state): State<AppState>,
@@ -22,9 +21,6 @@ pub async fn change_phone(
         .await
     {
         Ok(_) => Ok(StatusCode::NO_CONTENT),
-        Err(ApplyError::CardNotFound) => Err(ApiError::CardNotFound),
-        // Changing a phone has no rule that can refuse it; reaching this is a bug.
-        Err(ApplyError::Rule(_)) => Err(ApiError::Unknown),
-        Err(ApplyError::Store(e)) => Err(store_failure(&e, ApiError::Unknown)),
+        Err(e) => Err(apply_failure(e, ApiError::Unknown)),
     }
 }

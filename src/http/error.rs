@@ -34,6 +34,10 @@ pub enum Reason {
     /// A request the framework refused before our code saw it.
     Malformed,
     ControlCharacters,
+    /// A wallet `Id` outside `[A-Za-z0-9_-]{1,64}`.
+    WalletId,
+    /// More items than allowed (wallets).
+    TooMany,
 }
 
 impl Reason {
@@ -74,6 +78,14 @@ impl Reason {
             (Self::Malformed, En) => "the request is malformed",
             (Self::ControlCharacters, Pl) => "znaki sterujące są niedozwolone",
             (Self::ControlCharacters, En) => "control characters are not allowed",
+            (Self::WalletId, Pl) => {
+                "dozwolone są litery A-Z i a-z, cyfry, _ oraz -, od 1 do 64 znaków"
+            }
+            (Self::WalletId, En) => {
+                "only letters A-Z and a-z, digits, _ and - are allowed, 1 to 64 characters"
+            }
+            (Self::TooMany, Pl) => "za dużo elementów (najwyżej 32)",
+            (Self::TooMany, En) => "too many items (at most 32)",
         }
     }
 }
@@ -113,6 +125,17 @@ pub enum ApiError {
     ServiceUnavailable,
     /// 503 `Timeout`: the request did not finish in the configured time.
     Timeout,
+    /// 403 `Forbidden`: a state-changing request from a browser origin that is not allowed.
+    Forbidden,
+    /// 408 `RequestTimeout`: the client did not send its body in time.
+    RequestTimeout,
+    /// 414 `UriTooLong`.
+    UriTooLong,
+    /// 431 `RequestHeaderFieldsTooLarge`: too many headers, or too large.
+    HeadersTooLarge,
+    /// 429 `TooManyAttempts`: too many failed activations of this card; retry after the
+    /// given number of seconds.
+    TooManyAttempts { retry_after_secs: u64 },
     /// 500 `UnknownError`.
     Unknown,
 }
@@ -133,7 +156,11 @@ impl ApiError {
             StatusCode::PAYLOAD_TOO_LARGE => Self::PayloadTooLarge,
             StatusCode::UNSUPPORTED_MEDIA_TYPE => Self::UnsupportedMediaType,
             StatusCode::NOT_ACCEPTABLE => Self::NotAcceptable,
-            StatusCode::REQUEST_TIMEOUT | StatusCode::GATEWAY_TIMEOUT => Self::Timeout,
+            StatusCode::REQUEST_TIMEOUT => Self::RequestTimeout,
+            StatusCode::GATEWAY_TIMEOUT => Self::Timeout,
+            StatusCode::FORBIDDEN => Self::Forbidden,
+            StatusCode::URI_TOO_LONG => Self::UriTooLong,
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE => Self::HeadersTooLarge,
             StatusCode::SERVICE_UNAVAILABLE => Self::ServiceUnavailable,
             s if s.is_client_error() => Self::invalid("", Reason::Malformed),
             _ => Self::Unknown,
@@ -156,6 +183,11 @@ impl ApiError {
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::ServiceUnavailable | Self::Timeout => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Forbidden => StatusCode::FORBIDDEN,
+            Self::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
+            Self::UriTooLong => StatusCode::URI_TOO_LONG,
+            Self::HeadersTooLarge => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            Self::TooManyAttempts { .. } => StatusCode::TOO_MANY_REQUESTS,
         }
     }
 
@@ -176,7 +208,27 @@ impl ApiError {
             Self::ServiceUnavailable => "ServiceUnavailable",
             Self::Timeout => "Timeout",
             Self::Unknown => "UnknownError",
+            Self::Forbidden => "Forbidden",
+            Self::RequestTimeout => "RequestTimeout",
+            Self::UriTooLong => "UriTooLong",
+            Self::HeadersTooLarge => "RequestHeaderFieldsTooLarge",
+            Self::TooManyAttempts { .. } => "TooManyAttempts",
         }
+    }
+
+    /// Seconds the client should wait before trying again (`Retry-After`), where that is known.
+    pub fn retry_after(&self) -> Option<u64> {
+        match self {
+            Self::TooManyAttempts { retry_after_secs } => Some(*retry_after_secs),
+            Self::ServiceUnavailable => Some(1),
+            _ => None,
+        }
+    }
+
+    /// Whether the connection is closed after this answer: the request's body was not read to
+    /// its end, so the next bytes on the connection cannot be trusted to start a request.
+    pub fn closes_connection(&self) -> bool {
+        matches!(self, Self::PayloadTooLarge | Self::RequestTimeout)
     }
 
     pub fn message(&self, lang: Language) -> String {
@@ -244,6 +296,26 @@ impl ApiError {
             (Self::Timeout, En) => "The request timed out",
             (Self::Unknown, Pl) => "Wystąpił nieoczekiwany błąd serwera",
             (Self::Unknown, En) => "An unexpected server error occurred",
+            (Self::Forbidden, Pl) => {
+                "Żądania zmieniające dane nie są przyjmowane z tego źródła (Origin)"
+            }
+            (Self::Forbidden, En) => "Requests that change data are not accepted from this origin",
+            (Self::RequestTimeout, Pl) => "Treść żądania nie nadeszła w wymaganym czasie",
+            (Self::RequestTimeout, En) => "The request body did not arrive in time",
+            (Self::UriTooLong, Pl) => "Adres żądania jest za długi",
+            (Self::UriTooLong, En) => "The request URI is too long",
+            (Self::HeadersTooLarge, Pl) => "Nagłówki żądania są za duże lub jest ich za dużo",
+            (Self::HeadersTooLarge, En) => "The request headers are too large or too many",
+            (Self::TooManyAttempts { retry_after_secs }, Pl) => {
+                return format!(
+                    "Zbyt wiele nieudanych prób aktywacji tej karty; spróbuj ponownie za {retry_after_secs} s"
+                );
+            }
+            (Self::TooManyAttempts { retry_after_secs }, En) => {
+                return format!(
+                    "Too many failed activation attempts for this card; try again in {retry_after_secs} s"
+                );
+            }
         };
         fixed.to_owned()
     }
@@ -301,6 +373,13 @@ mod tests {
             ApiError::ServiceUnavailable,
             ApiError::Timeout,
             ApiError::Unknown,
+            ApiError::Forbidden,
+            ApiError::RequestTimeout,
+            ApiError::UriTooLong,
+            ApiError::HeadersTooLarge,
+            ApiError::TooManyAttempts {
+                retry_after_secs: 60,
+            },
         ];
         for e in all {
             let (pl, en) = (e.message(Language::Polish), e.message(Language::English));

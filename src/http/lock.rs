@@ -5,9 +5,8 @@ use axum::http::StatusCode;
 
 use super::error::ApiError;
 use super::extract::{CardPath, EmptyOrJsonObject};
-use super::{AppState, store_failure};
+use super::{AppState, apply_failure};
 use crate::domain::CardCommand;
-use crate::store::ApplyError;
 
 pub async fn lock(
     State(state): State<AppState>,
@@ -17,8 +16,6 @@ pub async fn lock(
 ) -> Result<StatusCode, ApiError> {
     match state.service.apply(card, CardCommand::Lock).await {
         Ok(_) => Ok(StatusCode::NO_CONTENT),
-        Err(ApplyError::CardNotFound) => Err(ApiError::CardNotFound),
-        Err(ApplyError::Rule(_)) => Err(ApiError::Unknown),
-        Err(ApplyError::Store(e)) => Err(store_failure(&e, ApiError::Unknown)),
+        Err(e) => Err(apply_failure(e, ApiError::Unknown)),
     }
 }

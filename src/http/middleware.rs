@@ -4,24 +4,66 @@
 use std::time::{Duration, Instant};
 
 use axum::extract::{MatchedPath, Request, State};
-use axum::http::{HeaderValue, header};
+use axum::http::{HeaderValue, Method, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use super::AppState;
 use super::error::ApiError;
-use super::extract::accepts_json;
+use super::extract::{accepts_json, is_json};
 use crate::domain::Language;
 
 pub const JSON: HeaderValue = HeaderValue::from_static("application/json; charset=utf-8");
 
-pub async fn envelope(State(state): State<AppState>, req: Request, next: Next) -> Response {
+/// Longest request target (path and query) accepted; longer is 414.
+pub const MAX_URI_BYTES: usize = 4096;
+/// Header fields accepted in one request; more is 431.
+pub const MAX_HEADERS: usize = 64;
+/// Total size of the header fields (names and values) accepted; more is 431.
+pub const MAX_HEADER_BYTES: usize = 8 * 1024;
+
+/// Who sent a request: the peer's address and, with mutual TLS, its certificate's subject.
+/// The server puts it in every request's extensions.
+#[derive(Debug, Clone)]
+pub struct Client {
+    pub addr: std::net::SocketAddr,
+    pub subject: Option<std::sync::Arc<str>>,
+}
+
+/// How a handler reads the request's body: within `timeout`, flagging while it waits, so that a
+/// request that runs out of time there is answered 408 (the client was slow), not 503 (we were).
+#[derive(Clone)]
+pub struct ReadingBody {
+    flag: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    pub timeout: Duration,
+}
+
+impl ReadingBody {
+    fn new(timeout: Duration) -> Self {
+        Self {
+            flag: std::sync::Arc::default(),
+            timeout,
+        }
+    }
+
+    pub fn set(&self, reading: bool) {
+        self.flag
+            .store(reading, std::sync::atomic::Ordering::Release);
+    }
+
+    fn get(&self) -> bool {
+        self.flag.load(std::sync::atomic::Ordering::Acquire)
+    }
+}
+
+pub async fn envelope(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
     let started = Instant::now();
     let method = req.method().clone();
     let route = req
         .extensions()
         .get::<MatchedPath>()
         .map_or_else(|| "<unmatched>".to_owned(), |p| p.as_str().to_owned());
+    let client = req.extensions().get::<Client>().cloned();
     // Handlers may override this from the body (register's CashierLanguage).
     let language = req
         .headers()
@@ -31,13 +73,22 @@ pub async fn envelope(State(state): State<AppState>, req: Request, next: Next) -
         .find_map(Language::from_accept_language)
         .unwrap_or(state.default_language);
 
-    let response = if !accepts_json(req.headers()) {
-        ApiError::NotAcceptable.into_response()
-    } else {
-        match tokio::time::timeout(state.request_timeout, next.run(req)).await {
-            Ok(response) => response,
-            Err(_) => ApiError::Timeout.into_response(),
-        }
+    let reading = ReadingBody::new(state.limits.body_timeout);
+    req.extensions_mut().insert(reading.clone());
+    let response = match refusal(&state, &req, &route) {
+        Some(error) => error.into_response(),
+        // Health checks are exempt from shedding: they are cheap, and an orchestrator must see
+        // an overloaded instance as alive.
+        None if route.starts_with("/health/") => next.run(req).await,
+        None => match state.in_flight.clone().try_acquire_owned() {
+            Err(_) => ApiError::ServiceUnavailable.into_response(),
+            Ok(_permit) => match tokio::time::timeout(state.request_timeout, next.run(req)).await
+            {
+                Ok(response) => response,
+                Err(_) if reading.get() => ApiError::RequestTimeout.into_response(),
+                Err(_) => ApiError::Timeout.into_response(),
+            },
+        },
     };
     let language = response
         .extensions()
@@ -48,12 +99,57 @@ pub async fn envelope(State(state): State<AppState>, req: Request, next: Next) -
 
     let status = response.status().as_u16();
     let duration_ms = elapsed_ms(started.elapsed());
+    let addr = client.as_ref().map(|c| c.addr.to_string());
+    let subject = client.as_ref().and_then(|c| c.subject.as_deref());
     if response.status().is_server_error() {
-        tracing::warn!(%method, route, status, duration_ms, "request failed");
+        // One line per request always; at warning level once per 10 s per route and status,
+        // so that an outage or an overload does not drown the log in warnings.
+        match crate::logs::warnings().allow(&format!("{route} {status}")) {
+            Some(suppressed) => tracing::warn!(%method, route, status, duration_ms, client = addr, client_cert = subject, suppressed, "request failed"),
+            None => tracing::info!(%method, route, status, duration_ms, client = addr, client_cert = subject, "request failed"),
+        }
     } else {
-        tracing::info!(%method, route, status, duration_ms, "request handled");
+        tracing::info!(%method, route, status, duration_ms, client = addr, client_cert = subject, "request handled");
     }
     response
+}
+
+/// The checks every request passes before its handler: size of the request line and headers,
+/// the answer's media type, and for state-changing calls the origin and the body's media type.
+fn refusal(state: &AppState, req: &Request, route: &str) -> Option<ApiError> {
+    let target = req.uri().path_and_query().map_or(0, |p| p.as_str().len());
+    if target > MAX_URI_BYTES {
+        return Some(ApiError::UriTooLong);
+    }
+    let headers = req.headers();
+    let header_bytes: usize = headers
+        .iter()
+        .map(|(name, value)| name.as_str().len() + value.len())
+        .sum();
+    if headers.len() > MAX_HEADERS || header_bytes > MAX_HEADER_BYTES {
+        return Some(ApiError::HeadersTooLarge);
+    }
+    if !accepts_json(headers) {
+        return Some(ApiError::NotAcceptable);
+    }
+    let changes_state = !matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
+    if changes_state && route != "<unmatched>" {
+        // A browser sends a cross-site form post (`application/x-www-form-urlencoded`, no
+        // preflight) with its `Origin`; no till does. Refuse both marks of a browser.
+        if let Some(origin) = headers.get(header::ORIGIN) {
+            let allowed = origin.to_str().is_ok_and(|o| {
+                let o = o.trim_end_matches('/').to_ascii_lowercase();
+                state.limits.allowed_origins.iter().any(|a| *a == o)
+            });
+            if !allowed {
+                return Some(ApiError::Forbidden);
+            }
+        }
+        if headers.contains_key(header::CONTENT_TYPE) && !is_json(headers) {
+            return Some(ApiError::UnsupportedMediaType);
+        }
+    }
+    None
 }
 
 fn elapsed_ms(d: Duration) -> f64 {
@@ -75,6 +171,14 @@ fn render(mut response: Response, language: Language) -> Response {
     out.headers_mut().insert(header::CONTENT_TYPE, JSON);
     if let Some(allow) = response.headers().get(header::ALLOW) {
         out.headers_mut().insert(header::ALLOW, allow.clone());
+    }
+    if let Some(seconds) = error.retry_after() {
+        out.headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+    }
+    if error.closes_connection() {
+        out.headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
     }
     out
 }

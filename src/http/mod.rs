@@ -12,6 +12,7 @@ mod read;
 mod register;
 pub mod wire;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::DefaultBodyLimit;
@@ -20,14 +21,17 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Router, middleware as mw};
 use serde::Serialize;
+use tokio::sync::Semaphore;
 use tower_http::catch_panic::CatchPanicLayer;
 
 use crate::domain::{Country, Language};
 use crate::service::Service;
-use crate::store::StoreError;
+use crate::domain::RuleError;
+use crate::store::{ApplyError, StoreError};
 use error::ApiError;
 
 pub use extract::MAX_BODY_BYTES;
+pub use middleware::{Client, MAX_HEADERS, MAX_HEADER_BYTES, MAX_URI_BYTES};
 
 /// What every handler can reach.
 #[derive(Clone)]
@@ -36,6 +40,20 @@ pub struct AppState {
     pub default_country: Country,
     pub default_language: Language,
     pub request_timeout: Duration,
+    pub limits: RequestLimits,
+    /// One permit per request in progress (`limits.max_in_flight`).
+    pub in_flight: Arc<Semaphore>,
+}
+
+/// What one request may hold and take.
+#[derive(Debug, Clone)]
+pub struct RequestLimits {
+    /// Requests in progress at most; more are answered 503 at once.
+    pub max_in_flight: usize,
+    /// How long a body may take to arrive (408 after).
+    pub body_timeout: Duration,
+    /// Browser origins allowed to send state-changing requests (lower case, no trailing `/`).
+    pub allowed_origins: Vec<String>,
 }
 
 pub fn router(state: AppState) -> Router {
@@ -52,7 +70,8 @@ pub fn router(state: AppState) -> Router {
         .route("/health/live", get(health::live))
         .route("/health/ready", get(health::ready))
         .fallback(|| async { ApiError::NotFound })
-        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        // Bodies are read (and bounded) by our own extractors; see `extract::read`.
+        .layer(DefaultBodyLimit::disable())
         // A panic is a bug, but it must still answer in the envelope and keep the server up.
         .layer(CatchPanicLayer::new())
         .layer(mw::from_fn_with_state(state.clone(), middleware::envelope))
@@ -76,12 +95,29 @@ fn json(status: StatusCode, body: &impl Serialize) -> Response {
     }
 }
 
+/// The answer for an operation on a card that did not happen. `otherwise` answers an
+/// infrastructure failure that is not "unavailable" (the operation's own 500 code).
+fn apply_failure(e: ApplyError, otherwise: ApiError) -> ApiError {
+    match e {
+        ApplyError::CardNotFound => ApiError::CardNotFound,
+        ApplyError::Rule(RuleError::CardWasNotWaitingForActivation) => {
+            ApiError::CardWasNotWaitingForActivation
+        }
+        ApplyError::Rule(RuleError::IncorrectPhoneNumber) => ApiError::IncorrectPhoneNumber,
+        ApplyError::TooManyAttempts { retry_after } => ApiError::TooManyAttempts {
+            retry_after_secs: retry_after.as_secs().max(1),
+        },
+        // The transaction rolled back: nothing is half-done.
+        ApplyError::Store(e) => store_failure(&e, otherwise),
+    }
+}
+
 /// The answer for an infrastructure failure: 503 when the database is unavailable (nothing was
 /// done), otherwise `otherwise` (a 500). Logged here, once, with its cause chain.
 fn store_failure(e: &StoreError, otherwise: ApiError) -> ApiError {
     let chain = crate::error_chain(e);
     if e.is_unavailable() {
-        tracing::warn!(error = %chain, "database unavailable");
+        crate::warn_limited!("database-unavailable", error = %chain, "database unavailable");
         ApiError::ServiceUnavailable
     } else {
         tracing::error!(error = %chain, "database failure");

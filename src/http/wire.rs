@@ -12,7 +12,7 @@ use serde_json::{Map, Number, Value};
 use super::error::{ApiError, Reason};
 use crate::domain::{
     CardNumber, Country, Gender, Identity, Language, Money, MoneyError, PhoneError, PhoneNumber,
-    PinHmac, PinHmacError, Registration, Stat, Wallet, WalletId,
+    MAX_WALLETS, PinHmac, PinHmacError, Registration, Stat, Wallet, WalletId,
 };
 use crate::store::CardView;
 
@@ -205,6 +205,9 @@ fn identity(o: &Obj<'_>) -> Result<Identity, ApiError> {
 }
 
 fn wallets(path: &str, items: &[Value]) -> Result<Vec<Wallet>, ApiError> {
+    if items.len() > MAX_WALLETS {
+        return Err(ApiError::invalid(path, Reason::TooMany));
+    }
     let mut out: Vec<Wallet> = Vec::with_capacity(items.len());
     for (i, item) in items.iter().enumerate() {
         let here = format!("{path}[{i}]");
@@ -219,7 +222,7 @@ fn wallets(path: &str, items: &[Value]) -> Result<Vec<Wallet>, ApiError> {
             } else if raw_id.len() > WalletId::MAX_LEN {
                 Reason::TooLong
             } else {
-                Reason::ControlCharacters
+                Reason::WalletId
             };
             w.invalid("Id", reason)
         })?;
@@ -244,6 +247,11 @@ fn wallets(path: &str, items: &[Value]) -> Result<Vec<Wallet>, ApiError> {
             None => None,
             Some(Value::String(s)) if s.len() > MAX_VERSION_LEN => {
                 return Err(w.invalid("Version", Reason::TooLong));
+            }
+            // NUL cannot be stored in PostgreSQL text; newlines and escapes would reach the
+            // cache and every log or screen that shows it.
+            Some(Value::String(s)) if s.chars().any(char::is_control) => {
+                return Err(w.invalid("Version", Reason::ControlCharacters));
             }
             Some(Value::String(s)) => Some(s.clone()),
             Some(Value::Number(n)) if is_integer(n) && n.to_string().len() <= MAX_VERSION_LEN => {

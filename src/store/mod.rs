@@ -42,7 +42,64 @@ pub struct StoreOptions {
     /// Create a SQLite file that does not exist (serving, migrating); maintenance commands
     /// refuse a missing file instead, so that a mistyped path is not taken for an empty store.
     pub create: bool,
+    /// Failed activations tolerated per card.
+    pub activation_limit: AttemptLimit,
 }
+
+/// How many failed activations (wrong phone number) of one card are tolerated within `window`;
+/// beyond that, activation is refused until the oldest counted failure leaves the window. The
+/// failures are kept in the database, so every instance counts the same ones.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AttemptLimit {
+    pub max_failures: u32,
+    pub window: Duration,
+}
+
+impl Default for AttemptLimit {
+    fn default() -> Self {
+        Self {
+            max_failures: 5,
+            window: Duration::from_secs(15 * 60),
+        }
+    }
+}
+
+impl AttemptLimit {
+    /// The start of the window that ends at `at`.
+    fn since(&self, at: DateTime<Utc>) -> DateTime<Utc> {
+        at - chrono::Duration::from_std(self.window).unwrap_or(chrono::Duration::MAX)
+    }
+
+    /// Whether `failures` within the window lock activation; if so, for how long, counted from
+    /// the oldest of them (rounded up to whole seconds, at least one).
+    fn locked(
+        &self,
+        failures: i64,
+        oldest: Option<DateTime<Utc>>,
+        at: DateTime<Utc>,
+    ) -> Option<Duration> {
+        if failures < i64::from(self.max_failures) {
+            return None;
+        }
+        let ends = oldest.unwrap_or(at) + chrono::Duration::from_std(self.window).ok()?;
+        let left = (ends - at).to_std().unwrap_or_default();
+        Some(Duration::from_secs(left.as_secs() + 1))
+    }
+
+    /// The audit trail's account of a failed activation: how many failures now count.
+    fn failure_details(&self, failures: i64) -> String {
+        serde_json::json!({
+            "Refused": "IncorrectPhoneNumber",
+            "FailedAttempts": failures,
+            "MaxFailures": self.max_failures,
+            "Locked": failures >= i64::from(self.max_failures),
+        })
+        .to_string()
+    }
+}
+
+/// The audit operation of a failed activation attempt.
+const ACTIVATION_FAILED: &str = "activate-failed";
 
 impl Default for StoreOptions {
     fn default() -> Self {
@@ -52,6 +109,7 @@ impl Default for StoreOptions {
             cache_effects: false,
             alcs_notices: false,
             create: true,
+            activation_limit: AttemptLimit::default(),
         }
     }
 }
@@ -104,6 +162,9 @@ pub enum ApplyError {
     CardNotFound,
     #[error(transparent)]
     Rule(#[from] RuleError),
+    /// Too many failed activations of this card lately; the next may come after `retry_after`.
+    #[error("too many failed activation attempts")]
+    TooManyAttempts { retry_after: Duration },
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -160,6 +221,26 @@ impl StoreError {
     /// Nothing happened and a later attempt may succeed: answered 503.
     pub fn is_unavailable(&self) -> bool {
         matches!(self, Self::Unavailable { .. } | Self::Unreachable { .. })
+    }
+
+    /// The database refused before doing anything, for a reason that passes in moments
+    /// (serialization failure, deadlock, not accepting connections, too many connections,
+    /// starting up): the operation certainly did not happen, so running it again once is safe.
+    /// A lost connection is not among these: a commit may have happened before the loss.
+    pub fn is_retryable(&self) -> bool {
+        let (Self::Unavailable { source, .. } | Self::Unreachable { source, .. }) = self else {
+            return false;
+        };
+        let Some(sqlx::Error::Database(db)) = source.downcast_ref::<sqlx::Error>() else {
+            return false;
+        };
+        db.try_downcast_ref::<sqlx::postgres::PgDatabaseError>()
+            .is_some_and(|pg| {
+                matches!(
+                    pg.code(),
+                    "40001" | "40P01" | "55000" | "57P03" | "53300"
+                )
+            })
     }
 
     pub(crate) fn failed(context: &'static str, source: impl Into<BoxError>) -> Self {
@@ -233,11 +314,15 @@ fn postgres_class(code: &str) -> Class {
     // shutdown, cannot connect now, the session ended): unreachable. Class 53 (insufficient resources: disk full, too many
     // connections), 55P03 (lock_timeout), 57014 (statement_timeout), 25006 (read-only
     // transaction, e.g. a standby after failover), 40001/40P01 (serialization failure,
-    // deadlock): it answers but cannot take this now.
+    // deadlock), 55000 (e.g. "database is not currently accepting connections", while it is
+    // being shut down or renamed): it answers but cannot take this now.
     if code.starts_with("08") || code.starts_with("57P") {
         Class::Unreachable
     } else if code.starts_with("53")
-        || matches!(code, "55P03" | "57014" | "25006" | "40001" | "40P01")
+        || matches!(
+            code,
+            "55000" | "55P03" | "57014" | "25006" | "40001" | "40P01"
+        )
     {
         Class::Unavailable
     } else {

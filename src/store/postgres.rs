@@ -29,7 +29,7 @@ use crate::cache::CacheState;
 use crate::domain::{
     CardCommand, CardNumber, CardStatus, CustomerId, CustomerStatus, Identity, PhoneNumber,
     Registration, Wallet,
-};
+RuleError, };
 use crate::outbox::{Effect, Pending, Status, SummaryLine};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
@@ -145,6 +145,43 @@ async fn audit(
     .execute(&mut *tx)
     .await
     .context("write the audit record")?;
+    Ok(())
+}
+
+/// Failed activations of `card` since `since`: how many, and the oldest.
+async fn activation_failures(
+    tx: &mut PgConnection,
+    card: &CardNumber,
+    since: DateTime<Utc>,
+) -> Result<(i64, Option<DateTime<Utc>>), StoreError> {
+    sqlx::query_as(
+        "select count(*), min(failed_at) from activation_failures
+         where card_number = $1 and failed_at > $2",
+    )
+    .bind(card.as_str())
+    .bind(since)
+    .fetch_one(&mut *tx)
+    .await
+    .context("count failed activations")
+}
+
+/// Records a failed activation of `card`, dropping its failures that left the window.
+async fn record_activation_failure(
+    tx: &mut PgConnection,
+    card: &CardNumber,
+    at: DateTime<Utc>,
+    since: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "with old as (delete from activation_failures where card_number = $1 and failed_at <= $3)
+         insert into activation_failures (card_number, failed_at) values ($1, $2)",
+    )
+    .bind(card.as_str())
+    .bind(at)
+    .bind(since)
+    .execute(&mut *tx)
+    .await
+    .context("record a failed activation")?;
     Ok(())
 }
 
@@ -314,7 +351,36 @@ impl Store for PgStore {
         };
         let customer = row.customer_id.clone();
         let snapshot = row.snapshot()?;
-        let change = command.decide(&snapshot)?;
+        let limit = self.options.activation_limit;
+        let failures = if matches!(command, CardCommand::Activate { .. }) {
+            let (failures, oldest) = activation_failures(&mut tx, card, limit.since(at)).await?;
+            if let Some(retry_after) = limit.locked(failures, oldest, at) {
+                // Refused without a write: a client hammering a locked card costs one read.
+                return Err(ApplyError::TooManyAttempts { retry_after });
+            }
+            failures
+        } else {
+            0
+        };
+        let change = match command.decide(&snapshot) {
+            Err(RuleError::IncorrectPhoneNumber) if matches!(command, CardCommand::Activate { .. }) => {
+                // The failure counts towards the limit, so it is committed, with its audit record.
+                record_activation_failure(&mut tx, card, at, limit.since(at)).await?;
+                audit(
+                    &mut tx,
+                    at,
+                    super::ACTIVATION_FAILED,
+                    card,
+                    &customer,
+                    None,
+                    limit.failure_details(failures + 1),
+                )
+                .await?;
+                tx.commit().await.context("commit the failed attempt")?;
+                return Err(RuleError::IncorrectPhoneNumber.into());
+            }
+            decided => decided?,
+        };
         if change.is_empty() {
             return Ok(Outcome::without_effects(Applied::Unchanged));
         }
