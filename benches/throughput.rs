@@ -46,6 +46,15 @@ fn settings(database_url: &str, redis: Option<(&str, &str)>) -> Settings {
         tls_key: None,
         tls_client_ca: None,
         plain_http: false,
+        max_connections: "4096".into(),
+        max_in_flight: "64".into(),
+        header_timeout_secs: "10".into(),
+        body_timeout_secs: "5".into(),
+        idle_timeout_secs: "60".into(),
+        tls_handshake_timeout_secs: "10".into(),
+        allowed_origins: String::new(),
+        activation_max_failures: "5".into(),
+        activation_window_secs: "900".into(),
     }
 }
 

@@ -15,7 +15,7 @@ pub mod server;
 pub mod service;
 pub mod startup;
 pub mod store;
-mod tls;
+pub mod tls;
 
 /// An error with its causes, `: `-separated, for one log line.
 pub fn error_chain(e: &dyn std::error::Error) -> String {

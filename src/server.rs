@@ -34,7 +34,7 @@ const HYPER_MAX_HEADERS: usize = 128;
 const H2_MAX_HEADER_LIST: u32 = 32 * 1024;
 const H2_MAX_STREAMS: u32 = 64;
 
-/// How one listener treats its connections.
+/// How one listener treats its connections. The defaults are those of `cps serve`.
 #[derive(Debug, Clone)]
 pub struct Limits {
     /// Open connections at most; beyond it the idlest is closed, or accepting waits.
@@ -48,6 +48,18 @@ pub struct Limits {
     pub tls_handshake_timeout: Duration,
     /// How long requests in progress get to finish after the shutdown signal.
     pub grace: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_connections: 4096,
+            header_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(60),
+            tls_handshake_timeout: Duration::from_secs(10),
+            grace: Duration::from_secs(10),
+        }
+    }
 }
 
 /// Raises this process's soft limit on open files to the hard limit (commonly 1,024 → 524,288),
@@ -67,7 +79,7 @@ pub fn raise_open_files_limit() -> Option<u64> {
 /// for `limits.grace`.
 pub async fn serve(
     listener: TcpListener,
-    tls: Option<TlsAcceptor>,
+    tls: Option<Arc<rustls::ServerConfig>>,
     router: Router,
     limits: Limits,
     mut stop: watch::Receiver<bool>,
@@ -85,6 +97,7 @@ pub async fn serve(
         .max_header_list_size(H2_MAX_HEADER_LIST)
         .max_concurrent_streams(H2_MAX_STREAMS);
     let builder = Arc::new(builder);
+    let tls = tls.map(TlsAcceptor::from);
     let registry = Arc::new(Registry::new(limits.max_connections));
     let epoch = Instant::now();
 
@@ -92,7 +105,7 @@ pub async fn serve(
         // At the cap with every connection busy: wait for one to close before accepting more.
         tokio::select! {
             () = registry.wait_for_room() => {}
-            _ = stop.wait_for(|s| *s) => break,
+            () = stopped(&mut stop) => break,
         }
         let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
@@ -105,7 +118,7 @@ pub async fn serve(
                     continue;
                 }
             },
-            _ = stop.wait_for(|s| *s) => break,
+            () = stopped(&mut stop) => break,
         };
         let conn = registry.open(epoch);
         let task = Connection {
@@ -322,7 +335,7 @@ impl Connection {
                         }
                     },
                     () = self.state.evict.notified() => return self.registry.close(self.state.id),
-                    _ = self.stop.wait_for(|s| *s) => return self.registry.close(self.state.id),
+                    () = stopped(&mut self.stop) => return self.registry.close(self.state.id),
                 };
                 let subject = stream
                     .get_ref()
@@ -384,7 +397,7 @@ impl Connection {
                         closing = Some(Instant::now() + self.limits.grace);
                     }
                 }
-                _ = self.stop.wait_for(|s| *s), if closing.is_none() => {
+                () = stopped(&mut self.stop), if closing.is_none() => {
                     conn.as_mut().graceful_shutdown();
                     closing = Some(Instant::now() + self.limits.grace);
                 }
@@ -395,6 +408,12 @@ impl Connection {
             }
         }
     }
+}
+
+/// Completes once `stop` is true (or its sender is gone).
+async fn stopped(stop: &mut watch::Receiver<bool>) {
+    // The borrow `wait_for` returns is dropped here, not held in the caller's future.
+    let _ = stop.wait_for(|s| *s).await;
 }
 
 /// A client certificate's subject (`CN=till-17,O=Shop`), or `None` when it does not parse.

@@ -141,7 +141,7 @@ impl Application {
         let listener = tokio::net::TcpListener::from_std(self.listener)?;
         let served = crate::server::serve(
             listener,
-            self.tls.map(tokio_rustls::TlsAcceptor::from),
+            self.tls,
             self.router,
             self.connections,
             server_stop,

@@ -56,6 +56,17 @@ pub struct RequestLimits {
     pub allowed_origins: Vec<String>,
 }
 
+impl Default for RequestLimits {
+    /// Those of `cps serve`.
+    fn default() -> Self {
+        Self {
+            max_in_flight: 64,
+            body_timeout: Duration::from_secs(5),
+            allowed_origins: Vec::new(),
+        }
+    }
+}
+
 pub fn router(state: AppState) -> Router {
     const CARD: &str = "/alcs/loyalty/v1/loyalty-cards/{card_number}";
     Router::new()

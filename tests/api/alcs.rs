@@ -417,19 +417,27 @@ async fn two_instances_never_deliver_one_event_twice() {
 async fn notices_go_over_https_verified_with_the_configured_ca() {
     let pki = super::process::pki();
     let recorder = Arc::new(Recorder::default());
-    let tls = axum_server::tls_rustls::RustlsConfig::from_pem_file(
-        pki.dir.path().join("server.pem"),
-        pki.dir.path().join("server.key"),
+    let tls = cps::tls::server_config(
+        &pki.dir.path().join("server.pem"),
+        &pki.dir.path().join("server.key"),
+        None,
     )
-    .await
     .unwrap();
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
     let app_router = router(recorder.clone());
     let server = tokio::spawn(async move {
-        let _ = axum_server::from_tcp_rustls(listener, tls)
-            .serve(app_router.into_make_service())
-            .await;
+        listener.set_nonblocking(true).unwrap();
+        let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+        let (_stop, stop) = tokio::sync::watch::channel(false);
+        let _ = cps::server::serve(
+            listener,
+            Some(tls),
+            app_router,
+            cps::server::Limits::default(),
+            stop,
+        )
+        .await;
     });
     let url = format!(
         "https://localhost:{port}/alcs/loyalty/v1/loyalty-cards/{{card-number}}/activation"

@@ -22,7 +22,11 @@ async fn changing_the_phone_returns_204_and_the_new_number_is_used_for_activatio
     app.activate(CARD, OTHER_PHONE).await.assert_no_content();
     let audit = app.audit(CARD).await;
     let operations: Vec<&str> = audit.iter().map(|a| a.0.as_str()).collect();
-    assert_eq!(operations, ["register", "change_phone", "activate"]);
+    // The refused activation is audited too: it counts towards the attempt limit.
+    assert_eq!(
+        operations,
+        ["register", "change_phone", "activate-failed", "activate"]
+    );
     // The audit trail records that the phone changed, not the number.
     assert_eq!(audit[1].2, Some(json!({ "PhoneNumberChanged": true })));
 }

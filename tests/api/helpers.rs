@@ -284,6 +284,16 @@ pub fn settings(database_url: &str) -> Settings {
         tls_key: None,
         tls_client_ca: None,
         plain_http: false,
+        max_connections: "4096".into(),
+        // Above any test's concurrency: only the shedding tests want refusals.
+        max_in_flight: "1000".into(),
+        header_timeout_secs: "10".into(),
+        body_timeout_secs: "5".into(),
+        idle_timeout_secs: "60".into(),
+        tls_handshake_timeout_secs: "10".into(),
+        allowed_origins: String::new(),
+        activation_max_failures: "5".into(),
+        activation_window_secs: "900".into(),
     }
 }
 
