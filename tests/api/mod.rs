@@ -13,6 +13,7 @@ mod errors;
 mod failures;
 pub mod helpers;
 mod language;
+mod limits;
 mod lock;
 mod process;
 mod read;
