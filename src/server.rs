@@ -154,6 +154,8 @@ struct ConnState {
     last_active: AtomicU64,
     /// Asked to close to make room for a new connection.
     evict: Notify,
+    /// A request ended: the idle deadline moved.
+    ended: Notify,
 }
 
 impl ConnState {
@@ -190,6 +192,7 @@ impl Drop for Busy {
             .last_active
             .store(millis_since(self.epoch), Ordering::Release);
         self.state.busy.fetch_sub(1, Ordering::AcqRel);
+        self.state.ended.notify_one();
     }
 }
 
@@ -284,6 +287,7 @@ impl Registry {
             served: AtomicBool::new(false),
             last_active: AtomicU64::new(millis_since(epoch)),
             evict: Notify::new(),
+            ended: Notify::new(),
         });
         inner.open.insert(id, state.clone());
         state
@@ -385,6 +389,8 @@ impl Connection {
                     }
                     return;
                 }
+                // Only to recompute the idle deadline at the top of the loop.
+                () = self.state.ended.notified(), if closing.is_none() => {}
                 () = self.state.evict.notified(), if closing.is_none() => {
                     conn.as_mut().graceful_shutdown();
                     closing = Some(Instant::now() + self.limits.grace);

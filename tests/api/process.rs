@@ -5,7 +5,6 @@ use std::process::Command;
 
 use cps::config::Config;
 use cps::startup::Application;
-use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
 use serde_json::json;
 
 use super::helpers::*;
@@ -145,39 +144,6 @@ async fn logs_tell_what_happened_without_phone_numbers_or_pin_hmacs() {
     }
 }
 
-pub struct Pki {
-    pub dir: tempfile::TempDir,
-    ca_pem: String,
-    client_pem: String,
-}
-
-pub fn pki() -> Pki {
-    let dir = tempfile::tempdir().unwrap();
-    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
-    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    let ca_key = KeyPair::generate().unwrap();
-    let ca_cert = ca_params.self_signed(&ca_key).unwrap();
-    let issuer = Issuer::new(ca_params, ca_key);
-    let server_key = KeyPair::generate().unwrap();
-    let server_cert = CertificateParams::new(vec!["localhost".into()])
-        .unwrap()
-        .signed_by(&server_key, &issuer)
-        .unwrap();
-    let client_key = KeyPair::generate().unwrap();
-    let client_cert = CertificateParams::new(vec!["alcs".into()])
-        .unwrap()
-        .signed_by(&client_key, &issuer)
-        .unwrap();
-    std::fs::write(dir.path().join("ca.pem"), ca_cert.pem()).unwrap();
-    std::fs::write(dir.path().join("server.pem"), server_cert.pem()).unwrap();
-    std::fs::write(dir.path().join("server.key"), server_key.serialize_pem()).unwrap();
-    Pki {
-        ca_pem: ca_cert.pem(),
-        client_pem: format!("{}{}", client_cert.pem(), client_key.serialize_pem()),
-        dir,
-    }
-}
-
 async fn tls_app(pki: &Pki, mutual: bool) -> std::net::SocketAddr {
     let db = format!("sqlite://{}", pki.dir.path().join("cps.db").display());
     let mut s = settings(&db);
@@ -194,17 +160,6 @@ async fn tls_app(pki: &Pki, mutual: bool) -> std::net::SocketAddr {
     addr
 }
 
-fn https_client(pki: &Pki, addr: std::net::SocketAddr, identity: bool) -> reqwest::Client {
-    let mut builder = reqwest::Client::builder()
-        .use_rustls_tls()
-        .tls_built_in_root_certs(false)
-        .add_root_certificate(reqwest::Certificate::from_pem(pki.ca_pem.as_bytes()).unwrap())
-        .resolve("localhost", addr);
-    if identity {
-        builder = builder.identity(reqwest::Identity::from_pem(pki.client_pem.as_bytes()).unwrap());
-    }
-    builder.build().unwrap()
-}
 
 #[tokio::test]
 async fn tls_serves_the_api_and_refuses_plain_http() {
