@@ -415,7 +415,7 @@ async fn two_instances_never_deliver_one_event_twice() {
 
 #[tokio::test]
 async fn notices_go_over_https_verified_with_the_configured_ca() {
-    let pki = super::process::pki();
+    let pki = super::helpers::pki();
     let recorder = Arc::new(Recorder::default());
     let tls = cps::tls::server_config(
         &pki.dir.path().join("server.pem"),
