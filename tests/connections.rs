@@ -43,7 +43,9 @@ fn rss_mib(pid: u32) -> u64 {
 
 /// Open file descriptors of a process.
 fn open_files(pid: u32) -> usize {
-    std::fs::read_dir(format!("/proc/{pid}/fd")).unwrap().count()
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .unwrap()
+        .count()
 }
 
 /// Whether the server closes `stream` before `deadline` (reads to EOF or a reset).
@@ -106,7 +108,10 @@ async fn connections_that_never_finish_their_headers_are_closed_and_memory_stays
     let started = Instant::now();
     let mut streams = flood(&addr, 500, &head).await;
     let peak = rss_mib(server.id());
-    assert!(answers_within_a_second(&addr).await, "ready during the flood");
+    assert!(
+        answers_within_a_second(&addr).await,
+        "ready during the flood"
+    );
     let closed = all_closed_within(&mut streams, Duration::from_secs(3)).await;
     let after = rss_mib(server.id());
     eprintln!(
@@ -114,8 +119,14 @@ async fn connections_that_never_finish_their_headers_are_closed_and_memory_stays
         started.elapsed()
     );
     assert_eq!(closed, 500, "every half-sent request is cut off");
-    assert!(peak < 100 && after < 100, "RSS {before} → {peak} → {after} MiB");
-    assert!(answers_within_a_second(&addr).await, "ready after the flood");
+    assert!(
+        peak < 100 && after < 100,
+        "RSS {before} → {peak} → {after} MiB"
+    );
+    assert!(
+        answers_within_a_second(&addr).await,
+        "ready after the flood"
+    );
 }
 
 #[tokio::test]
@@ -123,7 +134,10 @@ async fn connections_that_send_nothing_are_closed_after_the_header_timeout() {
     let dir = tempfile::tempdir().unwrap();
     let (server, _log, addr) = serve(&dir, &[("CPS_HEADER_TIMEOUT_SECS", "1")]);
     let mut streams = flood(&addr, 500, b"").await;
-    assert!(answers_within_a_second(&addr).await, "ready during the flood");
+    assert!(
+        answers_within_a_second(&addr).await,
+        "ready during the flood"
+    );
     let closed = all_closed_within(&mut streams, Duration::from_secs(3)).await;
     assert_eq!(closed, 500, "every silent connection is closed");
     assert!(rss_mib(server.id()) < 100);
@@ -144,8 +158,15 @@ async fn idle_keep_alive_connections_are_closed() {
     // Kept alive after the answer, then closed once idle for a second.
     let started = Instant::now();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(4);
-    assert!(closed_by(&mut stream, deadline).await, "the idle connection stays open");
-    assert!(started.elapsed() >= Duration::from_millis(800), "{:?}", started.elapsed());
+    assert!(
+        closed_by(&mut stream, deadline).await,
+        "the idle connection stays open"
+    );
+    assert!(
+        started.elapsed() >= Duration::from_millis(800),
+        "{:?}",
+        started.elapsed()
+    );
 }
 
 #[tokio::test]
@@ -169,7 +190,10 @@ async fn at_the_connection_cap_the_idlest_connection_makes_room() {
     // A real request still gets through at once, at the expense of an idle connection.
     assert!(answers_within_a_second(&addr).await);
     let evicted = all_closed_within(&mut idle, Duration::from_secs(2)).await;
-    assert!(evicted >= 180, "{evicted} of 200 idle connections closed to make room");
+    assert!(
+        evicted >= 180,
+        "{evicted} of 200 idle connections closed to make room"
+    );
     let lines = log.drain();
     let cap_lines: Vec<_> = lines
         .iter()
@@ -197,7 +221,10 @@ async fn a_tls_handshake_that_never_starts_is_cut_off() {
     );
     let mut streams = flood(&addr, 50, b"").await;
     let started = Instant::now();
-    assert_eq!(all_closed_within(&mut streams, Duration::from_secs(3)).await, 50);
+    assert_eq!(
+        all_closed_within(&mut streams, Duration::from_secs(3)).await,
+        50
+    );
     assert!(started.elapsed() < Duration::from_secs(3));
 }
 
@@ -232,7 +259,10 @@ async fn request_lines_name_the_client_and_its_certificate_subject() {
         .find(|l| l.contains("request handled"))
         .unwrap_or_else(|| panic!("no request line in {lines:#?}"));
     assert!(line.contains("client=\"127.0.0.1:"), "{line}");
-    assert!(line.contains("client_cert=") && line.contains("CN="), "{line}");
+    assert!(
+        line.contains("client_cert=") && line.contains("CN="),
+        "{line}"
+    );
     // The soft open-files limit was raised to the hard one.
     let limits = std::fs::read_to_string(format!("/proc/{}/limits", server.id())).unwrap();
     let files = limits

@@ -82,8 +82,7 @@ pub async fn envelope(State(state): State<AppState>, mut req: Request, next: Nex
         None if route.starts_with("/health/") => next.run(req).await,
         None => match state.in_flight.clone().try_acquire_owned() {
             Err(_) => ApiError::ServiceUnavailable.into_response(),
-            Ok(_permit) => match tokio::time::timeout(state.request_timeout, next.run(req)).await
-            {
+            Ok(_permit) => match tokio::time::timeout(state.request_timeout, next.run(req)).await {
                 Ok(response) => response,
                 Err(_) if reading.get() => ApiError::RequestTimeout.into_response(),
                 Err(_) => ApiError::Timeout.into_response(),
@@ -105,8 +104,12 @@ pub async fn envelope(State(state): State<AppState>, mut req: Request, next: Nex
         // One line per request always; at warning level once per 10 s per route and status,
         // so that an outage or an overload does not drown the log in warnings.
         match crate::logs::warnings().allow(&format!("{route} {status}")) {
-            Some(suppressed) => tracing::warn!(%method, route, status, duration_ms, client = addr, client_cert = subject, suppressed, "request failed"),
-            None => tracing::info!(%method, route, status, duration_ms, client = addr, client_cert = subject, "request failed"),
+            Some(suppressed) => {
+                tracing::warn!(%method, route, status, duration_ms, client = addr, client_cert = subject, suppressed, "request failed")
+            }
+            None => {
+                tracing::info!(%method, route, status, duration_ms, client = addr, client_cert = subject, "request failed")
+            }
         }
     } else {
         tracing::info!(%method, route, status, duration_ms, client = addr, client_cert = subject, "request handled");
@@ -139,7 +142,7 @@ fn refusal(state: &AppState, req: &Request, route: &str) -> Option<ApiError> {
         if let Some(origin) = headers.get(header::ORIGIN) {
             let allowed = origin.to_str().is_ok_and(|o| {
                 let o = o.trim_end_matches('/').to_ascii_lowercase();
-                state.limits.allowed_origins.iter().any(|a| *a == o)
+                state.limits.allowed_origins.contains(&o)
             });
             if !allowed {
                 return Some(ApiError::Forbidden);

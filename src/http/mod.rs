@@ -24,14 +24,14 @@ use serde::Serialize;
 use tokio::sync::Semaphore;
 use tower_http::catch_panic::CatchPanicLayer;
 
+use crate::domain::RuleError;
 use crate::domain::{Country, Language};
 use crate::service::Service;
-use crate::domain::RuleError;
 use crate::store::{ApplyError, StoreError};
 use error::ApiError;
 
 pub use extract::MAX_BODY_BYTES;
-pub use middleware::{Client, MAX_HEADERS, MAX_HEADER_BYTES, MAX_URI_BYTES};
+pub use middleware::{Client, MAX_HEADER_BYTES, MAX_HEADERS, MAX_URI_BYTES};
 
 /// What every handler can reach.
 #[derive(Clone)]

@@ -11,8 +11,8 @@ use serde_json::{Map, Number, Value};
 
 use super::error::{ApiError, Reason};
 use crate::domain::{
-    CardNumber, Country, Gender, Identity, Language, Money, MoneyError, PhoneError, PhoneNumber,
-    MAX_WALLETS, PinHmac, PinHmacError, Registration, Stat, Wallet, WalletId,
+    CardNumber, Country, Gender, Identity, Language, MAX_WALLETS, Money, MoneyError, PhoneError,
+    PhoneNumber, PinHmac, PinHmacError, Registration, Stat, Wallet, WalletId,
 };
 use crate::store::CardView;
 

@@ -235,12 +235,7 @@ impl StoreError {
             return false;
         };
         db.try_downcast_ref::<sqlx::postgres::PgDatabaseError>()
-            .is_some_and(|pg| {
-                matches!(
-                    pg.code(),
-                    "40001" | "40P01" | "55000" | "57P03" | "53300"
-                )
-            })
+            .is_some_and(|pg| matches!(pg.code(), "40001" | "40P01" | "55000" | "57P03" | "53300"))
     }
 
     pub(crate) fn failed(context: &'static str, source: impl Into<BoxError>) -> Self {

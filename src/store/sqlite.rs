@@ -26,8 +26,8 @@ use super::{
 use crate::cache::CacheState;
 use crate::domain::{
     CardCommand, CardNumber, CardStatus, CustomerId, CustomerStatus, Identity, PhoneNumber,
-    Registration, Wallet,
-RuleError, };
+    Registration, RuleError, Wallet,
+};
 use crate::outbox::{Effect, Pending, Status, SummaryLine};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -394,7 +394,9 @@ impl Store for SqliteStore {
             0
         };
         let change = match command.decide(&snapshot) {
-            Err(RuleError::IncorrectPhoneNumber) if matches!(command, CardCommand::Activate { .. }) => {
+            Err(RuleError::IncorrectPhoneNumber)
+                if matches!(command, CardCommand::Activate { .. }) =>
+            {
                 // The failure counts towards the limit, so it is committed, with its audit record.
                 record_activation_failure(&mut tx, card, at, limit.since(at)).await?;
                 audit(

@@ -1026,7 +1026,6 @@ pub fn pki() -> Pki {
     }
 }
 
-
 /// An HTTPS client that trusts the private CA, reaching `localhost` at `addr`; with the client
 /// certificate when `identity`.
 pub fn https_client(pki: &Pki, addr: std::net::SocketAddr, identity: bool) -> reqwest::Client {

@@ -72,7 +72,13 @@ async fn at_most_32_wallets_per_card() {
     assert_eq!(app.totals().await, totals, "nothing stored");
     let reply = app.register(CARD, &with_wallets(ids(32))).await;
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
-    assert_eq!(app.get(CARD).await.json()["Wallets"].as_array().unwrap().len(), 32);
+    assert_eq!(
+        app.get(CARD).await.json()["Wallets"]
+            .as_array()
+            .unwrap()
+            .len(),
+        32
+    );
 }
 
 #[tokio::test]
@@ -82,16 +88,32 @@ async fn wallet_ids_are_letters_digits_underscore_and_dash() {
     };
     let totals = app.totals().await;
     let long = "a".repeat(65);
-    for bad in ["a.Stat", "a.Stat.Lost", "two words", "zażółć", "a/b", "a\u{1b}[31m", &long] {
+    for bad in [
+        "a.Stat",
+        "a.Stat.Lost",
+        "two words",
+        "zażółć",
+        "a/b",
+        "a\u{1b}[31m",
+        &long,
+    ] {
         let message = app
             .register(CARD, &with_wallets(json!([wallet(bad)])))
             .await
             .assert_error(400, "InvalidRequest");
-        assert!(message.contains("LoyaltyCard.Wallets[0].Id"), "{bad:?}: {message}");
+        assert!(
+            message.contains("LoyaltyCard.Wallets[0].Id"),
+            "{bad:?}: {message}"
+        );
     }
     assert_eq!(app.totals().await, totals, "nothing stored");
     // The real clients' ids, and the longest allowed.
-    let ok = json!([wallet("Strickers2016"), wallet("Stickers2016"), wallet("a_b-C9"), wallet(&"z".repeat(64))]);
+    let ok = json!([
+        wallet("Strickers2016"),
+        wallet("Stickers2016"),
+        wallet("a_b-C9"),
+        wallet(&"z".repeat(64))
+    ]);
     let reply = app.register(CARD, &with_wallets(ok)).await;
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
 }
@@ -102,15 +124,34 @@ async fn control_characters_are_refused_in_every_stored_string() {
         return;
     };
     let totals = app.totals().await;
-    for text in ["a\u{0}b", "line\nbreak", "\u{1b}[2J", "tab\there", "del\u{7f}"] {
+    for text in [
+        "a\u{0}b",
+        "line\nbreak",
+        "\u{1b}[2J",
+        "tab\there",
+        "del\u{7f}",
+    ] {
         let version = with_wallets(json!([{ "Id": "A", "Balance": 1.0, "Version": text }]));
         let message = app
             .register(CARD, &version)
             .await
             .assert_error(400, "InvalidRequest");
-        assert!(message.contains("LoyaltyCard.Wallets[0].Version"), "{message}");
-        for field in ["PosId", "PosNumber", "PosOperatorId", "PosOperatorNumber", "SiteId"] {
-            let identity = with(registration(CARD), &format!("Identity.{field}"), Some(json!(text)));
+        assert!(
+            message.contains("LoyaltyCard.Wallets[0].Version"),
+            "{message}"
+        );
+        for field in [
+            "PosId",
+            "PosNumber",
+            "PosOperatorId",
+            "PosOperatorNumber",
+            "SiteId",
+        ] {
+            let identity = with(
+                registration(CARD),
+                &format!("Identity.{field}"),
+                Some(json!(text)),
+            );
             let message = app
                 .register(CARD, &identity)
                 .await
@@ -160,7 +201,12 @@ async fn state_changing_calls_from_a_browser_origin_are_refused() {
     }
     // A form content type without an origin is still not JSON.
     let form = app
-        .send_raw(Method::POST, &lock_url, Some("application/x-www-form-urlencoded"), "")
+        .send_raw(
+            Method::POST,
+            &lock_url,
+            Some("application/x-www-form-urlencoded"),
+            "",
+        )
         .await;
     form.assert_error(415, "UnsupportedMediaType");
     assert_eq!(app.get(CARD).await.json()["Status"], "WaitingForActivation");
@@ -190,8 +236,14 @@ async fn a_configured_origin_may_change_cards() {
             .header("origin", origin)
             .send()
     };
-    assert_eq!(lock("https://other.example.com").await.unwrap().status(), 403);
-    assert_eq!(lock("https://DESK.example.com").await.unwrap().status(), 204);
+    assert_eq!(
+        lock("https://other.example.com").await.unwrap().status(),
+        403
+    );
+    assert_eq!(
+        lock("https://DESK.example.com").await.unwrap().status(),
+        204
+    );
 }
 
 #[tokio::test]
@@ -261,8 +313,15 @@ async fn a_client_that_writes_an_oversized_body_first_still_reads_the_413() {
         }
         // The whole request is written before anything is read, as most clients do.
         let (answer, closed) = raw(&app.base, &request, Duration::from_secs(10)).await;
-        assert_eq!(status_and_code(&answer), (413, "PayloadTooLarge".into()), "{framing}");
-        assert!(answer.to_ascii_lowercase().contains("connection: close"), "{answer}");
+        assert_eq!(
+            status_and_code(&answer),
+            (413, "PayloadTooLarge".into()),
+            "{framing}"
+        );
+        assert!(
+            answer.to_ascii_lowercase().contains("connection: close"),
+            "{answer}"
+        );
         assert!(closed, "the connection is closed after a 413");
     }
     assert_eq!(app.count("cards").await, 0);
@@ -298,11 +357,7 @@ async fn requests_beyond_the_in_flight_bound_are_shed_at_once() {
     let waiting: Vec<_> = ["1001", "1002"]
         .into_iter()
         .map(|card| {
-            let (client, url, body) = (
-                app.client.clone(),
-                app.card_url(card),
-                registration(card),
-            );
+            let (client, url, body) = (app.client.clone(), app.card_url(card), registration(card));
             tokio::spawn(async move { client.put(url).json(&body).send().await.unwrap().status() })
         })
         .collect();
@@ -312,15 +367,27 @@ async fn requests_beyond_the_in_flight_bound_are_shed_at_once() {
     let took = started.elapsed();
     shed.assert_error(503, "ServiceUnavailable");
     assert_eq!(shed.headers["retry-after"], "1");
-    assert!(took < Duration::from_secs(1), "shed at once, not queued: {took:?}");
+    assert!(
+        took < Duration::from_secs(1),
+        "shed at once, not queued: {took:?}"
+    );
     // Health checks are not shed.
-    let live = app.client.get(format!("{}/health/live", app.base)).send().await.unwrap();
+    let live = app
+        .client
+        .get(format!("{}/health/live", app.base))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(live.status(), StatusCode::OK);
     drop(lock);
     for task in waiting {
         assert_eq!(task.await.unwrap(), StatusCode::OK);
     }
-    assert_eq!(app.get(CARD).await.status, StatusCode::OK, "capacity is back");
+    assert_eq!(
+        app.get(CARD).await.status,
+        StatusCode::OK,
+        "capacity is back"
+    );
 }
 
 #[tokio::test]
@@ -339,7 +406,11 @@ async fn activation_is_refused_after_five_wrong_numbers_until_the_window_passes(
     for phone in ["+48601000002", PHONE] {
         let reply = app.activate(CARD, phone).await;
         reply.assert_error(429, "TooManyAttempts");
-        let retry: u64 = reply.headers["retry-after"].to_str().unwrap().parse().unwrap();
+        let retry: u64 = reply.headers["retry-after"]
+            .to_str()
+            .unwrap()
+            .parse()
+            .unwrap();
         assert!((1..=4).contains(&retry), "Retry-After {retry}");
     }
     let english = app
@@ -351,7 +422,12 @@ async fn activation_is_refused_after_five_wrong_numbers_until_the_window_passes(
         .await
         .unwrap();
     let body: Value = english.json().await.unwrap();
-    assert!(body["Message"].as_str().unwrap().starts_with("Too many failed activation attempts"));
+    assert!(
+        body["Message"]
+            .as_str()
+            .unwrap()
+            .starts_with("Too many failed activation attempts")
+    );
     assert_eq!(body["HttpCode"], "429");
     // Another instance on the same database counts the same failures.
     let other = TestApp::start(
@@ -368,7 +444,10 @@ async fn activation_is_refused_after_five_wrong_numbers_until_the_window_passes(
         None,
     )
     .await;
-    other.activate(CARD, PHONE).await.assert_error(429, "TooManyAttempts");
+    other
+        .activate(CARD, PHONE)
+        .await
+        .assert_error(429, "TooManyAttempts");
     // Every failure is audited; the refusals while locked write nothing.
     let audit = app.audit(CARD).await;
     let failures: Vec<_> = audit.iter().filter(|a| a.0 == "activate-failed").collect();
@@ -377,7 +456,8 @@ async fn activation_is_refused_after_five_wrong_numbers_until_the_window_passes(
     assert_eq!(failures[4].2.as_ref().unwrap()["Locked"], true);
     assert_eq!(app.get(CARD).await.json()["Status"], "WaitingForActivation");
     // Once the window has passed, the right number activates.
-    let wait = Duration::from_secs(3).saturating_sub(started.elapsed()) + Duration::from_millis(300);
+    let wait =
+        Duration::from_secs(3).saturating_sub(started.elapsed()) + Duration::from_millis(300);
     tokio::time::sleep(wait).await;
     app.activate(CARD, PHONE).await.assert_no_content();
     assert_eq!(app.get(CARD).await.json()["Status"], "Active");
@@ -426,7 +506,11 @@ async fn a_database_not_accepting_connections_is_a_503_and_the_service_recovers(
         .await
         .assert_error(503, "ServiceUnavailable");
     app.lock(CARD).await.assert_error(503, "ServiceUnavailable");
-    assert!(started.elapsed() < Duration::from_secs(15), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(15),
+        "{:?}",
+        started.elapsed()
+    );
 
     sqlx::query(&format!("alter database {name} allow_connections true"))
         .execute(&mut admin)

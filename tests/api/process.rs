@@ -160,7 +160,6 @@ async fn tls_app(pki: &Pki, mutual: bool) -> std::net::SocketAddr {
     addr
 }
 
-
 #[tokio::test]
 async fn tls_serves_the_api_and_refuses_plain_http() {
     let pki = pki();
