@@ -10,8 +10,6 @@ use http_body_util::BodyExt as _;
 use serde_json::Value;
 use tokio::time::Instant;
 
-use super::middleware::ReadingBody;
-
 use super::error::{ApiError, Reason};
 use super::wire;
 use crate::domain::CardNumber;
@@ -72,61 +70,54 @@ impl<S: Send + Sync> FromRequest<S> for EmptyOrJsonObject {
     }
 }
 
-/// Reads the whole body: at most [`MAX_BODY_BYTES`] (413), within the body timeout (408).
+/// The body, which the envelope middleware has already read whole (see [`read_body`]).
+async fn read<S: Send + Sync>(req: Request, state: &S) -> Result<Bytes, ApiError> {
+    Bytes::from_request(req, state)
+        .await
+        .map_err(|_| ApiError::invalid("", Reason::Malformed))
+}
+
+/// Reads a whole body: at most [`MAX_BODY_BYTES`] (413), within `timeout` (408).
 ///
 /// A body over the limit is read on and thrown away (up to [`DRAIN_BYTES`] or [`DRAIN_TIME`])
 /// before the 413 is sent: a client that writes its whole body before reading would otherwise
 /// find its connection reset, with the answer unread in its socket buffer.
-async fn read<S: Send + Sync>(req: Request, _state: &S) -> Result<Bytes, ApiError> {
-    let reading = req.extensions().get::<ReadingBody>().cloned();
-    let timeout = reading.as_ref().map_or(DEFAULT_BODY_TIMEOUT, |r| r.timeout);
-    let declared = req
-        .headers()
+pub async fn read_body(
+    headers: &HeaderMap,
+    mut body: Body,
+    timeout: Duration,
+) -> Result<Bytes, ApiError> {
+    let declared = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.trim().parse::<u64>().ok());
-    // A client waiting for `100 Continue` has not sent its body and will not unless asked.
-    let expects_continue = req.headers().contains_key(header::EXPECT);
-    let mut body = req.into_body();
-    if let Some(r) = &reading {
-        r.set(true);
+    if declared.is_some_and(|n| n > MAX_BODY_BYTES as u64) {
+        // A client waiting for `100 Continue` has not sent its body and will not unless asked.
+        if !headers.contains_key(header::EXPECT) {
+            drain(&mut body).await;
+        }
+        return Err(ApiError::PayloadTooLarge);
     }
     let deadline = Instant::now() + timeout;
-    let read = async {
-        let too_large = || -> Result<Bytes, ApiError> { Err(ApiError::PayloadTooLarge) };
-        if declared.is_some_and(|n| n > MAX_BODY_BYTES as u64) {
-            if !expects_continue {
+    let mut buf = Vec::new();
+    loop {
+        let frame = match tokio::time::timeout_at(deadline, body.frame()).await {
+            Err(_) => return Err(ApiError::RequestTimeout),
+            Ok(None) => return Ok(Bytes::from(buf)),
+            // The client went away or sent broken chunked framing.
+            Ok(Some(Err(_))) => return Err(ApiError::invalid("", Reason::Malformed)),
+            Ok(Some(Ok(frame))) => frame,
+        };
+        if let Ok(data) = frame.into_data() {
+            if buf.len() + data.len() > MAX_BODY_BYTES {
                 drain(&mut body).await;
+                return Err(ApiError::PayloadTooLarge);
             }
-            return too_large();
+            buf.extend_from_slice(&data);
         }
-        let mut buf = Vec::new();
-        loop {
-            let frame = match tokio::time::timeout_at(deadline, body.frame()).await {
-                Err(_) => return Err(ApiError::RequestTimeout),
-                Ok(None) => return Ok(Bytes::from(buf)),
-                // The client went away or sent broken chunked framing.
-                Ok(Some(Err(_))) => return Err(ApiError::invalid("", Reason::Malformed)),
-                Ok(Some(Ok(frame))) => frame,
-            };
-            if let Ok(data) = frame.into_data() {
-                if buf.len() + data.len() > MAX_BODY_BYTES {
-                    drain(&mut body).await;
-                    return too_large();
-                }
-                buf.extend_from_slice(&data);
-            }
-        }
-    };
-    let result = read.await;
-    if let Some(r) = &reading {
-        r.set(false);
     }
-    result
 }
 
-/// How long a body may take when the request did not say (outside the middleware).
-const DEFAULT_BODY_TIMEOUT: Duration = Duration::from_secs(5);
 /// How much of an oversized body is read and discarded before answering 413.
 pub const DRAIN_BYTES: usize = 8 * 1024 * 1024;
 /// How long an oversized body is read and discarded before answering 413.

@@ -3,6 +3,7 @@
 
 use std::time::{Duration, Instant};
 
+use axum::body::Body;
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::{HeaderValue, Method, header};
 use axum::middleware::Next;
@@ -10,7 +11,7 @@ use axum::response::{IntoResponse, Response};
 
 use super::AppState;
 use super::error::ApiError;
-use super::extract::{accepts_json, is_json};
+use super::extract::{accepts_json, is_json, read_body};
 use crate::domain::Language;
 
 pub const JSON: HeaderValue = HeaderValue::from_static("application/json; charset=utf-8");
@@ -30,33 +31,7 @@ pub struct Client {
     pub subject: Option<std::sync::Arc<str>>,
 }
 
-/// How a handler reads the request's body: within `timeout`, flagging while it waits, so that a
-/// request that runs out of time there is answered 408 (the client was slow), not 503 (we were).
-#[derive(Clone)]
-pub struct ReadingBody {
-    flag: std::sync::Arc<std::sync::atomic::AtomicBool>,
-    pub timeout: Duration,
-}
-
-impl ReadingBody {
-    fn new(timeout: Duration) -> Self {
-        Self {
-            flag: std::sync::Arc::default(),
-            timeout,
-        }
-    }
-
-    pub fn set(&self, reading: bool) {
-        self.flag
-            .store(reading, std::sync::atomic::Ordering::Release);
-    }
-
-    fn get(&self) -> bool {
-        self.flag.load(std::sync::atomic::Ordering::Acquire)
-    }
-}
-
-pub async fn envelope(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
+pub async fn envelope(State(state): State<AppState>, req: Request, next: Next) -> Response {
     let started = Instant::now();
     let method = req.method().clone();
     let route = req
@@ -73,21 +48,9 @@ pub async fn envelope(State(state): State<AppState>, mut req: Request, next: Nex
         .find_map(Language::from_accept_language)
         .unwrap_or(state.default_language);
 
-    let reading = ReadingBody::new(state.limits.body_timeout);
-    req.extensions_mut().insert(reading.clone());
     let response = match refusal(&state, &req, &route) {
         Some(error) => error.into_response(),
-        // Health checks are exempt from shedding: they are cheap, and an orchestrator must see
-        // an overloaded instance as alive.
-        None if route.starts_with("/health/") => next.run(req).await,
-        None => match state.in_flight.clone().try_acquire_owned() {
-            Err(_) => ApiError::ServiceUnavailable.into_response(),
-            Ok(_permit) => match tokio::time::timeout(state.request_timeout, next.run(req)).await {
-                Ok(response) => response,
-                Err(_) if reading.get() => ApiError::RequestTimeout.into_response(),
-                Err(_) => ApiError::Timeout.into_response(),
-            },
-        },
+        None => admit(&state, req, &route, next).await,
     };
     let language = response
         .extensions()
@@ -115,6 +78,34 @@ pub async fn envelope(State(state): State<AppState>, mut req: Request, next: Nex
         tracing::info!(%method, route, status, duration_ms, client = addr, client_cert = subject, "request handled");
     }
     response
+}
+
+/// Reads the body, then runs the handler if there is room, within the request deadline.
+///
+/// The body is read whole before a place among the requests in progress is taken: a client
+/// that sends its body slowly holds a connection, not one of the few places that bound the
+/// work on the database.
+async fn admit(state: &AppState, req: Request, route: &str, next: Next) -> Response {
+    let (parts, body) = req.into_parts();
+    let body = match read_body(&parts.headers, body, state.limits.body_timeout).await {
+        Ok(body) => body,
+        Err(error) => return error.into_response(),
+    };
+    let req = Request::from_parts(parts, Body::from(body));
+    // Health checks are exempt from shedding: they are cheap, and an orchestrator must see an
+    // overloaded instance as alive.
+    let _permit = if route.starts_with("/health/") {
+        None
+    } else {
+        match state.in_flight.clone().try_acquire_owned() {
+            Ok(permit) => Some(permit),
+            Err(_) => return ApiError::ServiceUnavailable.into_response(),
+        }
+    };
+    match tokio::time::timeout(state.request_timeout, next.run(req)).await {
+        Ok(response) => response,
+        Err(_) => ApiError::Timeout.into_response(),
+    }
 }
 
 /// The checks every request passes before its handler: size of the request line and headers,

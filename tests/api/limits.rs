@@ -532,3 +532,37 @@ async fn a_database_not_accepting_connections_is_a_503_and_the_service_recovers(
         .execute(&mut admin)
         .await;
 }
+
+#[tokio::test]
+async fn slow_bodies_do_not_take_the_places_of_requests_in_progress() {
+    let Some(app) = TestApp::spawn_with(|s| {
+        s.max_in_flight = "1".into();
+        s.body_timeout_secs = "3".into();
+    })
+    .await
+    else {
+        return;
+    };
+    app.registered(CARD).await;
+    let path = format!("/alcs/loyalty/v1/loyalty-cards/{CARD}/activate");
+    let request = format!(
+        "POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 50\r\n\r\n{{"
+    );
+    // Three clients trickle their bodies; the one place stays free for a complete request.
+    let base = app.base.clone();
+    let slow: Vec<_> = (0..3)
+        .map(|_| {
+            let (base, request) = (base.clone(), request.clone());
+            tokio::spawn(
+                async move { raw(&base, request.as_bytes(), Duration::from_secs(6)).await },
+            )
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(app.get(CARD).await.status, StatusCode::OK);
+    app.lock(CARD).await.assert_no_content();
+    for task in slow {
+        let (answer, _) = task.await.unwrap();
+        assert_eq!(status_and_code(&answer), (408, "RequestTimeout".into()));
+    }
+}
