@@ -46,8 +46,8 @@ fn settings(database_url: &str, redis: Option<(&str, &str)>) -> Settings {
         tls_key: None,
         tls_client_ca: None,
         plain_http: false,
-        max_connections: "4096".into(),
-        max_in_flight: "64".into(),
+        max_connections: "2048".into(),
+        max_in_flight: "32".into(),
         header_timeout_secs: "10".into(),
         body_timeout_secs: "5".into(),
         idle_timeout_secs: "60".into(),
@@ -177,6 +177,96 @@ async fn run_backend(name: &str, s: Settings, total: usize, clients: usize) {
     })
     .await;
     row(name, "activate", &activate);
+}
+
+/// `connections` clients at once, each reading a card three times for every registration, for
+/// `seconds`: what the accepted requests' latency is, and how many were shed (503).
+async fn overload(
+    name: &str,
+    mut s: Settings,
+    max_in_flight: &str,
+    connections: usize,
+    seconds: u64,
+) {
+    s.max_in_flight = max_in_flight.into();
+    let app = Application::build(Config::from_settings(&s).expect("settings"))
+        .await
+        .expect("the app starts");
+    let base = format!(
+        "http://127.0.0.1:{}/alcs/loyalty/v1/loyalty-cards",
+        app.port()
+    );
+    tokio::spawn(app.run_until_stopped(std::future::pending()));
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(connections)
+        .timeout(Duration::from_secs(60))
+        .build()
+        .expect("a client");
+    let read_card = "8000000000001";
+    let registered = http
+        .put(format!("{base}/{read_card}"))
+        .json(&body(read_card))
+        .send()
+        .await
+        .is_ok_and(|r| r.status().is_success());
+    assert!(registered, "the card to read is registered");
+    let until = Instant::now() + Duration::from_secs(seconds);
+    let started = Instant::now();
+    let clients: Vec<_> = (0..connections)
+        .map(|c| {
+            let (http, base) = (http.clone(), base.clone());
+            tokio::spawn(async move {
+                let (mut accepted, mut shed, mut failed) = (Vec::new(), Vec::new(), 0usize);
+                let mut n = 0usize;
+                while Instant::now() < until {
+                    n += 1;
+                    let t = Instant::now();
+                    let sent = if n % 4 == 0 {
+                        let card = format!("7{c:05}{n:07}");
+                        http.put(format!("{base}/{card}"))
+                            .json(&body(&card))
+                            .send()
+                            .await
+                    } else {
+                        http.get(format!("{base}/{read_card}")).send().await
+                    };
+                    match sent.map(|r| r.status().as_u16()) {
+                        Ok(200) => accepted.push(t.elapsed()),
+                        Ok(503) => {
+                            shed.push(t.elapsed());
+                            // As a till does: wait as long as `Retry-After` says (1 s).
+                            tokio::time::sleep(Duration::from_secs(1)).await;
+                        }
+                        _ => failed += 1,
+                    }
+                }
+                (accepted, shed, failed)
+            })
+        })
+        .collect();
+    let (mut accepted, mut shed, mut failed) = (Vec::new(), Vec::new(), 0);
+    for client in clients {
+        let (a, s, f) = client.await.expect("a client");
+        accepted.extend(a);
+        shed.extend(s);
+        failed += f;
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    accepted.sort();
+    shed.sort();
+    let pct = |v: &[Duration], p: usize| {
+        v.get(v.len() * p / 100)
+            .map_or(0.0, |d| d.as_secs_f64() * 1e3)
+    };
+    println!(
+        "{name:<22} {max_in_flight:>9} {:>9.0} {:>9.0} {:>7} {:>9.1} {:>9.1} {:>9.1}   limit: accepted p99 < 100 ms",
+        accepted.len() as f64 / elapsed,
+        shed.len() as f64 / elapsed,
+        failed,
+        pct(&accepted, 50),
+        pct(&accepted, 99),
+        pct(&shed, 99),
+    );
 }
 
 /// The registration's writes as one pgbench transaction: customer, card, two wallets, audit
@@ -317,6 +407,52 @@ async fn main() {
         }
     } else {
         println!("skipped: no PostgreSQL at {pg}");
+    }
+    let connections = env_num("CPS_BENCH_OVERLOAD_CONNECTIONS", 2000);
+    let seconds = env_num("CPS_BENCH_OVERLOAD_SECS", 10) as u64;
+    println!(
+        "\noverload: {connections} clients at once for {seconds} s (3 reads : 1 registration); \
+         max-in-flight 32 is the default, 100000 is no shedding"
+    );
+    println!(
+        "{:<22} {:>9} {:>9} {:>9} {:>7} {:>9} {:>9} {:>9}",
+        "backend", "in-flight", "ok/s", "shed/s", "failed", "ok p50", "ok p99", "shed p99"
+    );
+    let bounds = std::env::var("CPS_BENCH_OVERLOAD_BOUNDS").unwrap_or_else(|_| "32,100000".into());
+    let bounds: Vec<&str> = bounds.split(',').collect();
+    for &bound in &bounds {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let sqlite = format!("sqlite://{}", dir.path().join("overload.db").display());
+        overload(
+            "sqlite",
+            settings(&sqlite, None),
+            bound,
+            connections,
+            seconds,
+        )
+        .await;
+    }
+    if pg_up {
+        let mut admin = sqlx::PgConnection::connect(&pg).await.expect("PostgreSQL");
+        for &bound in &bounds {
+            let schema = format!("cps_bench_{}", uuid::Uuid::new_v4().simple());
+            sqlx::query(&format!("create schema {schema}"))
+                .execute(&mut admin)
+                .await
+                .expect("a schema");
+            let url = format!("{pg}?options[search_path]={schema}");
+            overload(
+                "postgres",
+                settings(&url, None),
+                bound,
+                connections,
+                seconds,
+            )
+            .await;
+            let _ = sqlx::query(&format!("drop schema {schema} cascade"))
+                .execute(&mut admin)
+                .await;
+        }
     }
     println!(
         "memory: RSS {} MiB at start, peak {} MiB (benchmark client and server in one process)",

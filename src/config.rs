@@ -198,13 +198,13 @@ pub struct Settings {
     #[arg(
         long,
         env = "CPS_MAX_CONNECTIONS",
-        default_value = "4096",
+        default_value = "2048",
         global = true
     )]
     pub max_connections: String,
     /// Requests in progress at most; beyond it a request is answered 503 `ServiceUnavailable`
     /// with `Retry-After` at once instead of queueing.
-    #[arg(long, env = "CPS_MAX_IN_FLIGHT", default_value = "64", global = true)]
+    #[arg(long, env = "CPS_MAX_IN_FLIGHT", default_value = "32", global = true)]
     pub max_in_flight: String,
     /// Seconds a client has to send a request's headers (and a new connection its first
     /// request) before the connection is closed.

@@ -29,9 +29,9 @@ use crate::http::Client;
 /// hyper's own limits. They sit above the application's (see `http::limits`), so that a request
 /// between the two still reaches the application and is refused in the contract's envelope;
 /// beyond them hyper answers 431 or 400 without a body.
-const HYPER_MAX_BUF: usize = 32 * 1024;
+const HYPER_MAX_BUF: usize = 16 * 1024;
 const HYPER_MAX_HEADERS: usize = 128;
-const H2_MAX_HEADER_LIST: u32 = 32 * 1024;
+const H2_MAX_HEADER_LIST: u32 = 16 * 1024;
 const H2_MAX_STREAMS: u32 = 64;
 
 /// How one listener treats its connections. The defaults are those of `cps serve`.
@@ -53,7 +53,7 @@ pub struct Limits {
 impl Default for Limits {
     fn default() -> Self {
         Self {
-            max_connections: 4096,
+            max_connections: 2048,
             header_timeout: Duration::from_secs(10),
             idle_timeout: Duration::from_secs(60),
             tls_handshake_timeout: Duration::from_secs(10),
@@ -392,6 +392,12 @@ impl Connection {
                 // Only to recompute the idle deadline at the top of the loop.
                 () = self.state.ended.notified(), if closing.is_none() => {}
                 () = self.state.evict.notified(), if closing.is_none() => {
+                    if self.state.busy.load(Ordering::Acquire) == 0 {
+                        // No request in progress, so no answer is lost: close now. A graceful
+                        // close would wait for a half-sent request head to complete.
+                        return;
+                    }
+                    // A request began since the choice: let it finish, then close.
                     conn.as_mut().graceful_shutdown();
                     closing = Some(Instant::now() + self.limits.grace);
                 }

@@ -17,7 +17,7 @@ use crate::service::Service;
 use crate::store::Store;
 
 pub struct Application {
-    listener: std::net::TcpListener,
+    listener: tokio::net::TcpListener,
     addr: SocketAddr,
     router: Router,
     tls: Option<Arc<rustls::ServerConfig>>,
@@ -40,6 +40,23 @@ pub async fn open(config: &Config) -> anyhow::Result<(Arc<dyn Store>, Option<Red
         .transpose()
         .context("cannot set up the Redis cache")?;
     Ok((store, cache))
+}
+
+/// Connections the kernel queues for `accept`. The default of 128 overflows in a burst of
+/// connections (a flood, or every till reconnecting after a network blip); a dropped SYN is
+/// retried only after a second. The kernel caps it at `net.core.somaxconn`.
+const LISTEN_BACKLOG: u32 = 4096;
+
+fn bind(addr: SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    // As std does on Unix: a restart may bind while old connections linger in TIME_WAIT.
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(LISTEN_BACKLOG)
 }
 
 impl Application {
@@ -71,7 +88,7 @@ impl Application {
             limits: config.requests.clone(),
             in_flight: Arc::new(tokio::sync::Semaphore::new(config.requests.max_in_flight)),
         };
-        let listener = std::net::TcpListener::bind(config.listen)
+        let listener = bind(config.listen)
             .with_context(|| format!("cannot listen on {}", config.listen))?;
         if let Some(files) = crate::server::raise_open_files_limit() {
             // Database, cache, log and listener descriptors need room beside the clients.
@@ -90,7 +107,6 @@ impl Application {
                 "serving HTTPS on a non-loopback address without --tls-client-ca: any client that can connect may change cards"
             );
         }
-        listener.set_nonblocking(true)?;
         let addr = listener.local_addr()?;
         Ok(Self {
             listener,
@@ -138,9 +154,8 @@ impl Application {
             Some(_) => tracing::info!(addr = %self.addr, "serving HTTPS"),
             None => tracing::info!(addr = %self.addr, "serving plain HTTP"),
         }
-        let listener = tokio::net::TcpListener::from_std(self.listener)?;
         let served = crate::server::serve(
-            listener,
+            self.listener,
             self.tls,
             self.router,
             self.connections,

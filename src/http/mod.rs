@@ -60,7 +60,7 @@ impl Default for RequestLimits {
     /// Those of `cps serve`.
     fn default() -> Self {
         Self {
-            max_in_flight: 64,
+            max_in_flight: 32,
             body_timeout: Duration::from_secs(5),
             allowed_origins: Vec::new(),
         }

@@ -284,7 +284,7 @@ pub fn settings(database_url: &str) -> Settings {
         tls_key: None,
         tls_client_ca: None,
         plain_http: false,
-        max_connections: "4096".into(),
+        max_connections: "2048".into(),
         // Above any test's concurrency: only the shedding tests want refusals.
         max_in_flight: "1000".into(),
         header_timeout_secs: "10".into(),
