@@ -50,7 +50,7 @@ fn settings(database_url: &str, redis: Option<(&str, &str)>) -> Settings {
         max_in_flight: "32".into(),
         header_timeout_secs: "10".into(),
         body_timeout_secs: "5".into(),
-        idle_timeout_secs: "60".into(),
+        idle_timeout_secs: "10".into(),
         tls_handshake_timeout_secs: "10".into(),
         allowed_origins: String::new(),
         activation_max_failures: "5".into(),

@@ -223,11 +223,12 @@ pub struct Settings {
         global = true
     )]
     pub body_timeout_secs: String,
-    /// Seconds a connection may stay open with no request in progress.
+    /// Seconds a connection may stay open with no request in progress. (HTTP/1.1 waits for
+    /// the next request under the header timeout too: the shorter of the two applies.)
     #[arg(
         long,
         env = "CPS_IDLE_TIMEOUT_SECS",
-        default_value = "60",
+        default_value = "10",
         global = true
     )]
     pub idle_timeout_secs: String,

@@ -42,7 +42,8 @@ pub struct Limits {
     /// A request's headers must arrive within this, and a new connection must send its first
     /// request within it.
     pub header_timeout: Duration,
-    /// A connection with no request in progress is closed after this long.
+    /// A connection with no request in progress is closed after this long. (hyper's HTTP/1.1
+    /// header timer also runs while it waits for the next request: the shorter applies.)
     pub idle_timeout: Duration,
     /// A TLS handshake must finish within this.
     pub tls_handshake_timeout: Duration,
@@ -55,7 +56,7 @@ impl Default for Limits {
         Self {
             max_connections: 2048,
             header_timeout: Duration::from_secs(10),
-            idle_timeout: Duration::from_secs(60),
+            idle_timeout: Duration::from_secs(10),
             tls_handshake_timeout: Duration::from_secs(10),
             grace: Duration::from_secs(10),
         }

@@ -88,8 +88,8 @@ impl Application {
             limits: config.requests.clone(),
             in_flight: Arc::new(tokio::sync::Semaphore::new(config.requests.max_in_flight)),
         };
-        let listener = bind(config.listen)
-            .with_context(|| format!("cannot listen on {}", config.listen))?;
+        let listener =
+            bind(config.listen).with_context(|| format!("cannot listen on {}", config.listen))?;
         if let Some(files) = crate::server::raise_open_files_limit() {
             // Database, cache, log and listener descriptors need room beside the clients.
             let wanted = config.connections.max_connections as u64 + 256;

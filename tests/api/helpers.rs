@@ -289,7 +289,7 @@ pub fn settings(database_url: &str) -> Settings {
         max_in_flight: "1000".into(),
         header_timeout_secs: "10".into(),
         body_timeout_secs: "5".into(),
-        idle_timeout_secs: "60".into(),
+        idle_timeout_secs: "10".into(),
         tls_handshake_timeout_secs: "10".into(),
         allowed_origins: String::new(),
         activation_max_failures: "5".into(),
