@@ -286,6 +286,20 @@ async fn oversized_request_heads_are_refused_in_the_envelope() {
     assert_eq!(body["HttpCode"], "414");
     // Below the limits, the same route answers normally.
     assert_eq!(app.get(CARD).await.status, 404);
+    // HTTP/2 reaches the same check.
+    let h2 = reqwest::Client::builder()
+        .http2_prior_knowledge()
+        .build()
+        .unwrap();
+    let mut many = h2.get(&url);
+    for i in 0..70 {
+        many = many.header(format!("x-h{i}"), "1");
+    }
+    let reply = many.send().await.unwrap();
+    assert_eq!(reply.version(), reqwest::Version::HTTP_2);
+    assert_eq!(reply.status(), 431);
+    let body: Value = reply.json().await.unwrap();
+    assert_eq!(body["MessageCode"], "RequestHeaderFieldsTooLarge");
 }
 
 #[tokio::test]

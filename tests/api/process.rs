@@ -30,7 +30,7 @@ type Case<'a> = (&'a [&'a str], &'a [(&'a str, &'a str)], &'a str);
 fn invalid_configuration_stops_the_start_with_one_line_naming_the_setting() {
     let dir = tempfile::tempdir().unwrap();
     let db = format!("sqlite://{}", dir.path().join("x.db").display());
-    let cases: [Case; 9] = [
+    let cases: [Case; 15] = [
         (&["--listen", "nowhere"], &[], "--listen / CPS_LISTEN"),
         (&[], &[("CPS_LISTEN", "1.2.3.4")], "--listen / CPS_LISTEN"),
         (
@@ -54,6 +54,36 @@ fn invalid_configuration_stops_the_start_with_one_line_naming_the_setting() {
             "--request-timeout-secs / CPS_REQUEST_TIMEOUT_SECS",
         ),
         (&["--listen", "0.0.0.0:8080"], &[], "--plain-http"),
+        (
+            &["--max-connections", "0"],
+            &[],
+            "--max-connections / CPS_MAX_CONNECTIONS",
+        ),
+        (
+            &[],
+            &[("CPS_MAX_IN_FLIGHT", "many")],
+            "--max-in-flight / CPS_MAX_IN_FLIGHT",
+        ),
+        (
+            &["--header-timeout-secs", "0"],
+            &[],
+            "--header-timeout-secs / CPS_HEADER_TIMEOUT_SECS",
+        ),
+        (
+            &["--allowed-origins", "desk.example.com"],
+            &[],
+            "--allowed-origins / CPS_ALLOWED_ORIGINS",
+        ),
+        (
+            &["--allowed-origins", "https://desk.example.com/console"],
+            &[],
+            "--allowed-origins / CPS_ALLOWED_ORIGINS",
+        ),
+        (
+            &[],
+            &[("CPS_ACTIVATION_MAX_FAILURES", "0")],
+            "--activation-max-failures / CPS_ACTIVATION_MAX_FAILURES",
+        ),
         (
             &["--tls-cert", "/nonexistent.pem"],
             &[],
