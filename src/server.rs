@@ -34,6 +34,10 @@ const HYPER_MAX_HEADERS: usize = 128;
 const H2_MAX_HEADER_LIST: u32 = 16 * 1024;
 const H2_MAX_STREAMS: u32 = 64;
 
+/// How long an evicted connection with no request in progress has to finish flushing its last
+/// answer before it is closed.
+const EVICT_GRACE: Duration = Duration::from_millis(100);
+
 /// How one listener treats its connections. The defaults are those of `cps serve`.
 #[derive(Debug, Clone)]
 pub struct Limits {
@@ -393,14 +397,16 @@ impl Connection {
                 // Only to recompute the idle deadline at the top of the loop.
                 () = self.state.ended.notified(), if closing.is_none() => {}
                 () = self.state.evict.notified(), if closing.is_none() => {
-                    if self.state.busy.load(Ordering::Acquire) == 0 {
-                        // No request in progress, so no answer is lost: close now. A graceful
-                        // close would wait for a half-sent request head to complete.
-                        return;
-                    }
-                    // A request began since the choice: let it finish, then close.
                     conn.as_mut().graceful_shutdown();
-                    closing = Some(Instant::now() + self.limits.grace);
+                    // No request in progress: the last answer may still be flushing, which takes
+                    // moments; a half-sent request head, which a graceful close would wait for,
+                    // is cut off after those. A request that began since the choice may finish.
+                    let grace = if self.state.busy.load(Ordering::Acquire) == 0 {
+                        EVICT_GRACE
+                    } else {
+                        self.limits.grace
+                    };
+                    closing = Some(Instant::now() + grace);
                 }
                 () = tokio::time::sleep_until(idle_at), if closing.is_none() => {
                     let idle = self.state.busy.load(Ordering::Acquire) == 0
