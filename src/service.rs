@@ -155,11 +155,12 @@ impl Service {
         let ready = match tokio::time::timeout(READY_TIMEOUT, probe).await {
             Ok(Ok(Ok(()))) => true,
             Ok(Ok(Err(e)) | Err(e)) => {
-                tracing::warn!(error = %crate::error_chain(&e), "not ready: the database cannot take a write");
+                crate::warn_limited!("not-ready", error = %crate::error_chain(&e), "not ready: the database cannot take a write");
                 false
             }
             Err(_) => {
-                tracing::warn!(
+                crate::warn_limited!(
+                    "not-ready-timeout",
                     timeout_ms = READY_TIMEOUT.as_millis() as u64,
                     "not ready: the database did not take a write in time"
                 );

@@ -114,7 +114,8 @@ impl Deliverer {
         while let Some(joined) = writes.join_next().await {
             match joined {
                 Ok((pending, Ok(()))) => done.push(pending.id),
-                Ok((pending, Err(e))) => tracing::warn!(
+                Ok((pending, Err(e))) => crate::warn_limited!(
+                    "side-effect-not-delivered",
                     outbox_id = pending.id,
                     subject = %pending.effect.subject(),
                     error = %crate::error_chain(&e),
@@ -182,7 +183,7 @@ pub async fn run(deliverer: Deliverer, config: WorkerConfig, mut shutdown: watch
         {
             Ok(rows) => rows,
             Err(e) => {
-                tracing::warn!(error = %crate::error_chain(&e), "outbox worker cannot claim rows");
+                crate::warn_limited!("outbox-claim", error = %crate::error_chain(&e), "outbox worker cannot claim rows");
                 Vec::new()
             }
         };
@@ -250,7 +251,8 @@ async fn failed(
     }
     let wait = backoff(pending.attempts, config.max_backoff);
     let retry_at = Utc::now() + chrono::Duration::from_std(wait).unwrap_or(chrono::Duration::MAX);
-    tracing::warn!(
+    crate::warn_limited!(
+        "outbox-delivery-failed",
         outbox_id = pending.id,
         %subject,
         attempts = pending.attempts,
