@@ -202,10 +202,14 @@ pub struct Settings {
         global = true
     )]
     pub max_connections: String,
-    /// Requests in progress at most; beyond it a request is answered 503 `ServiceUnavailable`
-    /// with `Retry-After` at once instead of queueing.
-    #[arg(long, env = "CPS_MAX_IN_FLIGHT", default_value = "32", global = true)]
+    /// Requests in progress at most; beyond it a request waits for a place (see
+    /// `--max-queued`).
+    #[arg(long, env = "CPS_MAX_IN_FLIGHT", default_value = "24", global = true)]
     pub max_in_flight: String,
+    /// Requests waiting for a place at most; beyond it a request is answered 503
+    /// `ServiceUnavailable` with `Retry-After` at once instead of queueing.
+    #[arg(long, env = "CPS_MAX_QUEUED", default_value = "24", global = true)]
+    pub max_queued: String,
     /// Seconds a client has to send a request's headers (and a new connection its first
     /// request) before the connection is closed.
     #[arg(
@@ -492,6 +496,12 @@ impl Config {
                 &s.max_in_flight,
                 "--max-in-flight / CPS_MAX_IN_FLIGHT",
                 1..=100_000,
+            )?)
+            .unwrap_or(usize::MAX),
+            max_queued: usize::try_from(number(
+                &s.max_queued,
+                "--max-queued / CPS_MAX_QUEUED",
+                0..=100_000,
             )?)
             .unwrap_or(usize::MAX),
             body_timeout: Duration::from_secs(number(

@@ -86,7 +86,10 @@ impl Application {
             default_language: config.default_language,
             request_timeout: config.request_timeout,
             limits: config.requests.clone(),
-            in_flight: Arc::new(tokio::sync::Semaphore::new(config.requests.max_in_flight)),
+            admission: crate::http::admission::Admission::new(
+                config.requests.max_in_flight,
+                config.requests.max_queued,
+            ),
         };
         let listener =
             bind(config.listen).with_context(|| format!("cannot listen on {}", config.listen))?;

@@ -94,15 +94,18 @@ async fn admit(state: &AppState, req: Request, route: &str, next: Next) -> Respo
     let req = Request::from_parts(parts, Body::from(body));
     // Health checks are exempt from shedding: they are cheap, and an orchestrator must see an
     // overloaded instance as alive.
-    let _permit = if route.starts_with("/health/") {
-        None
-    } else {
-        match state.in_flight.clone().try_acquire_owned() {
-            Ok(permit) => Some(permit),
-            Err(_) => return ApiError::ServiceUnavailable.into_response(),
-        }
+    let health = route.starts_with("/health/");
+    let run = async {
+        let _place = match health {
+            true => None,
+            false => match state.admission.enter().await {
+                Some(place) => Some(place),
+                None => return ApiError::ServiceUnavailable.into_response(),
+            },
+        };
+        next.run(req).await
     };
-    match tokio::time::timeout(state.request_timeout, next.run(req)).await {
+    match tokio::time::timeout(state.request_timeout, run).await {
         Ok(response) => response,
         Err(_) => ApiError::Timeout.into_response(),
     }

@@ -2,6 +2,7 @@
 //! per operation.
 
 mod activate;
+pub mod admission;
 mod change_phone;
 pub mod error;
 mod extract;
@@ -12,7 +13,6 @@ mod read;
 mod register;
 pub mod wire;
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::DefaultBodyLimit;
@@ -21,7 +21,6 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Router, middleware as mw};
 use serde::Serialize;
-use tokio::sync::Semaphore;
 use tower_http::catch_panic::CatchPanicLayer;
 
 use crate::domain::RuleError;
@@ -41,15 +40,17 @@ pub struct AppState {
     pub default_language: Language,
     pub request_timeout: Duration,
     pub limits: RequestLimits,
-    /// One permit per request in progress (`limits.max_in_flight`).
-    pub in_flight: Arc<Semaphore>,
+    /// Places for requests in progress, and in line for one.
+    pub admission: admission::Admission,
 }
 
 /// What one request may hold and take.
 #[derive(Debug, Clone)]
 pub struct RequestLimits {
-    /// Requests in progress at most; more are answered 503 at once.
+    /// Requests in progress at most.
     pub max_in_flight: usize,
+    /// Requests waiting for a place at most; more are answered 503 at once.
+    pub max_queued: usize,
     /// How long a body may take to arrive (408 after).
     pub body_timeout: Duration,
     /// Browser origins allowed to send state-changing requests (lower case, no trailing `/`).
@@ -60,7 +61,8 @@ impl Default for RequestLimits {
     /// Those of `cps serve`.
     fn default() -> Self {
         Self {
-            max_in_flight: 32,
+            max_in_flight: 24,
+            max_queued: 24,
             body_timeout: Duration::from_secs(5),
             allowed_origins: Vec::new(),
         }

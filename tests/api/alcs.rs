@@ -371,6 +371,9 @@ async fn two_instances_never_deliver_one_event_twice() {
         ("CPS_DATABASE_URL", db.url.as_str()),
         ("CPS_ALCS_ACTIVATION_URL", url.as_str()),
         ("CPS_OUTBOX_POLL_MS", "20"),
+        // 30 activations reach each instance at once: room for all of them (the shedding is
+        // tested on its own).
+        ("CPS_MAX_IN_FLIGHT", "64"),
     ];
     if prefix.is_some() {
         env.push(("CPS_REDIS_URL", redis.as_str()));

@@ -287,6 +287,7 @@ pub fn settings(database_url: &str) -> Settings {
         max_connections: "2048".into(),
         // Above any test's concurrency: only the shedding tests want refusals.
         max_in_flight: "1000".into(),
+        max_queued: "32".into(),
         header_timeout_secs: "10".into(),
         body_timeout_secs: "5".into(),
         idle_timeout_secs: "10".into(),

@@ -361,21 +361,27 @@ async fn a_body_that_comes_too_slowly_is_a_408() {
 }
 
 #[tokio::test]
-async fn requests_beyond_the_in_flight_bound_are_shed_at_once() {
-    let Some(app) = TestApp::spawn_with(|s| s.max_in_flight = "2".into()).await else {
+async fn requests_beyond_the_running_and_queued_bounds_are_shed_at_once() {
+    let Some(app) = TestApp::spawn_with(|s| {
+        s.max_in_flight = "2".into();
+        s.max_queued = "1".into();
+    })
+    .await
+    else {
         return;
     };
     app.registered(CARD).await;
-    // Two writes wait on a lock another client holds: the bound is reached.
+    // Two writes wait on a lock another client holds, a third waits for a place: both bounds
+    // are reached.
     let lock = app.hold_lock("lock table cards in exclusive mode").await;
-    let waiting: Vec<_> = ["1001", "1002"]
-        .into_iter()
-        .map(|card| {
-            let (client, url, body) = (app.client.clone(), app.card_url(card), registration(card));
-            tokio::spawn(async move { client.put(url).json(&body).send().await.unwrap().status() })
-        })
-        .collect();
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    let register = |card: &'static str| {
+        let (client, url, body) = (app.client.clone(), app.card_url(card), registration(card));
+        tokio::spawn(async move { client.put(url).json(&body).send().await.unwrap().status() })
+    };
+    let mut waiting = vec![register("1001"), register("1002")];
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    waiting.push(register("1003"));
+    tokio::time::sleep(Duration::from_millis(300)).await;
     let started = Instant::now();
     let shed = app.get(CARD).await;
     let took = started.elapsed();
@@ -394,9 +400,11 @@ async fn requests_beyond_the_in_flight_bound_are_shed_at_once() {
         .unwrap();
     assert_eq!(live.status(), StatusCode::OK);
     drop(lock);
+    // The queued request ran once a place freed: nothing that was admitted is lost.
     for task in waiting {
         assert_eq!(task.await.unwrap(), StatusCode::OK);
     }
+    assert_eq!(app.count("cards").await, 4);
     assert_eq!(
         app.get(CARD).await.status,
         StatusCode::OK,
@@ -551,6 +559,7 @@ async fn a_database_not_accepting_connections_is_a_503_and_the_service_recovers(
 async fn slow_bodies_do_not_take_the_places_of_requests_in_progress() {
     let Some(app) = TestApp::spawn_with(|s| {
         s.max_in_flight = "1".into();
+        s.max_queued = "0".into();
         s.body_timeout_secs = "3".into();
     })
     .await
