@@ -55,17 +55,24 @@ mod tests {
             let admission = admission.clone();
             async move { admission.enter().await.is_some() }
         });
+        // On this single-threaded runtime the spawned request now takes its place in line.
         tokio::task::yield_now().await;
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
         assert!(
             admission.enter().await.is_none(),
-            "place and queue taken: shed"
+            "place and line taken: shed at once"
         );
         drop(running);
         assert!(
             queued.await.unwrap(),
-            "the queued request runs once a place frees"
+            "the request in line runs once a place frees"
         );
-        assert!(admission.enter().await.is_some());
+        let running = admission.enter().await.expect("a free place");
+        let started = std::time::Instant::now();
+        assert!(
+            admission.enter().await.is_none(),
+            "no place freed within the wait: shed"
+        );
+        assert!(started.elapsed() >= QUEUE_WAIT);
+        drop(running);
     }
 }
