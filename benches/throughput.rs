@@ -275,6 +275,91 @@ async fn overload(
     );
 }
 
+/// The registration's writes committed into SQLite by a plain loop, one transaction at a time
+/// (`BEGIN IMMEDIATE` … `COMMIT`, WAL, `synchronous = FULL`, as the service opens it): customer,
+/// card, two wallets, audit record. What one writer gets from this disk without batching.
+async fn sqlite_loop(total: usize) -> Option<f64> {
+    use std::str::FromStr as _;
+    let dir = tempfile::tempdir().ok()?;
+    let url = format!("sqlite://{}", dir.path().join("loop.db").display());
+    // Migrated the way the service does.
+    drop(
+        Application::build(Config::from_settings(&settings(&url, None)).ok()?)
+            .await
+            .ok()?,
+    );
+    let options = sqlx::sqlite::SqliteConnectOptions::from_str(&url)
+        .ok()?
+        .journal_mode(sqlx::sqlite::SqliteJournalMode::Wal)
+        .synchronous(sqlx::sqlite::SqliteSynchronous::Full);
+    let mut conn = sqlx::SqliteConnection::connect_with(&options).await.ok()?;
+    let now = "2026-11-29T10:00:00.000000Z";
+    let started = Instant::now();
+    for i in 0..total {
+        let (customer, card) = (format!("{i:032x}"), format!("6{i:012}"));
+        sqlx::query("BEGIN IMMEDIATE")
+            .execute(&mut conn)
+            .await
+            .ok()?;
+        sqlx::query(
+            "insert into customers (id, status, phone_number, gender, created_at, updated_at)
+             values (?, 'NotActivated', '+48602123789', 'M', ?, ?)",
+        )
+        .bind(&customer)
+        .bind(now)
+        .bind(now)
+        .execute(&mut conn)
+        .await
+        .ok()?;
+        sqlx::query(
+            "insert into cards (card_number, customer_id, status, pin_hmac,
+                                registration_fingerprint, created_at, updated_at)
+             values (?, ?, 'WaitingForActivation', ?, ?, ?, ?) on conflict (card_number) do nothing",
+        )
+        .bind(&card)
+        .bind(&customer)
+        .bind("a".repeat(64))
+        .bind("b".repeat(64))
+        .bind(now)
+        .bind(now)
+        .execute(&mut conn)
+        .await
+        .ok()?;
+        for (position, (id, balance)) in [("Strickers2016", "10.0"), ("SomethingElse", "0.0")]
+            .into_iter()
+            .enumerate()
+        {
+            sqlx::query(
+                "insert into wallets (card_number, wallet_id, position, balance, has_stat,
+                     stat_lost, stat_transferred_out, stat_transferred_in, stat_issued,
+                     version, created_at, updated_at)
+                 values (?, ?, ?, ?, 1, '0.22', null, null, null, 'abc', ?, ?)",
+            )
+            .bind(&card)
+            .bind(id)
+            .bind(position as i64)
+            .bind(balance)
+            .bind(now)
+            .bind(now)
+            .execute(&mut conn)
+            .await
+            .ok()?;
+        }
+        sqlx::query(
+            "insert into audit_log (occurred_at, operation, card_number, customer_id, identity, details)
+             values (?, 'register', ?, ?, '{}', '{}')",
+        )
+        .bind(now)
+        .bind(&card)
+        .bind(&customer)
+        .execute(&mut conn)
+        .await
+        .ok()?;
+        sqlx::query("COMMIT").execute(&mut conn).await.ok()?;
+    }
+    Some(total as f64 / started.elapsed().as_secs_f64())
+}
+
 /// The registration's writes as one pgbench transaction: customer, card, two wallets, audit
 /// record, two outbox rows — no HTTP, no JSON, no Rust in between.
 const PGBENCH_REGISTER: &str = r"
@@ -366,6 +451,13 @@ async fn main() {
     let dir = tempfile::tempdir().expect("a temporary directory");
     let sqlite = format!("sqlite://{}", dir.path().join("bench.db").display());
     run_backend("sqlite", settings(&sqlite, None), total, clients).await;
+    match sqlite_loop(total).await {
+        Some(tx) => println!(
+            "{:<22} {:<10} {tx:>9.0}   (the same writes, one transaction at a time, fsync each: the bound)",
+            "sqlite plain loop", "register"
+        ),
+        None => println!("sqlite plain loop: failed"),
+    }
 
     let pg = std::env::var("CPS_TEST_DATABASE_URL")
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned());

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
-use tokio::sync::{Notify, watch};
+use tokio::sync::{Notify, mpsc, watch};
 
 use super::alcs::{AlcsClient, AlcsError};
 use super::{Effect, Pending};
@@ -20,6 +20,9 @@ pub struct Deliverer {
     alcs: Option<AlcsClient>,
     /// Wakes the worker when a request recorded something only the worker delivers.
     wake: Arc<Notify>,
+    /// Rows a request delivered, to be marked done by [`mark_done`] in batches, off the
+    /// request's path. Started on first use (that is inside the runtime).
+    done: Arc<std::sync::OnceLock<mpsc::UnboundedSender<i64>>>,
 }
 
 /// Why one delivery failed; the text goes to `outbox.last_error`, so it names no personal data.
@@ -53,6 +56,22 @@ impl Deliverer {
             cache,
             alcs,
             wake: Arc::new(Notify::new()),
+            done: Arc::default(),
+        }
+    }
+
+    /// Queues delivered rows to be marked done. Marking waits for no request: a row delivered
+    /// but not yet marked when the process dies is delivered again by the worker after
+    /// `EFFECT_GRACE`, which is harmless (cache writes are version-guarded).
+    fn mark_done(&self, ids: Vec<i64>) {
+        let sender = self.done.get_or_init(|| {
+            let (tx, rx) = mpsc::unbounded_channel();
+            tokio::spawn(mark_done(self.store.clone(), rx));
+            tx
+        });
+        for id in ids {
+            // Only fails once the marking task is gone (the runtime is shutting down).
+            let _ = sender.send(id);
         }
     }
 
@@ -124,10 +143,26 @@ impl Deliverer {
                 Err(e) => tracing::error!(error = %e, "a side effect delivery task failed"),
             }
         }
-        if let Err(e) = self.store.effects_done(&done).await {
-            // Harmless: the rows are delivered again later, and cache writes are idempotent.
-            tracing::warn!(error = %crate::error_chain(&e), "could not mark outbox rows delivered");
+        if !done.is_empty() {
+            self.mark_done(done);
         }
+    }
+}
+
+/// Marks delivered rows done: whatever has queued up since the last round, in one statement.
+async fn mark_done(store: Arc<dyn Store>, mut ids: mpsc::UnboundedReceiver<i64>) {
+    const BATCH: usize = 512;
+    let mut batch = Vec::with_capacity(BATCH);
+    while ids.recv_many(&mut batch, BATCH).await > 0 {
+        if let Err(e) = store.effects_done(&batch).await {
+            // Harmless: the rows are delivered again later, and cache writes are idempotent.
+            crate::warn_limited!(
+                "outbox-mark-done",
+                error = %crate::error_chain(&e),
+                "could not mark outbox rows delivered"
+            );
+        }
+        batch.clear();
     }
 }
 

@@ -4,6 +4,7 @@
 //! is one database transaction, so every adapter can use the locking its database is good at
 //! (`BEGIN IMMEDIATE` on SQLite, row locks on PostgreSQL) while the rules stay in the domain.
 
+mod group;
 mod guard;
 mod postgres;
 mod rows;
@@ -322,6 +323,32 @@ fn postgres_class(code: &str) -> Class {
         Class::Unavailable
     } else {
         Class::Failed
+    }
+}
+
+/// A database error that several operations fail with (a group commit's failed `COMMIT`).
+#[derive(Debug)]
+struct Shared(Arc<sqlx::Error>);
+
+impl std::fmt::Display for Shared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl StdError for Shared {
+    fn source(&self) -> Option<&(dyn StdError + 'static)> {
+        self.0.source()
+    }
+}
+
+fn classify_shared(context: &'static str, e: Arc<sqlx::Error>) -> StoreError {
+    let class = class_of(&e);
+    let source: BoxError = Box::new(Shared(e));
+    match class {
+        Class::Unreachable => StoreError::Unreachable { context, source },
+        Class::Unavailable => StoreError::Unavailable { context, source },
+        Class::Failed => StoreError::Failed { context, source },
     }
 }
 

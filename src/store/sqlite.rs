@@ -1,8 +1,9 @@
 //! The embedded default: one SQLite file in WAL mode.
 //!
-//! All writes go through a pool of exactly one connection and start with `BEGIN IMMEDIATE`, so
+//! All writes go through one connection and its transactions start with `BEGIN IMMEDIATE`, so
 //! a transaction that reads the card and then writes it can never fail with `SQLITE_BUSY` half
-//! way (a deferred `BEGIN` would), and writers queue instead of racing. Reads use their own
+//! way (a deferred `BEGIN` would), and writers queue instead of racing; the writers that queue
+//! share one commit (group commit, see `group.rs`). Reads use their own
 //! pool and see the last committed state (WAL lets them run beside the writer).
 //! `synchronous = FULL`: a commit is fsync'd before the API answers 2xx.
 
@@ -11,12 +12,12 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use sqlx::pool::PoolConnection;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
-use sqlx::{Row, Sqlite, SqliteConnection};
+use sqlx::{Row, SqliteConnection};
 
+use super::group::{WriteTx, Writer};
 use super::rows::{
     self, CACHE_COLUMNS, CacheRow, SNAPSHOT_COLUMNS, SnapshotRow, WalletRow, amount, status,
 };
@@ -33,7 +34,7 @@ use crate::outbox::{Effect, Pending, Status, SummaryLine};
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 
 pub struct SqliteStore {
-    writer: SqlitePool,
+    writer: Writer,
     reader: SqlitePool,
     options: StoreOptions,
 }
@@ -74,103 +75,14 @@ impl SqliteStore {
             .await
             .context("open SQLite read connections")?;
         Ok(Self {
-            writer,
+            writer: Writer::new(writer, busy_timeout),
             reader,
             options: opts.clone(),
         })
     }
 
     async fn begin(&self) -> Result<WriteTx, StoreError> {
-        WriteTx::begin(&self.writer).await
-    }
-}
-
-/// A write transaction on the single writer connection, begun with `BEGIN IMMEDIATE`.
-///
-/// Not sqlx's `Transaction`: after a failed `COMMIT` (disk full, I/O error) SQLite may already
-/// have rolled the transaction back; sqlx's `ROLLBACK` then fails, its count of open
-/// transactions stays at one, and it refuses every later `begin` on the connection — every
-/// write would fail until a restart. Here every way out of a transaction ends in a known state:
-/// committed, rolled back, or the connection closed (the pool opens a fresh one).
-struct WriteTx {
-    /// `None` once committed or rolled back.
-    conn: Option<PoolConnection<Sqlite>>,
-}
-
-impl WriteTx {
-    async fn begin(pool: &SqlitePool) -> Result<Self, StoreError> {
-        let mut conn = pool.acquire().await.context("get the write connection")?;
-        if let Err(e) = sqlx::query("BEGIN IMMEDIATE").execute(&mut *conn).await {
-            // Busy or failing: no transaction began, but close rather than trust the connection.
-            conn.close_on_drop();
-            return Err(e).context("begin a write transaction");
-        }
-        Ok(Self { conn: Some(conn) })
-    }
-
-    /// Commits; on failure the transaction is rolled back (or its connection closed), so the
-    /// next write starts clean.
-    async fn commit(mut self, context: &'static str) -> Result<(), StoreError> {
-        let Some(mut conn) = self.conn.take() else {
-            return Ok(());
-        };
-        match sqlx::query("COMMIT").execute(&mut *conn).await {
-            Ok(_) => Ok(()),
-            Err(e) => {
-                rollback_or_close(conn).await;
-                Err(e).context(context)
-            }
-        }
-    }
-
-    async fn rollback(mut self) {
-        if let Some(conn) = self.conn.take() {
-            rollback_or_close(conn).await;
-        }
-    }
-}
-
-impl std::ops::Deref for WriteTx {
-    type Target = SqliteConnection;
-
-    fn deref(&self) -> &SqliteConnection {
-        // Only `commit`, `rollback` and `drop` take the connection; the first two consume `self`.
-        self.conn
-            .as_deref()
-            .expect("a write transaction is used only while open")
-    }
-}
-
-impl std::ops::DerefMut for WriteTx {
-    fn deref_mut(&mut self) -> &mut SqliteConnection {
-        self.conn
-            .as_deref_mut()
-            .expect("a write transaction is used only while open")
-    }
-}
-
-impl Drop for WriteTx {
-    /// Left without commit (an early return, an error, a cancelled task): roll back before the
-    /// connection serves anyone else. The pool hands it out only once the rollback is done.
-    fn drop(&mut self) {
-        let Some(mut conn) = self.conn.take() else {
-            return;
-        };
-        match tokio::runtime::Handle::try_current() {
-            Ok(runtime) => {
-                runtime.spawn(rollback_or_close(conn));
-            }
-            Err(_) => conn.close_on_drop(),
-        }
-    }
-}
-
-/// `ROLLBACK`; if even that fails (e.g. SQLite already rolled back after a failed commit, or the
-/// connection is broken), the connection is closed instead of going back to the pool.
-async fn rollback_or_close(mut conn: PoolConnection<Sqlite>) {
-    if let Err(e) = sqlx::query("ROLLBACK").execute(&mut *conn).await {
-        tracing::debug!(error = %e, "closing the SQLite write connection after a failed rollback");
-        conn.close_on_drop();
+        self.writer.begin().await
     }
 }
 
@@ -291,8 +203,8 @@ impl Store for SqliteStore {
         .context("insert the card")?
         .rows_affected();
         if inserted == 0 {
-            // Someone registered the number first. Their row is committed (we hold the write
-            // lock), so this read sees it.
+            // Someone registered the number first: committed, or earlier in this batch (then
+            // this answer waits for that commit, in `rollback`). Either way this read sees it.
             let row = sqlx::query(
                 "select customer_id, status, registration_fingerprint from cards where card_number = ?",
             )
@@ -300,7 +212,7 @@ impl Store for SqliteStore {
             .fetch_one(&mut *tx)
             .await
             .context("read the registered card")?;
-            tx.rollback().await;
+            tx.rollback("read the registered card").await?;
             let status: String = row.get(1);
             let stored_fingerprint: String = row.get(2);
             if status == CardStatus::WaitingForActivation.as_str()
@@ -369,97 +281,26 @@ impl Store for SqliteStore {
         at: DateTime<Utc>,
     ) -> Result<Outcome<Applied>, ApplyError> {
         let mut tx = self.begin().await?;
-        let Some(row) = sqlx::query_as::<_, SnapshotRow>(&format!(
-            "select {SNAPSHOT_COLUMNS} from cards c join customers u on u.id = c.customer_id
-             where c.card_number = ?"
-        ))
-        .bind(card.as_str())
-        .fetch_optional(&mut *tx)
-        .await
-        .context("read the card")?
-        else {
-            return Err(ApplyError::CardNotFound);
-        };
-        let customer = row.customer_id.clone();
-        let snapshot = row.snapshot()?;
-        let limit = self.options.activation_limit;
-        let failures = if matches!(command, CardCommand::Activate { .. }) {
-            let (failures, oldest) = activation_failures(&mut tx, card, limit.since(at)).await?;
-            if let Some(retry_after) = limit.locked(failures, oldest, at) {
-                // Refused without a write: a client hammering a locked card costs one read.
-                return Err(ApplyError::TooManyAttempts { retry_after });
+        // Whatever the answer, it may rest on what earlier units of the batch wrote (see
+        // `group.rs`): it waits for their commit, and fails with it.
+        match self.apply_in(&mut tx, card, command, at).await {
+            Ok(Step::Commit(outcome)) => {
+                tx.commit("commit the change").await?;
+                Ok(outcome)
             }
-            failures
-        } else {
-            0
-        };
-        let change = match command.decide(&snapshot) {
-            Err(RuleError::IncorrectPhoneNumber)
-                if matches!(command, CardCommand::Activate { .. }) =>
-            {
-                // The failure counts towards the limit, so it is committed, with its audit record.
-                record_activation_failure(&mut tx, card, at, limit.since(at)).await?;
-                audit(
-                    &mut tx,
-                    at,
-                    super::ACTIVATION_FAILED,
-                    card,
-                    &customer,
-                    None,
-                    limit.failure_details(failures + 1),
-                )
-                .await?;
+            Ok(Step::CommitThenRefuse(refusal)) => {
                 tx.commit("commit the failed attempt").await?;
-                return Err(RuleError::IncorrectPhoneNumber.into());
+                Err(refusal)
             }
-            decided => decided?,
-        };
-        if change.is_empty() {
-            return Ok(Outcome::without_effects(Applied::Unchanged));
+            Ok(Step::Discard(outcome)) => {
+                tx.rollback("end a change that changed nothing").await?;
+                Ok(outcome)
+            }
+            Err(e) => {
+                tx.rollback("end a refused change").await?;
+                Err(e)
+            }
         }
-        if let Some(new) = change.card_status {
-            sqlx::query(
-                "update cards set status = ?, version = version + 1, updated_at = ?
-                 where card_number = ?",
-            )
-            .bind(new.as_str())
-            .bind(ts(at))
-            .bind(card.as_str())
-            .execute(&mut *tx)
-            .await
-            .context("update the card")?;
-        }
-        // The customer's cache hash lists its cards' statuses, so a card change bumps it too.
-        sqlx::query(
-            "update customers set status = coalesce(?, status),
-                 phone_number = coalesce(?, phone_number),
-                 version = version + 1, updated_at = ?
-             where id = ?",
-        )
-        .bind(change.customer_status.map(CustomerStatus::as_str))
-        .bind(change.phone.as_ref().map(PhoneNumber::as_str))
-        .bind(ts(at))
-        .bind(&customer)
-        .execute(&mut *tx)
-        .await
-        .context("update the customer")?;
-        audit(
-            &mut tx,
-            at,
-            command.name(),
-            card,
-            &customer,
-            None,
-            super::change_details(&snapshot, &change),
-        )
-        .await?;
-        let notice = super::notices(command, &change, card, &customer, at);
-        let effects = self.record_effects(&mut tx, card, at, notice).await?;
-        tx.commit("commit the change").await?;
-        Ok(Outcome {
-            result: Applied::Changed,
-            effects,
-        })
     }
 
     async fn card(&self, card: &CardNumber) -> Result<Option<CardView>, StoreError> {
@@ -852,4 +693,119 @@ async fn wallets(
     .await
     .context("read the wallets")?;
     rows::wallets(rows)
+}
+
+impl SqliteStore {
+    /// The work of `apply` inside its unit of the write transaction; what to do with the unit
+    /// is returned, not done, so that every answer waits for the batch's commit.
+    async fn apply_in(
+        &self,
+        tx: &mut WriteTx,
+        card: &CardNumber,
+        command: &CardCommand,
+        at: DateTime<Utc>,
+    ) -> Result<Step, ApplyError> {
+        let tx: &mut SqliteConnection = tx;
+        let Some(row) = sqlx::query_as::<_, SnapshotRow>(&format!(
+            "select {SNAPSHOT_COLUMNS} from cards c join customers u on u.id = c.customer_id
+             where c.card_number = ?"
+        ))
+        .bind(card.as_str())
+        .fetch_optional(&mut *tx)
+        .await
+        .context("read the card")?
+        else {
+            return Err(ApplyError::CardNotFound);
+        };
+        let customer = row.customer_id.clone();
+        let snapshot = row.snapshot()?;
+        let limit = self.options.activation_limit;
+        let failures = if matches!(command, CardCommand::Activate { .. }) {
+            let (failures, oldest) = activation_failures(tx, card, limit.since(at)).await?;
+            if let Some(retry_after) = limit.locked(failures, oldest, at) {
+                // Refused without a write: a client hammering a locked card costs one read.
+                return Err(ApplyError::TooManyAttempts { retry_after });
+            }
+            failures
+        } else {
+            0
+        };
+        let change = match command.decide(&snapshot) {
+            Err(RuleError::IncorrectPhoneNumber)
+                if matches!(command, CardCommand::Activate { .. }) =>
+            {
+                // The failure counts towards the limit, so it is committed, with its audit record.
+                record_activation_failure(tx, card, at, limit.since(at)).await?;
+                audit(
+                    tx,
+                    at,
+                    super::ACTIVATION_FAILED,
+                    card,
+                    &customer,
+                    None,
+                    limit.failure_details(failures + 1),
+                )
+                .await?;
+                return Ok(Step::CommitThenRefuse(
+                    RuleError::IncorrectPhoneNumber.into(),
+                ));
+            }
+            decided => decided?,
+        };
+        if change.is_empty() {
+            return Ok(Step::Discard(Outcome::without_effects(Applied::Unchanged)));
+        }
+        if let Some(new) = change.card_status {
+            sqlx::query(
+                "update cards set status = ?, version = version + 1, updated_at = ?
+                 where card_number = ?",
+            )
+            .bind(new.as_str())
+            .bind(ts(at))
+            .bind(card.as_str())
+            .execute(&mut *tx)
+            .await
+            .context("update the card")?;
+        }
+        // The customer's cache hash lists its cards' statuses, so a card change bumps it too.
+        sqlx::query(
+            "update customers set status = coalesce(?, status),
+                 phone_number = coalesce(?, phone_number),
+                 version = version + 1, updated_at = ?
+             where id = ?",
+        )
+        .bind(change.customer_status.map(CustomerStatus::as_str))
+        .bind(change.phone.as_ref().map(PhoneNumber::as_str))
+        .bind(ts(at))
+        .bind(&customer)
+        .execute(&mut *tx)
+        .await
+        .context("update the customer")?;
+        audit(
+            tx,
+            at,
+            command.name(),
+            card,
+            &customer,
+            None,
+            super::change_details(&snapshot, &change),
+        )
+        .await?;
+        let notice = super::notices(command, &change, card, &customer, at);
+        let effects = self.record_effects(tx, card, at, notice).await?;
+        Ok(Step::Commit(Outcome {
+            result: Applied::Changed,
+            effects,
+        }))
+    }
+}
+
+/// How a write ends.
+enum Step {
+    /// Keep the change.
+    Commit(Outcome<Applied>),
+    /// Keep what was recorded (a failed attempt), and answer with the refusal.
+    CommitThenRefuse(ApplyError),
+    /// Nothing to keep.
+    Discard(Outcome<Applied>),
 }
