@@ -93,35 +93,71 @@ impl PgStore {
             effects.extend(state.hashes().into_iter().map(Effect::CacheWrite));
         }
         effects.extend(notice);
-        let mut pending = Vec::new();
-        for effect in effects {
-            let (status, due) = super::initial(&effect, &self.options, at);
-            let (kind, payload) = effect.encode();
-            let id: i64 = sqlx::query_scalar(
-                "insert into outbox (kind, subject, payload, status, next_attempt_at, created_at)
-                 values ($1, $2, $3::jsonb, $4, $5, $6) returning id",
-            )
-            .bind(kind)
-            .bind(effect.subject())
-            .bind(payload)
-            .bind(status.as_str())
-            .bind(due)
-            .bind(at)
-            .fetch_one(&mut *tx)
-            .await
-            .context("record a side effect")?;
-            if status == Status::Pending {
-                pending.push(Pending {
-                    id,
-                    effect,
-                    attempts: 0,
-                    created_at: at,
-                });
-            }
+        if effects.is_empty() {
+            return Ok(Vec::new());
         }
-        Ok(pending)
+        // All rows in one statement: one round trip, however many effects.
+        let mut columns: OutboxColumns = Default::default();
+        let mut statuses = Vec::with_capacity(effects.len());
+        for effect in &effects {
+            let (status, due) = super::initial(effect, &self.options, at);
+            let (kind, payload) = effect.encode();
+            columns.0.push(kind);
+            columns.1.push(effect.subject());
+            columns.2.push(payload);
+            columns.3.push(status.as_str());
+            columns.4.push(due);
+            statuses.push(status);
+        }
+        let mut ids: Vec<i64> = sqlx::query_scalar(
+            "insert into outbox (kind, subject, payload, status, next_attempt_at, created_at)
+             select kind, subject, payload::jsonb, status, due, $6
+             from unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::timestamptz[])
+                  with ordinality as e(kind, subject, payload, status, due, n)
+             order by n
+             returning id",
+        )
+        .bind(&columns.0)
+        .bind(&columns.1)
+        .bind(&columns.2)
+        .bind(&columns.3)
+        .bind(&columns.4)
+        .bind(at)
+        .fetch_all(&mut *tx)
+        .await
+        .context("record the side effects")?;
+        // Ids are drawn in insertion order, which is the order of the effects.
+        ids.sort_unstable();
+        if ids.len() != effects.len() {
+            return Err(StoreError::failed(
+                "record the side effects",
+                "the outbox returned a different number of rows",
+            ));
+        }
+        Ok(effects
+            .into_iter()
+            .zip(statuses)
+            .zip(ids)
+            .filter(|((_, status), _)| *status == Status::Pending)
+            .map(|((effect, _), id)| Pending {
+                id,
+                effect,
+                attempts: 0,
+                created_at: at,
+            })
+            .collect())
     }
 }
+
+/// The outbox rows of one change, column by column, for `unnest`: kind, subject, payload,
+/// status, due.
+type OutboxColumns = (
+    Vec<&'static str>,
+    Vec<String>,
+    Vec<String>,
+    Vec<&'static str>,
+    Vec<DateTime<Utc>>,
+);
 
 async fn audit(
     tx: &mut PgConnection,
