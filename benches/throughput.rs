@@ -1,6 +1,8 @@
 //! Throughput and latency of registration and activation through the real HTTP API, on each
 //! backend, printed beside what bounds them: the same transaction's writes issued by pgbench
-//! straight at PostgreSQL (no HTTP, no Rust), and the process's memory.
+//! straight at PostgreSQL (no HTTP, no Rust), the same writes committed into SQLite one
+//! transaction at a time, and the server's memory. The server is the release binary in a process
+//! of its own (its memory and CPU are its own; it logs as in production, to a pipe).
 //!
 //! `cargo bench` — uses `CPS_TEST_DATABASE_URL` / `CPS_TEST_REDIS_URL` like the tests (defaults:
 //! the local standard ports) and skips, saying so, what it cannot reach. `CPS_BENCH_REQUESTS`
@@ -73,6 +75,154 @@ fn body(card: &str) -> serde_json::Value {
     })
 }
 
+/// The release binary serving one configuration, in a process of its own.
+struct Server {
+    child: std::process::Child,
+    addr: String,
+}
+
+impl Server {
+    fn start(s: &Settings) -> Self {
+        use std::io::BufRead as _;
+        let mut env: Vec<(&str, String)> = vec![
+            ("CPS_LISTEN", s.listen.clone()),
+            ("CPS_DATABASE_URL", s.database_url.clone()),
+            (
+                "CPS_DATABASE_MAX_CONNECTIONS",
+                s.database_max_connections.clone(),
+            ),
+            ("CPS_DATABASE_TIMEOUT_SECS", s.database_timeout_secs.clone()),
+            ("CPS_REDIS_PREFIX", s.redis_prefix.clone()),
+            ("CPS_REDIS_TIMEOUT_MS", s.redis_timeout_ms.clone()),
+            ("CPS_CACHE_CHECK_SECS", s.cache_check_secs.clone()),
+            ("CPS_REQUEST_TIMEOUT_SECS", s.request_timeout_secs.clone()),
+            ("CPS_MAX_CONNECTIONS", s.max_connections.clone()),
+            ("CPS_MAX_IN_FLIGHT", s.max_in_flight.clone()),
+            ("CPS_MAX_QUEUED", s.max_queued.clone()),
+        ];
+        if let Some(url) = &s.redis_url {
+            env.push(("CPS_REDIS_URL", url.clone()));
+        }
+        let child = std::process::Command::new(env!("CARGO_BIN_EXE_cps"))
+            .arg("serve")
+            .env_remove("CPS_REDIS_URL")
+            .env_remove("RUST_LOG")
+            .envs(env)
+            .stderr(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("the release binary starts");
+        // Owned at once, so that it is killed and waited for on every way out.
+        let mut server = Self {
+            child,
+            addr: String::new(),
+        };
+        let stderr = server.child.stderr.take().expect("a pipe");
+        let (tx, rx) = std::sync::mpsc::channel();
+        // Drained for the server's whole life, as a log collector would.
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stderr)
+                .lines()
+                .map_while(Result::ok)
+            {
+                let _ = tx.send(line);
+            }
+        });
+        loop {
+            let line = rx
+                .recv_timeout(Duration::from_secs(30))
+                .expect("the server logs its address");
+            if let Some(at) = line.find("addr=") {
+                let addr = line[at + 5..]
+                    .split_whitespace()
+                    .next()
+                    .expect("an address")
+                    .to_owned();
+                // Keep draining in the background.
+                std::thread::spawn(move || while rx.recv().is_ok() {});
+                server.addr = addr;
+                return server;
+            }
+        }
+    }
+
+    fn base(&self) -> String {
+        format!("http://{}/alcs/loyalty/v1/loyalty-cards", self.addr)
+    }
+
+    /// The server's peak resident memory so far, in MiB.
+    fn peak_rss_mib(&self) -> u64 {
+        proc_kib(self.child.id(), "VmHWM:") / 1024
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn proc_kib(pid: u32, field: &str) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with(field))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|v| v.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+/// Registrations of fresh cards offered at `rate` per second for `seconds`, each sent at its
+/// scheduled time whatever the earlier ones are doing, its latency counted from that time (no
+/// coordinated omission).
+async fn open_loop(name: &str, server: &Server, rate: usize, seconds: usize) -> String {
+    let base = server.base();
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(256)
+        .build()
+        .expect("a client");
+    let total = rate * seconds;
+    let start = tokio::time::Instant::now() + Duration::from_millis(100);
+    let tasks: Vec<_> = (0..total)
+        .map(|i| {
+            let (http, base) = (http.clone(), base.clone());
+            let scheduled = start + Duration::from_secs_f64(i as f64 / rate as f64);
+            tokio::spawn(async move {
+                tokio::time::sleep_until(scheduled).await;
+                let card = format!("5{i:012}");
+                let ok = http
+                    .put(format!("{base}/{card}"))
+                    .json(&body(&card))
+                    .send()
+                    .await
+                    .is_ok_and(|r| r.status().as_u16() == 200);
+                (ok, scheduled.elapsed())
+            })
+        })
+        .collect();
+    let mut latencies = Vec::with_capacity(total);
+    let mut failed = 0;
+    for task in tasks {
+        let (ok, latency) = task.await.expect("a request");
+        if !ok {
+            failed += 1;
+        }
+        latencies.push(latency);
+    }
+    latencies.sort();
+    let at = |p: f64| latencies[((latencies.len() as f64 * p) as usize).min(latencies.len() - 1)];
+    let ms = |d: Duration| d.as_secs_f64() * 1e3;
+    format!(
+        "{name:<22} {rate:>6}/s {seconds:>4} s {failed:>7} {:>9.2} {:>9.2} {:>9.2}   limit: p99 <= 10 ms",
+        ms(at(0.50)),
+        ms(at(0.99)),
+        ms(at(0.999)),
+    )
+}
+
 struct Figures {
     per_second: f64,
     p50: Duration,
@@ -141,14 +291,8 @@ fn row(backend: &str, operation: &str, f: &Figures) {
 
 /// Registers then activates `total` cards through the app; prints both rows.
 async fn run_backend(name: &str, s: Settings, total: usize, clients: usize) {
-    let app = Application::build(Config::from_settings(&s).expect("settings"))
-        .await
-        .expect("the app starts");
-    let base = format!(
-        "http://127.0.0.1:{}/alcs/loyalty/v1/loyalty-cards",
-        app.port()
-    );
-    tokio::spawn(app.run_until_stopped(std::future::pending()));
+    let server = Server::start(&s);
+    let base = server.base();
     let http = reqwest::Client::new();
     let (h, b) = (http.clone(), base.clone());
     let register = drive(total, clients, move |i| {
@@ -178,7 +322,22 @@ async fn run_backend(name: &str, s: Settings, total: usize, clients: usize) {
     })
     .await;
     row(name, "activate", &activate);
+    let rate = env_num("CPS_BENCH_OPEN_RATE", 1000);
+    let seconds = env_num("CPS_BENCH_OPEN_SECS", 20);
+    let open = if rate > 0 && seconds > 0 {
+        open_loop(name, &server, rate, seconds).await
+    } else {
+        format!("{name:<22} open loop skipped")
+    };
+    let peak = server.peak_rss_mib();
+    LATER
+        .lock()
+        .await
+        .push((open, format!("{name:<22} {peak:>6} MiB   limit: 64 MiB")));
 }
+
+/// The open-loop and memory rows, printed after the closed-loop table.
+static LATER: tokio::sync::Mutex<Vec<(String, String)>> = tokio::sync::Mutex::const_new(Vec::new());
 
 /// `connections` clients at once, each reading a card three times for every registration, for
 /// `seconds`: what the accepted requests' latency is, and how many were shed (503).
@@ -195,14 +354,8 @@ async fn overload(
         .unwrap_or((max_in_flight, "0"));
     s.max_in_flight = running.into();
     s.max_queued = queued.into();
-    let app = Application::build(Config::from_settings(&s).expect("settings"))
-        .await
-        .expect("the app starts");
-    let base = format!(
-        "http://127.0.0.1:{}/alcs/loyalty/v1/loyalty-cards",
-        app.port()
-    );
-    tokio::spawn(app.run_until_stopped(std::future::pending()));
+    let server = Server::start(&s);
+    let base = server.base();
     let http = reqwest::Client::builder()
         .pool_max_idle_per_host(connections)
         .timeout(Duration::from_secs(60))
@@ -506,6 +659,22 @@ async fn main() {
     } else {
         println!("skipped: no PostgreSQL at {pg}");
     }
+    let later = LATER.lock().await;
+    println!(
+        "\nopen loop: registrations of fresh cards at a fixed rate, latency from each one's scheduled send"
+    );
+    println!(
+        "{:<22} {:>8} {:>6} {:>7} {:>9} {:>9} {:>9}",
+        "backend", "rate", "for", "failed", "p50 ms", "p99 ms", "p99.9 ms"
+    );
+    for (open, _) in later.iter() {
+        println!("{open}");
+    }
+    println!("\nserver peak RSS (its own process, after the runs above)");
+    for (_, memory) in later.iter() {
+        println!("{memory}");
+    }
+    drop(later);
     let connections = env_num("CPS_BENCH_OVERLOAD_CONNECTIONS", 2000);
     let seconds = env_num("CPS_BENCH_OVERLOAD_SECS", 10) as u64;
     println!(
@@ -554,7 +723,7 @@ async fn main() {
         }
     }
     println!(
-        "memory: RSS {} MiB at start, peak {} MiB (benchmark client and server in one process)",
+        "client process: RSS {} MiB at start, peak {} MiB",
         rss_start / 1024,
         rss_kib("VmHWM:") / 1024
     );
