@@ -106,7 +106,10 @@ impl Server {
         let child = std::process::Command::new(env!("CARGO_BIN_EXE_cps"))
             .arg("serve")
             .env_remove("CPS_REDIS_URL")
-            .env_remove("RUST_LOG")
+            .env(
+                "RUST_LOG",
+                std::env::var("CPS_BENCH_SERVER_LOG").unwrap_or_else(|_| "info,sqlx=warn".into()),
+            )
             .envs(env)
             .stderr(std::process::Stdio::piped())
             .stdout(std::process::Stdio::null())
