@@ -184,11 +184,11 @@ impl Writer {
             return unit_error.map_or(Ok(()), Err);
         };
         let others = self.waiting.load(Ordering::Acquire) > 0 && batch.units < MAX_BATCH;
-        let outcome = if !others {
+        let outcome = if !others || batch.kept == 0 {
+            // Ended now also when nothing is kept yet: that costs a `ROLLBACK`, no fsync, and
+            // leaves no transaction open for a waiter that may give up (another process would
+            // find the database locked until this one wrote again).
             self.end_batch(&mut state).await
-        } else if batch.kept == 0 {
-            // Nothing is written in this batch yet, so nothing this unit read can be undone.
-            return unit_error.map_or(Ok(()), Err);
         } else {
             // Even a unit that kept nothing may have read what an earlier unit of the batch
             // wrote (a card registered a moment ago): its answer waits for that to be on disk.

@@ -153,8 +153,8 @@ async fn app_notifying(
     .await
 }
 
-fn outbox_report(app: &TestApp) -> String {
-    let out = app.cps(&["outbox"]);
+async fn outbox_report(app: &TestApp) -> String {
+    let out = app.cps(&["outbox"]).await;
     assert!(
         out.status.success(),
         "{}",
@@ -195,7 +195,7 @@ async fn one_activation_delivers_exactly_one_notice_with_the_body_and_key() {
     );
     // Delivered notices are kept, for operators.
     assert!(has_line(
-        &outbox_report(&app),
+        &outbox_report(&app).await,
         "alcs_activation",
         "delivered",
         1
@@ -241,7 +241,7 @@ async fn alcs_failing_three_times_then_answering_200_gets_the_notice_once_after_
     let waited = calls[3].at - calls[0].at;
     assert!(waited >= Duration::from_millis(1200), "{waited:?}");
     assert!(has_line(
-        &outbox_report(&app),
+        &outbox_report(&app).await,
         "alcs_activation",
         "delivered",
         1
@@ -259,7 +259,7 @@ async fn a_4xx_other_than_408_or_429_is_a_permanent_failure() {
     app.activate(CARD, PHONE).await.assert_no_content();
     let calls = alcs.wait_for(2, Duration::from_secs(10)).await;
     assert_eq!(calls.len(), 2, "429 retried, 400 not: {calls:?}");
-    let report = outbox_report(&app);
+    let report = outbox_report(&app).await;
     assert!(has_line(&report, "alcs_activation", "dead", 1), "{report}");
 }
 
@@ -274,7 +274,7 @@ async fn alcs_down_throughout_gives_a_dead_letter_that_retry_delivers_once_it_is
     app.activate(CARD, PHONE).await.assert_no_content();
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
-        let report = outbox_report(&app);
+        let report = outbox_report(&app).await;
         if has_line(&report, "alcs_activation", "dead", 1) {
             break;
         }
@@ -287,7 +287,7 @@ async fn alcs_down_throughout_gives_a_dead_letter_that_retry_delivers_once_it_is
         alcs.calls().is_empty(),
         "a dead letter is not retried by itself"
     );
-    let out = app.cps(&["outbox", "retry"]);
+    let out = app.cps(&["outbox", "retry"]).await;
     assert_eq!(
         String::from_utf8_lossy(&out.stdout).trim(),
         "1 events queued again"
@@ -295,7 +295,7 @@ async fn alcs_down_throughout_gives_a_dead_letter_that_retry_delivers_once_it_is
     let calls = alcs.wait_for(1, Duration::from_secs(10)).await;
     assert_eq!(calls.len(), 1);
     assert!(has_line(
-        &outbox_report(&app),
+        &outbox_report(&app).await,
         "alcs_activation",
         "delivered",
         1
@@ -310,7 +310,7 @@ async fn without_a_url_the_notice_is_recorded_as_not_sent() {
     app.registered(CARD).await;
     app.activate(CARD, PHONE).await.assert_no_content();
     assert!(has_line(
-        &outbox_report(&app),
+        &outbox_report(&app).await,
         "alcs_activation",
         "unsent",
         1
@@ -497,9 +497,14 @@ async fn a_graceful_shutdown_lets_the_delivery_in_flight_finish() {
         "it waited for the delivery"
     );
     assert!(
-        has_line(&outbox_report(&app), "alcs_activation", "delivered", 1),
+        has_line(
+            &outbox_report(&app).await,
+            "alcs_activation",
+            "delivered",
+            1
+        ),
         "{}\n{:#?}",
-        outbox_report(&app),
+        outbox_report(&app).await,
         logs.drain()
     );
     assert_eq!(alcs.calls().len(), 1);
@@ -520,8 +525,13 @@ async fn a_call_that_times_out_is_retried() {
     assert!(calls.len() >= 2, "{calls:?}");
     assert_eq!(calls[0].key, calls[1].key, "the retry carries the same key");
     let deadline = Instant::now() + Duration::from_secs(10);
-    while !has_line(&outbox_report(&app), "alcs_activation", "delivered", 1) {
-        assert!(Instant::now() < deadline, "{}", outbox_report(&app));
+    while !has_line(
+        &outbox_report(&app).await,
+        "alcs_activation",
+        "delivered",
+        1,
+    ) {
+        assert!(Instant::now() < deadline, "{}", outbox_report(&app).await);
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
@@ -540,7 +550,7 @@ async fn a_notice_failing_past_the_maximum_age_becomes_a_dead_letter() {
     app.activate(CARD, PHONE).await.assert_no_content();
     let deadline = Instant::now() + Duration::from_secs(15);
     loop {
-        let report = outbox_report(&app);
+        let report = outbox_report(&app).await;
         if has_line(&report, "alcs_activation", "dead", 1) {
             break;
         }

@@ -260,7 +260,7 @@ async fn forty_concurrent_phone_changes_end_with_the_cache_equal_to_the_database
     let cached = app.cache_hash(&format!("customer:{id}")).await;
     assert_eq!(json!(cached["PhoneNumber"]), stored);
     assert_eq!(cached["Version"], "41");
-    let out = app.cps(&["cache", "verify"]);
+    let out = app.cps(&["cache", "verify"]).await;
     assert!(
         out.status.success(),
         "{}",
@@ -325,12 +325,12 @@ async fn flushall_then_rebuild_restores_identical_hashes() {
         .query_async(&mut app.redis_conn().await)
         .await
         .unwrap();
-    let verify = app.cps(&["cache", "verify"]);
+    let verify = app.cps(&["cache", "verify"]).await;
     assert_eq!(verify.status.code(), Some(1), "drift after FLUSHALL");
     let text = String::from_utf8_lossy(&verify.stdout);
     assert_eq!(text.matches("missing: ").count(), 8, "{text}");
 
-    let rebuild = app.cps(&["cache", "rebuild", "--batch-size", "3"]);
+    let rebuild = app.cps(&["cache", "rebuild", "--batch-size", "3"]).await;
     assert!(
         rebuild.status.success(),
         "{}",
@@ -342,7 +342,7 @@ async fn flushall_then_rebuild_restores_identical_hashes() {
         String::from_utf8_lossy(&rebuild.stdout)
     );
     assert_eq!(app.cache_snapshot().await, before);
-    assert!(app.cps(&["cache", "verify"]).status.success());
+    assert!(app.cps(&["cache", "verify"]).await.status.success());
 }
 
 #[tokio::test]
@@ -364,7 +364,7 @@ async fn verify_reports_every_difference_by_name_without_values() {
         .query_async(&mut conn)
         .await
         .unwrap();
-    let out = app.cps(&["cache", "verify"]);
+    let out = app.cps(&["cache", "verify"]).await;
     assert_eq!(out.status.code(), Some(1));
     let text = String::from_utf8_lossy(&out.stdout);
     for line in [
@@ -381,8 +381,13 @@ async fn verify_reports_every_difference_by_name_without_values() {
         assert!(!text.contains(secret), "{secret} printed:\n{text}");
     }
     // A rebuild puts right what is missing; --force also what is wrong at the same version.
-    assert!(app.cps(&["cache", "rebuild", "--force"]).status.success());
-    let out = app.cps(&["cache", "verify"]);
+    assert!(
+        app.cps(&["cache", "rebuild", "--force"])
+            .await
+            .status
+            .success()
+    );
+    let out = app.cps(&["cache", "verify"]).await;
     let text = String::from_utf8_lossy(&out.stdout);
     assert_eq!(
         text.lines()
@@ -485,12 +490,14 @@ async fn a_rebuild_while_the_service_writes_leaves_no_stale_hash() {
     };
     let rebuilder = {
         let app = app.clone();
-        tokio::task::spawn_blocking(move || {
-            (0..3).all(|_| {
-                app.cps(&["cache", "rebuild", "--batch-size", "7"])
-                    .status
-                    .success()
-            })
+        tokio::spawn(async move {
+            for _ in 0..3 {
+                let out = app.cps(&["cache", "rebuild", "--batch-size", "7"]).await;
+                if !out.status.success() {
+                    return false;
+                }
+            }
+            true
         })
     };
     writer.await.unwrap();
@@ -508,11 +515,11 @@ async fn rebuild_shows_progress_on_a_terminal_and_not_in_a_pipe() {
     for card in ["1", "2", "3"] {
         app.registered(card).await;
     }
-    let piped = app.cps(&["cache", "rebuild", "--batch-size", "2"]);
+    let piped = app.cps(&["cache", "rebuild", "--batch-size", "2"]).await;
     assert!(!String::from_utf8_lossy(&piped.stderr).contains("rebuilding the cache"));
     // `script` (util-linux, always on Debian) runs the command on a pseudo-terminal.
     let (url, prefix) = app.redis.clone().unwrap();
-    let out = std::process::Command::new("script")
+    let out = tokio::process::Command::new("script")
         .args(["-qec"])
         .arg(format!(
             "{} cache rebuild --batch-size 2",
@@ -524,6 +531,7 @@ async fn rebuild_shows_progress_on_a_terminal_and_not_in_a_pipe() {
         .env("CPS_REDIS_PREFIX", prefix)
         .env("RUST_LOG", "warn")
         .output()
+        .await
         .expect("run script");
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{text}");

@@ -168,7 +168,7 @@ async fn cps_migrate_migrates_without_serving_and_instances_can_start_at_once() 
     };
     let mut app = TestApp::at("http://127.0.0.1:9");
     app.database_url = db.url.clone();
-    let out = app.cps(&["migrate"]);
+    let out = app.cps(&["migrate"]).await;
     assert!(
         out.status.success(),
         "{}",
@@ -180,7 +180,7 @@ async fn cps_migrate_migrates_without_serving_and_instances_can_start_at_once() 
     );
     assert_eq!(app.count("cards").await, 0, "the schema exists");
     // Again: nothing to do, still fine.
-    assert!(app.cps(&["migrate"]).status.success());
+    assert!(app.cps(&["migrate"]).await.status.success());
     drop(prefix);
     if !backend().is_postgres() {
         return;

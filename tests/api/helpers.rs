@@ -585,8 +585,11 @@ impl TestApp {
     }
 
     /// Runs a `cps` maintenance command against this app's database and cache.
-    pub fn cps(&self, args: &[&str]) -> std::process::Output {
-        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_cps"));
+    /// Runs the binary against this app's database and cache. Asynchronously: the app may run
+    /// on this test's own runtime, and its background work (the outbox, delivery marks) must
+    /// go on while the command waits for the database.
+    pub async fn cps(&self, args: &[&str]) -> std::process::Output {
+        let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_cps"));
         cmd.args(args)
             .env("CPS_DATABASE_URL", &self.database_url)
             .env_remove("CPS_REDIS_URL")
@@ -595,14 +598,14 @@ impl TestApp {
             cmd.env("CPS_REDIS_URL", url)
                 .env("CPS_REDIS_PREFIX", prefix);
         }
-        cmd.output().expect("run cps")
+        cmd.output().await.expect("run cps")
     }
 
     /// Waits (bounded) until `cps cache verify` finds no drift; returns its last output.
     pub async fn cache_converges(&self, within: std::time::Duration) -> Result<(), String> {
         let deadline = std::time::Instant::now() + within;
         loop {
-            let out = self.cps(&["cache", "verify"]);
+            let out = self.cps(&["cache", "verify"]).await;
             if out.status.success() {
                 return Ok(());
             }

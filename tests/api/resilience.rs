@@ -125,12 +125,12 @@ async fn cache_verify_exit_codes_tell_agreement_drift_configuration_and_unreacha
     app.registered(CARD).await;
     if app.redis.is_none() {
         // No cache configured: a configuration problem.
-        let out = app.cps(&["cache", "verify"]);
+        let out = app.cps(&["cache", "verify"]).await;
         assert_eq!(out.status.code(), Some(2), "{out:?}");
         assert!(String::from_utf8_lossy(&out.stderr).contains("--redis-url"));
         return;
     }
-    assert_eq!(app.cps(&["cache", "verify"]).status.code(), Some(0));
+    assert_eq!(app.cps(&["cache", "verify"]).await.status.code(), Some(0));
     let _: () = redis::cmd("HSET")
         .arg(format!("{}card:{CARD}", app.redis.as_ref().unwrap().1))
         .arg("Status")
@@ -138,7 +138,7 @@ async fn cache_verify_exit_codes_tell_agreement_drift_configuration_and_unreacha
         .query_async(&mut app.redis_conn().await)
         .await
         .unwrap();
-    assert_eq!(app.cps(&["cache", "verify"]).status.code(), Some(1));
+    assert_eq!(app.cps(&["cache", "verify"]).await.status.code(), Some(1));
     // Redis on a port where nothing listens: unreachable.
     let closed = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -187,7 +187,7 @@ async fn rebuild_repairs_a_hash_that_differs_at_the_same_version_and_keeps_newer
         .query_async(&mut conn)
         .await
         .unwrap();
-    let out = app.cps(&["cache", "rebuild"]);
+    let out = app.cps(&["cache", "rebuild"]).await;
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{out:?}");
     assert!(stdout.contains("1 hashes written"), "{stdout}");
@@ -197,9 +197,14 @@ async fn rebuild_repairs_a_hash_that_differs_at_the_same_version_and_keeps_newer
     assert_eq!(after[&card_key], expected[&card_key], "drift repaired");
     assert_eq!(after[&format!("{prefix}card:42")]["Version"], "99");
     // --force overwrites the newer one too; then everything agrees.
-    assert!(app.cps(&["cache", "rebuild", "--force"]).status.success());
+    assert!(
+        app.cps(&["cache", "rebuild", "--force"])
+            .await
+            .status
+            .success()
+    );
     assert_eq!(app.cache_snapshot().await, expected);
-    assert_eq!(app.cps(&["cache", "verify"]).status.code(), Some(0));
+    assert_eq!(app.cps(&["cache", "verify"]).await.status.code(), Some(0));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -223,7 +228,7 @@ async fn an_emptied_redis_is_refilled_by_the_service_itself() {
     }
     app.activate(&cards[0], PHONE).await.assert_no_content();
     assert_eq!(
-        app.cps(&["cache", "verify"]).status.code(),
+        app.cps(&["cache", "verify"]).await.status.code(),
         Some(0),
         "the cache starts complete"
     );
@@ -231,7 +236,7 @@ async fn an_emptied_redis_is_refilled_by_the_service_itself() {
     // Restarted without its data, as Redis without persistence comes back.
     redis.restart_empty().await;
     let emptied = Instant::now();
-    assert_ne!(app.cps(&["cache", "verify"]).status.code(), Some(0));
+    assert_ne!(app.cps(&["cache", "verify"]).await.status.code(), Some(0));
     // A request meanwhile still wins over the refill's older state.
     app.lock(&cards[1]).await.assert_no_content();
     app.cache_converges(Duration::from_secs(60))
