@@ -49,8 +49,8 @@ fn settings(database_url: &str, redis: Option<(&str, &str)>) -> Settings {
         tls_client_ca: None,
         plain_http: false,
         max_connections: "2048".into(),
-        max_in_flight: "24".into(),
-        max_queued: "24".into(),
+        max_in_flight: "12".into(),
+        max_queued: "36".into(),
         header_timeout_secs: "10".into(),
         body_timeout_secs: "5".into(),
         idle_timeout_secs: "10".into(),
@@ -682,14 +682,14 @@ async fn main() {
     let seconds = env_num("CPS_BENCH_OVERLOAD_SECS", 10) as u64;
     println!(
         "\noverload: {connections} clients at once for {seconds} s (3 reads : 1 registration); \
-         running+queued 24+24 is the default, 100000+0 is no shedding"
+         running+queued 12+36 is the default, 100000+0 is no shedding"
     );
     println!(
         "{:<22} {:>9} {:>9} {:>9} {:>7} {:>9} {:>9} {:>9}",
         "backend", "run+queue", "ok/s", "shed/s", "failed", "ok p50", "ok p99", "shed p99"
     );
     let bounds =
-        std::env::var("CPS_BENCH_OVERLOAD_BOUNDS").unwrap_or_else(|_| "24+24,100000+0".into());
+        std::env::var("CPS_BENCH_OVERLOAD_BOUNDS").unwrap_or_else(|_| "12+36,100000+0".into());
     let bounds: Vec<&str> = bounds.split(',').collect();
     for &bound in &bounds {
         let dir = tempfile::tempdir().expect("a temporary directory");

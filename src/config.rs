@@ -204,11 +204,11 @@ pub struct Settings {
     pub max_connections: String,
     /// Requests in progress at most; beyond it a request waits for a place (see
     /// `--max-queued`).
-    #[arg(long, env = "CPS_MAX_IN_FLIGHT", default_value = "24", global = true)]
+    #[arg(long, env = "CPS_MAX_IN_FLIGHT", default_value = "12", global = true)]
     pub max_in_flight: String,
     /// Requests waiting for a place at most; beyond it a request is answered 503
     /// `ServiceUnavailable` with `Retry-After` at once instead of queueing.
-    #[arg(long, env = "CPS_MAX_QUEUED", default_value = "24", global = true)]
+    #[arg(long, env = "CPS_MAX_QUEUED", default_value = "36", global = true)]
     pub max_queued: String,
     /// Seconds a client has to send a request's headers (and a new connection its first
     /// request) before the connection is closed.

@@ -12,7 +12,7 @@ use std::time::Duration;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 /// The longest a request waits in line for a place before it is shed.
-pub const QUEUE_WAIT: Duration = Duration::from_millis(10);
+pub const QUEUE_WAIT: Duration = Duration::from_millis(30);
 
 #[derive(Clone)]
 pub struct Admission {

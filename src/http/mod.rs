@@ -61,8 +61,8 @@ impl Default for RequestLimits {
     /// Those of `cps serve`.
     fn default() -> Self {
         Self {
-            max_in_flight: 24,
-            max_queued: 24,
+            max_in_flight: 12,
+            max_queued: 36,
             body_timeout: Duration::from_secs(5),
             allowed_origins: Vec::new(),
         }

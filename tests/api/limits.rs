@@ -379,7 +379,7 @@ async fn requests_beyond_the_running_and_queued_bounds_are_shed_at_once() {
     };
     let waiting = vec![register("1001"), register("1002")];
     tokio::time::sleep(Duration::from_millis(500)).await;
-    // The next request waits in line briefly (10 ms) for a place, then is shed: it is not
+    // The next request waits in line briefly (30 ms) for a place, then is shed: it is not
     // queued behind the lock.
     let started = Instant::now();
     let shed = app.get(CARD).await;
