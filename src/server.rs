@@ -24,14 +24,15 @@ use tokio::sync::{Notify, watch};
 use tokio::time::Instant;
 use tokio_rustls::TlsAcceptor;
 
-use crate::http::Client;
+use crate::http::{Client, MAX_HEADER_BYTES, MAX_HEADERS, MAX_URI_BYTES};
 
-/// hyper's own limits. They sit above the application's (see `http::limits`), so that a request
-/// between the two still reaches the application and is refused in the contract's envelope;
-/// beyond them hyper answers 431 or 400 without a body.
-const HYPER_MAX_BUF: usize = 16 * 1024;
-const HYPER_MAX_HEADERS: usize = 128;
-const H2_MAX_HEADER_LIST: u32 = 16 * 1024;
+/// hyper's own limits, derived from the application's (`http::middleware`) and above them, so
+/// that a request between the two still reaches the application and is refused in the
+/// contract's envelope; beyond them hyper answers 431 or 400 without a body. 16 KiB: the longest
+/// target and header block the application accepts, and 4 KiB for the request line and framing.
+const HYPER_MAX_BUF: usize = MAX_URI_BYTES + MAX_HEADER_BYTES + 4 * 1024;
+const HYPER_MAX_HEADERS: usize = 2 * MAX_HEADERS;
+const H2_MAX_HEADER_LIST: u32 = HYPER_MAX_BUF as u32;
 const H2_MAX_STREAMS: u32 = 64;
 
 /// How long an evicted connection with no request in progress has to finish flushing its last

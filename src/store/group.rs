@@ -110,8 +110,7 @@ impl Writer {
         }
         let conn = state.conn.as_deref_mut().expect("set above");
         if let Err(e) = sqlx::query("SAVEPOINT unit").execute(conn).await {
-            let writer = self.clone();
-            writer.end_batch(&mut state).await;
+            self.end_batch(&mut state).await;
             return Err(e).context("begin a write transaction");
         }
         if let Some(batch) = state.batch.as_mut() {
