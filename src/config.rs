@@ -285,6 +285,8 @@ pub struct Config {
     pub listen: SocketAddr,
     pub database_url: String,
     pub store: crate::store::StoreOptions,
+    /// Which side effects writes record.
+    pub policy: crate::service::Policy,
     pub redis_url: Option<String>,
     pub redis_prefix: String,
     pub redis_timeout: Duration,
@@ -535,12 +537,14 @@ impl Config {
             store: crate::store::StoreOptions {
                 max_connections: u32::try_from(max_connections).unwrap_or(u32::MAX),
                 timeout: Duration::from_secs(database_timeout),
-                cache_effects: redis_url.is_some(),
-                alcs_notices: alcs.is_some(),
                 // Only serving creates a missing SQLite file (and `cps migrate`, which asks
                 // for it); other commands refuse a mistyped path.
                 create: serving,
                 activation_limit,
+            },
+            policy: crate::service::Policy {
+                cache: redis_url.is_some(),
+                alcs_notices: alcs.is_some(),
             },
             redis_url,
             redis_prefix: s.redis_prefix.clone(),

@@ -81,7 +81,7 @@ impl Application {
             Refiller::new(store.clone(), cache, config.cache_check, deliverer.waker())
         });
         let state = AppState {
-            service: Service::new(store, deliverer.clone()),
+            service: Service::new(store, deliverer.clone(), config.policy),
             default_country: config.default_country,
             default_language: config.default_language,
             request_timeout: config.request_timeout,

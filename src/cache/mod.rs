@@ -8,5 +8,5 @@ pub mod redis;
 pub mod refill;
 pub mod sync;
 
-pub use projection::{CacheState, CardState, CustomerState, HashWrite};
+pub use projection::{CardRecord, CardState, CustomerState, HashWrite};
 pub use redis::{CacheError, RedisCache, Written};

@@ -5,38 +5,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::domain::{
-    CardNumber, CardStatus, CustomerId, CustomerStatus, Gender, PhoneNumber, PinHmac, Wallet,
-};
-
-/// A card as the cache shows it.
-#[derive(Debug, Clone)]
-pub struct CardState {
-    pub number: CardNumber,
-    pub status: CardStatus,
-    pub customer_id: CustomerId,
-    pub pin: PinHmac,
-    pub wallets: Vec<Wallet>,
-    pub version: i64,
-}
-
-/// A customer as the cache shows it, with the statuses of all its cards.
-#[derive(Debug, Clone)]
-pub struct CustomerState {
-    pub id: CustomerId,
-    pub status: CustomerStatus,
-    pub phone: Option<PhoneNumber>,
-    pub gender: Gender,
-    pub cards: Vec<(CardNumber, CardStatus)>,
-    pub version: i64,
-}
-
-/// One card and its customer: what a change of the card, or a rebuild, writes.
-#[derive(Debug, Clone)]
-pub struct CacheState {
-    pub card: CardState,
-    pub customer: CustomerState,
-}
+use crate::domain::{CardNumber, CustomerId};
+pub use crate::domain::{CardRecord, CardState, CustomerState};
 
 /// A whole hash to write: its key without the configured prefix, its version, and every field
 /// but `Version` (which the writer sets from `version`).
@@ -111,7 +81,7 @@ impl CustomerState {
     }
 }
 
-impl CacheState {
+impl CardRecord {
     pub fn hashes(&self) -> [HashWrite; 2] {
         [self.card.hash(), self.customer.hash()]
     }
@@ -120,12 +90,15 @@ impl CacheState {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::{Country, Money, Stat, WalletId};
+    use crate::domain::{
+        CardStatus, Country, CustomerStatus, Gender, Money, PhoneNumber, PinHmac, Stat, Wallet,
+        WalletId,
+    };
 
-    fn state() -> CacheState {
+    fn state() -> CardRecord {
         let number = CardNumber::parse("0423").unwrap();
         let id = CustomerId::parse("df90170f3eb44124a22fa12031d25ecb").unwrap();
-        CacheState {
+        CardRecord {
             card: CardState {
                 number: number.clone(),
                 status: CardStatus::WaitingForActivation,

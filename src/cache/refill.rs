@@ -84,7 +84,11 @@ impl Refiller {
 
     /// Redis answers again: pending cache writes need not wait out their backoff.
     async fn reconnected(&self) {
-        match self.store.expedite_cache_writes(Utc::now()).await {
+        match self
+            .store
+            .expedite(crate::outbox::CACHE_WRITE, Utc::now())
+            .await
+        {
             Ok(n) if n > 0 => tracing::info!(
                 pending = n,
                 "Redis is back: delivering pending cache writes now"

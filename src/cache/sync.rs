@@ -56,7 +56,7 @@ where
 {
     let mut after: Option<CardNumber> = None;
     loop {
-        let states = store.cache_states(after.as_ref(), batch.max(1)).await?;
+        let states = store.records(after.as_ref(), batch.max(1)).await?;
         let Some(last) = states.last() else {
             return Ok(());
         };
@@ -112,7 +112,7 @@ impl<'a> Rebuild<'a> {
     pub async fn step(&mut self, batch: i64) -> Result<bool, SyncError> {
         let states = self
             .store
-            .cache_states(self.after.as_ref(), batch.max(1))
+            .records(self.after.as_ref(), batch.max(1))
             .await?;
         let Some(last) = states.last() else {
             return Ok(false);

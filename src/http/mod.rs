@@ -25,8 +25,9 @@ use tower_http::catch_panic::CatchPanicLayer;
 
 use crate::domain::RuleError;
 use crate::domain::{Country, Language};
+use crate::service::ApplyError;
 use crate::service::Service;
-use crate::store::{ApplyError, StoreError};
+use crate::store::StoreError;
 use error::ApiError;
 
 pub use extract::MAX_BODY_BYTES;

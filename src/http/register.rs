@@ -7,7 +7,7 @@ use axum::response::{IntoResponse, Response};
 use super::error::ApiError;
 use super::extract::{CardPath, JsonBody};
 use super::{AppState, json, store_failure, wire};
-use crate::store::Registered;
+use crate::domain::Registered;
 
 pub async fn register(
     State(state): State<AppState>,

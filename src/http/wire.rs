@@ -10,11 +10,11 @@ use serde::Serialize;
 use serde_json::{Map, Number, Value};
 
 use super::error::{ApiError, Reason};
+use crate::domain::CardView;
 use crate::domain::{
     CardNumber, Country, Gender, Identity, Language, MAX_WALLETS, Money, MoneyError, PhoneError,
     PhoneNumber, PinHmac, PinHmacError, Registration, Stat, Wallet, WalletId,
 };
-use crate::store::CardView;
 
 /// Longest loosely typed identity value (`PosId`, `SiteId`, …) that is kept.
 const MAX_IDENTITY_LEN: usize = 64;

@@ -10,6 +10,12 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::cache::HashWrite;
+use crate::store::OutboxRow;
+
+/// The `kind` of a cache write's outbox row.
+pub const CACHE_WRITE: &str = "cache_write";
+/// The `kind` of an ALCS activation notice's outbox row.
+pub const ALCS_ACTIVATION: &str = "alcs_activation";
 
 /// A side effect waiting in the outbox.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -68,9 +74,9 @@ impl Effect {
     pub fn encode(&self) -> (&'static str, String) {
         match self {
             // A HashWrite is strings and an integer: serializing cannot fail.
-            Self::CacheWrite(w) => ("cache_write", serde_json::to_string(w).unwrap_or_default()),
+            Self::CacheWrite(w) => (CACHE_WRITE, serde_json::to_string(w).unwrap_or_default()),
             Self::AlcsActivation(n) => (
-                "alcs_activation",
+                ALCS_ACTIVATION,
                 serde_json::to_string(n).unwrap_or_default(),
             ),
         }
@@ -82,10 +88,10 @@ impl Effect {
             source,
         };
         match kind {
-            "cache_write" => serde_json::from_str(payload)
+            CACHE_WRITE => serde_json::from_str(payload)
                 .map(Self::CacheWrite)
                 .map_err(|e| error(Some(e))),
-            "alcs_activation" => serde_json::from_str(payload)
+            ALCS_ACTIVATION => serde_json::from_str(payload)
                 .map(Self::AlcsActivation)
                 .map_err(|e| error(Some(e))),
             _ => Err(error(None)),
@@ -112,6 +118,24 @@ impl Effect {
     pub fn can_die(&self) -> bool {
         matches!(self, Self::AlcsActivation(_))
     }
+
+    /// Whether its row is kept (as `delivered`) once delivered. Cache writes are not: there
+    /// are many, and the cache itself shows them; ALCS notices are, for the record.
+    pub fn kept_when_delivered(&self) -> bool {
+        matches!(self, Self::AlcsActivation(_))
+    }
+}
+
+impl Pending {
+    /// The effect an outbox row holds.
+    pub fn from_row(row: OutboxRow) -> Result<Self, DecodeError> {
+        Ok(Self {
+            id: row.id,
+            effect: Effect::decode(&row.kind, &row.payload)?,
+            attempts: row.attempts,
+            created_at: row.created_at,
+        })
+    }
 }
 
 /// An outbox row: its id (to mark it done), its effect, and how often delivery was tried.
@@ -121,42 +145,6 @@ pub struct Pending {
     pub effect: Effect,
     pub attempts: i32,
     pub created_at: DateTime<Utc>,
-}
-
-/// Where an outbox row stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Status {
-    /// Waiting for its first or next attempt.
-    Pending,
-    /// Delivered (ALCS notices are kept; cache writes are deleted).
-    Delivered,
-    /// Given up after the configured attempts or age, or refused for good: kept for operators,
-    /// back in the queue with `cps outbox retry`.
-    Dead,
-    /// Recorded while no ALCS URL was configured; `cps outbox retry` queues it.
-    Unsent,
-}
-
-impl Status {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Pending => "pending",
-            Self::Delivered => "delivered",
-            Self::Dead => "dead",
-            Self::Unsent => "unsent",
-        }
-    }
-}
-
-/// One line of `cps outbox`: how many rows of a kind are in a state, and the oldest.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SummaryLine {
-    pub kind: String,
-    /// `pending` (never tried), `failed` (pending, tried and failing), `dead`, `unsent`,
-    /// `delivered`.
-    pub state: String,
-    pub count: i64,
-    pub oldest: DateTime<Utc>,
 }
 
 #[cfg(test)]

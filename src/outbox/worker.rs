@@ -10,7 +10,7 @@ use tokio::sync::{Notify, mpsc, watch};
 use super::alcs::{AlcsClient, AlcsError};
 use super::{Effect, Pending};
 use crate::cache::RedisCache;
-use crate::store::Store;
+use crate::store::{OutboxRow, Store, StoreError};
 
 /// Delivers effects to where they go.
 #[derive(Clone)]
@@ -22,7 +22,7 @@ pub struct Deliverer {
     wake: Arc<Notify>,
     /// Rows a request delivered, to be marked done by [`mark_done`] in batches, off the
     /// request's path. Started on first use (that is inside the runtime).
-    done: Arc<std::sync::OnceLock<mpsc::UnboundedSender<i64>>>,
+    done: Arc<std::sync::OnceLock<mpsc::UnboundedSender<Delivered>>>,
 }
 
 /// Why one delivery failed; the text goes to `outbox.last_error`, so it names no personal data.
@@ -63,15 +63,15 @@ impl Deliverer {
     /// Queues delivered rows to be marked done. Marking waits for no request: a row delivered
     /// but not yet marked when the process dies is delivered again by the worker after
     /// `EFFECT_GRACE`, which is harmless (cache writes are version-guarded).
-    fn mark_done(&self, ids: Vec<i64>) {
+    fn mark_done(&self, delivered: Vec<Delivered>) {
         let sender = self.done.get_or_init(|| {
             let (tx, rx) = mpsc::unbounded_channel();
             tokio::spawn(mark_done(self.store.clone(), rx));
             tx
         });
-        for id in ids {
+        for row in delivered {
             // Only fails once the marking task is gone (the runtime is shutting down).
-            let _ = sender.send(id);
+            let _ = sender.send(row);
         }
     }
 
@@ -132,7 +132,7 @@ impl Deliverer {
         let mut done = Vec::with_capacity(writes.len());
         while let Some(joined) = writes.join_next().await {
             match joined {
-                Ok((pending, Ok(()))) => done.push(pending.id),
+                Ok((pending, Ok(()))) => done.push(Delivered::of(&pending)),
                 Ok((pending, Err(e))) => crate::warn_limited!(
                     "side-effect-not-delivered",
                     outbox_id = pending.id,
@@ -149,12 +149,35 @@ impl Deliverer {
     }
 }
 
-/// Marks delivered rows done: whatever has queued up since the last round, in one statement.
-async fn mark_done(store: Arc<dyn Store>, mut ids: mpsc::UnboundedReceiver<i64>) {
+/// A delivered row: its id, and whether it is kept as `delivered` or removed.
+#[derive(Debug, Clone, Copy)]
+struct Delivered {
+    id: i64,
+    keep: bool,
+}
+
+impl Delivered {
+    fn of(pending: &Pending) -> Self {
+        Self {
+            id: pending.id,
+            keep: pending.effect.kept_when_delivered(),
+        }
+    }
+}
+
+/// Ends delivered rows in one transaction: (removed, kept) ids.
+async fn end_delivered(store: &dyn Store, delivered: &[Delivered]) -> Result<(), StoreError> {
+    let (keep, remove): (Vec<Delivered>, Vec<Delivered>) = delivered.iter().partition(|d| d.keep);
+    let ids = |list: Vec<Delivered>| list.into_iter().map(|d| d.id).collect::<Vec<_>>();
+    store.effects_done(&ids(remove), &ids(keep)).await
+}
+
+/// Marks delivered rows done: whatever has queued up since the last round, in one transaction.
+async fn mark_done(store: Arc<dyn Store>, mut delivered: mpsc::UnboundedReceiver<Delivered>) {
     const BATCH: usize = 512;
     let mut batch = Vec::with_capacity(BATCH);
-    while ids.recv_many(&mut batch, BATCH).await > 0 {
-        if let Err(e) = store.effects_done(&batch).await {
+    while delivered.recv_many(&mut batch, BATCH).await > 0 {
+        if let Err(e) = end_delivered(store.as_ref(), &batch).await {
             // Harmless: the rows are delivered again later, and cache writes are idempotent.
             crate::warn_limited!(
                 "outbox-mark-done",
@@ -216,7 +239,7 @@ pub async fn run(deliverer: Deliverer, config: WorkerConfig, mut shutdown: watch
             .claim_effects(Utc::now(), config.lease, config.batch)
             .await
         {
-            Ok(rows) => rows,
+            Ok(rows) => decode(rows),
             Err(e) => {
                 crate::warn_limited!("outbox-claim", error = %crate::error_chain(&e), "outbox worker cannot claim rows");
                 Vec::new()
@@ -233,13 +256,13 @@ pub async fn run(deliverer: Deliverer, config: WorkerConfig, mut shutdown: watch
                 continue;
             }
             match deliverer.deliver(&pending.effect).await {
-                Ok(()) => done.push(pending.id),
+                Ok(()) => done.push(Delivered::of(&pending)),
                 Err(e) => failed(&deliverer, &config, &pending, &e).await,
             }
         }
         if !done.is_empty() {
             tracing::debug!(delivered = done.len(), "outbox rows delivered");
-            if let Err(e) = deliverer.store.effects_done(&done).await {
+            if let Err(e) = end_delivered(deliverer.store.as_ref(), &done).await {
                 tracing::warn!(error = %crate::error_chain(&e), "could not mark outbox rows delivered");
             }
         }
@@ -255,6 +278,22 @@ pub async fn run(deliverer: Deliverer, config: WorkerConfig, mut shutdown: watch
         }
     }
     tracing::info!("outbox worker stopped");
+}
+
+/// The effects claimed rows hold. A row that does not decode (written by a newer version, or
+/// damaged) is left alone, claimed, and tried again after its lease: an operator sees it in
+/// `cps outbox` as failing.
+fn decode(rows: Vec<OutboxRow>) -> Vec<Pending> {
+    rows.into_iter()
+        .filter_map(|row| {
+            let id = row.id;
+            Pending::from_row(row)
+                .inspect_err(|e| {
+                    crate::warn_limited!("outbox-decode", outbox_id = id, error = %crate::error_chain(e), "an outbox row cannot be decoded");
+                })
+                .ok()
+        })
+        .collect()
 }
 
 /// Schedules the next attempt, or gives the row up when it cannot succeed or has had enough.

@@ -15,11 +15,12 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
-use super::{Applied, ApplyError, CardView, Outcome, Registered, Store, StoreError};
+use super::{OutboxCount, OutboxRow, Outcome, Recorder, Store, StoreError};
 use crate::breaker::Breaker;
-use crate::cache::CacheState;
-use crate::domain::{CardCommand, CardNumber, Identity, Registration};
-use crate::outbox::{Pending, SummaryLine};
+use crate::domain::{
+    Applied, CardCommand, CardNumber, CardRecord, CardView, Identity, Refusal, Registered,
+    Registration,
+};
 
 /// How long one reachability probe may take.
 const PROBE_TIMEOUT: Duration = Duration::from_secs(1);
@@ -103,8 +104,9 @@ impl Store for Guarded {
         registration: &Registration,
         identity: Option<&Identity>,
         at: DateTime<Utc>,
+        recorder: &dyn Recorder,
     ) -> Result<Outcome<Registered>, StoreError> {
-        self.call(self.inner.register(registration, identity, at))
+        self.call(self.inner.register(registration, identity, at, recorder))
             .await
     }
 
@@ -113,13 +115,10 @@ impl Store for Guarded {
         card: &CardNumber,
         command: &CardCommand,
         at: DateTime<Utc>,
-    ) -> Result<Outcome<Applied>, ApplyError> {
-        self.admit()?;
-        let result = self.inner.apply(card, command, at).await;
-        if let Err(ApplyError::Store(e)) = &result {
-            self.observe(e);
-        }
-        result
+        recorder: &dyn Recorder,
+    ) -> Result<Outcome<Result<Applied, Refusal>>, StoreError> {
+        self.call(self.inner.apply(card, command, at, recorder))
+            .await
     }
 
     async fn card(&self, card: &CardNumber) -> Result<Option<CardView>, StoreError> {
@@ -135,12 +134,12 @@ impl Store for Guarded {
         now: DateTime<Utc>,
         lease: Duration,
         limit: i64,
-    ) -> Result<Vec<Pending>, StoreError> {
+    ) -> Result<Vec<OutboxRow>, StoreError> {
         self.call(self.inner.claim_effects(now, lease, limit)).await
     }
 
-    async fn effects_done(&self, ids: &[i64]) -> Result<(), StoreError> {
-        self.call(self.inner.effects_done(ids)).await
+    async fn effects_done(&self, remove: &[i64], keep: &[i64]) -> Result<(), StoreError> {
+        self.call(self.inner.effects_done(remove, keep)).await
     }
 
     async fn effect_dead(&self, id: i64, error: &str) -> Result<(), StoreError> {
@@ -151,7 +150,7 @@ impl Store for Guarded {
         self.call(self.inner.release_effects(ids)).await
     }
 
-    async fn outbox_summary(&self) -> Result<Vec<SummaryLine>, StoreError> {
+    async fn outbox_summary(&self) -> Result<Vec<OutboxCount>, StoreError> {
         self.call(self.inner.outbox_summary()).await
     }
 
@@ -169,12 +168,12 @@ impl Store for Guarded {
             .await
     }
 
-    async fn cache_states(
+    async fn records(
         &self,
         after: Option<&CardNumber>,
         limit: i64,
-    ) -> Result<Vec<CacheState>, StoreError> {
-        self.call(self.inner.cache_states(after, limit)).await
+    ) -> Result<Vec<CardRecord>, StoreError> {
+        self.call(self.inner.records(after, limit)).await
     }
 
     async fn count_cards(&self) -> Result<i64, StoreError> {
@@ -208,7 +207,7 @@ impl Store for Guarded {
         self.call(self.inner.drop_lease(name, holder)).await
     }
 
-    async fn expedite_cache_writes(&self, at: DateTime<Utc>) -> Result<u64, StoreError> {
-        self.call(self.inner.expedite_cache_writes(at)).await
+    async fn expedite(&self, kind: &str, at: DateTime<Utc>) -> Result<u64, StoreError> {
+        self.call(self.inner.expedite(kind, at)).await
     }
 }

@@ -1,14 +1,23 @@
-//! Persistence: the [`Store`] trait the service talks to, and one adapter per backend.
+//! Persistence: the [`Store`] trait the service talks to, written once for both databases.
 //!
-//! The trait speaks in whole operations (register, apply a command, read), not rows: each method
-//! is one database transaction, so every adapter can use the locking its database is good at
-//! (`BEGIN IMMEDIATE` on SQLite, row locks on PostgreSQL) while the rules stay in the domain.
+//! The trait speaks in whole operations (register, apply a command, read), not rows: each write
+//! is one database transaction. The transaction scripts (`script.rs`) and every other statement
+//! (`ops.rs`) exist once, in PostgreSQL's spelling; `sql.rs` is the dialect (what SQLite is
+//! given instead) and `db.rs` where transactions come from (a pool on PostgreSQL, group commit
+//! on SQLite's single writer, `group.rs`). A new backend is one more arm there, and its
+//! migrations.
+//!
+//! The store decides nothing of what a write means: the domain decides the change, and the
+//! caller's [`Recorder`] what it records besides (the audit account, the side effects). The
+//! store writes them in the same transaction.
 
+mod db;
 mod group;
 mod guard;
-mod postgres;
+mod ops;
 mod rows;
-mod sqlite;
+mod script;
+pub(crate) mod sql;
 
 use std::error::Error as StdError;
 use std::sync::Arc;
@@ -17,16 +26,13 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
-use crate::cache::CacheState;
 use crate::domain::{
-    CardCommand, CardNumber, CardStatus, CustomerId, CustomerStatus, Gender, Identity, PhoneNumber,
-    Registration, RuleError, Wallet,
+    Applied, CardCommand, CardNumber, CardRecord, CardSnapshot, CardView, Change, CustomerId,
+    Identity, Refusal, Registered, Registration,
 };
-use crate::outbox::{ActivationNotice, Effect, Pending, Status, SummaryLine};
 
 pub use guard::Guarded;
-pub use postgres::PgStore;
-pub use sqlite::SqliteStore;
+pub use ops::SqlStore;
 
 /// How a store is opened.
 #[derive(Debug, Clone)]
@@ -36,15 +42,22 @@ pub struct StoreOptions {
     /// How long an operation waits for a connection, a lock or a statement before it is
     /// abandoned as "database unavailable" (503).
     pub timeout: Duration,
-    /// Record a cache write in the outbox with every change (a cache is configured).
-    pub cache_effects: bool,
-    /// An ALCS URL is configured: activation notices are recorded as pending (else as unsent).
-    pub alcs_notices: bool,
     /// Create a SQLite file that does not exist (serving, migrating); maintenance commands
     /// refuse a missing file instead, so that a mistyped path is not taken for an empty store.
     pub create: bool,
     /// Failed activations tolerated per card.
     pub activation_limit: AttemptLimit,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        Self {
+            max_connections: 8,
+            timeout: Duration::from_secs(5),
+            create: true,
+            activation_limit: AttemptLimit::default(),
+        }
+    }
 }
 
 /// How many failed activations (wrong phone number) of one card are tolerated within `window`;
@@ -86,44 +99,122 @@ impl AttemptLimit {
         let left = (ends - at).to_std().unwrap_or_default();
         Some(Duration::from_secs(left.as_secs() + 1))
     }
-
-    /// The audit trail's account of a failed activation: how many failures now count.
-    fn failure_details(&self, failures: i64) -> String {
-        serde_json::json!({
-            "Refused": "IncorrectPhoneNumber",
-            "FailedAttempts": failures,
-            "MaxFailures": self.max_failures,
-            "Locked": failures >= i64::from(self.max_failures),
-        })
-        .to_string()
-    }
 }
 
-/// The audit operation of a failed activation attempt.
-const ACTIVATION_FAILED: &str = "activate-failed";
+/// A write, as the [`Recorder`] is told of it inside its transaction.
+#[derive(Debug)]
+pub struct Write<'a> {
+    pub card: &'a CardNumber,
+    pub customer: CustomerId,
+    pub at: DateTime<Utc>,
+    pub kind: WriteKind<'a>,
+}
 
-impl Default for StoreOptions {
-    fn default() -> Self {
-        Self {
-            max_connections: 8,
-            timeout: Duration::from_secs(5),
-            cache_effects: false,
-            alcs_notices: false,
-            create: true,
-            activation_limit: AttemptLimit::default(),
+#[derive(Debug)]
+pub enum WriteKind<'a> {
+    /// A new customer and card were stored.
+    Registered {
+        registration: &'a Registration,
+        identity: Option<&'a Identity>,
+    },
+    /// A command changed the card or its customer.
+    Changed {
+        command: &'a CardCommand,
+        before: &'a CardSnapshot,
+        change: &'a Change,
+    },
+    /// An activation named the wrong phone number; `failures` now count within `limit`.
+    ActivationFailed { failures: i64, limit: AttemptLimit },
+}
+
+/// What the application records with a write, in the same transaction. The store runs the
+/// transaction; what a write means besides its rows is the caller's policy.
+pub trait Recorder: Send + Sync {
+    /// Whether [`Recorder::record`] needs the card as the write leaves it.
+    fn needs_record(&self, write: &Write<'_>) -> bool;
+
+    /// The audit account and side effects of `write`; `record` is the card as it leaves it,
+    /// when asked for.
+    fn record(&self, write: &Write<'_>, record: Option<&CardRecord>) -> Record;
+}
+
+/// The audit entry and the outbox rows of one write.
+#[derive(Debug)]
+pub struct Record {
+    pub operation: &'static str,
+    /// The POS identity as JSON, when the request carried one.
+    pub identity: Option<String>,
+    /// What changed, as JSON: statuses and field names, never personal data.
+    pub details: String,
+    pub effects: Vec<NewEffect>,
+}
+
+/// Where an outbox row stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OutboxStatus {
+    /// Waiting for its first or next attempt.
+    Pending,
+    /// Delivered (kept for the record; rows not worth keeping are deleted instead).
+    Delivered,
+    /// Given up: kept for operators, back in the queue with `cps outbox retry`.
+    Dead,
+    /// Recorded while it could not be sent (no destination configured); `retry` queues it.
+    Unsent,
+}
+
+impl OutboxStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Delivered => "delivered",
+            Self::Dead => "dead",
+            Self::Unsent => "unsent",
         }
     }
 }
 
-/// How long an effect recorded by a request waits before the background worker may take it:
-/// the request itself delivers it right after commit, so the worker only sees the leftovers.
-pub(crate) const EFFECT_GRACE: chrono::Duration = chrono::Duration::seconds(5);
+/// An outbox row to record with a write.
+#[derive(Debug, Clone)]
+pub struct NewEffect {
+    pub kind: &'static str,
+    /// What it concerns, for operators (a cache key, a card; never personal data).
+    pub subject: String,
+    pub payload: String,
+    pub status: OutboxStatus,
+    /// When a worker may first take it.
+    pub due: DateTime<Utc>,
+    /// Handed back to the caller once committed (to be delivered right away).
+    pub report: bool,
+}
 
-/// What an operation changed, and the side effects it recorded for delivery after commit.
+/// An outbox row: recorded by a write (and reported back), or claimed by a worker.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct OutboxRow {
+    pub id: i64,
+    pub kind: String,
+    pub payload: String,
+    pub attempts: i32,
+    #[sqlx(try_from = "sql::Time")]
+    pub created_at: DateTime<Utc>,
+}
+
+/// One line of `cps outbox`: how many rows of a kind are in a state, and the oldest.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct OutboxCount {
+    pub kind: String,
+    /// `pending` (never tried), `failed` (pending, tried and failing), `dead`, `unsent`,
+    /// `delivered`.
+    pub state: String,
+    pub count: i64,
+    #[sqlx(try_from = "sql::Time")]
+    pub oldest: DateTime<Utc>,
+}
+
+/// What an operation did, and the outbox rows it recorded that the caller asked back.
 #[derive(Debug)]
 pub struct Outcome<T> {
     pub result: T,
-    pub effects: Vec<Pending>,
+    pub effects: Vec<OutboxRow>,
 }
 
 impl<T> Outcome<T> {
@@ -136,53 +227,6 @@ impl<T> Outcome<T> {
 }
 
 type BoxError = Box<dyn StdError + Send + Sync>;
-
-/// What a registration did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Registered {
-    /// A new customer and card were stored.
-    Created(CustomerId),
-    /// The same registration was already stored and the card still waits for activation:
-    /// a retry, answered with the customer it created.
-    Replayed(CustomerId),
-    /// The card number belongs to a different registration, or the card moved on.
-    AlreadyRegistered,
-}
-
-/// What applying a [`CardCommand`] did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Applied {
-    Changed,
-    /// The command succeeded without changing anything (e.g. locking a locked card).
-    Unchanged,
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum ApplyError {
-    #[error("no such card")]
-    CardNotFound,
-    #[error(transparent)]
-    Rule(#[from] RuleError),
-    /// Too many failed activations of this card lately; the next may come after `retry_after`.
-    #[error("too many failed activation attempts")]
-    TooManyAttempts { retry_after: Duration },
-    #[error(transparent)]
-    Store(#[from] StoreError),
-}
-
-/// A card as support staff and ALCS read it (contract 5.5). Never carries the PIN HMAC.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CardView {
-    pub card_number: CardNumber,
-    pub status: CardStatus,
-    pub customer_id: CustomerId,
-    pub customer_status: CustomerStatus,
-    pub phone: Option<PhoneNumber>,
-    pub gender: Gender,
-    pub wallets: Vec<Wallet>,
-    pub created_at: DateTime<Utc>,
-    pub updated_at: DateTime<Utc>,
-}
 
 /// Infrastructure failures. Rule violations and "not found" are not errors of the store.
 #[derive(Debug, thiserror::Error)]
@@ -370,24 +414,27 @@ fn classify(context: &'static str, e: sqlx::Error) -> StoreError {
 /// several processes against one database.
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
-    /// Stores a new customer, its card (`WaitingForActivation`) and wallets, an audit record and
-    /// the cache writes, atomically; or recognizes a replay or a conflict by the card number's
-    /// unique key.
+    /// Stores a new customer, its card (`WaitingForActivation`) and wallets, with what
+    /// `recorder` records, atomically; or recognizes a replay or a conflict by the card
+    /// number's unique key.
     async fn register(
         &self,
         registration: &Registration,
         identity: Option<&Identity>,
         at: DateTime<Utc>,
+        recorder: &dyn Recorder,
     ) -> Result<Outcome<Registered>, StoreError>;
 
     /// Loads the card and its customer under a write lock, lets the domain decide, and writes
-    /// the change with an audit record and the cache writes — all in one transaction.
+    /// the change with what `recorder` records — all in one transaction. A refusal is a
+    /// result, not an error (a failed activation is even committed: it counts).
     async fn apply(
         &self,
         card: &CardNumber,
         command: &CardCommand,
         at: DateTime<Utc>,
-    ) -> Result<Outcome<Applied>, ApplyError>;
+        recorder: &dyn Recorder,
+    ) -> Result<Outcome<Result<Applied, Refusal>>, StoreError>;
 
     async fn card(&self, card: &CardNumber) -> Result<Option<CardView>, StoreError>;
 
@@ -402,10 +449,10 @@ pub trait Store: Send + Sync + 'static {
         now: DateTime<Utc>,
         lease: Duration,
         limit: i64,
-    ) -> Result<Vec<Pending>, StoreError>;
+    ) -> Result<Vec<OutboxRow>, StoreError>;
 
-    /// Marks rows delivered: cache writes are deleted, ALCS notices kept as `delivered`.
-    async fn effects_done(&self, ids: &[i64]) -> Result<(), StoreError>;
+    /// Ends delivered rows: `remove` are deleted, `keep` kept as `delivered`.
+    async fn effects_done(&self, remove: &[i64], keep: &[i64]) -> Result<(), StoreError>;
 
     /// Gives a row up: `dead`, kept and counted, until `retry_dead`.
     async fn effect_dead(&self, id: i64, error: &str) -> Result<(), StoreError>;
@@ -414,7 +461,7 @@ pub trait Store: Send + Sync + 'static {
     async fn release_effects(&self, ids: &[i64]) -> Result<(), StoreError>;
 
     /// Counts and oldest row per kind and state, for `cps outbox`.
-    async fn outbox_summary(&self) -> Result<Vec<SummaryLine>, StoreError>;
+    async fn outbox_summary(&self) -> Result<Vec<OutboxCount>, StoreError>;
 
     /// Puts dead and unsent rows back in the queue; returns how many.
     async fn retry_dead(&self) -> Result<u64, StoreError>;
@@ -427,13 +474,17 @@ pub trait Store: Send + Sync + 'static {
         error: &str,
     ) -> Result<(), StoreError>;
 
-    /// Up to `limit` cards with number greater than `after`, in card-number order, as the cache
-    /// should show them: the stream behind cache rebuild and verify.
-    async fn cache_states(
+    /// Makes every pending row of `kind` due at `at` (its destination is back: no need to wait
+    /// out the backoff). Returns how many.
+    async fn expedite(&self, kind: &str, at: DateTime<Utc>) -> Result<u64, StoreError>;
+
+    /// Up to `limit` cards with number greater than `after`, in card-number order, as stored:
+    /// the stream behind cache rebuild and verify.
+    async fn records(
         &self,
         after: Option<&CardNumber>,
         limit: i64,
-    ) -> Result<Vec<CacheState>, StoreError>;
+    ) -> Result<Vec<CardRecord>, StoreError>;
 
     async fn count_cards(&self) -> Result<i64, StoreError>;
 
@@ -463,21 +514,19 @@ pub trait Store: Send + Sync + 'static {
 
     /// Gives up `holder`'s lease `name` early.
     async fn drop_lease(&self, name: &str, holder: &str) -> Result<(), StoreError>;
-
-    /// Makes every pending cache write due now (the cache is back: no need to wait out the
-    /// backoff). Returns how many.
-    async fn expedite_cache_writes(&self, at: DateTime<Utc>) -> Result<u64, StoreError>;
 }
 
 /// Opens (and migrates) the database a URL names: `sqlite:` or `postgres:`/`postgresql:`.
 pub async fn connect(url: &str, options: &StoreOptions) -> Result<Arc<dyn Store>, StoreError> {
     if url.starts_with("sqlite:") {
-        Ok(Arc::new(SqliteStore::connect(url, options).await?))
+        Ok(Arc::new(SqlStore::new(
+            db::Db::sqlite(url, options).await?,
+            options,
+        )))
     } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
         // A server can be down; then fail fast rather than let every request wait the timeout.
-        Ok(Arc::new(Guarded::new(Arc::new(
-            PgStore::connect(url, options).await?,
-        ))))
+        let store = SqlStore::new(db::Db::postgres(url, options).await?, options);
+        Ok(Arc::new(Guarded::new(Arc::new(store))))
     } else {
         Err(StoreError::failed(
             "connect",
@@ -485,62 +534,3 @@ pub async fn connect(url: &str, options: &StoreOptions) -> Result<Arc<dyn Store>
         ))
     }
 }
-
-/// The audit trail's account of a change: the statuses before and after, and whether the phone
-/// changed — never the number itself.
-fn change_details(before: &crate::domain::CardSnapshot, change: &crate::domain::Change) -> String {
-    let mut details = serde_json::Map::new();
-    if let Some(to) = change.card_status {
-        details.insert(
-            "CardStatus".into(),
-            serde_json::json!({ "From": before.card_status.as_str(), "To": to.as_str() }),
-        );
-    }
-    if let Some(to) = change.customer_status {
-        details.insert(
-            "CustomerStatus".into(),
-            serde_json::json!({ "From": before.customer_status.as_str(), "To": to.as_str() }),
-        );
-    }
-    if change.phone.is_some() {
-        details.insert("PhoneNumberChanged".into(), serde_json::Value::Bool(true));
-    }
-    serde_json::Value::Object(details).to_string()
-}
-
-/// The audit trail's account of a registration.
-fn registration_details(reg: &Registration) -> String {
-    serde_json::json!({
-        "CardStatus": "WaitingForActivation",
-        "CustomerStatus": "NotActivated",
-        "Wallets": reg.wallets.len(),
-    })
-    .to_string()
-}
-
-/// The outbox rows a change records besides its cache writes: the ALCS notice when a card
-/// became active.
-fn notices(
-    command: &CardCommand,
-    change: &crate::domain::Change,
-    card: &CardNumber,
-    customer: &str,
-    at: DateTime<Utc>,
-) -> Option<Effect> {
-    let activated = matches!(command, CardCommand::Activate { .. })
-        && change.card_status == Some(CardStatus::Active);
-    activated.then(|| Effect::AlcsActivation(ActivationNotice::new(card, customer, at)))
-}
-
-/// The state a new row starts in, and when it is first due.
-fn initial(effect: &Effect, options: &StoreOptions, at: DateTime<Utc>) -> (Status, DateTime<Utc>) {
-    match effect {
-        Effect::CacheWrite(_) => (Status::Pending, at + EFFECT_GRACE),
-        Effect::AlcsActivation(_) if options.alcs_notices => (Status::Pending, at),
-        Effect::AlcsActivation(_) => (Status::Unsent, at),
-    }
-}
-
-/// `cps outbox`'s name for a row's state: pending rows that failed before are `failed`.
-const SUMMARY_STATE: &str =
-    "case when status = 'pending' and attempts > 0 then 'failed' else status end";

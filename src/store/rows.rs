@@ -3,11 +3,11 @@
 
 use std::str::FromStr;
 
-use crate::cache::{CacheState, CardState, CustomerState};
 use crate::domain::{
     CardNumber, CardSnapshot, CustomerId, Gender, Money, PhoneNumber, PinHmac, Stat, Wallet,
     WalletId,
 };
+use crate::domain::{CardRecord, CardState, CardView, CustomerState};
 
 use super::StoreError;
 
@@ -95,6 +95,40 @@ impl SnapshotRow {
     }
 }
 
+/// A card as [`crate::domain::CardView`] shows it, without its wallets.
+#[derive(sqlx::FromRow)]
+pub(super) struct CardViewRow {
+    card_status: String,
+    customer_id: String,
+    customer_status: String,
+    phone_number: Option<String>,
+    gender: String,
+    #[sqlx(try_from = "super::sql::Time")]
+    created_at: chrono::DateTime<chrono::Utc>,
+    #[sqlx(try_from = "super::sql::Time")]
+    updated_at: chrono::DateTime<chrono::Utc>,
+}
+
+impl CardViewRow {
+    pub(super) fn into_view(
+        self,
+        card: &CardNumber,
+        wallets: Vec<Wallet>,
+    ) -> Result<CardView, StoreError> {
+        Ok(CardView {
+            card_number: card.clone(),
+            status: status(&self.card_status)?,
+            customer_id: customer_id(&self.customer_id)?,
+            customer_status: status(&self.customer_status)?,
+            phone: self.phone_number.map(PhoneNumber::from_stored),
+            gender: gender(&self.gender)?,
+            wallets,
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+        })
+    }
+}
+
 /// A card and its customer, as the cache shows them (without wallets and the customer's cards,
 /// which are read separately).
 #[derive(sqlx::FromRow)]
@@ -111,18 +145,18 @@ pub(super) struct CacheRow {
 
 impl CacheRow {
     /// `cards` are the customer's (card number, status) pairs.
-    pub(super) fn into_state(
+    pub(super) fn into_record(
         self,
         card: &CardNumber,
         wallets: Vec<Wallet>,
         cards: Vec<(String, String)>,
-    ) -> Result<CacheState, StoreError> {
+    ) -> Result<CardRecord, StoreError> {
         let id = customer_id(&self.customer_id)?;
         let cards = cards
             .into_iter()
             .map(|(number, s)| Ok((card_number(&number)?, status(&s)?)))
             .collect::<Result<Vec<_>, StoreError>>()?;
-        Ok(CacheState {
+        Ok(CardRecord {
             card: CardState {
                 number: card.clone(),
                 status: status(&self.card_status)?,

@@ -6,13 +6,14 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use cps::cache::CacheState;
-use cps::domain::{CardCommand, CardNumber, Country, Identity, Language, Registration};
+use cps::domain::{
+    Applied, CardCommand, CardNumber, CardRecord, CardView, Country, Identity, Language, Refusal,
+    Registered, Registration,
+};
 use cps::http::{AppState, router};
 use cps::outbox::worker::Deliverer;
-use cps::outbox::{Pending, SummaryLine};
-use cps::service::Service;
-use cps::store::{Applied, ApplyError, CardView, Outcome, Registered, Store, StoreError};
+use cps::service::{Policy, Service};
+use cps::store::{OutboxCount, OutboxRow, Outcome, Recorder, Store, StoreError};
 use reqwest::Method;
 use serde_json::json;
 
@@ -60,6 +61,7 @@ impl Store for FailingStore {
         _: &Registration,
         _: Option<&Identity>,
         _: DateTime<Utc>,
+        _: &dyn Recorder,
     ) -> Result<Outcome<Registered>, StoreError> {
         self.fail().await
     }
@@ -69,8 +71,9 @@ impl Store for FailingStore {
         _: &CardNumber,
         _: &CardCommand,
         _: DateTime<Utc>,
-    ) -> Result<Outcome<Applied>, ApplyError> {
-        Ok(self.fail().await?)
+        _: &dyn Recorder,
+    ) -> Result<Outcome<Result<Applied, Refusal>>, StoreError> {
+        self.fail().await
     }
 
     async fn card(&self, _: &CardNumber) -> Result<Option<CardView>, StoreError> {
@@ -86,11 +89,11 @@ impl Store for FailingStore {
         _: DateTime<Utc>,
         _: Duration,
         _: i64,
-    ) -> Result<Vec<Pending>, StoreError> {
+    ) -> Result<Vec<OutboxRow>, StoreError> {
         self.fail().await
     }
 
-    async fn effects_done(&self, _: &[i64]) -> Result<(), StoreError> {
+    async fn effects_done(&self, _: &[i64], _: &[i64]) -> Result<(), StoreError> {
         self.fail().await
     }
 
@@ -98,11 +101,7 @@ impl Store for FailingStore {
         self.fail().await
     }
 
-    async fn cache_states(
-        &self,
-        _: Option<&CardNumber>,
-        _: i64,
-    ) -> Result<Vec<CacheState>, StoreError> {
+    async fn records(&self, _: Option<&CardNumber>, _: i64) -> Result<Vec<CardRecord>, StoreError> {
         self.fail().await
     }
 
@@ -118,7 +117,7 @@ impl Store for FailingStore {
         self.fail().await
     }
 
-    async fn outbox_summary(&self) -> Result<Vec<SummaryLine>, StoreError> {
+    async fn outbox_summary(&self) -> Result<Vec<OutboxCount>, StoreError> {
         self.fail().await
     }
 
@@ -144,7 +143,7 @@ impl Store for FailingStore {
         self.fail().await
     }
 
-    async fn expedite_cache_writes(&self, _: DateTime<Utc>) -> Result<u64, StoreError> {
+    async fn expedite(&self, _: &str, _: DateTime<Utc>) -> Result<u64, StoreError> {
         self.fail().await
     }
 
@@ -157,7 +156,11 @@ async fn app_failing_with(failure: Failure) -> String {
     let state = AppState {
         service: {
             let store: Arc<dyn Store> = Arc::new(FailingStore(failure));
-            Service::new(store.clone(), Deliverer::new(store, None, None))
+            Service::new(
+                store.clone(),
+                Deliverer::new(store, None, None),
+                Policy::default(),
+            )
         },
         default_country: Country::poland(),
         default_language: Language::English,

@@ -1,4 +1,6 @@
-//! The operations ALCS calls, independent of HTTP.
+//! The application layer: the operations ALCS calls, independent of HTTP. It asks the domain
+//! what a command does, the store to keep it (with what [`Policy`] records besides), and the
+//! outbox to deliver what must be seen before the answer.
 //!
 //! Each operation runs on its own task: if the caller goes away mid-request (the till timed
 //! out, the connection dropped), the database transaction and the cache writes after it still
@@ -9,15 +11,48 @@ use std::time::{Duration, Instant};
 
 use chrono::Utc;
 
-use crate::domain::{CardCommand, CardNumber, Identity, Registration};
+pub use policy::Policy;
+
+use crate::domain::{
+    Applied, CardCommand, CardNumber, CardView, Identity, Refusal, Registered, Registration,
+    RuleError,
+};
+use crate::outbox::Pending;
 use crate::outbox::worker::Deliverer;
-use crate::store::{Applied, ApplyError, CardView, Registered, Store, StoreError};
+use crate::store::{OutboxRow, Store, StoreError};
+
+mod policy;
 
 #[derive(Clone)]
 pub struct Service {
     store: Arc<dyn Store>,
     deliverer: Deliverer,
+    policy: Policy,
     readiness: Arc<Readiness>,
+}
+
+/// Why a command on a card was not applied.
+#[derive(Debug, thiserror::Error)]
+pub enum ApplyError {
+    #[error("no such card")]
+    CardNotFound,
+    #[error(transparent)]
+    Rule(#[from] RuleError),
+    /// Too many failed activations of this card lately; the next may come after `retry_after`.
+    #[error("too many failed activation attempts")]
+    TooManyAttempts { retry_after: Duration },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl From<Refusal> for ApplyError {
+    fn from(refusal: Refusal) -> Self {
+        match refusal {
+            Refusal::CardNotFound => Self::CardNotFound,
+            Refusal::Rule(rule) => Self::Rule(rule),
+            Refusal::TooManyAttempts { retry_after } => Self::TooManyAttempts { retry_after },
+        }
+    }
 }
 
 /// The last readiness probe. Each probe commits a write, so it is shared by the callers of the
@@ -34,10 +69,11 @@ const READY_TIMEOUT: Duration = Duration::from_millis(800);
 const READY_REUSE: Duration = Duration::from_secs(1);
 
 impl Service {
-    pub fn new(store: Arc<dyn Store>, deliverer: Deliverer) -> Self {
+    pub fn new(store: Arc<dyn Store>, deliverer: Deliverer, policy: Policy) -> Self {
         Self {
             store,
             deliverer,
+            policy,
             readiness: Arc::new(Readiness {
                 instance: uuid::Uuid::new_v4().simple().to_string(),
                 last: tokio::sync::Mutex::new(None),
@@ -52,22 +88,22 @@ impl Service {
         registration: Registration,
         identity: Option<Identity>,
     ) -> Result<Registered, StoreError> {
-        let (store, deliverer) = (self.store.clone(), self.deliverer.clone());
+        let (store, deliverer, policy) = (self.store.clone(), self.deliverer.clone(), self.policy);
         let card = registration.card_number.clone();
         let outcome = detach(async move {
             let outcome = match store
-                .register(&registration, identity.as_ref(), Utc::now())
+                .register(&registration, identity.as_ref(), Utc::now(), &policy)
                 .await
             {
                 Err(e) if e.is_retryable() => {
                     retry_pause(&e).await;
                     store
-                        .register(&registration, identity.as_ref(), Utc::now())
+                        .register(&registration, identity.as_ref(), Utc::now(), &policy)
                         .await
                 }
                 done => done,
             }?;
-            deliverer.deliver_now(outcome.effects).await;
+            deliverer.deliver_now(pending(outcome.effects)).await;
             Ok::<_, StoreError>(outcome.result)
         })
         .await??;
@@ -90,27 +126,28 @@ impl Service {
         card: CardNumber,
         command: CardCommand,
     ) -> Result<Applied, ApplyError> {
-        let (store, deliverer) = (self.store.clone(), self.deliverer.clone());
+        let (store, deliverer, policy) = (self.store.clone(), self.deliverer.clone(), self.policy);
         let (card_for_task, command_for_task) = (card.clone(), command.clone());
         let result = detach(async move {
             let outcome = match store
-                .apply(&card_for_task, &command_for_task, Utc::now())
+                .apply(&card_for_task, &command_for_task, Utc::now(), &policy)
                 .await
             {
-                Err(ApplyError::Store(e)) if e.is_retryable() => {
+                Err(e) if e.is_retryable() => {
                     retry_pause(&e).await;
                     store
-                        .apply(&card_for_task, &command_for_task, Utc::now())
+                        .apply(&card_for_task, &command_for_task, Utc::now(), &policy)
                         .await
                 }
                 done => done,
             }?;
-            deliverer.deliver_now(outcome.effects).await;
-            Ok::<_, ApplyError>(outcome.result)
+            deliverer.deliver_now(pending(outcome.effects)).await;
+            Ok::<_, StoreError>(outcome.result)
         })
         .await
+        .and_then(|r| r)
         .map_err(ApplyError::Store)
-        .and_then(|r| r);
+        .and_then(|r| r.map_err(ApplyError::from));
         let operation = command.name();
         match &result {
             Ok(applied) => {
@@ -170,6 +207,14 @@ impl Service {
         *last = Some((Instant::now(), ready));
         ready
     }
+}
+
+/// The rows a write recorded, as effects to deliver. A row the store hands back was encoded
+/// by this process a moment ago, so it decodes; were it not to, the worker delivers it later.
+fn pending(rows: Vec<OutboxRow>) -> Vec<Pending> {
+    rows.into_iter()
+        .filter_map(|row| Pending::from_row(row).ok())
+        .collect()
 }
 
 /// A short, jittered pause before the one retry of an operation the database refused for a

@@ -1,0 +1,365 @@
+//! [`Store`] for both databases, written once: the transaction scripts run and ended, the
+//! reads, the outbox queue, leases and probes.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+use super::db::{Db, Tx};
+use super::rows::{self, CardViewRow};
+use super::script::{self, Step};
+use super::sql::{Statement, Value, placeholders, sql};
+use super::{
+    Context, OutboxCount, OutboxRow, OutboxStatus, Outcome, Recorder, Store, StoreError,
+    StoreOptions,
+};
+use crate::domain::{
+    Applied, CardCommand, CardNumber, CardRecord, CardView, Identity, Refusal, Registered,
+    Registration,
+};
+
+pub struct SqlStore {
+    db: Db,
+    options: StoreOptions,
+}
+
+impl SqlStore {
+    pub(super) fn new(db: Db, options: &StoreOptions) -> Self {
+        Self {
+            db,
+            options: options.clone(),
+        }
+    }
+}
+
+/// Ends a write's transaction as its script said, and returns the answer.
+async fn end<T>(tx: Tx, step: Result<Step<T>, StoreError>) -> Result<T, StoreError> {
+    match step {
+        Ok(Step::Commit(answer)) => {
+            tx.commit("commit the change").await?;
+            Ok(answer)
+        }
+        Ok(Step::Discard(answer)) => {
+            tx.rollback("end a write that keeps nothing").await?;
+            Ok(answer)
+        }
+        Err(e) => {
+            // The error is the answer; on SQLite the unit is undone (and the connection
+            // checked) when it is dropped.
+            drop(tx);
+            Err(e)
+        }
+    }
+}
+
+/// Ids bound to one statement at most (SQLite takes 32,766 values, PostgreSQL 65,535).
+const IDS_PER_STATEMENT: usize = 1000;
+
+/// `{head} ($n, …) {tail}`, the ids bound after `before`'s values.
+fn over_ids(head: &str, tail: &str, before: Vec<Value>, ids: &[i64]) -> Statement {
+    let list = placeholders(before.len(), ids.len());
+    let mut statement = sql(format!("{head} ({list}) {tail}"));
+    for value in before {
+        statement = statement.bind(value);
+    }
+    for id in ids {
+        statement = statement.bind(*id);
+    }
+    statement
+}
+
+/// `cps outbox`'s name for a row's state: pending rows that failed before are `failed`.
+const SUMMARY_STATE: &str =
+    "case when status = 'pending' and attempts > 0 then 'failed' else status end";
+
+#[async_trait]
+impl Store for SqlStore {
+    async fn register(
+        &self,
+        registration: &Registration,
+        identity: Option<&Identity>,
+        at: DateTime<Utc>,
+        recorder: &dyn Recorder,
+    ) -> Result<Outcome<Registered>, StoreError> {
+        let mut tx = self.db.begin().await?;
+        let step = script::register(&mut tx.conn(), registration, identity, at, recorder).await;
+        let (result, effects) = end(tx, step).await?;
+        Ok(Outcome { result, effects })
+    }
+
+    async fn apply(
+        &self,
+        card: &CardNumber,
+        command: &CardCommand,
+        at: DateTime<Utc>,
+        recorder: &dyn Recorder,
+    ) -> Result<Outcome<Result<Applied, Refusal>>, StoreError> {
+        let limit = self.options.activation_limit;
+        let mut tx = self.db.begin().await?;
+        let step = script::apply(&mut tx.conn(), card, command, at, limit, recorder).await;
+        let (result, effects) = end(tx, step).await?;
+        Ok(Outcome { result, effects })
+    }
+
+    async fn card(&self, card: &CardNumber) -> Result<Option<CardView>, StoreError> {
+        // One snapshot: the card and its wallets agree.
+        let mut tx = self.db.begin_read().await?;
+        let mut conn = tx.conn();
+        let Some(row): Option<CardViewRow> = sql(
+            "select c.status as card_status, c.customer_id, u.status as customer_status,
+                    u.phone_number, u.gender, c.created_at,
+                    greatest(c.updated_at, u.updated_at) as updated_at
+             from cards c join customers u on u.id = c.customer_id
+             where c.card_number = $1",
+        )
+        .bind(card.as_str())
+        .fetch_optional(&mut conn)
+        .await
+        .context("read the card")?
+        else {
+            return Ok(None);
+        };
+        let wallets = script::wallets(&mut conn, card).await?;
+        tx.end().await?;
+        row.into_view(card, wallets).map(Some)
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        self.db
+            .read_all::<(i32,)>(&sql("select 1"), "ping the database")
+            .await?;
+        Ok(())
+    }
+
+    async fn claim_effects(
+        &self,
+        now: DateTime<Utc>,
+        lease: Duration,
+        limit: i64,
+    ) -> Result<Vec<OutboxRow>, StoreError> {
+        let lease = chrono::Duration::from_std(lease).unwrap_or(chrono::Duration::MAX);
+        // `skip locked`: instances share the queue without taking the same rows.
+        let claim = sql(
+            "update outbox set attempts = attempts + 1, next_attempt_at = $1
+             where id in (select id from outbox
+                          where status = $2 and next_attempt_at <= $3
+                          order by id limit $4
+                          for update skip locked
+                          )
+             returning id, kind, payload::text as payload, attempts, created_at",
+        )
+        .bind(now + lease)
+        .bind(OutboxStatus::Pending.as_str())
+        .bind(now)
+        .bind(limit);
+        self.db.write_all(&claim, "claim outbox rows").await
+    }
+
+    async fn effects_done(&self, remove: &[i64], keep: &[i64]) -> Result<(), StoreError> {
+        if remove.is_empty() && keep.is_empty() {
+            return Ok(());
+        }
+        // The marks arrive in batches off the request path (see `outbox::worker`), so one
+        // commit covers many rows.
+        let now = Utc::now();
+        let mut tx = self.db.begin().await?;
+        let mut conn = tx.conn();
+        for chunk in remove.chunks(IDS_PER_STATEMENT) {
+            over_ids("delete from outbox where id in", "", Vec::new(), chunk)
+                .execute(&mut conn)
+                .await
+                .context("remove delivered outbox rows")?;
+        }
+        for chunk in keep.chunks(IDS_PER_STATEMENT) {
+            over_ids(
+                "update outbox set status = $1, delivered_at = $2, last_error = null where id in",
+                "",
+                vec![OutboxStatus::Delivered.as_str().into(), now.into()],
+                chunk,
+            )
+            .execute(&mut conn)
+            .await
+            .context("mark outbox rows delivered")?;
+        }
+        tx.commit("commit the delivery").await
+    }
+
+    async fn effect_dead(&self, id: i64, error: &str) -> Result<(), StoreError> {
+        let dead = sql("update outbox set status = $1, last_error = $2 where id = $3")
+            .bind(OutboxStatus::Dead.as_str())
+            .bind(error)
+            .bind(id);
+        self.db.execute(&dead, "give up an outbox row").await?;
+        Ok(())
+    }
+
+    async fn release_effects(&self, released: &[i64]) -> Result<(), StoreError> {
+        if released.is_empty() {
+            return Ok(());
+        }
+        let mut tx = self.db.begin().await?;
+        let mut conn = tx.conn();
+        for chunk in released.chunks(IDS_PER_STATEMENT) {
+            over_ids(
+                "update outbox set next_attempt_at = $1, attempts = greatest(attempts - 1, 0)
+                 where status = $2 and id in",
+                "",
+                vec![Utc::now().into(), OutboxStatus::Pending.as_str().into()],
+                chunk,
+            )
+            .execute(&mut conn)
+            .await
+            .context("release outbox rows")?;
+        }
+        tx.commit("commit the release").await
+    }
+
+    async fn outbox_summary(&self) -> Result<Vec<OutboxCount>, StoreError> {
+        let summary = sql(format!(
+            "select kind, {SUMMARY_STATE} as state, count(*) as count, min(created_at) as oldest
+             from outbox group by kind, state order by kind, state"
+        ));
+        self.db.read_all(&summary, "summarize the outbox").await
+    }
+
+    async fn retry_dead(&self) -> Result<u64, StoreError> {
+        let retry = sql(
+            "update outbox set status = $1, attempts = 0, next_attempt_at = $2
+             where status in ($3, $4)",
+        )
+        .bind(OutboxStatus::Pending.as_str())
+        .bind(Utc::now())
+        .bind(OutboxStatus::Dead.as_str())
+        .bind(OutboxStatus::Unsent.as_str());
+        self.db
+            .execute(&retry, "queue dead outbox rows again")
+            .await
+    }
+
+    async fn effect_failed(
+        &self,
+        id: i64,
+        retry_at: DateTime<Utc>,
+        error: &str,
+    ) -> Result<(), StoreError> {
+        let failed = sql("update outbox set next_attempt_at = $1, last_error = $2 where id = $3")
+            .bind(retry_at)
+            .bind(error)
+            .bind(id);
+        self.db.execute(&failed, "reschedule an outbox row").await?;
+        Ok(())
+    }
+
+    async fn expedite(&self, kind: &str, at: DateTime<Utc>) -> Result<u64, StoreError> {
+        let expedite = sql("update outbox set next_attempt_at = $1
+             where kind = $2 and status = $3 and next_attempt_at > $1")
+        .bind(at)
+        .bind(kind)
+        .bind(OutboxStatus::Pending.as_str());
+        self.db.execute(&expedite, "make outbox rows due").await
+    }
+
+    async fn records(
+        &self,
+        after: Option<&CardNumber>,
+        limit: i64,
+    ) -> Result<Vec<CardRecord>, StoreError> {
+        let mut tx = self.db.begin_read().await?;
+        let mut conn = tx.conn();
+        let numbers: Vec<(String,)> = sql(
+            "select card_number from cards where card_number > $1 order by card_number limit $2",
+        )
+        .bind(after.map_or("", CardNumber::as_str))
+        .bind(limit)
+        .fetch_all(&mut conn)
+        .await
+        .context("list cards")?;
+        let mut records = Vec::with_capacity(numbers.len());
+        for (number,) in numbers {
+            let number = rows::card_number(&number)?;
+            records.push(script::record(&mut conn, &number).await?);
+        }
+        tx.end().await?;
+        Ok(records)
+    }
+
+    async fn count_cards(&self) -> Result<i64, StoreError> {
+        let counted: Vec<(i64,)> = self
+            .db
+            .read_all(&sql("select count(*) from cards"), "count cards")
+            .await?;
+        Ok(counted.first().map_or(0, |(n,)| *n))
+    }
+
+    async fn probe_write(&self, instance: &str, at: DateTime<Utc>) -> Result<(), StoreError> {
+        let mut tx = self.db.begin().await?;
+        let mut conn = tx.conn();
+        sql(
+            "insert into health_probes (instance, probed_at) values ($1, $2)
+             on conflict (instance) do update set probed_at = excluded.probed_at",
+        )
+        .bind(instance)
+        .bind(at)
+        .execute(&mut conn)
+        .await
+        .context("write a readiness probe")?;
+        // Instances that stopped long ago leave with the same commit.
+        sql("delete from health_probes where probed_at < $1 and instance <> $2")
+            .bind(at - chrono::Duration::days(1))
+            .bind(instance)
+            .execute(&mut conn)
+            .await
+            .context("write a readiness probe")?;
+        tx.commit("commit a readiness probe").await
+    }
+
+    async fn reachable(&self) -> bool {
+        self.db.reachable().await
+    }
+
+    async fn database_id(&self) -> Result<String, StoreError> {
+        let mut tx = self.db.begin().await?;
+        let mut conn = tx.conn();
+        sql("insert into meta (key, value) values ('database_id', $1) on conflict do nothing")
+            .bind(uuid::Uuid::new_v4().simple().to_string())
+            .execute(&mut conn)
+            .await
+            .context("record the database id")?;
+        let (id,): (String,) = sql("select value from meta where key = 'database_id'")
+            .fetch_one(&mut conn)
+            .await
+            .context("read the database id")?;
+        tx.commit("commit the database id").await?;
+        Ok(id)
+    }
+
+    async fn take_lease(
+        &self,
+        name: &str,
+        holder: &str,
+        ttl: Duration,
+        at: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let until = at + chrono::Duration::from_std(ttl).unwrap_or(chrono::Duration::MAX);
+        let take = sql(
+            "insert into leases (name, holder, expires_at) values ($1, $2, $3)
+             on conflict (name) do update set holder = excluded.holder,
+                 expires_at = excluded.expires_at
+             where leases.holder = excluded.holder or leases.expires_at <= $4",
+        )
+        .bind(name)
+        .bind(holder)
+        .bind(until)
+        .bind(at);
+        Ok(self.db.execute(&take, "take a lease").await? == 1)
+    }
+
+    async fn drop_lease(&self, name: &str, holder: &str) -> Result<(), StoreError> {
+        let drop = sql("delete from leases where name = $1 and holder = $2")
+            .bind(name)
+            .bind(holder);
+        self.db.execute(&drop, "drop a lease").await?;
+        Ok(())
+    }
+}

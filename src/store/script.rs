@@ -1,0 +1,398 @@
+//! The transaction scripts, written once for both databases: register, apply, and the audit
+//! entry and outbox rows every write records.
+//!
+//! Each returns how its transaction should end ([`Step`]) instead of ending it, so that its
+//! caller (`ops.rs`) ends every transaction one way, and on SQLite's group commit no answer
+//! leaves before the commit that holds what it rests on.
+
+use chrono::{DateTime, Utc};
+
+use super::rows::{self, CACHE_COLUMNS, CacheRow, SNAPSHOT_COLUMNS, SnapshotRow, WalletRow};
+use super::sql::{Conn, Time, sql};
+use super::{AttemptLimit, Context, OutboxRow, Record, Recorder, StoreError, Write, WriteKind};
+use crate::domain::{
+    Applied, CardCommand, CardNumber, CardRecord, CardStatus, CustomerId, CustomerStatus, Identity,
+    PhoneNumber, Refusal, Registered, Registration, RuleError, Wallet,
+};
+
+/// How a write's transaction ends.
+pub(super) enum Step<T> {
+    /// Keep what was written, and answer `T`.
+    Commit(T),
+    /// Keep nothing, and answer `T`.
+    Discard(T),
+}
+
+/// What a registration did, and what it recorded for the caller.
+pub(super) type Registering = (Registered, Vec<OutboxRow>);
+
+pub(super) async fn register(
+    tx: &mut Conn<'_>,
+    reg: &Registration,
+    identity: Option<&Identity>,
+    at: DateTime<Utc>,
+    recorder: &dyn Recorder,
+) -> Result<Step<Registering>, StoreError> {
+    let customer = CustomerId::generate();
+    // Stored with the card, and compared with the stored one when the number is taken.
+    let fingerprint = reg.fingerprint();
+    sql(
+        "insert into customers (id, status, phone_number, gender, created_at, updated_at)
+         values ($1, $2, $3, $4, $5, $5)",
+    )
+    .bind(customer.to_string())
+    .bind(CustomerStatus::NotActivated.as_str())
+    .bind(reg.phone.as_ref().map(PhoneNumber::as_str))
+    .bind(reg.gender.as_str())
+    .bind(at)
+    .execute(tx)
+    .await
+    .context("insert the customer")?;
+    // The primary key decides. On PostgreSQL a concurrent registration of the number waits
+    // here for the other transaction, then inserts nothing; on SQLite writers take turns.
+    let inserted = sql(
+        "insert into cards (card_number, customer_id, status, pin_hmac,
+                            registration_fingerprint, created_at, updated_at)
+         values ($1, $2, $3, $4, $5, $6, $6)
+         on conflict (card_number) do nothing",
+    )
+    .bind(reg.card_number.as_str())
+    .bind(customer.to_string())
+    .bind(CardStatus::WaitingForActivation.as_str())
+    .bind(reg.pin.expose())
+    .bind(&fingerprint)
+    .bind(at)
+    .execute(tx)
+    .await
+    .context("insert the card")?;
+    if inserted == 0 {
+        // Someone registered the number first, and committed (PostgreSQL's read committed
+        // sees it in this next statement) or is earlier in this SQLite batch (then the answer
+        // waits for that commit).
+        let (owner, status, stored): (String, String, String) = sql(
+            "select customer_id, status, registration_fingerprint from cards where card_number = $1",
+        )
+        .bind(reg.card_number.as_str())
+        .fetch_one(tx)
+        .await
+        .context("read the registered card")?;
+        let replay = rows::status::<CardStatus>(&status)? == CardStatus::WaitingForActivation
+            && stored == fingerprint;
+        let answer = if replay {
+            Registered::Replayed(rows::customer_id(&owner)?)
+        } else {
+            Registered::AlreadyRegistered
+        };
+        return Ok(Step::Discard((answer, Vec::new())));
+    }
+    insert_wallets(tx, &reg.card_number, &reg.wallets, at).await?;
+    let write = Write {
+        card: &reg.card_number,
+        customer,
+        at,
+        kind: WriteKind::Registered {
+            registration: reg,
+            identity,
+        },
+    };
+    // What was written is known: no need to read it back.
+    let record = recorder
+        .needs_record(&write)
+        .then(|| CardRecord::registered(reg, customer));
+    let effects = keep(tx, &write, recorder.record(&write, record.as_ref())).await?;
+    Ok(Step::Commit((Registered::Created(customer), effects)))
+}
+
+/// All wallets in one statement: one round trip however many.
+async fn insert_wallets(
+    tx: &mut Conn<'_>,
+    card: &CardNumber,
+    wallets: &[Wallet],
+    at: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    if wallets.is_empty() {
+        return Ok(());
+    }
+    // Card and time are $1 and $2; each wallet adds nine values.
+    let values: Vec<String> = (0..wallets.len())
+        .map(|i| {
+            let p: Vec<String> = (3 + i * 9..12 + i * 9).map(|k| format!("${k}")).collect();
+            format!(
+                "($1, {}, {}, {}::numeric, {}, {}::numeric, {}::numeric, {}::numeric, {}::numeric, {}, $2, $2)",
+                p[0], p[1], p[2], p[3], p[4], p[5], p[6], p[7], p[8]
+            )
+        })
+        .collect();
+    let mut statement = sql(format!(
+        "insert into wallets (card_number, wallet_id, position, balance, has_stat,
+             stat_lost, stat_transferred_out, stat_transferred_in, stat_issued,
+             version, created_at, updated_at)
+         values {}",
+        values.join(", ")
+    ))
+    .bind(card.as_str())
+    .bind(at);
+    for (position, w) in wallets.iter().enumerate() {
+        let stat = w.stat.clone().unwrap_or_default();
+        statement = statement
+            .bind(w.id.as_str())
+            .bind(i64::try_from(position).unwrap_or(i64::MAX))
+            .bind(w.balance.to_string())
+            .bind(w.stat.is_some())
+            .bind(rows::amount(stat.lost))
+            .bind(rows::amount(stat.transferred_out))
+            .bind(rows::amount(stat.transferred_in))
+            .bind(rows::amount(stat.issued))
+            .bind(w.version.as_deref());
+    }
+    statement.execute(tx).await.context("insert the wallets")?;
+    Ok(())
+}
+
+/// What applying a command did, and what it recorded for the caller.
+pub(super) type Application = (Result<Applied, Refusal>, Vec<OutboxRow>);
+
+pub(super) async fn apply(
+    tx: &mut Conn<'_>,
+    card: &CardNumber,
+    command: &CardCommand,
+    at: DateTime<Utc>,
+    limit: AttemptLimit,
+    recorder: &dyn Recorder,
+) -> Result<Step<Application>, StoreError> {
+    let refused = |refusal: Refusal| Ok(Step::Discard((Err(refusal), Vec::new())));
+    // The card and its customer stay locked until the transaction ends (PostgreSQL; SQLite's
+    // writer is exclusive anyway).
+    let Some(row): Option<SnapshotRow> = sql(format!(
+        "select {SNAPSHOT_COLUMNS} from cards c join customers u on u.id = c.customer_id
+         where c.card_number = $1
+         for update of c, u"
+    ))
+    .bind(card.as_str())
+    .fetch_optional(tx)
+    .await
+    .context("lock the card")?
+    else {
+        return refused(Refusal::CardNotFound);
+    };
+    let customer = rows::customer_id(&row.customer_id)?;
+    let before = row.snapshot()?;
+    let activation = matches!(command, CardCommand::Activate { .. });
+    let mut failures = 0;
+    if activation {
+        let (count, oldest): (i64, Option<Time>) =
+            sql("select count(*), min(failed_at) from activation_failures
+             where card_number = $1 and failed_at > $2")
+            .bind(card.as_str())
+            .bind(limit.since(at))
+            .fetch_one(tx)
+            .await
+            .context("count failed activations")?;
+        if let Some(retry_after) = limit.locked(count, oldest.map(DateTime::from), at) {
+            // Refused without a write: a client hammering a locked card costs one read.
+            return refused(Refusal::TooManyAttempts { retry_after });
+        }
+        failures = count;
+    }
+    let change = match command.decide(&before) {
+        Ok(change) => change,
+        Err(RuleError::IncorrectPhoneNumber) if activation => {
+            // The failure counts towards the limit, so it is committed, with its audit entry.
+            record_activation_failure(tx, card, at, limit).await?;
+            let write = Write {
+                card,
+                customer,
+                at,
+                kind: WriteKind::ActivationFailed {
+                    failures: failures + 1,
+                    limit,
+                },
+            };
+            keep(tx, &write, recorder.record(&write, None)).await?;
+            let refusal = Refusal::Rule(RuleError::IncorrectPhoneNumber);
+            return Ok(Step::Commit((Err(refusal), Vec::new())));
+        }
+        Err(rule) => return refused(Refusal::Rule(rule)),
+    };
+    if change.is_empty() {
+        return Ok(Step::Discard((Ok(Applied::Unchanged), Vec::new())));
+    }
+    if let Some(new) = change.card_status {
+        sql(
+            "update cards set status = $1, version = version + 1, updated_at = $2
+             where card_number = $3",
+        )
+        .bind(new.as_str())
+        .bind(at)
+        .bind(card.as_str())
+        .execute(tx)
+        .await
+        .context("update the card")?;
+    }
+    // The customer's cache hash lists its cards' statuses, so a card change bumps it too.
+    sql("update customers set status = coalesce($1, status),
+             phone_number = coalesce($2, phone_number),
+             version = version + 1, updated_at = $3
+         where id = $4")
+    .bind(change.customer_status.map(CustomerStatus::as_str))
+    .bind(change.phone.as_ref().map(PhoneNumber::as_str))
+    .bind(at)
+    .bind(customer.to_string())
+    .execute(tx)
+    .await
+    .context("update the customer")?;
+    let write = Write {
+        card,
+        customer,
+        at,
+        kind: WriteKind::Changed {
+            command,
+            before: &before,
+            change: &change,
+        },
+    };
+    let record = if recorder.needs_record(&write) {
+        Some(record(tx, card).await?)
+    } else {
+        None
+    };
+    let effects = keep(tx, &write, recorder.record(&write, record.as_ref())).await?;
+    Ok(Step::Commit((Ok(Applied::Changed), effects)))
+}
+
+/// Records a failed activation of `card`, forgetting its failures that left the window.
+async fn record_activation_failure(
+    tx: &mut Conn<'_>,
+    card: &CardNumber,
+    at: DateTime<Utc>,
+    limit: AttemptLimit,
+) -> Result<(), StoreError> {
+    sql("delete from activation_failures where card_number = $1 and failed_at <= $2")
+        .bind(card.as_str())
+        .bind(limit.since(at))
+        .execute(tx)
+        .await
+        .context("forget old failed activations")?;
+    sql("insert into activation_failures (card_number, failed_at) values ($1, $2)")
+        .bind(card.as_str())
+        .bind(at)
+        .execute(tx)
+        .await
+        .context("record a failed activation")?;
+    Ok(())
+}
+
+/// Writes a write's audit entry and outbox rows; returns the rows the recorder asked back.
+async fn keep(
+    tx: &mut Conn<'_>,
+    write: &Write<'_>,
+    record: Record,
+) -> Result<Vec<OutboxRow>, StoreError> {
+    sql("insert into audit_log (occurred_at, operation, card_number, customer_id, identity, details)
+         values ($1, $2, $3, $4, $5::jsonb, $6::jsonb)")
+    .bind(write.at)
+    .bind(record.operation)
+    .bind(write.card.as_str())
+    .bind(write.customer.to_string())
+    .bind(record.identity)
+    .bind(record.details)
+    .execute(tx)
+    .await
+    .context("write the audit record")?;
+    let effects = record.effects;
+    if effects.is_empty() {
+        return Ok(Vec::new());
+    }
+    // All rows in one statement: one round trip however many. `created_at` is $1.
+    let rows: Vec<String> = (0..effects.len())
+        .map(|i| {
+            let n = 2 + i * 5;
+            format!(
+                "(${n}, ${}, ${}::jsonb, ${}, ${}, $1)",
+                n + 1,
+                n + 2,
+                n + 3,
+                n + 4
+            )
+        })
+        .collect();
+    let mut statement = sql(format!(
+        "insert into outbox (kind, subject, payload, status, next_attempt_at, created_at)
+         values {}
+         returning id",
+        rows.join(", ")
+    ))
+    .bind(write.at);
+    for effect in &effects {
+        statement = statement
+            .bind(effect.kind)
+            .bind(effect.subject.as_str())
+            .bind(effect.payload.as_str())
+            .bind(effect.status.as_str())
+            .bind(effect.due);
+    }
+    let mut ids: Vec<(i64,)> = statement
+        .fetch_all(tx)
+        .await
+        .context("record the side effects")?;
+    if ids.len() != effects.len() {
+        return Err(StoreError::failed(
+            "record the side effects",
+            "the outbox returned a different number of rows",
+        ));
+    }
+    // Ids are drawn in the order the rows are inserted, which is the order of the effects.
+    ids.sort_unstable();
+    Ok(effects
+        .into_iter()
+        .zip(ids)
+        .filter(|(effect, _)| effect.report)
+        .map(|(effect, (id,))| OutboxRow {
+            id,
+            kind: effect.kind.to_owned(),
+            payload: effect.payload,
+            attempts: 0,
+            created_at: write.at,
+        })
+        .collect())
+}
+
+/// The card and its customer as stored now.
+pub(super) async fn record(tx: &mut Conn<'_>, card: &CardNumber) -> Result<CardRecord, StoreError> {
+    let row: CacheRow = sql(format!(
+        "select {CACHE_COLUMNS} from cards c join customers u on u.id = c.customer_id
+         where c.card_number = $1"
+    ))
+    .bind(card.as_str())
+    .fetch_one(tx)
+    .await
+    .context("read the card")?;
+    let wallets = wallets(tx, card).await?;
+    let cards: Vec<(String, String)> =
+        sql("select card_number, status from cards where customer_id = $1 order by card_number")
+            .bind(row.customer_id.as_str())
+            .fetch_all(tx)
+            .await
+            .context("read the customer's cards")?;
+    row.into_record(card, wallets, cards)
+}
+
+/// A card's wallets in the order they were registered. Amounts are read as text, so that
+/// numeric's scale (`132.00`) survives.
+pub(super) async fn wallets(
+    conn: &mut Conn<'_>,
+    card: &CardNumber,
+) -> Result<Vec<Wallet>, StoreError> {
+    let rows: Vec<WalletRow> = sql(
+        "select wallet_id, balance::text as balance, has_stat, stat_lost::text as stat_lost,
+                stat_transferred_out::text as stat_transferred_out,
+                stat_transferred_in::text as stat_transferred_in,
+                stat_issued::text as stat_issued, version
+         from wallets where card_number = $1 order by position",
+    )
+    .bind(card.as_str())
+    .fetch_all(conn)
+    .await
+    .context("read the wallets")?;
+    rows::wallets(rows)
+}
