@@ -86,7 +86,10 @@ impl Refiller {
     async fn reconnected(&self) {
         match self
             .store
-            .expedite(crate::outbox::CACHE_WRITE, Utc::now())
+            .expedite(
+                <crate::outbox::CacheWrite as crate::outbox::Kind>::NAME,
+                Utc::now(),
+            )
             .await
         {
             Ok(n) if n > 0 => tracing::info!(

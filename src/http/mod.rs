@@ -23,11 +23,8 @@ use axum::{Router, middleware as mw};
 use serde::Serialize;
 use tower_http::catch_panic::CatchPanicLayer;
 
-use crate::domain::RuleError;
-use crate::domain::{Country, Language};
-use crate::service::ApplyError;
-use crate::service::Service;
-use crate::store::StoreError;
+use crate::domain::{Country, Language, RuleError};
+use crate::service::{ApplyError, Failure, Service};
 use error::ApiError;
 
 pub use extract::MAX_BODY_BYTES;
@@ -122,13 +119,13 @@ fn apply_failure(e: ApplyError, otherwise: ApiError) -> ApiError {
             retry_after_secs: retry_after.as_secs().max(1),
         },
         // The transaction rolled back: nothing is half-done.
-        ApplyError::Store(e) => store_failure(&e, otherwise),
+        ApplyError::Failed(e) => store_failure(&e, otherwise),
     }
 }
 
 /// The answer for an infrastructure failure: 503 when the database is unavailable (nothing was
 /// done), otherwise `otherwise` (a 500). Logged here, once, with its cause chain.
-fn store_failure(e: &StoreError, otherwise: ApiError) -> ApiError {
+fn store_failure(e: &Failure, otherwise: ApiError) -> ApiError {
     let chain = crate::error_chain(e);
     if e.is_unavailable() {
         crate::warn_limited!("database-unavailable", error = %chain, "database unavailable");

@@ -7,8 +7,8 @@ use std::time::Duration;
 use chrono::Utc;
 use tokio::sync::{Notify, mpsc, watch};
 
-use super::alcs::{AlcsClient, AlcsError};
-use super::{Effect, Pending};
+use super::alcs::AlcsClient;
+use super::{DeliveryError, Effect, Pending, Targets};
 use crate::cache::RedisCache;
 use crate::store::{OutboxRow, Store, StoreError};
 
@@ -16,8 +16,7 @@ use crate::store::{OutboxRow, Store, StoreError};
 #[derive(Clone)]
 pub struct Deliverer {
     store: Arc<dyn Store>,
-    cache: Option<RedisCache>,
-    alcs: Option<AlcsClient>,
+    targets: Targets,
     /// Wakes the worker when a request recorded something only the worker delivers.
     wake: Arc<Notify>,
     /// Rows a request delivered, to be marked done by [`mark_done`] in batches, off the
@@ -25,36 +24,11 @@ pub struct Deliverer {
     done: Arc<std::sync::OnceLock<mpsc::UnboundedSender<Delivered>>>,
 }
 
-/// Why one delivery failed; the text goes to `outbox.last_error`, so it names no personal data.
-#[derive(Debug, thiserror::Error)]
-pub enum DeliveryError {
-    #[error(transparent)]
-    Cache(#[from] crate::cache::CacheError),
-    #[error(transparent)]
-    Alcs(#[from] AlcsError),
-    #[error("no cache is configured")]
-    NoCache,
-    #[error("no ALCS activation URL is configured")]
-    NoAlcs,
-}
-
-impl DeliveryError {
-    /// Trying again cannot help.
-    fn permanent(&self) -> bool {
-        match self {
-            Self::Alcs(e) => e.permanent,
-            Self::NoAlcs => true,
-            Self::Cache(_) | Self::NoCache => false,
-        }
-    }
-}
-
 impl Deliverer {
     pub fn new(store: Arc<dyn Store>, cache: Option<RedisCache>, alcs: Option<AlcsClient>) -> Self {
         Self {
             store,
-            cache,
-            alcs,
+            targets: Targets { cache, alcs },
             wake: Arc::new(Notify::new()),
             done: Arc::default(),
         }
@@ -82,29 +56,11 @@ impl Deliverer {
 
     /// Whether anything can be delivered at all (else a worker would only fail rows).
     pub fn has_targets(&self) -> bool {
-        self.cache.is_some() || self.alcs.is_some()
+        self.targets.cache.is_some() || self.targets.alcs.is_some()
     }
 
     async fn deliver(&self, effect: &Effect) -> Result<(), DeliveryError> {
-        match effect {
-            Effect::CacheWrite(hash) => {
-                let cache = self.cache.as_ref().ok_or(DeliveryError::NoCache)?;
-                // `false` (not written) means Redis already holds this or a newer version:
-                // delivered all the same.
-                cache.write(hash, false).await?;
-                Ok(())
-            }
-            Effect::AlcsActivation(notice) => {
-                let alcs = self.alcs.as_ref().ok_or(DeliveryError::NoAlcs)?;
-                alcs.notify(notice).await?;
-                tracing::info!(
-                    card_number = %notice.card_number,
-                    event_id = %notice.event_id,
-                    "ALCS notified of the activation"
-                );
-                Ok(())
-            }
-        }
+        effect.deliver(&self.targets).await
     }
 
     /// Delivers what a request just recorded and must see done before it answers (cache

@@ -42,7 +42,20 @@ pub enum ApplyError {
     #[error("too many failed activation attempts")]
     TooManyAttempts { retry_after: Duration },
     #[error(transparent)]
-    Store(#[from] StoreError),
+    Failed(#[from] Failure),
+}
+
+/// An operation that did not happen, or may not have, for a reason of infrastructure (the
+/// database down, saturated or failing).
+#[derive(Debug, thiserror::Error)]
+#[error(transparent)]
+pub struct Failure(#[from] StoreError);
+
+impl Failure {
+    /// Nothing happened and a later attempt may succeed (answered 503, not 500).
+    pub fn is_unavailable(&self) -> bool {
+        self.0.is_unavailable()
+    }
 }
 
 impl From<Refusal> for ApplyError {
@@ -87,7 +100,7 @@ impl Service {
         &self,
         registration: Registration,
         identity: Option<Identity>,
-    ) -> Result<Registered, StoreError> {
+    ) -> Result<Registered, Failure> {
         let (store, deliverer, policy) = (self.store.clone(), self.deliverer.clone(), self.policy);
         let card = registration.card_number.clone();
         let outcome = detach(async move {
@@ -146,7 +159,7 @@ impl Service {
         })
         .await
         .and_then(|r| r)
-        .map_err(ApplyError::Store)
+        .map_err(|e| ApplyError::Failed(e.into()))
         .and_then(|r| r.map_err(ApplyError::from));
         let operation = command.name();
         match &result {
@@ -162,13 +175,13 @@ impl Service {
             Err(ApplyError::TooManyAttempts { retry_after }) => {
                 tracing::info!(card_number = %card, operation, retry_after_secs = retry_after.as_secs(), "refused: too many failed attempts");
             }
-            Err(ApplyError::Store(_)) => {}
+            Err(ApplyError::Failed(_)) => {}
         }
         result
     }
 
-    pub async fn card(&self, card: &CardNumber) -> Result<Option<CardView>, StoreError> {
-        self.store.card(card).await
+    pub async fn card(&self, card: &CardNumber) -> Result<Option<CardView>, Failure> {
+        Ok(self.store.card(card).await?)
     }
 
     /// Whether this instance can take writes now: a small write committed within
