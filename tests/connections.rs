@@ -5,20 +5,16 @@
 //! Sized for CI (hundreds of connections, one-second timeouts), loopback only; the binary runs
 //! on its embedded default (a SQLite file of the test's own).
 
-#[path = "api/helpers.rs"]
-#[allow(
-    dead_code,
-    reason = "the helpers serve the black-box suite too; not all are used here"
-)]
-mod helpers;
+#[path = "api/support/mod.rs"]
+mod support;
 
 use std::time::{Duration, Instant};
 
-use helpers::*;
+use support::*;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::TcpStream;
 
-/// The backend the shared helpers assume where a test names none.
+/// The backend the support library assumes where a test names none.
 pub const BACKEND: Backend = Backend::Sqlite;
 
 /// The binary on a SQLite file of its own, with `env` on top; its log and address.

@@ -8,12 +8,8 @@
 //! a private Redis) is its own and is stopped by its own id. The shared PostgreSQL and Redis are
 //! only ever given fresh schemas and key prefixes.
 
-#[path = "api/helpers.rs"]
-#[allow(
-    dead_code,
-    reason = "the helpers serve the black-box suite too; not all are used here"
-)]
-mod helpers;
+#[path = "api/support/mod.rs"]
+mod support;
 
 use std::collections::HashMap;
 use std::io::Write as _;
@@ -21,10 +17,10 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use helpers::*;
 use reqwest::StatusCode;
+use support::*;
 
-/// The backend the shared helpers assume where a test names none.
+/// The backend the support library assumes where a test names none.
 pub const BACKEND: Backend = Backend::PostgresRedis;
 
 /// One line of figures, straight to stderr (the harness would swallow `eprintln!`).

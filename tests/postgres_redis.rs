@@ -4,4 +4,4 @@
 mod api;
 
 /// The backend combination every test in this binary runs against.
-pub const BACKEND: api::helpers::Backend = api::helpers::Backend::PostgresRedis;
+pub const BACKEND: api::support::Backend = api::support::Backend::PostgresRedis;

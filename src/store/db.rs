@@ -146,28 +146,53 @@ impl Db {
         })
     }
 
-    /// Runs one writing statement in a transaction of its own; returns the rows it changed.
+    /// Runs one writing statement on its own; returns the rows it changed.
     pub(crate) async fn execute(
         &self,
         statement: &Statement,
         context: &'static str,
     ) -> Result<u64, StoreError> {
-        let mut tx = self.begin().await?;
-        let n = statement.execute(&mut tx.conn()).await.context(context)?;
-        tx.commit(context).await?;
-        Ok(n)
+        match self {
+            // Autocommit, no explicit transaction: a task stopped or frozen mid-way (shutdown,
+            // a blocked runtime) can leave no transaction open, holding locks, behind it.
+            Self::Postgres { pool, .. } => {
+                let mut conn = pool.acquire().await.context(context)?;
+                statement
+                    .execute(&mut Conn::Postgres(&mut conn))
+                    .await
+                    .context(context)
+            }
+            // A unit of the writer's shared transaction (group commit).
+            Self::Sqlite { writer, .. } => {
+                let mut tx = Tx::Sqlite(writer.begin().await?);
+                let n = statement.execute(&mut tx.conn()).await.context(context)?;
+                tx.commit(context).await?;
+                Ok(n)
+            }
+        }
     }
 
-    /// Runs one writing statement that returns rows, in a transaction of its own.
+    /// Runs one writing statement that returns rows on its own (as [`Db::execute`]).
     pub(crate) async fn write_all<T: FromEither>(
         &self,
         statement: &Statement,
         context: &'static str,
     ) -> Result<Vec<T>, StoreError> {
-        let mut tx = self.begin().await?;
-        let rows = statement.fetch_all(&mut tx.conn()).await.context(context)?;
-        tx.commit(context).await?;
-        Ok(rows)
+        match self {
+            Self::Postgres { pool, .. } => {
+                let mut conn = pool.acquire().await.context(context)?;
+                statement
+                    .fetch_all(&mut Conn::Postgres(&mut conn))
+                    .await
+                    .context(context)
+            }
+            Self::Sqlite { writer, .. } => {
+                let mut tx = Tx::Sqlite(writer.begin().await?);
+                let rows = statement.fetch_all(&mut tx.conn()).await.context(context)?;
+                tx.commit(context).await?;
+                Ok(rows)
+            }
+        }
     }
 
     /// Runs one reading statement.

@@ -15,7 +15,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
-use super::{OutboxCount, OutboxRow, Outcome, Recorder, Store, StoreError};
+use super::{AuditEntry, OutboxCount, OutboxRow, Outcome, Recorder, RowCounts, Store, StoreError};
 use crate::breaker::Breaker;
 use crate::domain::{
     Applied, CardCommand, CardNumber, CardRecord, CardView, Identity, Refusal, Registered,
@@ -178,6 +178,14 @@ impl Store for Guarded {
 
     async fn count_cards(&self) -> Result<i64, StoreError> {
         self.call(self.inner.count_cards()).await
+    }
+
+    async fn count_rows(&self) -> Result<RowCounts, StoreError> {
+        self.call(self.inner.count_rows()).await
+    }
+
+    async fn audit_trail(&self, card: &CardNumber) -> Result<Vec<AuditEntry>, StoreError> {
+        self.call(self.inner.audit_trail(card)).await
     }
 
     async fn probe_write(&self, instance: &str, at: DateTime<Utc>) -> Result<(), StoreError> {

@@ -11,8 +11,8 @@ use super::rows::{self, CardViewRow};
 use super::script::{self, Step};
 use super::sql::{Statement, Value, placeholders, sql};
 use super::{
-    Context, OutboxCount, OutboxRow, OutboxStatus, Outcome, Recorder, Store, StoreError,
-    StoreOptions,
+    AuditEntry, Context, OutboxCount, OutboxRow, OutboxStatus, Outcome, Recorder, RowCounts, Store,
+    StoreError, StoreOptions,
 };
 use crate::domain::{
     Applied, CardCommand, CardNumber, CardRecord, CardView, Identity, Refusal, Registered,
@@ -162,27 +162,25 @@ impl Store for SqlStore {
         }
         // The marks arrive in batches off the request path (see `outbox::worker`), so one
         // commit covers many rows.
+        // Each statement on its own: the rows are independent, and marking one twice is
+        // harmless.
         let now = Utc::now();
-        let mut tx = self.db.begin().await?;
-        let mut conn = tx.conn();
         for chunk in remove.chunks(IDS_PER_STATEMENT) {
-            over_ids("delete from outbox where id in", "", Vec::new(), chunk)
-                .execute(&mut conn)
-                .await
-                .context("remove delivered outbox rows")?;
+            let removal = over_ids("delete from outbox where id in", "", Vec::new(), chunk);
+            self.db
+                .execute(&removal, "remove delivered outbox rows")
+                .await?;
         }
         for chunk in keep.chunks(IDS_PER_STATEMENT) {
-            over_ids(
+            let mark = over_ids(
                 "update outbox set status = $1, delivered_at = $2, last_error = null where id in",
                 "",
                 vec![OutboxStatus::Delivered.as_str().into(), now.into()],
                 chunk,
-            )
-            .execute(&mut conn)
-            .await
-            .context("mark outbox rows delivered")?;
+            );
+            self.db.execute(&mark, "mark outbox rows delivered").await?;
         }
-        tx.commit("commit the delivery").await
+        Ok(())
     }
 
     async fn effect_dead(&self, id: i64, error: &str) -> Result<(), StoreError> {
@@ -198,21 +196,17 @@ impl Store for SqlStore {
         if released.is_empty() {
             return Ok(());
         }
-        let mut tx = self.db.begin().await?;
-        let mut conn = tx.conn();
         for chunk in released.chunks(IDS_PER_STATEMENT) {
-            over_ids(
+            let release = over_ids(
                 "update outbox set next_attempt_at = $1, attempts = greatest(attempts - 1, 0)
                  where status = $2 and id in",
                 "",
                 vec![Utc::now().into(), OutboxStatus::Pending.as_str().into()],
                 chunk,
-            )
-            .execute(&mut conn)
-            .await
-            .context("release outbox rows")?;
+            );
+            self.db.execute(&release, "release outbox rows").await?;
         }
-        tx.commit("commit the release").await
+        Ok(())
     }
 
     async fn outbox_summary(&self) -> Result<Vec<OutboxCount>, StoreError> {
@@ -292,26 +286,43 @@ impl Store for SqlStore {
         Ok(counted.first().map_or(0, |(n,)| *n))
     }
 
+    async fn count_rows(&self) -> Result<RowCounts, StoreError> {
+        let counts = sql("select (select count(*) from customers) as customers,
+                    (select count(*) from cards) as cards,
+                    (select count(*) from wallets) as wallets,
+                    (select count(*) from audit_log) as audit_entries,
+                    (select count(*) from outbox) as outbox");
+        let counted: Vec<RowCounts> = self.db.read_all(&counts, "count rows").await?;
+        counted
+            .into_iter()
+            .next()
+            .ok_or_else(|| StoreError::failed("count rows", "no answer"))
+    }
+
+    async fn audit_trail(&self, card: &CardNumber) -> Result<Vec<AuditEntry>, StoreError> {
+        let trail = sql(
+            "select occurred_at, operation, customer_id, identity::text as identity,
+                    details::text as details
+             from audit_log where card_number = $1 order by id",
+        )
+        .bind(card.as_str());
+        self.db.read_all(&trail, "read the audit trail").await
+    }
+
     async fn probe_write(&self, instance: &str, at: DateTime<Utc>) -> Result<(), StoreError> {
-        let mut tx = self.db.begin().await?;
-        let mut conn = tx.conn();
-        sql(
+        let probe = sql(
             "insert into health_probes (instance, probed_at) values ($1, $2)
              on conflict (instance) do update set probed_at = excluded.probed_at",
         )
         .bind(instance)
-        .bind(at)
-        .execute(&mut conn)
-        .await
-        .context("write a readiness probe")?;
-        // Instances that stopped long ago leave with the same commit.
-        sql("delete from health_probes where probed_at < $1 and instance <> $2")
+        .bind(at);
+        self.db.execute(&probe, "write a readiness probe").await?;
+        // Instances that stopped long ago leave the table.
+        let gone = sql("delete from health_probes where probed_at < $1 and instance <> $2")
             .bind(at - chrono::Duration::days(1))
-            .bind(instance)
-            .execute(&mut conn)
-            .await
-            .context("write a readiness probe")?;
-        tx.commit("commit a readiness probe").await
+            .bind(instance);
+        self.db.execute(&gone, "write a readiness probe").await?;
+        Ok(())
     }
 
     async fn reachable(&self) -> bool {
@@ -319,19 +330,22 @@ impl Store for SqlStore {
     }
 
     async fn database_id(&self) -> Result<String, StoreError> {
-        let mut tx = self.db.begin().await?;
-        let mut conn = tx.conn();
-        sql("insert into meta (key, value) values ('database_id', $1) on conflict do nothing")
-            .bind(uuid::Uuid::new_v4().simple().to_string())
-            .execute(&mut conn)
-            .await
-            .context("record the database id")?;
-        let (id,): (String,) = sql("select value from meta where key = 'database_id'")
-            .fetch_one(&mut conn)
-            .await
-            .context("read the database id")?;
-        tx.commit("commit the database id").await?;
-        Ok(id)
+        let first =
+            sql("insert into meta (key, value) values ('database_id', $1) on conflict do nothing")
+                .bind(uuid::Uuid::new_v4().simple().to_string());
+        self.db.execute(&first, "record the database id").await?;
+        // Through the writer, not a reader: the read must see the write just made.
+        let id: Vec<(String,)> = self
+            .db
+            .write_all(
+                &sql("select value from meta where key = 'database_id'"),
+                "read the database id",
+            )
+            .await?;
+        id.into_iter()
+            .next()
+            .map(|(id,)| id)
+            .ok_or_else(|| StoreError::failed("read the database id", "no database id"))
     }
 
     async fn take_lease(

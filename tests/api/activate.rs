@@ -1,7 +1,7 @@
 use reqwest::Method;
 use serde_json::json;
 
-use super::helpers::*;
+use super::support::*;
 
 #[tokio::test]
 async fn activating_a_waiting_card_with_the_right_phone_returns_204_and_activates_both() {

@@ -11,7 +11,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
 use serde_json::{Value, json};
 
-use super::helpers::*;
+use super::support::*;
 
 #[derive(Debug, Clone)]
 pub struct Call {
@@ -418,7 +418,7 @@ async fn two_instances_never_deliver_one_event_twice() {
 
 #[tokio::test]
 async fn notices_go_over_https_verified_with_the_configured_ca() {
-    let pki = super::helpers::pki();
+    let pki = super::support::pki();
     let recorder = Arc::new(Recorder::default());
     let tls = cps::tls::server_config(
         &pki.dir.path().join("server.pem"),

@@ -9,7 +9,7 @@ use cps::cache::{HashWrite, RedisCache, Written};
 use reqwest::StatusCode;
 use serde_json::json;
 
-use super::helpers::*;
+use super::support::*;
 
 fn map(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
     pairs

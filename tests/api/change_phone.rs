@@ -1,7 +1,7 @@
 use reqwest::Method;
 use serde_json::json;
 
-use super::helpers::*;
+use super::support::*;
 
 #[tokio::test]
 async fn changing_the_phone_returns_204_and_the_new_number_is_used_for_activation() {

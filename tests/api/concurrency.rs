@@ -5,7 +5,7 @@ use std::sync::Arc;
 use reqwest::StatusCode;
 use serde_json::json;
 
-use super::helpers::*;
+use super::support::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn sixteen_identical_registrations_give_one_customer_and_sixteen_200s() {

@@ -8,7 +8,7 @@ use cps::startup::Application;
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 
-use super::helpers::*;
+use super::support::*;
 
 #[tokio::test]
 async fn a_locked_database_answers_503_within_the_timeout_and_then_recovers() {

@@ -5,7 +5,7 @@ use proptest::strategy::ValueTree;
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 
-use super::helpers::*;
+use super::support::*;
 
 #[tokio::test]
 async fn malformed_json_returns_400_invalid_request() {

@@ -13,11 +13,13 @@ use cps::domain::{
 use cps::http::{AppState, router};
 use cps::outbox::worker::Deliverer;
 use cps::service::{Policy, Service};
-use cps::store::{OutboxCount, OutboxRow, Outcome, Recorder, Store, StoreError};
+use cps::store::{
+    AuditEntry, OutboxCount, OutboxRow, Outcome, Recorder, RowCounts, Store, StoreError,
+};
 use reqwest::Method;
 use serde_json::json;
 
-use super::helpers::*;
+use super::support::*;
 
 #[derive(Clone, Copy)]
 enum Failure {
@@ -118,6 +120,14 @@ impl Store for FailingStore {
     }
 
     async fn outbox_summary(&self) -> Result<Vec<OutboxCount>, StoreError> {
+        self.fail().await
+    }
+
+    async fn count_rows(&self) -> Result<RowCounts, StoreError> {
+        self.fail().await
+    }
+
+    async fn audit_trail(&self, _: &CardNumber) -> Result<Vec<AuditEntry>, StoreError> {
         self.fail().await
     }
 

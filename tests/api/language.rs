@@ -3,7 +3,7 @@
 
 use serde_json::json;
 
-use super::helpers::*;
+use super::support::*;
 
 const PL: &str = "Nie odnaleziono klienta o podanym numerze karty";
 const EN: &str = "No customer was found with the given card number";

@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use sqlx::Connection as _;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
-use super::helpers::*;
+use super::support::*;
 
 const CARD: &str = "99419283746389";
 const PHONE: &str = "+48602123789";

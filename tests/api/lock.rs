@@ -1,7 +1,7 @@
 use reqwest::Method;
 use serde_json::json;
 
-use super::helpers::*;
+use super::support::*;
 
 #[tokio::test]
 async fn locking_returns_204_from_every_state_and_blocks_activation() {

@@ -7,7 +7,7 @@ use cps::config::Config;
 use cps::startup::Application;
 use serde_json::json;
 
-use super::helpers::*;
+use super::support::*;
 
 const BIN: &str = env!("CARGO_BIN_EXE_cps");
 

@@ -1,6 +1,6 @@
 use serde_json::{Value, json};
 
-use super::helpers::*;
+use super::support::*;
 
 #[tokio::test]
 async fn reading_a_card_returns_the_contract_shape() {

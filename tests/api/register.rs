@@ -1,7 +1,7 @@
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use super::helpers::*;
+use super::support::*;
 
 #[tokio::test]
 async fn registering_a_new_card_returns_200_with_a_32_hex_customer_id() {

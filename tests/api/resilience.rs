@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use reqwest::{Method, StatusCode};
 
-use super::helpers::*;
+use super::support::*;
 
 async fn ready(app: &TestApp) -> (StatusCode, Duration) {
     let started = Instant::now();

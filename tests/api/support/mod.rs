@@ -1,0 +1,24 @@
+//! What the tests share: the app under test and its backends, request bodies, peeks at what
+//! it stored, faults to inject, the binary as a process, and TLS material. Each test file
+//! takes what it needs from here (`use super::support::*`).
+
+#![allow(
+    dead_code,
+    unused_imports,
+    reason = "each test binary uses its own part of the support library"
+)]
+
+mod app;
+mod backends;
+mod bodies;
+mod faults;
+mod peek;
+mod process;
+mod tls;
+
+pub use app::*;
+pub use backends::*;
+pub use bodies::*;
+pub use faults::*;
+pub use process::*;
+pub use tls::*;

@@ -1,0 +1,158 @@
+//! Looking at what the app stored and cached: the database through the app's own store (the
+//! same code on every backend), the cache through Redis, maintenance through the `cps` binary.
+
+use std::sync::Arc;
+
+use cps::domain::CardNumber;
+use cps::store::{Store, StoreOptions};
+use serde_json::Value;
+
+use super::app::TestApp;
+
+impl TestApp {
+    /// The app's database, opened as the app opens it (never created: it must exist).
+    pub async fn store(&self) -> &Arc<dyn Store> {
+        self.store
+            .get_or_init(|| async {
+                let options = StoreOptions {
+                    max_connections: 2,
+                    create: false,
+                    ..StoreOptions::default()
+                };
+                cps::store::connect(&self.database_url, &options)
+                    .await
+                    .expect("the test can open the app's database")
+            })
+            .await
+    }
+
+    /// Rows in a table: what the API cannot show (how many customers exist, the audit trail).
+    /// `cache_writes` are the outbox's rows of that kind, in any state.
+    pub async fn count(&self, table: &str) -> i64 {
+        let store = self.store().await;
+        if table == "cache_writes" {
+            let kind = <cps::outbox::CacheWrite as cps::outbox::Kind>::NAME;
+            let summary = store.outbox_summary().await.expect("summarize the outbox");
+            return summary
+                .iter()
+                .filter(|line| line.kind == kind)
+                .map(|line| line.count)
+                .sum();
+        }
+        let rows = store.count_rows().await.expect("count rows");
+        match table {
+            "customers" => rows.customers,
+            "cards" => rows.cards,
+            "wallets" => rows.wallets,
+            "audit_log" => rows.audit_entries,
+            "outbox" => rows.outbox,
+            other => panic!("unknown table {other}"),
+        }
+    }
+
+    /// The audit trail of a card as (operation, identity, details), oldest first; the JSON
+    /// parsed, since PostgreSQL's jsonb does not keep the text as written.
+    pub async fn audit(&self, card: &str) -> Vec<(String, Option<Value>, Option<Value>)> {
+        let card = CardNumber::parse(card).expect("a card number");
+        let trail = self
+            .store()
+            .await
+            .audit_trail(&card)
+            .await
+            .expect("read the audit trail");
+        let parse = |s: Option<String>| s.map(|s| serde_json::from_str(&s).expect("JSON"));
+        trail
+            .into_iter()
+            .map(|e| (e.operation, parse(e.identity), parse(e.details)))
+            .collect()
+    }
+
+    /// A cache hash as Redis holds it (`key` without the prefix).
+    pub async fn cache_hash(&self, key: &str) -> std::collections::BTreeMap<String, String> {
+        let (_, prefix) = self.redis.as_ref().expect("an app with a cache");
+        redis::cmd("HGETALL")
+            .arg(format!("{prefix}{key}"))
+            .query_async(&mut self.redis_conn().await)
+            .await
+            .expect("read a hash")
+    }
+    /// A connection to the app's Redis, for tests that look at or tamper with the cache.
+    pub async fn redis_conn(&self) -> redis::aio::MultiplexedConnection {
+        let (url, _) = self.redis.as_ref().expect("an app with a cache");
+        redis::Client::open(url.as_str())
+            .expect("a Redis URL")
+            .get_multiplexed_async_connection()
+            .await
+            .expect("connect to Redis")
+    }
+    /// Every card and customer hash under the app's prefix, key → fields (not the service's
+    /// own bookkeeping keys, `cps:…`).
+    pub async fn cache_snapshot(
+        &self,
+    ) -> std::collections::BTreeMap<String, std::collections::BTreeMap<String, String>> {
+        let (_, prefix) = self.redis.as_ref().expect("an app with a cache");
+        let mut conn = self.redis_conn().await;
+        let mut keys: Vec<String> = Vec::new();
+        for kind in ["card:", "customer:"] {
+            let some: Vec<String> = redis::cmd("KEYS")
+                .arg(format!("{prefix}{kind}*"))
+                .query_async(&mut conn)
+                .await
+                .expect("list keys");
+            keys.extend(some);
+        }
+        let mut out = std::collections::BTreeMap::new();
+        for key in keys {
+            let hash = redis::cmd("HGETALL")
+                .arg(&key)
+                .query_async(&mut conn)
+                .await
+                .expect("read a hash");
+            out.insert(key, hash);
+        }
+        out
+    }
+    /// Everything the database holds, as text: to show a rejected request stored nothing.
+    pub async fn totals(&self) -> [i64; 4] {
+        [
+            self.count("customers").await,
+            self.count("cards").await,
+            self.count("wallets").await,
+            self.count("audit_log").await,
+        ]
+    }
+    /// Runs a `cps` maintenance command against this app's database and cache.
+    /// Runs the binary against this app's database and cache. Asynchronously: the app may run
+    /// on this test's own runtime, and its background work (the outbox, delivery marks) must
+    /// go on while the command waits for the database.
+    pub async fn cps(&self, args: &[&str]) -> std::process::Output {
+        let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_cps"));
+        cmd.args(args)
+            .env("CPS_DATABASE_URL", &self.database_url)
+            .env_remove("CPS_REDIS_URL")
+            .env("RUST_LOG", "warn");
+        if let Some((url, prefix)) = &self.redis {
+            cmd.env("CPS_REDIS_URL", url)
+                .env("CPS_REDIS_PREFIX", prefix);
+        }
+        cmd.output().await.expect("run cps")
+    }
+    /// Waits (bounded) until `cps cache verify` finds no drift; returns its last output.
+    pub async fn cache_converges(&self, within: std::time::Duration) -> Result<(), String> {
+        let deadline = std::time::Instant::now() + within;
+        loop {
+            let out = self.cps(&["cache", "verify"]).await;
+            if out.status.success() {
+                return Ok(());
+            }
+            if std::time::Instant::now() > deadline {
+                return Err(format!(
+                    "{}{}",
+                    String::from_utf8_lossy(&out.stdout),
+                    String::from_utf8_lossy(&out.stderr)
+                ));
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        }
+    }
+}
