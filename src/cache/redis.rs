@@ -46,10 +46,7 @@ if ARGV[2] ~= '1' and current and tonumber(current) then
   end
 end
 redis.call('DEL', KEYS[1])
-for i = 3, #ARGV, 2 do
-  redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1])
-end
-redis.call('HSET', KEYS[1], 'Version', ARGV[1])
+redis.call('HSET', KEYS[1], 'Version', ARGV[1], unpack(ARGV, 3))
 return 1
 ";
 
@@ -202,24 +199,66 @@ impl RedisCache {
     }
 
     async fn write_mode(&self, hash: &HashWrite, mode: &str) -> Result<Written, CacheError> {
-        let mut invocation = self.script.key(format!("{}{}", self.prefix, hash.key));
-        invocation.arg(hash.version).arg(mode);
-        for (field, value) in &hash.fields {
-            invocation.arg(field).arg(value);
+        let written = self.write_all(std::slice::from_ref(hash), mode).await?;
+        Ok(written.into_iter().next().unwrap_or(Written::Current))
+    }
+
+    /// Writes each of `hashes` if it is newer than what Redis holds (the path of every change):
+    /// one script call per hash, all sent in one round trip.
+    pub async fn write_newer(&self, hashes: &[HashWrite]) -> Result<Vec<Written>, CacheError> {
+        self.write_all(hashes, "0").await
+    }
+
+    async fn write_all(
+        &self,
+        hashes: &[HashWrite],
+        mode: &str,
+    ) -> Result<Vec<Written>, CacheError> {
+        // One key per script call, so that it works on Redis Cluster; pipelined, so that two
+        // hashes cost one round trip.
+        let mut pipe = redis::pipe();
+        for hash in hashes {
+            let command = pipe
+                .cmd("EVALSHA")
+                .arg(self.script.get_hash())
+                .arg(1)
+                .arg(format!("{}{}", self.prefix, hash.key))
+                .arg(hash.version)
+                .arg(mode);
+            for (field, value) in &hash.fields {
+                command.arg(field).arg(value);
+            }
         }
-        let written: i64 = self
+        let written: Vec<i64> = self
             .guarded(async {
-                invocation
-                    .invoke_async(&mut self.conn.clone())
-                    .await
-                    .context("write a cache hash")
+                let mut conn = self.conn.clone();
+                match pipe.query_async(&mut conn).await {
+                    // A Redis that restarted or was flushed of scripts: load it, once.
+                    Err(e)
+                        if e.kind()
+                            == redis::ErrorKind::Server(redis::ServerErrorKind::NoScript) =>
+                    {
+                        redis::cmd("SCRIPT")
+                            .arg("LOAD")
+                            .arg(WRITE_SCRIPT)
+                            .query_async::<String>(&mut conn)
+                            .await
+                            .context("load the cache write script")?;
+                        pipe.query_async(&mut conn).await
+                    }
+                    done => done,
+                }
+                .context("write a cache hash")
             })
             .await?;
-        Ok(match written {
-            1 => Written::Written,
-            0 => Written::Current,
-            _ => Written::Newer,
-        })
+        Ok(written
+            .into_iter()
+            .map(|w| match w {
+                1 => Written::Written,
+                0 => Written::Current,
+                _ => Written::Newer,
+            })
+            .collect())
     }
 
     /// A hash's fields (empty when the key does not exist); `key` is without the prefix.

@@ -1,4 +1,10 @@
-//! Writing one cache hash: what every change of a card causes when a cache is configured.
+//! Writing a card's cache hashes (the card's and its customer's): what every change of a card
+//! causes when a cache is configured. One outbox row and one Redis round trip per change.
+
+use std::fmt;
+
+use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde::{Deserialize, Serialize};
 
 use super::effect::{DeliveryError, Kind, Targets};
 use crate::cache::HashWrite;
@@ -14,17 +20,82 @@ impl Kind for CacheWrite {
     // There are many, and the cache itself shows them.
     const KEPT: bool = false;
 
-    type Payload = HashWrite;
+    type Payload = Hashes;
 
-    fn subject(hash: &HashWrite) -> String {
-        hash.key.clone()
+    fn subject(hashes: &Hashes) -> String {
+        hashes
+            .0
+            .iter()
+            .map(|h| h.key.as_str())
+            .collect::<Vec<_>>()
+            .join(" ")
     }
 
-    async fn deliver(hash: &HashWrite, targets: &Targets) -> Result<(), DeliveryError> {
+    async fn deliver(hashes: &Hashes, targets: &Targets) -> Result<(), DeliveryError> {
         let cache = targets.cache.as_ref().ok_or(DeliveryError::NoCache)?;
-        // Version-guarded: `false` (not written) means Redis already holds this or a newer
-        // version, which is delivered all the same.
-        cache.write(hash, false).await?;
+        // Version-guarded: a hash not written because Redis already holds this or a newer
+        // version is delivered all the same.
+        cache.write_newer(&hashes.0).await?;
         Ok(())
+    }
+}
+
+/// The hashes one change writes, stored as a JSON array. Rows written before a change wrote
+/// its hashes together hold one hash, as an object: those still decode.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(transparent)]
+pub struct Hashes(pub Vec<HashWrite>);
+
+impl<'de> Deserialize<'de> for Hashes {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        // A visitor rather than an untagged enum: serde's buffering would lose the exact
+        // numbers (`arbitrary_precision`).
+        struct OneOrMany;
+
+        impl<'de> Visitor<'de> for OneOrMany {
+            type Value = Hashes;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a cache hash or a list of them")
+            }
+
+            fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Hashes, A::Error> {
+                Vec::deserialize(de::value::SeqAccessDeserializer::new(seq)).map(Hashes)
+            }
+
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Hashes, A::Error> {
+                HashWrite::deserialize(de::value::MapAccessDeserializer::new(map))
+                    .map(|one| Hashes(vec![one]))
+            }
+        }
+
+        deserializer.deserialize_any(OneOrMany)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hash(key: &str) -> HashWrite {
+        HashWrite {
+            key: key.into(),
+            version: 7,
+            fields: vec![("Wallet.A.Balance".into(), "132.00".into())],
+        }
+    }
+
+    #[test]
+    fn hashes_are_a_list_and_an_older_single_hash_still_decodes() {
+        let both = Hashes(vec![hash("card:1"), hash("customer:ab")]);
+        let json = serde_json::to_string(&both).unwrap();
+        assert!(json.starts_with('['));
+        assert_eq!(serde_json::from_str::<Hashes>(&json).unwrap(), both);
+        let old = serde_json::to_string(&hash("card:1")).unwrap();
+        assert_eq!(
+            serde_json::from_str::<Hashes>(&old).unwrap(),
+            Hashes(vec![hash("card:1")])
+        );
+        assert_eq!(CacheWrite::subject(&both), "card:1 customer:ab");
     }
 }

@@ -12,7 +12,7 @@ pub mod worker;
 use chrono::{DateTime, Utc};
 
 pub use activation::{ActivationNotice, AlcsActivation};
-pub use cache_write::CacheWrite;
+pub use cache_write::{CacheWrite, Hashes};
 pub use effect::{DecodeError, DeliveryError, Kind, Targets};
 
 use crate::store::OutboxRow;
@@ -53,11 +53,11 @@ mod tests {
 
     #[test]
     fn effects_round_trip_through_their_columns() {
-        let effect = Effect::CacheWrite(HashWrite {
+        let effect = Effect::CacheWrite(Hashes(vec![HashWrite {
             key: "card:1".into(),
             version: 7,
             fields: vec![("Wallet.A.Balance".into(), "132.00".into())],
-        });
+        }]));
         let (kind, payload) = effect.encode();
         assert_eq!(Effect::decode(kind, &payload).unwrap(), effect);
         let card = crate::domain::CardNumber::parse("0423").unwrap();

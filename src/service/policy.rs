@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 
 use crate::domain::{CardCommand, CardRecord, CardSnapshot, CardStatus, Change, CustomerStatus};
-use crate::outbox::{ActivationNotice, Effect};
+use crate::outbox::{ActivationNotice, Effect, Hashes};
 use crate::store::{AttemptLimit, NewEffect, OutboxStatus, Record, Recorder, Write, WriteKind};
 
 /// The audit operations besides the commands' own names ([`CardCommand::name`]).
@@ -31,10 +31,10 @@ impl Recorder for Policy {
     }
 
     fn record(&self, write: &Write<'_>, record: Option<&CardRecord>) -> Record {
+        // The card's and the customer's hashes, written together.
         let mut effects: Vec<Effect> = record
+            .map(|r| Effect::CacheWrite(Hashes(r.hashes().into())))
             .into_iter()
-            .flat_map(CardRecord::hashes)
-            .map(Effect::CacheWrite)
             .collect();
         match &write.kind {
             WriteKind::Registered {

@@ -538,3 +538,30 @@ async fn rebuild_shows_progress_on_a_terminal_and_not_in_a_pipe() {
     assert!(text.contains("rebuilding the cache: 2/3 cards"), "{text:?}");
     assert!(text.contains("rebuilding the cache: 3/3 cards"), "{text:?}");
 }
+
+#[tokio::test]
+async fn a_redis_that_lost_its_scripts_still_gets_every_write_before_the_answer() {
+    // A private Redis: flushing the shared one's scripts would only slow other tests down.
+    let Some((app, redis)) = app_with_private_redis().await else {
+        return;
+    };
+    let id = app.registered(CARD).await;
+    let _: () = redis::cmd("SCRIPT")
+        .arg("FLUSH")
+        .query_async(&mut app.redis_conn().await)
+        .await
+        .unwrap();
+    app.activate(CARD, PHONE).await.assert_no_content();
+    // Both hashes were written in the request, the script loaded again on the way.
+    assert_eq!(
+        app.cache_hash(&format!("card:{CARD}")).await.get("Status"),
+        Some(&"Active".to_owned())
+    );
+    assert_eq!(
+        app.cache_hash(&format!("customer:{id}"))
+            .await
+            .get("Status"),
+        Some(&"Active".to_owned())
+    );
+    drop(redis);
+}
