@@ -227,16 +227,20 @@ async fn open_loop(name: &str, server: &Server, rate: usize, seconds: usize) -> 
 }
 
 struct Figures {
+    /// Successful requests per second.
     per_second: f64,
     p50: Duration,
     p99: Duration,
+    /// Requests not answered as expected, and the first one's answer.
+    failed: usize,
+    first_failure: Option<String>,
 }
 
 /// Sends `total` requests from `clients` concurrent clients; `request(i)` makes the i-th.
 async fn drive<F, Fut>(total: usize, clients: usize, request: F) -> Figures
 where
     F: Fn(usize) -> Fut + Send + Sync + 'static,
-    Fut: Future<Output = bool> + Send,
+    Fut: Future<Output = Result<(), String>> + Send,
 {
     let request = Arc::new(request);
     let next = Arc::new(AtomicUsize::new(0));
@@ -246,28 +250,37 @@ where
             let (request, next) = (request.clone(), next.clone());
             tokio::spawn(async move {
                 let mut latencies = Vec::new();
+                let mut failures = Vec::new();
                 loop {
                     let i = next.fetch_add(1, Ordering::Relaxed);
                     if i >= total {
-                        return latencies;
+                        return (latencies, failures);
                     }
                     let t = Instant::now();
-                    assert!(request(i).await, "request {i} failed");
-                    latencies.push(t.elapsed());
+                    match request(i).await {
+                        Ok(()) => latencies.push(t.elapsed()),
+                        Err(why) => failures.push(format!("request {i}: {why}")),
+                    }
                 }
             })
         })
         .collect();
     let mut all = Vec::with_capacity(total);
+    let mut failures = Vec::new();
     for w in workers {
-        all.extend(w.await.expect("a client"));
+        let (latencies, failed) = w.await.expect("a client");
+        all.extend(latencies);
+        failures.extend(failed);
     }
     let elapsed = started.elapsed();
     all.sort();
+    let at = |q: usize| all.get(all.len() * q / 100).copied().unwrap_or_default();
     Figures {
-        per_second: total as f64 / elapsed.as_secs_f64(),
-        p50: all[all.len() / 2],
-        p99: all[all.len() * 99 / 100],
+        per_second: all.len() as f64 / elapsed.as_secs_f64(),
+        p50: at(50),
+        p99: at(99),
+        failed: failures.len(),
+        first_failure: failures.into_iter().next(),
     }
 }
 
@@ -283,13 +296,61 @@ fn rss_kib(field: &str) -> u64 {
         .unwrap_or(0)
 }
 
+/// Whether a request was answered with `status`; if not, what it got.
+async fn answered(sent: reqwest::Result<reqwest::Response>, status: u16) -> Result<(), String> {
+    let response = sent.map_err(|e| e.to_string())?;
+    let got = response.status();
+    if got.as_u16() == status {
+        return Ok(());
+    }
+    Err(format!(
+        "{got} {}",
+        response.text().await.unwrap_or_default()
+    ))
+}
+
+/// Every closed-loop figure of the run, for the ratios at the end: (backend, operation, req/s).
+static FIGURES: std::sync::Mutex<Vec<(String, String, f64)>> = std::sync::Mutex::new(Vec::new());
+
+fn figure(backend: &str, operation: &str) -> Option<f64> {
+    FIGURES
+        .lock()
+        .ok()?
+        .iter()
+        .find(|(b, o, _)| b == backend && o == operation)
+        .map(|(_, _, f)| *f)
+}
+
+/// One line of the ratios: a figure over its bound, beside the target.
+fn ratio(what: &str, figure: Option<f64>, bound: Option<f64>, target: f64) {
+    match (figure, bound) {
+        (Some(f), Some(b)) if b > 0.0 => {
+            let r = f / b;
+            let verdict = if r >= target { "meets" } else { "below" };
+            println!(
+                "{what:<44} {f:>7.0} / {b:>7.0} = {r:>5.2}x   target >= {target:.2}x: {verdict}"
+            );
+        }
+        _ => println!("{what:<44} not measured"),
+    }
+}
+
 fn row(backend: &str, operation: &str, f: &Figures) {
+    if let Ok(mut figures) = FIGURES.lock() {
+        figures.push((backend.to_owned(), operation.to_owned(), f.per_second));
+    }
     println!(
         "{backend:<22} {operation:<10} {:>9.0} {:>9.2} {:>9.2}",
         f.per_second,
         f.p50.as_secs_f64() * 1e3,
         f.p99.as_secs_f64() * 1e3
     );
+    if let Some(first) = &f.first_failure {
+        println!(
+            "{:<22} {:<10} {} failed; the first: {first}",
+            "", "", f.failed
+        );
+    }
 }
 
 /// Registers then activates `total` cards through the app; prints both rows.
@@ -302,11 +363,8 @@ async fn run_backend(name: &str, s: Settings, total: usize, clients: usize) {
         let (h, b) = (h.clone(), b.clone());
         async move {
             let card = format!("9{i:012}");
-            h.put(format!("{b}/{card}"))
-                .json(&body(&card))
-                .send()
-                .await
-                .is_ok_and(|r| r.status().as_u16() == 200)
+            let sent = h.put(format!("{b}/{card}")).json(&body(&card)).send().await;
+            answered(sent, 200).await
         }
     })
     .await;
@@ -316,15 +374,42 @@ async fn run_backend(name: &str, s: Settings, total: usize, clients: usize) {
         let (h, b) = (h.clone(), b.clone());
         async move {
             let card = format!("9{i:012}");
-            h.post(format!("{b}/{card}/activate"))
+            let sent = h
+                .post(format!("{b}/{card}/activate"))
                 .json(&json!({ "PhoneNumber": "+48602123789" }))
                 .send()
-                .await
-                .is_ok_and(|r| r.status().as_u16() == 204)
+                .await;
+            answered(sent, 204).await
         }
     })
     .await;
     row(name, "activate", &activate);
+    let (h, b) = (http.clone(), base.clone());
+    let phone = drive(total, clients, move |i| {
+        let (h, b) = (h.clone(), b.clone());
+        async move {
+            let card = format!("9{i:012}");
+            let sent = h
+                .patch(format!("{b}/{card}"))
+                .json(&json!({ "PhoneNumber": "+48602123780" }))
+                .send()
+                .await;
+            answered(sent, 204).await
+        }
+    })
+    .await;
+    row(name, "phone", &phone);
+    let (h, b) = (http.clone(), base.clone());
+    let lock = drive(total, clients, move |i| {
+        let (h, b) = (h.clone(), b.clone());
+        async move {
+            let card = format!("9{i:012}");
+            let sent = h.post(format!("{b}/{card}/lock")).send().await;
+            answered(sent, 204).await
+        }
+    })
+    .await;
+    row(name, "lock", &lock);
     let rate = env_num("CPS_BENCH_OPEN_RATE", 1000);
     let seconds = env_num("CPS_BENCH_OPEN_SECS", 20);
     let open = if rate > 0 && seconds > 0 {
@@ -539,11 +624,39 @@ a as (
   returning card_number)
 insert into outbox (kind, subject, payload, status, next_attempt_at, created_at)
 select 'cache_write', 'card:' || k.card_number, '{}'::jsonb, 'pending', now(), now()
-from k, generate_series(1, 2);
+from k;
 commit;
 ";
 
-async fn pgbench(base_url: &str, total: usize, clients: usize) -> Option<f64> {
+/// The writes of a change of one card (activate, phone change, lock) as one statement: lock the
+/// card and its customer, update both, an audit entry and an outbox row. `:card` is a card the
+/// register script made; `{extra}` is the operation's own condition on the card.
+const PGBENCH_CHANGE: &str = r"
+\set n random(0, :cards - 1)
+begin;
+with l as (
+  select c.card_number, c.customer_id from cards c join customers u on u.id = c.customer_id
+  where c.card_number = (100000000000 + :n)::text {extra}
+  for update of c, u),
+k as (
+  update cards set status = '{status}', version = version + 1, updated_at = now()
+  where card_number in (select card_number from l) and {card_changes}
+  returning card_number),
+u as (
+  update customers set phone_number = coalesce({phone}, phone_number), version = version + 1,
+    updated_at = now()
+  where id in (select customer_id from l)
+  returning id),
+a as (
+  insert into audit_log (occurred_at, operation, card_number, customer_id, identity, details)
+  select now(), '{operation}', l.card_number, l.customer_id, null, '{}'::jsonb from l
+  returning card_number)
+insert into outbox (kind, subject, payload, status, next_attempt_at, created_at)
+select 'cache_write', 'card:' || l.card_number, '{}'::jsonb, 'pending', now(), now() from l;
+commit;
+";
+
+async fn pgbench(base_url: &str, total: usize, clients: usize) -> Option<Bounds> {
     let schema = format!("cps_bench_{}", uuid::Uuid::new_v4().simple());
     let mut admin = sqlx::PgConnection::connect(base_url).await.ok()?;
     sqlx::query(&format!("create schema {schema}"))
@@ -566,27 +679,81 @@ async fn pgbench(base_url: &str, total: usize, clients: usize) -> Option<f64> {
     .await
     .ok()?;
     let dir = tempfile::tempdir().ok()?;
-    let script = dir.path().join("register.sql");
-    std::fs::write(&script, PGBENCH_REGISTER).ok()?;
-    let mut command = std::process::Command::new("pgbench");
-    command
-        .args(["-n", "-c", &clients.to_string(), "-j", "2"])
-        .args(["-t", &(total / clients).max(1).to_string(), "-f"])
-        .arg(&script)
-        .arg(base_url.split('?').next().unwrap_or(base_url))
-        .env("PGOPTIONS", format!("-c search_path={schema}"));
-    let out = tokio::task::spawn_blocking(move || command.output())
-        .await
-        .ok()?
-        .ok()?;
+    let per_client = (total / clients).max(1);
+    let cards = per_client * clients;
+    let run = |name: &str, text: String| {
+        let script = dir.path().join(format!("{name}.sql"));
+        let written = std::fs::write(&script, text);
+        let mut command = std::process::Command::new("pgbench");
+        command
+            .args(["-n", "-c", &clients.to_string(), "-j", "2"])
+            .args([
+                "-t",
+                &per_client.to_string(),
+                "-D",
+                &format!("cards={cards}"),
+                "-f",
+            ])
+            .arg(&script)
+            .arg(base_url.split('?').next().unwrap_or(base_url))
+            .env("PGOPTIONS", format!("-c search_path={schema}"));
+        async move {
+            written.ok()?;
+            let out = tokio::task::spawn_blocking(move || command.output())
+                .await
+                .ok()?
+                .ok()?;
+            String::from_utf8_lossy(&out.stdout)
+                .lines()
+                .find(|l| l.starts_with("tps ="))
+                .and_then(|l| l.split_whitespace().nth(2))
+                .and_then(|v| v.parse::<f64>().ok())
+        }
+    };
+    let change = |operation: &str, extra: &str, status: &str, card_changes: &str, phone: &str| {
+        PGBENCH_CHANGE
+            .replace("{operation}", operation)
+            .replace("{extra}", extra)
+            .replace("{status}", status)
+            .replace("{card_changes}", card_changes)
+            .replace("{phone}", phone)
+    };
+    let register = run("register", PGBENCH_REGISTER.to_owned()).await;
+    let activate = run(
+        "activate",
+        // Activation also counts the card's failed attempts.
+        change(
+            "activate",
+            "and (select count(*) from activation_failures f where f.card_number = c.card_number) >= 0",
+            "Active",
+            "true",
+            "null",
+        ),
+    )
+    .await;
+    let phone = run(
+        "phone",
+        change("change_phone", "", "Active", "false", "'+48602123780'"),
+    )
+    .await;
+    let lock = run("lock", change("lock", "", "Locked", "true", "null")).await;
     let _ = sqlx::query(&format!("drop schema {schema} cascade"))
         .execute(&mut admin)
         .await;
-    let text = String::from_utf8_lossy(&out.stdout);
-    text.lines()
-        .find(|l| l.starts_with("tps ="))
-        .and_then(|l| l.split_whitespace().nth(2))
-        .and_then(|v| v.parse().ok())
+    Some(Bounds {
+        register: register?,
+        activate,
+        phone,
+        lock,
+    })
+}
+
+/// pgbench's transactions per second for each operation's writes.
+struct Bounds {
+    register: f64,
+    activate: Option<f64>,
+    phone: Option<f64>,
+    lock: Option<f64>,
 }
 
 #[tokio::main]
@@ -607,7 +774,8 @@ async fn main() {
     let dir = tempfile::tempdir().expect("a temporary directory");
     let sqlite = format!("sqlite://{}", dir.path().join("bench.db").display());
     run_backend("sqlite", settings(&sqlite, None), total, clients).await;
-    match sqlite_loop(total).await {
+    let sqlite_bound = sqlite_loop(total).await;
+    match sqlite_bound {
         Some(tx) => println!(
             "{:<22} {:<10} {tx:>9.0}   (the same writes, one transaction at a time, fsync each: the bound)",
             "sqlite plain loop", "register"
@@ -652,16 +820,61 @@ async fn main() {
                 }
             }
         }
-        match pgbench(&pg, total, clients).await {
-            Some(tps) => println!(
-                "{:<22} {:<10} {tps:>9.0}   (the register transaction's writes, no HTTP/JSON: the bound)",
-                "pgbench, same writes", "register"
-            ),
+        let bounds = pgbench(&pg, total, clients).await;
+        match &bounds {
+            Some(bounds) => {
+                println!(
+                    "{:<22} {:<10} {:>9.0}   (each operation's writes as one statement, no HTTP/JSON: the bounds)",
+                    "pgbench, same writes", "register", bounds.register
+                );
+                for (operation, tps) in [
+                    ("activate", bounds.activate),
+                    ("phone", bounds.phone),
+                    ("lock", bounds.lock),
+                ] {
+                    match tps {
+                        Some(tps) => println!("{:<22} {operation:<10} {tps:>9.0}", ""),
+                        None => println!("{:<22} {operation:<10} failed", ""),
+                    }
+                }
+            }
             None => println!("pgbench: skipped (not installed or failed)"),
+        }
+        println!("\nagainst their bounds (this run)");
+        let pgb = |f: fn(&Bounds) -> Option<f64>| bounds.as_ref().and_then(f);
+        ratio(
+            "postgres register / pgbench register",
+            figure("postgres", "register"),
+            pgb(|b| Some(b.register)),
+            0.95,
+        );
+        ratio(
+            "postgres+redis register / pgbench register",
+            figure("postgres+redis", "register"),
+            pgb(|b| Some(b.register)),
+            0.8,
+        );
+        for (operation, bound) in [
+            ("activate", pgb(|b| b.activate)),
+            ("phone", pgb(|b| b.phone)),
+            ("lock", pgb(|b| b.lock)),
+        ] {
+            ratio(
+                &format!("postgres {operation} / pgbench {operation}"),
+                figure("postgres", operation),
+                bound,
+                0.95,
+            );
         }
     } else {
         println!("skipped: no PostgreSQL at {pg}");
     }
+    ratio(
+        "sqlite register / plain loop",
+        figure("sqlite", "register"),
+        sqlite_bound,
+        1.5,
+    );
     let later = LATER.lock().await;
     println!(
         "\nopen loop: registrations of fresh cards at a fixed rate, latency from each one's scheduled send"
