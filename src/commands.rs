@@ -73,24 +73,24 @@ impl From<SyncError> for CommandError {
 type Outcome = Result<ExitCode, CommandError>;
 
 async fn open_store(config: &Config) -> Result<Arc<dyn Store>, CommandError> {
-    Ok(crate::store::connect(&config.database_url, &config.store).await?)
+    Ok(crate::store::connect(&config.database.url, &config.database.store).await?)
 }
 
 /// `cps migrate`: creates the database if needed, applies pending migrations (under
 /// PostgreSQL's advisory lock) and exits.
 pub async fn migrate(config: &Config) -> Outcome {
-    let mut options = config.store.clone();
+    let mut options = config.database.store.clone();
     options.create = true;
-    crate::store::connect(&config.database_url, &options).await?;
+    crate::store::connect(&config.database.url, &options).await?;
     println!("database migrated");
     Ok(ExitCode::SUCCESS)
 }
 
 async fn open_cache(config: &Config) -> Result<(Arc<dyn Store>, RedisCache), CommandError> {
-    let url = config.redis_url.as_deref().ok_or_else(|| {
+    let redis = config.redis.as_ref().ok_or_else(|| {
         CommandError::Usage("no cache is configured: set --redis-url / CPS_REDIS_URL".to_owned())
     })?;
-    let cache = RedisCache::connect(url, &config.redis_prefix, config.redis_timeout)
+    let cache = RedisCache::connect(&redis.url, &redis.prefix, redis.timeout)
         .map_err(|e| CommandError::Usage(crate::error_chain(&e)))?;
     let store = open_store(config).await?;
     // Fail with "unreachable" now rather than half-way through.

@@ -3,7 +3,6 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
@@ -279,44 +278,105 @@ pub struct Settings {
     pub plain_http: bool,
 }
 
-/// Checked configuration.
-#[derive(Clone)]
+/// Checked configuration, in groups: what each part of the service is built from.
+#[derive(Debug, Clone)]
 pub struct Config {
-    pub listen: SocketAddr,
-    pub database_url: String,
-    pub store: crate::store::StoreOptions,
-    /// Which side effects writes record.
+    pub http: HttpConfig,
+    pub database: DatabaseConfig,
+    /// The Redis customer cache, when one is configured.
+    pub redis: Option<RedisConfig>,
+    pub outbox: crate::outbox::worker::WorkerConfig,
+    /// Where activation notices go, when configured.
+    pub alcs: Option<AlcsConfig>,
+    /// HTTPS, when configured (only looked at when serving).
+    pub tls: Option<TlsConfig>,
+    /// Which side effects writes record (follows from `redis` and `alcs`).
     pub policy: crate::service::Policy,
-    pub redis_url: Option<String>,
-    pub redis_prefix: String,
-    pub redis_timeout: Duration,
-    /// How often the cache's marker is checked (an emptied cache is refilled); `None`: never.
-    pub cache_check: Option<Duration>,
-    pub worker: crate::outbox::worker::WorkerConfig,
-    pub alcs: Option<crate::outbox::alcs::AlcsClient>,
+}
+
+/// The ALCS-facing listener and how requests on it are handled.
+#[derive(Debug, Clone)]
+pub struct HttpConfig {
+    pub listen: SocketAddr,
     pub default_language: Language,
     pub default_country: Country,
     pub request_timeout: Duration,
-    pub tls: Option<Arc<rustls::ServerConfig>>,
-    /// Client certificates are required (`--tls-client-ca`).
-    pub mutual_tls: bool,
     /// How connections are bounded.
     pub connections: crate::server::Limits,
     /// What one request may hold and how long it may take to arrive.
     pub requests: crate::http::RequestLimits,
 }
 
-impl std::fmt::Debug for Config {
+/// The system of record.
+#[derive(Clone)]
+pub struct DatabaseConfig {
+    /// May hold a password: never logged as it is.
+    pub url: String,
+    pub store: crate::store::StoreOptions,
+}
+
+impl std::fmt::Debug for DatabaseConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Config")
-            .field("listen", &self.listen)
-            .field("default_language", &self.default_language)
-            .field("default_country", &self.default_country)
-            .field("request_timeout", &self.request_timeout)
-            .field("tls", &self.tls.is_some())
+        f.debug_struct("DatabaseConfig")
+            .field("store", &self.store)
             .finish_non_exhaustive()
     }
 }
+
+#[derive(Clone)]
+pub struct RedisConfig {
+    /// May hold a password: never logged as it is.
+    pub url: String,
+    pub prefix: String,
+    pub timeout: Duration,
+    /// How often the cache's marker is checked (an emptied cache is refilled); `None`: never.
+    pub check: Option<Duration>,
+}
+
+impl std::fmt::Debug for RedisConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisConfig")
+            .field("prefix", &self.prefix)
+            .field("timeout", &self.timeout)
+            .field("check", &self.check)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The ALCS activation notice: checked here, its HTTP client built at start-up.
+#[derive(Clone)]
+pub struct AlcsConfig {
+    /// Contains `{card-number}`; may hold credentials: never logged as it is.
+    pub url_template: String,
+    pub timeout: Duration,
+    /// PEM CA bundle replacing the system roots.
+    pub ca_file: Option<PathBuf>,
+}
+
+impl std::fmt::Debug for AlcsConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AlcsConfig")
+            .field("timeout", &self.timeout)
+            .field("ca_file", &self.ca_file)
+            .finish_non_exhaustive()
+    }
+}
+
+/// HTTPS: the files, read (and the rustls configuration built) at start-up.
+#[derive(Debug, Clone)]
+pub struct TlsConfig {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+    /// Require client certificates signed by these CAs (mutual TLS).
+    pub client_ca: Option<PathBuf>,
+}
+
+/// A setting the service cannot start with; the text names it (`--flag / CPS_VARIABLE: …`).
+/// Found while checking the settings, or while building from them at start-up (a certificate
+/// file that does not parse); either way `cps` exits with status 2.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid configuration: {0}")]
+pub struct SettingError(pub String);
 
 /// A whole number within `range`, or an error line naming the setting.
 fn number(value: &str, setting: &str, range: std::ops::RangeInclusive<u64>) -> Result<u64, String> {
@@ -334,6 +394,30 @@ fn number(value: &str, setting: &str, range: std::ops::RangeInclusive<u64>) -> R
         })
 }
 
+fn secs(
+    value: &str,
+    setting: &str,
+    range: std::ops::RangeInclusive<u64>,
+) -> Result<Duration, String> {
+    number(value, setting, range).map(Duration::from_secs)
+}
+
+fn millis(
+    value: &str,
+    setting: &str,
+    range: std::ops::RangeInclusive<u64>,
+) -> Result<Duration, String> {
+    number(value, setting, range).map(Duration::from_millis)
+}
+
+fn count(
+    value: &str,
+    setting: &str,
+    range: std::ops::RangeInclusive<u64>,
+) -> Result<usize, String> {
+    number(value, setting, range).map(|n| usize::try_from(n).unwrap_or(usize::MAX))
+}
+
 impl Config {
     /// Checks every setting, for serving.
     pub fn from_settings(s: &Settings) -> Result<Self, String> {
@@ -347,90 +431,40 @@ impl Config {
     }
 
     fn build(s: &Settings, serving: bool) -> Result<Self, String> {
+        let http = HttpConfig::check(s)?;
+        let tls = if serving { TlsConfig::check(s)? } else { None };
+        if serving && tls.is_none() && !http.listen.ip().is_loopback() && !s.plain_http {
+            return Err(format!(
+                "--listen / CPS_LISTEN: {} is not a loopback address; serve TLS (--tls-cert, --tls-key) or choose plain HTTP explicitly with --plain-http / CPS_PLAIN_HTTP",
+                http.listen
+            ));
+        }
+        let redis = RedisConfig::check(s)?;
+        let alcs = AlcsConfig::check(s)?;
+        let outbox = outbox(s)?;
+        Ok(Self {
+            http,
+            database: DatabaseConfig::check(s, serving)?,
+            policy: crate::service::Policy {
+                cache: redis.is_some(),
+                alcs_notices: alcs.is_some(),
+            },
+            redis,
+            outbox,
+            alcs,
+            tls,
+        })
+    }
+}
+
+impl HttpConfig {
+    fn check(s: &Settings) -> Result<Self, String> {
         let listen: SocketAddr = s.listen.parse().map_err(|_| {
             format!(
                 "--listen / CPS_LISTEN: {:?} is not an address and port such as 127.0.0.1:8080",
                 s.listen
             )
         })?;
-        let scheme_ok = ["sqlite:", "postgres:", "postgresql:"]
-            .iter()
-            .any(|p| s.database_url.starts_with(p));
-        if !scheme_ok {
-            // The URL itself is not repeated: it may hold a password.
-            return Err(
-                "--database-url / CPS_DATABASE_URL: unsupported database URL (expected sqlite://FILE or postgres://…)"
-                    .to_owned(),
-            );
-        }
-        let max_connections = number(
-            &s.database_max_connections,
-            "--database-max-connections / CPS_DATABASE_MAX_CONNECTIONS",
-            1..=1000,
-        )?;
-        let database_timeout = number(
-            &s.database_timeout_secs,
-            "--database-timeout-secs / CPS_DATABASE_TIMEOUT_SECS",
-            1..=600,
-        )?;
-        let redis_url = s.redis_url.clone().filter(|u| !u.trim().is_empty());
-        if let Some(url) = &redis_url {
-            redis::Client::open(url.as_str()).map_err(|_| {
-                "--redis-url / CPS_REDIS_URL: not a Redis URL such as redis://127.0.0.1:6379/0"
-                    .to_owned()
-            })?;
-        }
-        let redis_timeout = number(
-            &s.redis_timeout_ms,
-            "--redis-timeout-ms / CPS_REDIS_TIMEOUT_MS",
-            1..=60_000,
-        )?;
-        let cache_check = number(
-            &s.cache_check_secs,
-            "--cache-check-secs / CPS_CACHE_CHECK_SECS",
-            0..=86_400,
-        )?;
-        let poll = number(
-            &s.outbox_poll_ms,
-            "--outbox-poll-ms / CPS_OUTBOX_POLL_MS",
-            10..=600_000,
-        )?;
-        let max_backoff = number(
-            &s.outbox_max_backoff_secs,
-            "--outbox-max-backoff-secs / CPS_OUTBOX_MAX_BACKOFF_SECS",
-            1..=86_400,
-        )?;
-        let max_attempts = number(
-            &s.outbox_max_attempts,
-            "--outbox-max-attempts / CPS_OUTBOX_MAX_ATTEMPTS",
-            1..=1000,
-        )?;
-        let max_age = number(
-            &s.outbox_max_age_secs,
-            "--outbox-max-age-secs / CPS_OUTBOX_MAX_AGE_SECS",
-            1..=31_536_000,
-        )?;
-        let alcs_timeout = Duration::from_millis(number(
-            &s.alcs_timeout_ms,
-            "--alcs-timeout-ms / CPS_ALCS_TIMEOUT_MS",
-            1..=600_000,
-        )?);
-        let alcs = s
-            .alcs_activation_url
-            .as_deref()
-            .filter(|u| !u.trim().is_empty())
-            .map(|url| {
-                crate::outbox::alcs::AlcsClient::new(url, alcs_timeout, s.alcs_ca_file.as_deref())
-                    .map_err(|e| {
-                        let setting = if e.contains("CA file") {
-                            "--alcs-ca-file / CPS_ALCS_CA_FILE"
-                        } else {
-                            "--alcs-activation-url / CPS_ALCS_ACTIVATION_URL"
-                        };
-                        format!("{setting}: {e}")
-                    })
-            })
-            .transpose()?;
         let default_language = Language::recognize(&s.default_language).ok_or_else(|| {
             format!(
                 "--default-language / CPS_DEFAULT_LANGUAGE: {:?} is not pl_PL or en_US",
@@ -443,76 +477,70 @@ impl Config {
                 s.default_country
             )
         })?;
-        let request_timeout = Duration::from_secs(number(
-            &s.request_timeout_secs,
-            "--request-timeout-secs / CPS_REQUEST_TIMEOUT_SECS",
-            1..=600,
-        )?);
-        let tls = match (&s.tls_cert, &s.tls_key) {
-            _ if !serving => None,
-            (Some(cert), Some(key)) => Some(crate::tls::server_config(
-                cert,
-                key,
-                s.tls_client_ca.as_deref(),
-            )?),
-            (None, None) if s.tls_client_ca.is_some() => {
-                return Err(
-                    "--tls-client-ca / CPS_TLS_CLIENT_CA: needs --tls-cert and --tls-key"
-                        .to_owned(),
-                );
-            }
-            (None, None) => None,
-            (Some(_), None) => {
-                return Err("--tls-key / CPS_TLS_KEY: required with --tls-cert".to_owned());
-            }
-            (None, Some(_)) => {
-                return Err("--tls-cert / CPS_TLS_CERT: required with --tls-key".to_owned());
-            }
-        };
         let connections = crate::server::Limits {
-            max_connections: usize::try_from(number(
+            max_connections: count(
                 &s.max_connections,
                 "--max-connections / CPS_MAX_CONNECTIONS",
                 1..=1_000_000,
-            )?)
-            .unwrap_or(usize::MAX),
-            header_timeout: Duration::from_secs(number(
+            )?,
+            header_timeout: secs(
                 &s.header_timeout_secs,
                 "--header-timeout-secs / CPS_HEADER_TIMEOUT_SECS",
                 1..=600,
-            )?),
-            idle_timeout: Duration::from_secs(number(
+            )?,
+            idle_timeout: secs(
                 &s.idle_timeout_secs,
                 "--idle-timeout-secs / CPS_IDLE_TIMEOUT_SECS",
                 1..=86_400,
-            )?),
-            tls_handshake_timeout: Duration::from_secs(number(
+            )?,
+            tls_handshake_timeout: secs(
                 &s.tls_handshake_timeout_secs,
                 "--tls-handshake-timeout-secs / CPS_TLS_HANDSHAKE_TIMEOUT_SECS",
                 1..=600,
-            )?),
+            )?,
             grace: GRACE,
         };
         let requests = crate::http::RequestLimits {
-            max_in_flight: usize::try_from(number(
+            max_in_flight: count(
                 &s.max_in_flight,
                 "--max-in-flight / CPS_MAX_IN_FLIGHT",
                 1..=100_000,
-            )?)
-            .unwrap_or(usize::MAX),
-            max_queued: usize::try_from(number(
-                &s.max_queued,
-                "--max-queued / CPS_MAX_QUEUED",
-                0..=100_000,
-            )?)
-            .unwrap_or(usize::MAX),
-            body_timeout: Duration::from_secs(number(
+            )?,
+            max_queued: count(&s.max_queued, "--max-queued / CPS_MAX_QUEUED", 0..=100_000)?,
+            body_timeout: secs(
                 &s.body_timeout_secs,
                 "--body-timeout-secs / CPS_BODY_TIMEOUT_SECS",
                 1..=600,
-            )?),
+            )?,
             allowed_origins: origins(&s.allowed_origins)?,
         };
+        Ok(Self {
+            listen,
+            default_language,
+            default_country,
+            request_timeout: secs(
+                &s.request_timeout_secs,
+                "--request-timeout-secs / CPS_REQUEST_TIMEOUT_SECS",
+                1..=600,
+            )?,
+            connections,
+            requests,
+        })
+    }
+}
+
+impl DatabaseConfig {
+    fn check(s: &Settings, serving: bool) -> Result<Self, String> {
+        let scheme_ok = ["sqlite:", "postgres:", "postgresql:"]
+            .iter()
+            .any(|p| s.database_url.starts_with(p));
+        if !scheme_ok {
+            // The URL itself is not repeated: it may hold a password.
+            return Err(
+                "--database-url / CPS_DATABASE_URL: unsupported database URL (expected sqlite://FILE or postgres://…)"
+                    .to_owned(),
+            );
+        }
         let activation_limit = crate::store::AttemptLimit {
             max_failures: u32::try_from(number(
                 &s.activation_max_failures,
@@ -520,57 +548,143 @@ impl Config {
                 1..=1000,
             )?)
             .unwrap_or(u32::MAX),
-            window: Duration::from_secs(number(
+            window: secs(
                 &s.activation_window_secs,
                 "--activation-window-secs / CPS_ACTIVATION_WINDOW_SECS",
                 1..=604_800,
-            )?),
+            )?,
         };
-        if serving && tls.is_none() && !listen.ip().is_loopback() && !s.plain_http {
-            return Err(format!(
-                "--listen / CPS_LISTEN: {listen} is not a loopback address; serve TLS (--tls-cert, --tls-key) or choose plain HTTP explicitly with --plain-http / CPS_PLAIN_HTTP"
-            ));
-        }
         Ok(Self {
-            listen,
-            database_url: s.database_url.clone(),
+            url: s.database_url.clone(),
             store: crate::store::StoreOptions {
-                max_connections: u32::try_from(max_connections).unwrap_or(u32::MAX),
-                timeout: Duration::from_secs(database_timeout),
+                max_connections: u32::try_from(number(
+                    &s.database_max_connections,
+                    "--database-max-connections / CPS_DATABASE_MAX_CONNECTIONS",
+                    1..=1000,
+                )?)
+                .unwrap_or(u32::MAX),
+                timeout: secs(
+                    &s.database_timeout_secs,
+                    "--database-timeout-secs / CPS_DATABASE_TIMEOUT_SECS",
+                    1..=600,
+                )?,
                 // Only serving creates a missing SQLite file (and `cps migrate`, which asks
                 // for it); other commands refuse a mistyped path.
                 create: serving,
                 activation_limit,
             },
-            policy: crate::service::Policy {
-                cache: redis_url.is_some(),
-                alcs_notices: alcs.is_some(),
-            },
-            redis_url,
-            redis_prefix: s.redis_prefix.clone(),
-            redis_timeout: Duration::from_millis(redis_timeout),
-            cache_check: (cache_check > 0).then(|| Duration::from_secs(cache_check)),
-            worker: crate::outbox::worker::WorkerConfig {
-                poll: Duration::from_millis(poll),
-                max_backoff: Duration::from_secs(max_backoff),
-                max_attempts: i32::try_from(max_attempts).unwrap_or(i32::MAX),
-                max_age: Duration::from_secs(max_age),
-                // A claimed row must stay ours for longer than one delivery can take; the worker
-                // starts no delivery after half the lease (see outbox::worker::run).
-                lease: (alcs_timeout.max(Duration::from_millis(redis_timeout)) * 3)
-                    .max(Duration::from_secs(5)),
-                ..Default::default()
-            },
-            alcs,
-            default_language,
-            default_country,
-            request_timeout,
-            tls,
-            mutual_tls: s.tls_client_ca.is_some(),
-            connections,
-            requests,
         })
     }
+}
+
+impl RedisConfig {
+    fn check(s: &Settings) -> Result<Option<Self>, String> {
+        let Some(url) = s.redis_url.clone().filter(|u| !u.trim().is_empty()) else {
+            return Ok(None);
+        };
+        redis::Client::open(url.as_str()).map_err(|_| {
+            "--redis-url / CPS_REDIS_URL: not a Redis URL such as redis://127.0.0.1:6379/0"
+                .to_owned()
+        })?;
+        let check = number(
+            &s.cache_check_secs,
+            "--cache-check-secs / CPS_CACHE_CHECK_SECS",
+            0..=86_400,
+        )?;
+        Ok(Some(Self {
+            url,
+            prefix: s.redis_prefix.clone(),
+            timeout: millis(
+                &s.redis_timeout_ms,
+                "--redis-timeout-ms / CPS_REDIS_TIMEOUT_MS",
+                1..=60_000,
+            )?,
+            check: (check > 0).then(|| Duration::from_secs(check)),
+        }))
+    }
+}
+
+impl AlcsConfig {
+    fn check(s: &Settings) -> Result<Option<Self>, String> {
+        let timeout = millis(
+            &s.alcs_timeout_ms,
+            "--alcs-timeout-ms / CPS_ALCS_TIMEOUT_MS",
+            1..=600_000,
+        )?;
+        let Some(url) = s
+            .alcs_activation_url
+            .as_deref()
+            .filter(|u| !u.trim().is_empty())
+        else {
+            return Ok(None);
+        };
+        crate::outbox::alcs::check_template(url)
+            .map_err(|e| format!("--alcs-activation-url / CPS_ALCS_ACTIVATION_URL: {e}"))?;
+        Ok(Some(Self {
+            url_template: url.to_owned(),
+            timeout,
+            ca_file: s.alcs_ca_file.clone(),
+        }))
+    }
+}
+
+impl TlsConfig {
+    fn check(s: &Settings) -> Result<Option<Self>, String> {
+        match (&s.tls_cert, &s.tls_key) {
+            (Some(cert), Some(key)) => Ok(Some(Self {
+                cert: cert.clone(),
+                key: key.clone(),
+                client_ca: s.tls_client_ca.clone(),
+            })),
+            (None, None) if s.tls_client_ca.is_some() => Err(
+                "--tls-client-ca / CPS_TLS_CLIENT_CA: needs --tls-cert and --tls-key".to_owned(),
+            ),
+            (None, None) => Ok(None),
+            (Some(_), None) => Err("--tls-key / CPS_TLS_KEY: required with --tls-cert".to_owned()),
+            (None, Some(_)) => Err("--tls-cert / CPS_TLS_CERT: required with --tls-key".to_owned()),
+        }
+    }
+}
+
+/// The outbox worker's settings.
+fn outbox(s: &Settings) -> Result<crate::outbox::worker::WorkerConfig, String> {
+    // A claimed row must stay ours for longer than one delivery can take; the worker starts no
+    // delivery after half the lease (see outbox::worker::run).
+    let longest_delivery = millis(
+        &s.alcs_timeout_ms,
+        "--alcs-timeout-ms / CPS_ALCS_TIMEOUT_MS",
+        1..=600_000,
+    )?
+    .max(millis(
+        &s.redis_timeout_ms,
+        "--redis-timeout-ms / CPS_REDIS_TIMEOUT_MS",
+        1..=60_000,
+    )?);
+    Ok(crate::outbox::worker::WorkerConfig {
+        poll: millis(
+            &s.outbox_poll_ms,
+            "--outbox-poll-ms / CPS_OUTBOX_POLL_MS",
+            10..=600_000,
+        )?,
+        max_backoff: secs(
+            &s.outbox_max_backoff_secs,
+            "--outbox-max-backoff-secs / CPS_OUTBOX_MAX_BACKOFF_SECS",
+            1..=86_400,
+        )?,
+        max_attempts: i32::try_from(number(
+            &s.outbox_max_attempts,
+            "--outbox-max-attempts / CPS_OUTBOX_MAX_ATTEMPTS",
+            1..=1000,
+        )?)
+        .unwrap_or(i32::MAX),
+        max_age: secs(
+            &s.outbox_max_age_secs,
+            "--outbox-max-age-secs / CPS_OUTBOX_MAX_AGE_SECS",
+            1..=31_536_000,
+        )?,
+        lease: (longest_delivery * 3).max(Duration::from_secs(5)),
+        ..Default::default()
+    })
 }
 
 /// How long requests in progress get to finish after a shutdown signal.

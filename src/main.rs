@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use cps::commands;
-use cps::config::{CacheCommand, Cli, Command, Config, OutboxCommand};
+use cps::config::{CacheCommand, Cli, Command, Config, OutboxCommand, SettingError};
 use cps::startup::Application;
 use tracing_subscriber::EnvFilter;
 
@@ -43,6 +43,11 @@ fn main() -> ExitCode {
             Command::Serve => {
                 return match serve(config).await {
                     Ok(()) => ExitCode::SUCCESS,
+                    // A setting found wrong only when building from it: as a checked one.
+                    Err(e) if e.downcast_ref::<SettingError>().is_some() => {
+                        eprintln!("cps: {e}");
+                        ExitCode::from(2)
+                    }
                     Err(e) => {
                         eprintln!("cps: {e:#}");
                         ExitCode::FAILURE

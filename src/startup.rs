@@ -10,8 +10,9 @@ use tokio::sync::watch;
 
 use crate::cache::RedisCache;
 use crate::cache::refill::Refiller;
-use crate::config::Config;
+use crate::config::{Config, SettingError};
 use crate::http::{self, AppState};
+use crate::outbox::alcs::AlcsClient;
 use crate::outbox::worker::{self, Deliverer, WorkerConfig};
 use crate::service::Service;
 use crate::store::Store;
@@ -30,13 +31,13 @@ pub struct Application {
 
 /// The database and the cache a configuration names, opened (and the database migrated).
 pub async fn open(config: &Config) -> anyhow::Result<(Arc<dyn Store>, Option<RedisCache>)> {
-    let store = crate::store::connect(&config.database_url, &config.store)
+    let store = crate::store::connect(&config.database.url, &config.database.store)
         .await
         .context("cannot open the database")?;
     let cache = config
-        .redis_url
-        .as_deref()
-        .map(|url| RedisCache::connect(url, &config.redis_prefix, config.redis_timeout))
+        .redis
+        .as_ref()
+        .map(|r| RedisCache::connect(&r.url, &r.prefix, r.timeout))
         .transpose()
         .context("cannot set up the Redis cache")?;
     Ok((store, cache))
@@ -63,12 +64,26 @@ impl Application {
     /// Opens and migrates the database, prepares the cache, and binds the listener (port 0
     /// picks a free port).
     pub async fn build(config: Config) -> anyhow::Result<Self> {
+        // What the settings name but only start-up can read (files, clients) is built first:
+        // a bad certificate stops the service before it touches the database.
+        let tls = config
+            .tls
+            .as_ref()
+            .map(|t| crate::tls::server_config(&t.cert, &t.key, t.client_ca.as_deref()))
+            .transpose()
+            .map_err(SettingError)?;
+        let alcs = config
+            .alcs
+            .as_ref()
+            .map(AlcsClient::from_config)
+            .transpose()
+            .map_err(SettingError)?;
         let (store, cache) = open(&config).await?;
         match &cache {
             Some(c) => tracing::info!(prefix = c.prefix(), "Redis customer cache enabled"),
             None => tracing::info!("no Redis cache configured (--redis-url): none is written"),
         }
-        match &config.alcs {
+        match &alcs {
             Some(alcs) => {
                 tracing::info!(url = %alcs.redacted_template(), "ALCS activation notices enabled")
             }
@@ -76,37 +91,40 @@ impl Application {
                 "no ALCS activation URL configured (--alcs-activation-url): activation notices are recorded but not sent"
             ),
         }
-        let deliverer = Deliverer::new(store.clone(), cache.clone(), config.alcs.clone());
-        let refiller = cache.map(|cache| {
-            Refiller::new(store.clone(), cache, config.cache_check, deliverer.waker())
-        });
+        let deliverer = Deliverer::new(store.clone(), cache.clone(), alcs);
+        let check = config.redis.as_ref().and_then(|r| r.check);
+        let refiller =
+            cache.map(|cache| Refiller::new(store.clone(), cache, check, deliverer.waker()));
+        let http_config = &config.http;
         let state = AppState {
             service: Service::new(store, deliverer.clone(), config.policy),
-            default_country: config.default_country,
-            default_language: config.default_language,
-            request_timeout: config.request_timeout,
-            limits: config.requests.clone(),
+            default_country: http_config.default_country,
+            default_language: http_config.default_language,
+            request_timeout: http_config.request_timeout,
+            limits: http_config.requests.clone(),
             admission: crate::http::admission::Admission::new(
-                config.requests.max_in_flight,
-                config.requests.max_queued,
+                http_config.requests.max_in_flight,
+                http_config.requests.max_queued,
             ),
         };
-        let listener =
-            bind(config.listen).with_context(|| format!("cannot listen on {}", config.listen))?;
+        let listener = bind(http_config.listen)
+            .with_context(|| format!("cannot listen on {}", http_config.listen))?;
         if let Some(files) = crate::server::raise_open_files_limit() {
             // Database, cache, log and listener descriptors need room beside the clients.
-            let wanted = config.connections.max_connections as u64 + 256;
+            let wanted = http_config.connections.max_connections as u64 + 256;
             if files < wanted {
                 tracing::warn!(
                     open_files_limit = files,
-                    max_connections = config.connections.max_connections,
+                    max_connections = http_config.connections.max_connections,
                     "the open-files limit is below --max-connections plus a reserve: accepting may fail before the cap is reached"
                 );
             }
         }
-        if config.tls.is_some() && !config.mutual_tls && !config.listen.ip().is_loopback() {
+        if config.tls.as_ref().is_some_and(|t| t.client_ca.is_none())
+            && !http_config.listen.ip().is_loopback()
+        {
             tracing::warn!(
-                addr = %config.listen,
+                addr = %http_config.listen,
                 "serving HTTPS on a non-loopback address without --tls-client-ca: any client that can connect may change cards"
             );
         }
@@ -115,11 +133,11 @@ impl Application {
             listener,
             addr,
             router: http::router(state),
-            tls: config.tls,
-            connections: config.connections,
+            tls,
+            connections: config.http.connections,
             deliverer,
             refiller,
-            worker: config.worker,
+            worker: config.outbox,
         })
     }
 

@@ -23,21 +23,44 @@ pub struct AlcsClient {
     url_template: String,
 }
 
+/// Whether `url_template` can be the notice's URL: an http(s) URL containing `{card-number}`.
+pub fn check_template(url_template: &str) -> Result<(), String> {
+    if !url_template.contains("{card-number}") {
+        return Err("must contain {card-number}".to_owned());
+    }
+    let probe = url_template.replace("{card-number}", "0");
+    let parsed = reqwest::Url::parse(&probe).map_err(|e| format!("not a URL: {e}"))?;
+    if !matches!(parsed.scheme(), "http" | "https") {
+        return Err("must be an http:// or https:// URL".to_owned());
+    }
+    Ok(())
+}
+
 impl AlcsClient {
+    /// The client a configuration describes. Errors name the setting at fault.
+    pub fn from_config(config: &crate::config::AlcsConfig) -> Result<Self, String> {
+        Self::new(
+            &config.url_template,
+            config.timeout,
+            config.ca_file.as_deref(),
+        )
+        .map_err(|e| {
+            let setting = if e.contains("CA file") || e.contains("CA certificate") {
+                "--alcs-ca-file / CPS_ALCS_CA_FILE"
+            } else {
+                "--alcs-activation-url / CPS_ALCS_ACTIVATION_URL"
+            };
+            format!("{setting}: {e}")
+        })
+    }
+
     /// `url_template` must contain `{card-number}`; `ca_file` (PEM) replaces the system roots.
     pub fn new(
         url_template: &str,
         timeout: Duration,
         ca_file: Option<&Path>,
     ) -> Result<Self, String> {
-        if !url_template.contains("{card-number}") {
-            return Err("must contain {card-number}".to_owned());
-        }
-        let probe = url_template.replace("{card-number}", "0");
-        let parsed = reqwest::Url::parse(&probe).map_err(|e| format!("not a URL: {e}"))?;
-        if !matches!(parsed.scheme(), "http" | "https") {
-            return Err("must be an http:// or https:// URL".to_owned());
-        }
+        check_template(url_template)?;
         let mut builder = reqwest::Client::builder()
             .use_rustls_tls()
             .timeout(timeout)
