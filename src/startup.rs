@@ -15,7 +15,7 @@ use crate::http::{self, AppState};
 use crate::outbox::alcs::AlcsClient;
 use crate::outbox::worker::{self, Deliverer, WorkerConfig};
 use crate::service::Service;
-use crate::store::Store;
+use crate::store::Guarded;
 
 pub struct Application {
     listener: tokio::net::TcpListener,
@@ -30,7 +30,7 @@ pub struct Application {
 }
 
 /// The database and the cache a configuration names, opened (and the database migrated).
-pub async fn open(config: &Config) -> anyhow::Result<(Arc<dyn Store>, Option<RedisCache>)> {
+pub async fn open(config: &Config) -> anyhow::Result<(Arc<Guarded>, Option<RedisCache>)> {
     let store = crate::store::connect(&config.database.url, &config.database.store)
         .await
         .context("cannot open the database")?;
@@ -91,10 +91,14 @@ impl Application {
                 "no ALCS activation URL configured (--alcs-activation-url): activation notices are recorded but not sent"
             ),
         }
+        // One database serves three capabilities: the card store, the outbox queue, and the
+        // cache's source.
         let deliverer = Deliverer::new(store.clone(), cache.clone(), alcs);
         let check = config.redis.as_ref().and_then(|r| r.check);
-        let refiller =
-            cache.map(|cache| Refiller::new(store.clone(), cache, check, deliverer.waker()));
+        let refiller = cache.map(|cache| {
+            let parts = (store.clone() as _, store.clone() as _, store.clone() as _);
+            Refiller::new(parts, cache, check, deliverer.waker())
+        });
         let http_config = &config.http;
         let state = AppState {
             service: Service::new(store, deliverer.clone(), config.policy),

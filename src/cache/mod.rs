@@ -6,7 +6,9 @@
 pub mod projection;
 pub mod redis;
 pub mod refill;
+pub mod source;
 pub mod sync;
 
 pub use projection::{CardRecord, CardState, CustomerState, HashWrite};
 pub use redis::{CacheError, RedisCache, Written};
+pub use source::CacheSource;

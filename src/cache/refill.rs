@@ -14,8 +14,10 @@ use std::time::{Duration, Instant};
 use chrono::Utc;
 use tokio::sync::watch;
 
+use super::CacheSource;
 use super::RedisCache;
 use super::sync::{Rebuild, RebuildReport, SyncError};
+use crate::outbox::OutboxQueue;
 use crate::store::Store;
 
 /// The lease's name in the database.
@@ -27,7 +29,12 @@ const BATCH: i64 = 100;
 
 /// Watches the cache and refills it when it was emptied.
 pub struct Refiller {
+    /// Where the cards are read from.
+    source: Arc<dyn CacheSource>,
+    /// Where the lease is kept.
     store: Arc<dyn Store>,
+    /// Where pending cache writes wait.
+    queue: Arc<dyn OutboxQueue>,
     cache: RedisCache,
     /// How often the marker is checked; `None`: never (only reconnects are handled).
     interval: Option<Duration>,
@@ -41,13 +48,15 @@ pub struct Refiller {
 
 impl Refiller {
     pub fn new(
-        store: Arc<dyn Store>,
+        (source, store, queue): (Arc<dyn CacheSource>, Arc<dyn Store>, Arc<dyn OutboxQueue>),
         cache: RedisCache,
         interval: Option<Duration>,
         on_reconnect: Arc<tokio::sync::Notify>,
     ) -> Self {
         Self {
+            source,
             store,
+            queue,
             cache,
             interval,
             holder: uuid::Uuid::new_v4().simple().to_string(),
@@ -85,7 +94,7 @@ impl Refiller {
     /// Redis answers again: pending cache writes need not wait out their backoff.
     async fn reconnected(&self) {
         match self
-            .store
+            .queue
             .expedite(
                 <crate::outbox::CacheWrite as crate::outbox::Kind>::NAME,
                 Utc::now(),
@@ -107,7 +116,7 @@ impl Refiller {
     async fn check(&self, shutdown: &watch::Receiver<bool>) {
         let database_id = match self
             .database_id
-            .get_or_try_init(|| self.store.database_id())
+            .get_or_try_init(|| self.source.database_id())
             .await
         {
             Ok(id) => id,
@@ -179,7 +188,7 @@ impl Refiller {
     /// 1 s), so the refill takes at most half of one connection's time and requests keep their
     /// latency; it renews the lease and stops on shutdown.
     async fn rebuild(&self, shutdown: &watch::Receiver<bool>) -> Result<RebuildReport, SyncError> {
-        let mut rebuild = Rebuild::start(self.store.as_ref(), &self.cache, false).await?;
+        let mut rebuild = Rebuild::start(self.source.as_ref(), &self.cache, false).await?;
         loop {
             let batch_started = Instant::now();
             if !rebuild.step(BATCH).await? {

@@ -5,10 +5,11 @@
 
 use std::collections::HashSet;
 
+use super::CacheSource;
 use super::{CacheError, RedisCache, Written};
 use crate::cache::HashWrite;
 use crate::domain::CardNumber;
-use crate::store::{Store, StoreError};
+use crate::store::StoreError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SyncError {
@@ -50,13 +51,13 @@ pub struct VerifyReport {
     pub drift: Vec<Drift>,
 }
 
-async fn each_batch<F>(store: &dyn Store, batch: i64, mut f: F) -> Result<(), SyncError>
+async fn each_batch<F>(source: &dyn CacheSource, batch: i64, mut f: F) -> Result<(), SyncError>
 where
     F: AsyncFnMut(Vec<HashWrite>, usize) -> Result<(), SyncError>,
 {
     let mut after: Option<CardNumber> = None;
     loop {
-        let states = store.records(after.as_ref(), batch.max(1)).await?;
+        let states = source.records(after.as_ref(), batch.max(1)).await?;
         let Some(last) = states.last() else {
             return Ok(());
         };
@@ -74,7 +75,7 @@ where
 /// while the service runs: a hash a request wrote meanwhile is newer and is kept. The caller
 /// drives the batches, so it can show progress, pause or stop between them.
 pub struct Rebuild<'a> {
-    store: &'a dyn Store,
+    source: &'a dyn CacheSource,
     cache: &'a RedisCache,
     force: bool,
     database_id: String,
@@ -88,16 +89,16 @@ pub struct Rebuild<'a> {
 
 impl<'a> Rebuild<'a> {
     pub async fn start(
-        store: &'a dyn Store,
+        source: &'a dyn CacheSource,
         cache: &'a RedisCache,
         force: bool,
     ) -> Result<Self, SyncError> {
-        let database_id = store.database_id().await?;
+        let database_id = source.database_id().await?;
         let token = uuid::Uuid::new_v4().simple().to_string();
         cache.start_refill(&token).await?;
-        let total = store.count_cards().await?;
+        let total = source.count_cards().await?;
         Ok(Self {
-            store,
+            source,
             cache,
             force,
             database_id,
@@ -111,7 +112,7 @@ impl<'a> Rebuild<'a> {
     /// Writes the next `batch` cards' hashes; `false` once no card is left.
     pub async fn step(&mut self, batch: i64) -> Result<bool, SyncError> {
         let states = self
-            .store
+            .source
             .records(self.after.as_ref(), batch.max(1))
             .await?;
         let Some(last) = states.last() else {
@@ -146,13 +147,13 @@ impl<'a> Rebuild<'a> {
 
 /// Compares every expected hash field by field, then looks for keys no card accounts for.
 pub async fn verify(
-    store: &dyn Store,
+    source: &dyn CacheSource,
     cache: &RedisCache,
     batch: i64,
 ) -> Result<VerifyReport, SyncError> {
     let mut report = VerifyReport::default();
     let mut expected_keys = HashSet::new();
-    each_batch(store, batch, async |hashes, cards| {
+    each_batch(source, batch, async |hashes, cards| {
         for hash in hashes {
             let actual = cache.read(&hash.key).await?;
             compare(&hash, &actual, &mut report.drift);

@@ -7,6 +7,7 @@ mod activation;
 pub mod alcs;
 mod cache_write;
 pub mod effect;
+pub mod queue;
 pub mod worker;
 
 use chrono::{DateTime, Utc};
@@ -14,6 +15,7 @@ use chrono::{DateTime, Utc};
 pub use activation::{ActivationNotice, AlcsActivation};
 pub use cache_write::{CacheWrite, Hashes};
 pub use effect::{DecodeError, DeliveryError, Kind, Targets};
+pub use queue::OutboxQueue;
 
 use crate::store::OutboxRow;
 

@@ -7,15 +7,16 @@ use std::time::Duration;
 use chrono::Utc;
 use tokio::sync::{Notify, mpsc, watch};
 
+use super::OutboxQueue;
 use super::alcs::AlcsClient;
 use super::{DeliveryError, Effect, Pending, Targets};
 use crate::cache::RedisCache;
-use crate::store::{OutboxRow, Store, StoreError};
+use crate::store::{OutboxRow, StoreError};
 
 /// Delivers effects to where they go.
 #[derive(Clone)]
 pub struct Deliverer {
-    store: Arc<dyn Store>,
+    queue: Arc<dyn OutboxQueue>,
     targets: Targets,
     /// Wakes the worker when a request recorded something only the worker delivers.
     wake: Arc<Notify>,
@@ -25,9 +26,13 @@ pub struct Deliverer {
 }
 
 impl Deliverer {
-    pub fn new(store: Arc<dyn Store>, cache: Option<RedisCache>, alcs: Option<AlcsClient>) -> Self {
+    pub fn new(
+        queue: Arc<dyn OutboxQueue>,
+        cache: Option<RedisCache>,
+        alcs: Option<AlcsClient>,
+    ) -> Self {
         Self {
-            store,
+            queue,
             targets: Targets { cache, alcs },
             wake: Arc::new(Notify::new()),
             done: Arc::default(),
@@ -40,7 +45,7 @@ impl Deliverer {
     fn mark_done(&self, delivered: Vec<Delivered>) {
         let sender = self.done.get_or_init(|| {
             let (tx, rx) = mpsc::unbounded_channel();
-            tokio::spawn(mark_done(self.store.clone(), rx));
+            tokio::spawn(mark_done(self.queue.clone(), rx));
             tx
         });
         for row in delivered {
@@ -122,18 +127,18 @@ impl Delivered {
 }
 
 /// Ends delivered rows in one transaction: (removed, kept) ids.
-async fn end_delivered(store: &dyn Store, delivered: &[Delivered]) -> Result<(), StoreError> {
+async fn end_delivered(queue: &dyn OutboxQueue, delivered: &[Delivered]) -> Result<(), StoreError> {
     let (keep, remove): (Vec<Delivered>, Vec<Delivered>) = delivered.iter().partition(|d| d.keep);
     let ids = |list: Vec<Delivered>| list.into_iter().map(|d| d.id).collect::<Vec<_>>();
-    store.effects_done(&ids(remove), &ids(keep)).await
+    queue.effects_done(&ids(remove), &ids(keep)).await
 }
 
 /// Marks delivered rows done: whatever has queued up since the last round, in one transaction.
-async fn mark_done(store: Arc<dyn Store>, mut delivered: mpsc::UnboundedReceiver<Delivered>) {
+async fn mark_done(queue: Arc<dyn OutboxQueue>, mut delivered: mpsc::UnboundedReceiver<Delivered>) {
     const BATCH: usize = 512;
     let mut batch = Vec::with_capacity(BATCH);
     while delivered.recv_many(&mut batch, BATCH).await > 0 {
-        if let Err(e) = end_delivered(store.as_ref(), &batch).await {
+        if let Err(e) = end_delivered(queue.as_ref(), &batch).await {
             // Harmless: the rows are delivered again later, and cache writes are idempotent.
             crate::warn_limited!(
                 "outbox-mark-done",
@@ -191,7 +196,7 @@ pub async fn run(deliverer: Deliverer, config: WorkerConfig, mut shutdown: watch
     while !*shutdown.borrow() {
         let claimed_at = std::time::Instant::now();
         let claimed = match deliverer
-            .store
+            .queue
             .claim_effects(Utc::now(), config.lease, config.batch)
             .await
         {
@@ -218,11 +223,11 @@ pub async fn run(deliverer: Deliverer, config: WorkerConfig, mut shutdown: watch
         }
         if !done.is_empty() {
             tracing::debug!(delivered = done.len(), "outbox rows delivered");
-            if let Err(e) = end_delivered(deliverer.store.as_ref(), &done).await {
+            if let Err(e) = end_delivered(deliverer.queue.as_ref(), &done).await {
                 tracing::warn!(error = %crate::error_chain(&e), "could not mark outbox rows delivered");
             }
         }
-        if let Err(e) = deliverer.store.release_effects(&unattempted).await {
+        if let Err(e) = deliverer.queue.release_effects(&unattempted).await {
             tracing::warn!(error = %crate::error_chain(&e), "could not release outbox rows");
         }
         if !busy {
@@ -274,7 +279,7 @@ async fn failed(
             error = %error,
             "outbox delivery failed for good; kept as a dead letter (cps outbox retry)"
         );
-        if let Err(e) = deliverer.store.effect_dead(pending.id, &error).await {
+        if let Err(e) = deliverer.queue.effect_dead(pending.id, &error).await {
             tracing::warn!(error = %crate::error_chain(&e), "cannot mark an outbox row dead");
         }
         return;
@@ -291,7 +296,7 @@ async fn failed(
         "outbox delivery failed; will retry"
     );
     if let Err(e) = deliverer
-        .store
+        .queue
         .effect_failed(pending.id, retry_at, &error)
         .await
     {

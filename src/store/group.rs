@@ -28,7 +28,7 @@ const MAX_BATCH: usize = 128;
 
 /// The single write connection, shared by group commit.
 #[derive(Clone)]
-pub(super) struct Writer {
+pub(crate) struct Writer {
     pool: SqlitePool,
     state: Arc<Mutex<State>>,
     /// Units waiting for the connection: while there are any, a finishing unit leaves the
@@ -266,7 +266,7 @@ fn close(state: &mut State) {
 }
 
 /// One unit of work: a savepoint inside the writer's current transaction.
-pub(super) struct WriteTx {
+pub(crate) struct WriteTx {
     /// `None` once finished.
     state: Option<OwnedMutexGuard<State>>,
     writer: Writer,

@@ -15,11 +15,10 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
-use super::{AuditEntry, OutboxCount, OutboxRow, Outcome, Recorder, RowCounts, Store, StoreError};
+use super::{AuditEntry, Outcome, Recorder, RowCounts, SqlStore, Store, StoreError};
 use crate::breaker::Breaker;
 use crate::domain::{
-    Applied, CardCommand, CardNumber, CardRecord, CardView, Identity, Refusal, Registered,
-    Registration,
+    Applied, CardCommand, CardNumber, CardView, Identity, Refusal, Registered, Registration,
 };
 
 /// How long one reachability probe may take.
@@ -27,23 +26,38 @@ const PROBE_TIMEOUT: Duration = Duration::from_secs(1);
 
 #[derive(Clone)]
 pub struct Guarded {
-    inner: Arc<dyn Store>,
-    breaker: Arc<Breaker>,
+    inner: Arc<SqlStore>,
+    /// `None`: every call passes straight through (a database that cannot be down: a file).
+    breaker: Option<Arc<Breaker>>,
     /// A reachability check after a pool timeout is under way (one at a time).
     checking: Arc<AtomicBool>,
 }
 
 impl Guarded {
-    pub fn new(inner: Arc<dyn Store>) -> Self {
+    pub fn new(inner: Arc<SqlStore>) -> Self {
         Self {
             inner,
-            breaker: Breaker::new("database"),
+            breaker: Some(Breaker::new("database")),
             checking: Arc::new(AtomicBool::new(false)),
         }
     }
 
+    /// The store without a breaker.
+    pub fn unguarded(inner: Arc<SqlStore>) -> Self {
+        Self {
+            inner,
+            breaker: None,
+            checking: Arc::new(AtomicBool::new(false)),
+        }
+    }
+
+    /// The store behind the breaker, for the capabilities written beside their users.
+    pub(crate) fn inner(&self) -> &SqlStore {
+        &self.inner
+    }
+
     fn admit(&self) -> Result<(), StoreError> {
-        if self.breaker.is_open() {
+        if self.breaker.as_ref().is_some_and(|b| b.is_open()) {
             return Err(StoreError::Unreachable {
                 context: "reach the database",
                 source: "the database was found unreachable; waiting for a probe to succeed".into(),
@@ -53,12 +67,18 @@ impl Guarded {
     }
 
     fn trip(&self, why: &str) {
+        let Some(breaker) = &self.breaker else {
+            return;
+        };
         let inner = self.inner.clone();
-        self.breaker.trip(why, move || reachable(inner.clone()));
+        breaker.trip(why, move || reachable(inner.clone()));
     }
 
     /// Looks at a failure: opens the breaker when it shows the server unreachable.
     fn observe(&self, e: &StoreError) {
+        if self.breaker.is_none() {
+            return;
+        }
         match e {
             StoreError::Unreachable { .. } => self.trip(&crate::error_chain(e)),
             _ if e.is_pool_timeout() => {
@@ -77,7 +97,8 @@ impl Guarded {
         }
     }
 
-    async fn call<T>(
+    /// Runs a call unless the database is known to be unreachable, and looks at its failure.
+    pub(crate) async fn call<T>(
         &self,
         work: impl Future<Output = Result<T, StoreError>>,
     ) -> Result<T, StoreError> {
@@ -91,7 +112,7 @@ impl Guarded {
 }
 
 /// Whether a new connection opens within [`PROBE_TIMEOUT`].
-async fn reachable(store: Arc<dyn Store>) -> bool {
+async fn reachable(store: Arc<SqlStore>) -> bool {
     tokio::time::timeout(PROBE_TIMEOUT, store.reachable())
         .await
         .unwrap_or(false)
@@ -129,57 +150,6 @@ impl Store for Guarded {
         self.call(self.inner.ping()).await
     }
 
-    async fn claim_effects(
-        &self,
-        now: DateTime<Utc>,
-        lease: Duration,
-        limit: i64,
-    ) -> Result<Vec<OutboxRow>, StoreError> {
-        self.call(self.inner.claim_effects(now, lease, limit)).await
-    }
-
-    async fn effects_done(&self, remove: &[i64], keep: &[i64]) -> Result<(), StoreError> {
-        self.call(self.inner.effects_done(remove, keep)).await
-    }
-
-    async fn effect_dead(&self, id: i64, error: &str) -> Result<(), StoreError> {
-        self.call(self.inner.effect_dead(id, error)).await
-    }
-
-    async fn release_effects(&self, ids: &[i64]) -> Result<(), StoreError> {
-        self.call(self.inner.release_effects(ids)).await
-    }
-
-    async fn outbox_summary(&self) -> Result<Vec<OutboxCount>, StoreError> {
-        self.call(self.inner.outbox_summary()).await
-    }
-
-    async fn retry_dead(&self) -> Result<u64, StoreError> {
-        self.call(self.inner.retry_dead()).await
-    }
-
-    async fn effect_failed(
-        &self,
-        id: i64,
-        retry_at: DateTime<Utc>,
-        error: &str,
-    ) -> Result<(), StoreError> {
-        self.call(self.inner.effect_failed(id, retry_at, error))
-            .await
-    }
-
-    async fn records(
-        &self,
-        after: Option<&CardNumber>,
-        limit: i64,
-    ) -> Result<Vec<CardRecord>, StoreError> {
-        self.call(self.inner.records(after, limit)).await
-    }
-
-    async fn count_cards(&self) -> Result<i64, StoreError> {
-        self.call(self.inner.count_cards()).await
-    }
-
     async fn count_rows(&self) -> Result<RowCounts, StoreError> {
         self.call(self.inner.count_rows()).await
     }
@@ -196,10 +166,6 @@ impl Store for Guarded {
         self.inner.reachable().await
     }
 
-    async fn database_id(&self) -> Result<String, StoreError> {
-        self.call(self.inner.database_id()).await
-    }
-
     async fn take_lease(
         &self,
         name: &str,
@@ -213,9 +179,5 @@ impl Store for Guarded {
 
     async fn drop_lease(&self, name: &str, holder: &str) -> Result<(), StoreError> {
         self.call(self.inner.drop_lease(name, holder)).await
-    }
-
-    async fn expedite(&self, kind: &str, at: DateTime<Utc>) -> Result<u64, StoreError> {
-        self.call(self.inner.expedite(kind, at)).await
     }
 }

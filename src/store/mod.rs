@@ -11,7 +11,7 @@
 //! caller's [`Recorder`] what it records besides (the audit account, the side effects). The
 //! store writes them in the same transaction.
 
-mod db;
+pub(crate) mod db;
 mod group;
 mod guard;
 mod ops;
@@ -464,53 +464,6 @@ pub trait Store: Send + Sync + 'static {
     /// Succeeds when the database answers a query.
     async fn ping(&self) -> Result<(), StoreError>;
 
-    /// Takes up to `limit` due outbox rows for delivery. They stay in the outbox, invisible to
-    /// other claimers until `lease` has passed, so a worker that dies mid-delivery only delays
-    /// them.
-    async fn claim_effects(
-        &self,
-        now: DateTime<Utc>,
-        lease: Duration,
-        limit: i64,
-    ) -> Result<Vec<OutboxRow>, StoreError>;
-
-    /// Ends delivered rows: `remove` are deleted, `keep` kept as `delivered`.
-    async fn effects_done(&self, remove: &[i64], keep: &[i64]) -> Result<(), StoreError>;
-
-    /// Gives a row up: `dead`, kept and counted, until `retry_dead`.
-    async fn effect_dead(&self, id: i64, error: &str) -> Result<(), StoreError>;
-
-    /// Returns claimed rows that were not attempted (shutdown) to the queue at once.
-    async fn release_effects(&self, ids: &[i64]) -> Result<(), StoreError>;
-
-    /// Counts and oldest row per kind and state, for `cps outbox`.
-    async fn outbox_summary(&self) -> Result<Vec<OutboxCount>, StoreError>;
-
-    /// Puts dead and unsent rows back in the queue; returns how many.
-    async fn retry_dead(&self) -> Result<u64, StoreError>;
-
-    /// Schedules a failed row's next attempt.
-    async fn effect_failed(
-        &self,
-        id: i64,
-        retry_at: DateTime<Utc>,
-        error: &str,
-    ) -> Result<(), StoreError>;
-
-    /// Makes every pending row of `kind` due at `at` (its destination is back: no need to wait
-    /// out the backoff). Returns how many.
-    async fn expedite(&self, kind: &str, at: DateTime<Utc>) -> Result<u64, StoreError>;
-
-    /// Up to `limit` cards with number greater than `after`, in card-number order, as stored:
-    /// the stream behind cache rebuild and verify.
-    async fn records(
-        &self,
-        after: Option<&CardNumber>,
-        limit: i64,
-    ) -> Result<Vec<CardRecord>, StoreError>;
-
-    async fn count_cards(&self) -> Result<i64, StoreError>;
-
     /// Rows per table.
     async fn count_rows(&self) -> Result<RowCounts, StoreError>;
 
@@ -527,10 +480,6 @@ pub trait Store: Send + Sync + 'static {
         true
     }
 
-    /// This database's identity: a random id written on first use and never changed. The cache
-    /// carries it in its marker key, so an emptied or foreign cache is recognized.
-    async fn database_id(&self) -> Result<String, StoreError>;
-
     /// Takes or renews the lease `name` for `holder` until `at + ttl`, unless another holder's
     /// lease is still running. Returns whether `holder` now has it.
     async fn take_lease(
@@ -545,13 +494,14 @@ pub trait Store: Send + Sync + 'static {
     async fn drop_lease(&self, name: &str, holder: &str) -> Result<(), StoreError>;
 }
 
-/// Opens (and migrates) the database a URL names: `sqlite:` or `postgres:`/`postgresql:`.
-pub async fn connect(url: &str, options: &StoreOptions) -> Result<Arc<dyn Store>, StoreError> {
+/// Opens (and migrates) the database a URL names: `sqlite:` or `postgres:`/`postgresql:`. The
+/// one value serves every capability: the card store ([`Store`]), the outbox queue and the
+/// cache source (their traits live beside their users).
+pub async fn connect(url: &str, options: &StoreOptions) -> Result<Arc<Guarded>, StoreError> {
     if url.starts_with("sqlite:") {
-        Ok(Arc::new(SqlStore::new(
-            db::Db::sqlite(url, options).await?,
-            options,
-        )))
+        // A file is not down: no breaker.
+        let store = SqlStore::new(db::Db::sqlite(url, options).await?, options);
+        Ok(Arc::new(Guarded::unguarded(Arc::new(store))))
     } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
         // A server can be down; then fail fast rather than let every request wait the timeout.
         let store = SqlStore::new(db::Db::postgres(url, options).await?, options);

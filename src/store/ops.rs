@@ -9,11 +9,8 @@ use chrono::{DateTime, Utc};
 use super::db::{Db, Tx};
 use super::rows::{self, CardViewRow};
 use super::script::{self, Step};
-use super::sql::{Statement, Value, placeholders, sql};
-use super::{
-    AuditEntry, Context, OutboxCount, OutboxRow, OutboxStatus, Outcome, Recorder, RowCounts, Store,
-    StoreError, StoreOptions,
-};
+use super::sql::sql;
+use super::{AuditEntry, Context, Outcome, Recorder, RowCounts, Store, StoreError, StoreOptions};
 use crate::domain::{
     Applied, CardCommand, CardNumber, CardRecord, CardView, Identity, Refusal, Registered,
     Registration,
@@ -30,6 +27,64 @@ impl SqlStore {
             db,
             options: options.clone(),
         }
+    }
+
+    /// This database's identity: a random id written on first use and never changed. The
+    /// cache carries it in its marker key, so an emptied or foreign cache is recognized.
+    pub(crate) async fn database_id(&self) -> Result<String, StoreError> {
+        let first =
+            sql("insert into meta (key, value) values ('database_id', $1) on conflict do nothing")
+                .bind(uuid::Uuid::new_v4().simple().to_string());
+        self.db.execute(&first, "record the database id").await?;
+        // Through the writer, not a reader: the read must see the write just made.
+        let id: Vec<(String,)> = self
+            .db
+            .write_all(
+                &sql("select value from meta where key = 'database_id'"),
+                "read the database id",
+            )
+            .await?;
+        id.into_iter()
+            .next()
+            .map(|(id,)| id)
+            .ok_or_else(|| StoreError::failed("read the database id", "no database id"))
+    }
+
+    /// The database, for the capabilities written beside their users (the outbox queue).
+    pub(crate) fn db(&self) -> &Db {
+        &self.db
+    }
+
+    pub(crate) async fn records(
+        &self,
+        after: Option<&CardNumber>,
+        limit: i64,
+    ) -> Result<Vec<CardRecord>, StoreError> {
+        let mut tx = self.db.begin_read().await?;
+        let mut conn = tx.conn();
+        let numbers: Vec<(String,)> = sql(
+            "select card_number from cards where card_number > $1 order by card_number limit $2",
+        )
+        .bind(after.map_or("", CardNumber::as_str))
+        .bind(limit)
+        .fetch_all(&mut conn)
+        .await
+        .context("list cards")?;
+        let mut records = Vec::with_capacity(numbers.len());
+        for (number,) in numbers {
+            let number = rows::card_number(&number)?;
+            records.push(script::record(&mut conn, &number).await?);
+        }
+        tx.end().await?;
+        Ok(records)
+    }
+
+    pub(crate) async fn count_cards(&self) -> Result<i64, StoreError> {
+        let counted: Vec<(i64,)> = self
+            .db
+            .read_all(&sql("select count(*) from cards"), "count cards")
+            .await?;
+        Ok(counted.first().map_or(0, |(n,)| *n))
     }
 }
 
@@ -52,26 +107,6 @@ async fn end<T>(tx: Tx, step: Result<Step<T>, StoreError>) -> Result<T, StoreErr
         }
     }
 }
-
-/// Ids bound to one statement at most (SQLite takes 32,766 values, PostgreSQL 65,535).
-const IDS_PER_STATEMENT: usize = 1000;
-
-/// `{head} ($n, …) {tail}`, the ids bound after `before`'s values.
-fn over_ids(head: &str, tail: &str, before: Vec<Value>, ids: &[i64]) -> Statement {
-    let list = placeholders(before.len(), ids.len());
-    let mut statement = sql(format!("{head} ({list}) {tail}"));
-    for value in before {
-        statement = statement.bind(value);
-    }
-    for id in ids {
-        statement = statement.bind(*id);
-    }
-    statement
-}
-
-/// `cps outbox`'s name for a row's state: pending rows that failed before are `failed`.
-const SUMMARY_STATE: &str =
-    "case when status = 'pending' and attempts > 0 then 'failed' else status end";
 
 #[async_trait]
 impl Store for SqlStore {
@@ -132,160 +167,6 @@ impl Store for SqlStore {
         Ok(())
     }
 
-    async fn claim_effects(
-        &self,
-        now: DateTime<Utc>,
-        lease: Duration,
-        limit: i64,
-    ) -> Result<Vec<OutboxRow>, StoreError> {
-        let lease = chrono::Duration::from_std(lease).unwrap_or(chrono::Duration::MAX);
-        // `skip locked`: instances share the queue without taking the same rows.
-        let claim = sql(
-            "update outbox set attempts = attempts + 1, next_attempt_at = $1
-             where id in (select id from outbox
-                          where status = $2 and next_attempt_at <= $3
-                          order by id limit $4
-                          for update skip locked
-                          )
-             returning id, kind, payload::text as payload, attempts, created_at",
-        )
-        .bind(now + lease)
-        .bind(OutboxStatus::Pending.as_str())
-        .bind(now)
-        .bind(limit);
-        self.db.write_all(&claim, "claim outbox rows").await
-    }
-
-    async fn effects_done(&self, remove: &[i64], keep: &[i64]) -> Result<(), StoreError> {
-        if remove.is_empty() && keep.is_empty() {
-            return Ok(());
-        }
-        // The marks arrive in batches off the request path (see `outbox::worker`), so one
-        // commit covers many rows.
-        // Each statement on its own: the rows are independent, and marking one twice is
-        // harmless.
-        let now = Utc::now();
-        for chunk in remove.chunks(IDS_PER_STATEMENT) {
-            let removal = over_ids("delete from outbox where id in", "", Vec::new(), chunk);
-            self.db
-                .execute(&removal, "remove delivered outbox rows")
-                .await?;
-        }
-        for chunk in keep.chunks(IDS_PER_STATEMENT) {
-            let mark = over_ids(
-                "update outbox set status = $1, delivered_at = $2, last_error = null where id in",
-                "",
-                vec![OutboxStatus::Delivered.as_str().into(), now.into()],
-                chunk,
-            );
-            self.db.execute(&mark, "mark outbox rows delivered").await?;
-        }
-        Ok(())
-    }
-
-    async fn effect_dead(&self, id: i64, error: &str) -> Result<(), StoreError> {
-        let dead = sql("update outbox set status = $1, last_error = $2 where id = $3")
-            .bind(OutboxStatus::Dead.as_str())
-            .bind(error)
-            .bind(id);
-        self.db.execute(&dead, "give up an outbox row").await?;
-        Ok(())
-    }
-
-    async fn release_effects(&self, released: &[i64]) -> Result<(), StoreError> {
-        if released.is_empty() {
-            return Ok(());
-        }
-        for chunk in released.chunks(IDS_PER_STATEMENT) {
-            let release = over_ids(
-                "update outbox set next_attempt_at = $1, attempts = greatest(attempts - 1, 0)
-                 where status = $2 and id in",
-                "",
-                vec![Utc::now().into(), OutboxStatus::Pending.as_str().into()],
-                chunk,
-            );
-            self.db.execute(&release, "release outbox rows").await?;
-        }
-        Ok(())
-    }
-
-    async fn outbox_summary(&self) -> Result<Vec<OutboxCount>, StoreError> {
-        let summary = sql(format!(
-            "select kind, {SUMMARY_STATE} as state, count(*) as count, min(created_at) as oldest
-             from outbox group by kind, state order by kind, state"
-        ));
-        self.db.read_all(&summary, "summarize the outbox").await
-    }
-
-    async fn retry_dead(&self) -> Result<u64, StoreError> {
-        let retry = sql(
-            "update outbox set status = $1, attempts = 0, next_attempt_at = $2
-             where status in ($3, $4)",
-        )
-        .bind(OutboxStatus::Pending.as_str())
-        .bind(Utc::now())
-        .bind(OutboxStatus::Dead.as_str())
-        .bind(OutboxStatus::Unsent.as_str());
-        self.db
-            .execute(&retry, "queue dead outbox rows again")
-            .await
-    }
-
-    async fn effect_failed(
-        &self,
-        id: i64,
-        retry_at: DateTime<Utc>,
-        error: &str,
-    ) -> Result<(), StoreError> {
-        let failed = sql("update outbox set next_attempt_at = $1, last_error = $2 where id = $3")
-            .bind(retry_at)
-            .bind(error)
-            .bind(id);
-        self.db.execute(&failed, "reschedule an outbox row").await?;
-        Ok(())
-    }
-
-    async fn expedite(&self, kind: &str, at: DateTime<Utc>) -> Result<u64, StoreError> {
-        let expedite = sql("update outbox set next_attempt_at = $1
-             where kind = $2 and status = $3 and next_attempt_at > $1")
-        .bind(at)
-        .bind(kind)
-        .bind(OutboxStatus::Pending.as_str());
-        self.db.execute(&expedite, "make outbox rows due").await
-    }
-
-    async fn records(
-        &self,
-        after: Option<&CardNumber>,
-        limit: i64,
-    ) -> Result<Vec<CardRecord>, StoreError> {
-        let mut tx = self.db.begin_read().await?;
-        let mut conn = tx.conn();
-        let numbers: Vec<(String,)> = sql(
-            "select card_number from cards where card_number > $1 order by card_number limit $2",
-        )
-        .bind(after.map_or("", CardNumber::as_str))
-        .bind(limit)
-        .fetch_all(&mut conn)
-        .await
-        .context("list cards")?;
-        let mut records = Vec::with_capacity(numbers.len());
-        for (number,) in numbers {
-            let number = rows::card_number(&number)?;
-            records.push(script::record(&mut conn, &number).await?);
-        }
-        tx.end().await?;
-        Ok(records)
-    }
-
-    async fn count_cards(&self) -> Result<i64, StoreError> {
-        let counted: Vec<(i64,)> = self
-            .db
-            .read_all(&sql("select count(*) from cards"), "count cards")
-            .await?;
-        Ok(counted.first().map_or(0, |(n,)| *n))
-    }
-
     async fn count_rows(&self) -> Result<RowCounts, StoreError> {
         let counts = sql("select (select count(*) from customers) as customers,
                     (select count(*) from cards) as cards,
@@ -327,25 +208,6 @@ impl Store for SqlStore {
 
     async fn reachable(&self) -> bool {
         self.db.reachable().await
-    }
-
-    async fn database_id(&self) -> Result<String, StoreError> {
-        let first =
-            sql("insert into meta (key, value) values ('database_id', $1) on conflict do nothing")
-                .bind(uuid::Uuid::new_v4().simple().to_string());
-        self.db.execute(&first, "record the database id").await?;
-        // Through the writer, not a reader: the read must see the write just made.
-        let id: Vec<(String,)> = self
-            .db
-            .write_all(
-                &sql("select value from meta where key = 'database_id'"),
-                "read the database id",
-            )
-            .await?;
-        id.into_iter()
-            .next()
-            .map(|(id,)| id)
-            .ok_or_else(|| StoreError::failed("read the database id", "no database id"))
     }
 
     async fn take_lease(

@@ -7,10 +7,11 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use cps::domain::{
-    Applied, CardCommand, CardNumber, CardRecord, CardView, Country, Identity, Language, Refusal,
-    Registered, Registration,
+    Applied, CardCommand, CardNumber, CardView, Country, Identity, Language, Refusal, Registered,
+    Registration,
 };
 use cps::http::{AppState, router};
+use cps::outbox::OutboxQueue;
 use cps::outbox::worker::Deliverer;
 use cps::service::{Policy, Service};
 use cps::store::{
@@ -86,6 +87,35 @@ impl Store for FailingStore {
         self.fail().await
     }
 
+    async fn count_rows(&self) -> Result<RowCounts, StoreError> {
+        self.fail().await
+    }
+
+    async fn audit_trail(&self, _: &CardNumber) -> Result<Vec<AuditEntry>, StoreError> {
+        self.fail().await
+    }
+
+    async fn probe_write(&self, _: &str, _: DateTime<Utc>) -> Result<(), StoreError> {
+        self.fail().await
+    }
+
+    async fn take_lease(
+        &self,
+        _: &str,
+        _: &str,
+        _: Duration,
+        _: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        self.fail().await
+    }
+
+    async fn drop_lease(&self, _: &str, _: &str) -> Result<(), StoreError> {
+        self.fail().await
+    }
+}
+
+#[async_trait]
+impl OutboxQueue for FailingStore {
     async fn claim_effects(
         &self,
         _: DateTime<Utc>,
@@ -103,14 +133,6 @@ impl Store for FailingStore {
         self.fail().await
     }
 
-    async fn records(&self, _: Option<&CardNumber>, _: i64) -> Result<Vec<CardRecord>, StoreError> {
-        self.fail().await
-    }
-
-    async fn count_cards(&self) -> Result<i64, StoreError> {
-        self.fail().await
-    }
-
     async fn effect_dead(&self, _: i64, _: &str) -> Result<(), StoreError> {
         self.fail().await
     }
@@ -120,36 +142,6 @@ impl Store for FailingStore {
     }
 
     async fn outbox_summary(&self) -> Result<Vec<OutboxCount>, StoreError> {
-        self.fail().await
-    }
-
-    async fn count_rows(&self) -> Result<RowCounts, StoreError> {
-        self.fail().await
-    }
-
-    async fn audit_trail(&self, _: &CardNumber) -> Result<Vec<AuditEntry>, StoreError> {
-        self.fail().await
-    }
-
-    async fn probe_write(&self, _: &str, _: DateTime<Utc>) -> Result<(), StoreError> {
-        self.fail().await
-    }
-
-    async fn database_id(&self) -> Result<String, StoreError> {
-        self.fail().await
-    }
-
-    async fn take_lease(
-        &self,
-        _: &str,
-        _: &str,
-        _: Duration,
-        _: DateTime<Utc>,
-    ) -> Result<bool, StoreError> {
-        self.fail().await
-    }
-
-    async fn drop_lease(&self, _: &str, _: &str) -> Result<(), StoreError> {
         self.fail().await
     }
 
@@ -165,7 +157,7 @@ impl Store for FailingStore {
 async fn app_failing_with(failure: Failure) -> String {
     let state = AppState {
         service: {
-            let store: Arc<dyn Store> = Arc::new(FailingStore(failure));
+            let store = Arc::new(FailingStore(failure));
             Service::new(
                 store.clone(),
                 Deliverer::new(store, None, None),

@@ -4,14 +4,15 @@
 use std::sync::Arc;
 
 use cps::domain::CardNumber;
-use cps::store::{Store, StoreOptions};
+use cps::outbox::OutboxQueue;
+use cps::store::{Guarded, Store, StoreOptions};
 use serde_json::Value;
 
 use super::app::TestApp;
 
 impl TestApp {
     /// The app's database, opened as the app opens it (never created: it must exist).
-    pub async fn store(&self) -> &Arc<dyn Store> {
+    pub async fn store(&self) -> &Arc<Guarded> {
         self.store
             .get_or_init(|| async {
                 let options = StoreOptions {
