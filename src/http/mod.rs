@@ -23,7 +23,7 @@ use axum::{Router, middleware as mw};
 use serde::Serialize;
 use tower_http::catch_panic::CatchPanicLayer;
 
-use crate::domain::{Country, Language, RuleError};
+use crate::domain::{Country, Language, Refusal, RuleError};
 use crate::service::{ApplyError, Failure, Service};
 use error::ApiError;
 
@@ -110,14 +110,18 @@ fn json(status: StatusCode, body: &impl Serialize) -> Response {
 /// infrastructure failure that is not "unavailable" (the operation's own 500 code).
 fn apply_failure(e: ApplyError, otherwise: ApiError) -> ApiError {
     match e {
-        ApplyError::CardNotFound => ApiError::CardNotFound,
-        ApplyError::Rule(RuleError::CardWasNotWaitingForActivation) => {
+        ApplyError::Refused(Refusal::CardNotFound) => ApiError::CardNotFound,
+        ApplyError::Refused(Refusal::Rule(RuleError::CardWasNotWaitingForActivation)) => {
             ApiError::CardWasNotWaitingForActivation
         }
-        ApplyError::Rule(RuleError::IncorrectPhoneNumber) => ApiError::IncorrectPhoneNumber,
-        ApplyError::TooManyAttempts { retry_after } => ApiError::TooManyAttempts {
-            retry_after_secs: retry_after.as_secs().max(1),
-        },
+        ApplyError::Refused(Refusal::Rule(RuleError::IncorrectPhoneNumber)) => {
+            ApiError::IncorrectPhoneNumber
+        }
+        ApplyError::Refused(Refusal::TooManyAttempts { retry_after }) => {
+            ApiError::TooManyAttempts {
+                retry_after_secs: retry_after.as_secs().max(1),
+            }
+        }
         // The transaction rolled back: nothing is half-done.
         ApplyError::Failed(e) => store_failure(&e, otherwise),
     }

@@ -15,7 +15,6 @@ pub use policy::Policy;
 
 use crate::domain::{
     Applied, CardCommand, CardNumber, CardView, Identity, Refusal, Registered, Registration,
-    RuleError,
 };
 use crate::outbox::Pending;
 use crate::outbox::worker::Deliverer;
@@ -31,16 +30,12 @@ pub struct Service {
     readiness: Arc<Readiness>,
 }
 
-/// Why a command on a card was not applied.
+/// Why a command on a card was not applied: the domain refused it, or the infrastructure
+/// failed.
 #[derive(Debug, thiserror::Error)]
 pub enum ApplyError {
-    #[error("no such card")]
-    CardNotFound,
     #[error(transparent)]
-    Rule(#[from] RuleError),
-    /// Too many failed activations of this card lately; the next may come after `retry_after`.
-    #[error("too many failed activation attempts")]
-    TooManyAttempts { retry_after: Duration },
+    Refused(#[from] Refusal),
     #[error(transparent)]
     Failed(#[from] Failure),
 }
@@ -55,16 +50,6 @@ impl Failure {
     /// Nothing happened and a later attempt may succeed (answered 503, not 500).
     pub fn is_unavailable(&self) -> bool {
         self.0.is_unavailable()
-    }
-}
-
-impl From<Refusal> for ApplyError {
-    fn from(refusal: Refusal) -> Self {
-        match refusal {
-            Refusal::CardNotFound => Self::CardNotFound,
-            Refusal::Rule(rule) => Self::Rule(rule),
-            Refusal::TooManyAttempts { retry_after } => Self::TooManyAttempts { retry_after },
-        }
     }
 }
 
@@ -160,19 +145,19 @@ impl Service {
         .await
         .and_then(|r| r)
         .map_err(|e| ApplyError::Failed(e.into()))
-        .and_then(|r| r.map_err(ApplyError::from));
+        .and_then(|r| r.map_err(ApplyError::Refused));
         let operation = command.name();
         match &result {
             Ok(applied) => {
                 tracing::info!(card_number = %card, operation, changed = *applied == Applied::Changed, "card updated");
             }
-            Err(ApplyError::CardNotFound) => {
+            Err(ApplyError::Refused(Refusal::CardNotFound)) => {
                 tracing::info!(card_number = %card, operation, "refused: no such card");
             }
-            Err(ApplyError::Rule(rule)) => {
+            Err(ApplyError::Refused(Refusal::Rule(rule))) => {
                 tracing::info!(card_number = %card, operation, reason = %rule, "refused");
             }
-            Err(ApplyError::TooManyAttempts { retry_after }) => {
+            Err(ApplyError::Refused(Refusal::TooManyAttempts { retry_after })) => {
                 tracing::info!(card_number = %card, operation, retry_after_secs = retry_after.as_secs(), "refused: too many failed attempts");
             }
             Err(ApplyError::Failed(_)) => {}
