@@ -353,63 +353,46 @@ fn row(backend: &str, operation: &str, f: &Figures) {
     }
 }
 
-/// Registers then activates `total` cards through the app; prints both rows.
+/// An operation of the closed loop: its name, the status that answers it, and its request
+/// for card `card` of the server at `base`.
+type Operation = (
+    &'static str,
+    u16,
+    fn(&reqwest::Client, &str, &str) -> reqwest::RequestBuilder,
+);
+
+/// Each card in turn is registered, activated, given a new phone number and locked.
+const OPERATIONS: [Operation; 4] = [
+    ("register", 200, |h, base, card| {
+        h.put(format!("{base}/{card}")).json(&body(card))
+    }),
+    ("activate", 204, |h, base, card| {
+        h.post(format!("{base}/{card}/activate"))
+            .json(&json!({ "PhoneNumber": "+48602123789" }))
+    }),
+    ("phone", 204, |h, base, card| {
+        h.patch(format!("{base}/{card}"))
+            .json(&json!({ "PhoneNumber": "+48602123780" }))
+    }),
+    ("lock", 204, |h, base, card| {
+        h.post(format!("{base}/{card}/lock"))
+    }),
+];
+
+/// Runs every operation on `total` cards through the app, one row each.
 async fn run_backend(name: &str, s: Settings, total: usize, clients: usize) {
     let server = Server::start(&s);
     let base = server.base();
     let http = reqwest::Client::new();
-    let (h, b) = (http.clone(), base.clone());
-    let register = drive(total, clients, move |i| {
-        let (h, b) = (h.clone(), b.clone());
-        async move {
-            let card = format!("9{i:012}");
-            let sent = h.put(format!("{b}/{card}")).json(&body(&card)).send().await;
-            answered(sent, 200).await
-        }
-    })
-    .await;
-    row(name, "register", &register);
-    let (h, b) = (http.clone(), base.clone());
-    let activate = drive(total, clients, move |i| {
-        let (h, b) = (h.clone(), b.clone());
-        async move {
-            let card = format!("9{i:012}");
-            let sent = h
-                .post(format!("{b}/{card}/activate"))
-                .json(&json!({ "PhoneNumber": "+48602123789" }))
-                .send()
-                .await;
-            answered(sent, 204).await
-        }
-    })
-    .await;
-    row(name, "activate", &activate);
-    let (h, b) = (http.clone(), base.clone());
-    let phone = drive(total, clients, move |i| {
-        let (h, b) = (h.clone(), b.clone());
-        async move {
-            let card = format!("9{i:012}");
-            let sent = h
-                .patch(format!("{b}/{card}"))
-                .json(&json!({ "PhoneNumber": "+48602123780" }))
-                .send()
-                .await;
-            answered(sent, 204).await
-        }
-    })
-    .await;
-    row(name, "phone", &phone);
-    let (h, b) = (http.clone(), base.clone());
-    let lock = drive(total, clients, move |i| {
-        let (h, b) = (h.clone(), b.clone());
-        async move {
-            let card = format!("9{i:012}");
-            let sent = h.post(format!("{b}/{card}/lock")).send().await;
-            answered(sent, 204).await
-        }
-    })
-    .await;
-    row(name, "lock", &lock);
+    for (operation, status, request) in OPERATIONS {
+        let (h, b) = (http.clone(), base.clone());
+        let figures = drive(total, clients, move |i| {
+            let sent = request(&h, &b, &format!("9{i:012}")).send();
+            async move { answered(sent.await, status).await }
+        })
+        .await;
+        row(name, operation, &figures);
+    }
     let rate = env_num("CPS_BENCH_OPEN_RATE", 1000);
     let seconds = env_num("CPS_BENCH_OPEN_SECS", 20);
     let open = if rate > 0 && seconds > 0 {

@@ -439,9 +439,20 @@ impl Config {
                 http.listen
             ));
         }
-        let redis = RedisConfig::check(s)?;
-        let alcs = AlcsConfig::check(s)?;
-        let outbox = outbox(s)?;
+        // Parsed once: each group's own, and together they bound one delivery (the outbox's lease).
+        let redis_timeout = millis(
+            &s.redis_timeout_ms,
+            "--redis-timeout-ms / CPS_REDIS_TIMEOUT_MS",
+            1..=60_000,
+        )?;
+        let alcs_timeout = millis(
+            &s.alcs_timeout_ms,
+            "--alcs-timeout-ms / CPS_ALCS_TIMEOUT_MS",
+            1..=600_000,
+        )?;
+        let redis = RedisConfig::check(s, redis_timeout)?;
+        let alcs = AlcsConfig::check(s, alcs_timeout)?;
+        let outbox = outbox(s, redis_timeout.max(alcs_timeout))?;
         Ok(Self {
             http,
             database: DatabaseConfig::check(s, serving)?,
@@ -578,7 +589,7 @@ impl DatabaseConfig {
 }
 
 impl RedisConfig {
-    fn check(s: &Settings) -> Result<Option<Self>, String> {
+    fn check(s: &Settings, timeout: Duration) -> Result<Option<Self>, String> {
         let Some(url) = s.redis_url.clone().filter(|u| !u.trim().is_empty()) else {
             return Ok(None);
         };
@@ -594,23 +605,14 @@ impl RedisConfig {
         Ok(Some(Self {
             url,
             prefix: s.redis_prefix.clone(),
-            timeout: millis(
-                &s.redis_timeout_ms,
-                "--redis-timeout-ms / CPS_REDIS_TIMEOUT_MS",
-                1..=60_000,
-            )?,
+            timeout,
             check: (check > 0).then(|| Duration::from_secs(check)),
         }))
     }
 }
 
 impl AlcsConfig {
-    fn check(s: &Settings) -> Result<Option<Self>, String> {
-        let timeout = millis(
-            &s.alcs_timeout_ms,
-            "--alcs-timeout-ms / CPS_ALCS_TIMEOUT_MS",
-            1..=600_000,
-        )?;
+    fn check(s: &Settings, timeout: Duration) -> Result<Option<Self>, String> {
         let Some(url) = s
             .alcs_activation_url
             .as_deref()
@@ -646,20 +648,12 @@ impl TlsConfig {
     }
 }
 
-/// The outbox worker's settings.
-fn outbox(s: &Settings) -> Result<crate::outbox::worker::WorkerConfig, String> {
-    // A claimed row must stay ours for longer than one delivery can take; the worker starts no
-    // delivery after half the lease (see outbox::worker::run).
-    let longest_delivery = millis(
-        &s.alcs_timeout_ms,
-        "--alcs-timeout-ms / CPS_ALCS_TIMEOUT_MS",
-        1..=600_000,
-    )?
-    .max(millis(
-        &s.redis_timeout_ms,
-        "--redis-timeout-ms / CPS_REDIS_TIMEOUT_MS",
-        1..=60_000,
-    )?);
+/// The outbox worker's settings. `longest_delivery`: the longest one delivery may take (the
+/// Redis or the ALCS timeout, whichever is longer).
+fn outbox(
+    s: &Settings,
+    longest_delivery: Duration,
+) -> Result<crate::outbox::worker::WorkerConfig, String> {
     Ok(crate::outbox::worker::WorkerConfig {
         poll: millis(
             &s.outbox_poll_ms,
@@ -682,6 +676,8 @@ fn outbox(s: &Settings) -> Result<crate::outbox::worker::WorkerConfig, String> {
             "--outbox-max-age-secs / CPS_OUTBOX_MAX_AGE_SECS",
             1..=31_536_000,
         )?,
+        // A claimed row must stay ours for longer than one delivery can take; the worker starts
+        // no delivery after half the lease (see outbox::worker::run).
         lease: (longest_delivery * 3).max(Duration::from_secs(5)),
         ..Default::default()
     })

@@ -85,10 +85,15 @@ impl Policy {
         effects
             .into_iter()
             .map(|effect| {
-                let (status, due) = match effect {
-                    Effect::CacheWrite(_) => (OutboxStatus::Pending, at + EFFECT_GRACE),
-                    Effect::AlcsActivation(_) if self.alcs_notices => (OutboxStatus::Pending, at),
-                    Effect::AlcsActivation(_) => (OutboxStatus::Unsent, at),
+                // What the request delivers itself, the worker leaves alone for a while.
+                let due = if effect.deliver_in_request() {
+                    at + EFFECT_GRACE
+                } else {
+                    at
+                };
+                let status = match effect {
+                    Effect::AlcsActivation(_) if !self.alcs_notices => OutboxStatus::Unsent,
+                    _ => OutboxStatus::Pending,
                 };
                 let (kind, payload) = effect.encode();
                 NewEffect {
