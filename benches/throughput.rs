@@ -5,8 +5,11 @@
 //! of its own (its memory and CPU are its own; it logs as in production, to a pipe).
 //!
 //! `cargo bench` — uses `CPS_TEST_DATABASE_URL` / `CPS_TEST_REDIS_URL` like the tests (defaults:
-//! the local standard ports) and skips, saying so, what it cannot reach. `CPS_BENCH_REQUESTS`
-//! (default 2000) and `CPS_BENCH_CLIENTS` (default 16) size the run.
+//! the local standard ports) and skips, saying so, what it cannot reach. `CPS_BENCH_SECS`
+//! (default 10: each closed-loop row, each pgbench run and the SQLite loop last that long) and
+//! `CPS_BENCH_CLIENTS` (default 16) size the run. Rows are timed, not counted: a run of a second
+//! or two never reaches the database's checkpoints, autovacuum or a grown WAL, and flatters
+//! every figure (measured: 2,000-request rows gave SQLite 2.6 times its sustained rate).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -153,6 +156,25 @@ impl Server {
         format!("http://{}/alcs/loyalty/v1/loyalty-cards", self.addr)
     }
 
+    /// The CPU time the server has used so far (user and system).
+    fn cpu(&self) -> Duration {
+        let stat =
+            std::fs::read_to_string(format!("/proc/{}/stat", self.child.id())).unwrap_or_default();
+        // Fields 14 and 15 (utime, stime), counted after the command name's closing paren.
+        let ticks: u64 = stat
+            .rsplit_once(')')
+            .map(|(_, rest)| {
+                rest.split_whitespace()
+                    .skip(11)
+                    .take(2)
+                    .filter_map(|v| v.parse::<u64>().ok())
+                    .sum()
+            })
+            .unwrap_or(0);
+        // USER_HZ is 100 on Linux.
+        Duration::from_millis(ticks * 10)
+    }
+
     /// The server's peak resident memory so far, in MiB.
     fn peak_rss_mib(&self) -> u64 {
         proc_kib(self.child.id(), "VmHWM:") / 1024
@@ -229,6 +251,8 @@ async fn open_loop(name: &str, server: &Server, rate: usize, seconds: usize) -> 
 struct Figures {
     /// Successful requests per second.
     per_second: f64,
+    /// Requests sent: those numbered `0..sent`.
+    sent: usize,
     p50: Duration,
     p99: Duration,
     /// Requests not answered as expected, and the first one's answer.
@@ -236,8 +260,9 @@ struct Figures {
     first_failure: Option<String>,
 }
 
-/// Sends `total` requests from `clients` concurrent clients; `request(i)` makes the i-th.
-async fn drive<F, Fut>(total: usize, clients: usize, request: F) -> Figures
+/// Sends requests `0, 1, …` (at most `total`) from `clients` concurrent clients until
+/// `deadline`; `request(i)` makes the i-th.
+async fn drive<F, Fut>(total: usize, clients: usize, deadline: Instant, request: F) -> Figures
 where
     F: Fn(usize) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = Result<(), String>> + Send,
@@ -252,6 +277,9 @@ where
                 let mut latencies = Vec::new();
                 let mut failures = Vec::new();
                 loop {
+                    if Instant::now() >= deadline {
+                        return (latencies, failures);
+                    }
                     let i = next.fetch_add(1, Ordering::Relaxed);
                     if i >= total {
                         return (latencies, failures);
@@ -265,7 +293,7 @@ where
             })
         })
         .collect();
-    let mut all = Vec::with_capacity(total);
+    let mut all = Vec::new();
     let mut failures = Vec::new();
     for w in workers {
         let (latencies, failed) = w.await.expect("a client");
@@ -277,6 +305,8 @@ where
     let at = |q: usize| all.get(all.len() * q / 100).copied().unwrap_or_default();
     Figures {
         per_second: all.len() as f64 / elapsed.as_secs_f64(),
+        // Every number drawn below `total` was sent: a client checks the time before drawing.
+        sent: next.load(Ordering::Relaxed).min(total),
         p50: at(50),
         p99: at(99),
         failed: failures.len(),
@@ -335,15 +365,17 @@ fn ratio(what: &str, figure: Option<f64>, bound: Option<f64>, target: f64) {
     }
 }
 
-fn row(backend: &str, operation: &str, f: &Figures) {
+/// `cpu`: the server's CPU time during the row.
+fn row(backend: &str, operation: &str, f: &Figures, cpu: Duration) {
     if let Ok(mut figures) = FIGURES.lock() {
         figures.push((backend.to_owned(), operation.to_owned(), f.per_second));
     }
     println!(
-        "{backend:<22} {operation:<10} {:>9.0} {:>9.2} {:>9.2}",
+        "{backend:<22} {operation:<10} {:>9.0} {:>9.2} {:>9.2} {:>9.3}",
         f.per_second,
         f.p50.as_secs_f64() * 1e3,
-        f.p99.as_secs_f64() * 1e3
+        f.p99.as_secs_f64() * 1e3,
+        cpu.as_secs_f64() * 1e3 / f.sent.max(1) as f64,
     );
     if let Some(first) = &f.first_failure {
         println!(
@@ -379,19 +411,36 @@ const OPERATIONS: [Operation; 4] = [
     }),
 ];
 
-/// Runs every operation on `total` cards through the app, one row each.
-async fn run_backend(name: &str, s: Settings, total: usize, clients: usize) {
+/// Runs every operation for `run` each, one row each: registrations of fresh cards, then each
+/// later operation on the cards the one before it reached.
+async fn run_backend(name: &str, s: Settings, run: Duration, clients: usize) {
     let server = Server::start(&s);
     let base = server.base();
     let http = reqwest::Client::new();
+    // The floor: the cheapest request there is (no body, no database), for its CPU per request.
+    let (h, b) = (
+        http.clone(),
+        base.replace("/alcs/loyalty/v1/loyalty-cards", "/health/live"),
+    );
+    let cpu = server.cpu();
+    let figures = drive(usize::MAX, clients, Instant::now() + run / 3, move |_| {
+        let sent = h.get(&b).send();
+        async move { answered(sent.await, 200).await }
+    })
+    .await;
+    row(name, "live", &figures, server.cpu().saturating_sub(cpu));
+    let mut cards = usize::MAX;
     for (operation, status, request) in OPERATIONS {
         let (h, b) = (http.clone(), base.clone());
-        let figures = drive(total, clients, move |i| {
+        let cpu = server.cpu();
+        let figures = drive(cards, clients, Instant::now() + run, move |i| {
             let sent = request(&h, &b, &format!("9{i:012}")).send();
             async move { answered(sent.await, status).await }
         })
         .await;
-        row(name, operation, &figures);
+        let cpu = server.cpu().saturating_sub(cpu);
+        row(name, operation, &figures, cpu);
+        cards = figures.sent;
     }
     let rate = env_num("CPS_BENCH_OPEN_RATE", 1000);
     let seconds = env_num("CPS_BENCH_OPEN_SECS", 20);
@@ -502,7 +551,7 @@ async fn overload(
 /// The registration's writes committed into SQLite by a plain loop, one transaction at a time
 /// (`BEGIN IMMEDIATE` … `COMMIT`, WAL, `synchronous = FULL`, as the service opens it): customer,
 /// card, two wallets, audit record. What one writer gets from this disk without batching.
-async fn sqlite_loop(total: usize) -> Option<f64> {
+async fn sqlite_loop(run: Duration) -> Option<f64> {
     use std::str::FromStr as _;
     let dir = tempfile::tempdir().ok()?;
     let url = format!("sqlite://{}", dir.path().join("loop.db").display());
@@ -519,7 +568,11 @@ async fn sqlite_loop(total: usize) -> Option<f64> {
     let mut conn = sqlx::SqliteConnection::connect_with(&options).await.ok()?;
     let now = "2026-11-29T10:00:00.000000Z";
     let started = Instant::now();
-    for i in 0..total {
+    let mut done = 0;
+    for i in 0.. {
+        if started.elapsed() >= run {
+            break;
+        }
         let (customer, card) = (format!("{i:032x}"), format!("6{i:012}"));
         sqlx::query("BEGIN IMMEDIATE")
             .execute(&mut conn)
@@ -580,8 +633,9 @@ async fn sqlite_loop(total: usize) -> Option<f64> {
         .await
         .ok()?;
         sqlx::query("COMMIT").execute(&mut conn).await.ok()?;
+        done += 1;
     }
-    Some(total as f64 / started.elapsed().as_secs_f64())
+    Some(f64::from(done) / started.elapsed().as_secs_f64())
 }
 
 /// The registration's writes as one pgbench transaction: customer, card, two wallets, audit
@@ -608,6 +662,28 @@ a as (
 insert into outbox (kind, subject, payload, status, next_attempt_at, created_at)
 select 'cache_write', 'card:' || k.card_number, '{}'::jsonb, 'pending', now(), now()
 from k;
+commit;
+";
+
+/// The same writes as the service's transaction script sends them: one statement per step,
+/// each a round trip, between `begin` and `commit` (run with prepared statements, as sqlx
+/// does). What a script written once for both databases costs before any HTTP or JSON: SQLite
+/// cannot put `insert`s inside `with`, so the one-statement form above is PostgreSQL's alone.
+const PGBENCH_REGISTER_STEPS: &str = r"
+begin;
+insert into customers (id, status, phone_number, gender, created_at, updated_at)
+values (md5(random()::text || clock_timestamp()::text), 'NotActivated', '+48602123789', 'M', now(), now())
+returning id as cid \gset
+insert into cards (card_number, customer_id, status, pin_hmac, registration_fingerprint, created_at, updated_at)
+values (nextval('bench_cards')::text, :cid, 'WaitingForActivation', repeat('a', 64), repeat('b', 64), now(), now())
+on conflict (card_number) do nothing returning card_number as card \gset
+insert into wallets (card_number, wallet_id, position, balance, has_stat, stat_lost, version, created_at, updated_at)
+values (:card, 'Strickers2016', 0, 10.0, true, 0.22, 'abc', now(), now()),
+       (:card, 'SomethingElse', 1, 0.0, false, 0, 'xyz', now(), now());
+insert into audit_log (occurred_at, operation, card_number, customer_id, identity, details)
+values (now(), 'register', :card, :cid, '{}'::jsonb, '{}'::jsonb);
+insert into outbox (kind, subject, payload, status, next_attempt_at, created_at)
+values ('cache_write', 'card:' || :card, '{}'::jsonb, 'pending', now(), now()) returning id;
 commit;
 ";
 
@@ -639,7 +715,7 @@ select 'cache_write', 'card:' || l.card_number, '{}'::jsonb, 'pending', now(), n
 commit;
 ";
 
-async fn pgbench(base_url: &str, total: usize, clients: usize) -> Option<Bounds> {
+async fn pgbench(base_url: &str, run: Duration, clients: usize) -> Option<Bounds> {
     let schema = format!("cps_bench_{}", uuid::Uuid::new_v4().simple());
     let mut admin = sqlx::PgConnection::connect(base_url).await.ok()?;
     sqlx::query(&format!("create schema {schema}"))
@@ -662,19 +738,19 @@ async fn pgbench(base_url: &str, total: usize, clients: usize) -> Option<Bounds>
     .await
     .ok()?;
     let dir = tempfile::tempdir().ok()?;
-    let per_client = (total / clients).max(1);
-    let cards = per_client * clients;
-    let run = |name: &str, text: String| {
+    let seconds = run.as_secs().max(1).to_string();
+    // `cards`: how many the register runs made, numbered from 100000000000.
+    let run = |name: &str, text: String, protocol: &str, cards: i64| {
         let script = dir.path().join(format!("{name}.sql"));
         let written = std::fs::write(&script, text);
         let mut command = std::process::Command::new("pgbench");
         command
-            .args(["-n", "-c", &clients.to_string(), "-j", "2"])
+            .args(["-n", "-M", protocol, "-c", &clients.to_string(), "-j", "2"])
             .args([
-                "-t",
-                &per_client.to_string(),
+                "-T",
+                &seconds,
                 "-D",
-                &format!("cards={cards}"),
+                &format!("cards={}", cards.max(1)),
                 "-f",
             ])
             .arg(&script)
@@ -701,7 +777,14 @@ async fn pgbench(base_url: &str, total: usize, clients: usize) -> Option<Bounds>
             .replace("{card_changes}", card_changes)
             .replace("{phone}", phone)
     };
-    let register = run("register", PGBENCH_REGISTER.to_owned()).await;
+    let register = run("register", PGBENCH_REGISTER.to_owned(), "simple", 0).await;
+    let register_prepared = run("prepared", PGBENCH_REGISTER.to_owned(), "prepared", 0).await;
+    let register_steps = run("steps", PGBENCH_REGISTER_STEPS.to_owned(), "prepared", 0).await;
+    let cards: (i64,) = sqlx::query_as(&format!("select count(*) from {schema}.cards"))
+        .fetch_one(&mut admin)
+        .await
+        .ok()?;
+    let cards = cards.0;
     let activate = run(
         "activate",
         // Activation also counts the card's failed attempts.
@@ -712,19 +795,31 @@ async fn pgbench(base_url: &str, total: usize, clients: usize) -> Option<Bounds>
             "true",
             "null",
         ),
+        "simple",
+        cards,
     )
     .await;
     let phone = run(
         "phone",
         change("change_phone", "", "Active", "false", "'+48602123780'"),
+        "simple",
+        cards,
     )
     .await;
-    let lock = run("lock", change("lock", "", "Locked", "true", "null")).await;
+    let lock = run(
+        "lock",
+        change("lock", "", "Locked", "true", "null"),
+        "simple",
+        cards,
+    )
+    .await;
     let _ = sqlx::query(&format!("drop schema {schema} cascade"))
         .execute(&mut admin)
         .await;
     Some(Bounds {
         register: register?,
+        register_prepared,
+        register_steps,
         activate,
         phone,
         lock,
@@ -733,7 +828,12 @@ async fn pgbench(base_url: &str, total: usize, clients: usize) -> Option<Bounds>
 
 /// pgbench's transactions per second for each operation's writes.
 struct Bounds {
+    /// The one statement, simple protocol (pgbench's default): the bound of the targets.
     register: f64,
+    /// The one statement, prepared.
+    register_prepared: Option<f64>,
+    /// One statement per step, prepared (see [`PGBENCH_REGISTER_STEPS`]).
+    register_steps: Option<f64>,
     activate: Option<f64>,
     phone: Option<f64>,
     lock: Option<f64>,
@@ -742,22 +842,23 @@ struct Bounds {
 #[tokio::main]
 async fn main() {
     // `cargo bench` passes `--bench`; nothing else is accepted.
-    let total = env_num("CPS_BENCH_REQUESTS", 2000);
+    let run = Duration::from_secs(env_num("CPS_BENCH_SECS", 10) as u64);
     let clients = env_num("CPS_BENCH_CLIENTS", 16);
     let rss_start = rss_kib("VmRSS:");
     println!(
-        "cps throughput: {total} requests per row, {clients} concurrent clients, {} cores",
+        "cps throughput: {} s per row, {clients} concurrent clients, {} cores",
+        run.as_secs(),
         std::thread::available_parallelism().map_or(0, usize::from)
     );
     println!(
-        "{:<22} {:<10} {:>9} {:>9} {:>9}",
-        "backend", "operation", "req/s", "p50 ms", "p99 ms"
+        "{:<22} {:<10} {:>9} {:>9} {:>9} {:>9}",
+        "backend", "operation", "req/s", "p50 ms", "p99 ms", "cpu ms/req"
     );
 
     let dir = tempfile::tempdir().expect("a temporary directory");
     let sqlite = format!("sqlite://{}", dir.path().join("bench.db").display());
-    run_backend("sqlite", settings(&sqlite, None), total, clients).await;
-    let sqlite_bound = sqlite_loop(total).await;
+    run_backend("sqlite", settings(&sqlite, None), run, clients).await;
+    let sqlite_bound = sqlite_loop(run).await;
     match sqlite_bound {
         Some(tx) => println!(
             "{:<22} {:<10} {tx:>9.0}   (the same writes, one transaction at a time, fsync each: the bound)",
@@ -785,7 +886,7 @@ async fn main() {
                 &url,
                 with_redis.then_some((redis.as_str(), prefix.as_str())),
             );
-            run_backend(name, s, total, clients).await;
+            run_backend(name, s, run, clients).await;
             let _ = sqlx::query(&format!("drop schema {schema} cascade"))
                 .execute(&mut admin)
                 .await;
@@ -803,12 +904,21 @@ async fn main() {
                 }
             }
         }
-        let bounds = pgbench(&pg, total, clients).await;
+        let bounds = pgbench(&pg, run, clients).await;
         match &bounds {
             Some(bounds) => {
                 println!(
                     "{:<22} {:<10} {:>9.0}   (each operation's writes as one statement, no HTTP/JSON: the bounds)",
                     "pgbench, same writes", "register", bounds.register
+                );
+                let show = |what: &str, tps: Option<f64>| match tps {
+                    Some(tps) => println!("{:<22} {:<10} {tps:>9.0}   ({what})", "", "register"),
+                    None => println!("{:<22} {:<10} failed   ({what})", "", "register"),
+                };
+                show("the same statement, prepared", bounds.register_prepared);
+                show(
+                    "one statement per step, prepared: the round trips of a script written once",
+                    bounds.register_steps,
                 );
                 for (operation, tps) in [
                     ("activate", bounds.activate),
@@ -828,6 +938,13 @@ async fn main() {
         ratio(
             "postgres register / pgbench register",
             figure("postgres", "register"),
+            pgb(|b| Some(b.register)),
+            0.95,
+        );
+        // No service can beat its own statements sent with nothing around them.
+        ratio(
+            "pgbench per step / pgbench register",
+            pgb(|b| b.register_steps),
             pgb(|b| Some(b.register)),
             0.95,
         );
