@@ -5,20 +5,29 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use cps::commands;
-use cps::config::{CacheCommand, Cli, Command, Config, OutboxCommand, SettingError};
+use cps::config::{CacheCommand, Cli, Command, Config, LogFormat, OutboxCommand, SettingError};
 use cps::startup::Application;
 use tracing_subscriber::EnvFilter;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
+    let logs = tracing_subscriber::fmt()
         .with_env_filter(
             EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn")),
         )
-        .with_writer(std::io::stderr)
+        .with_writer(std::io::stderr);
+    match cli.log_format {
         // Colour codes only for a person at a terminal, not in collected logs.
-        .with_ansi(std::io::stderr().is_terminal())
-        .init();
+        LogFormat::Text => logs.with_ansi(std::io::stderr().is_terminal()).init(),
+        // One object per line: the event's fields at the top level, the request's span (its
+        // request id, method and route) under `span`.
+        LogFormat::Json => logs
+            .json()
+            .flatten_event(true)
+            .with_current_span(true)
+            .with_span_list(false)
+            .init(),
+    }
     let command = cli.command.unwrap_or(Command::Serve);
     let config = match command {
         Command::Serve => Config::from_settings(&cli.settings),

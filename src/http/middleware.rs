@@ -5,9 +5,10 @@ use std::time::{Duration, Instant};
 
 use axum::body::Body;
 use axum::extract::{MatchedPath, Request, State};
-use axum::http::{HeaderValue, Method, header};
+use axum::http::{HeaderName, HeaderValue, Method, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use tracing::Instrument;
 
 use super::AppState;
 use super::error::ApiError;
@@ -31,7 +32,37 @@ pub struct Client {
     pub subject: Option<std::sync::Arc<str>>,
 }
 
+/// The header that names one request in the caller's logs and in ours.
+pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+/// Longest request id taken from a caller; a longer one is replaced.
+pub const MAX_REQUEST_ID: usize = 128;
+
+/// Every request runs in a span carrying its request id, so every line logged for it (here, in
+/// the service, in the store) names it; the id goes back on every answer, errors included.
 pub async fn envelope(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let id = request_id(req.headers());
+    let span = tracing::info_span!("request", request_id = %id.to_str().unwrap_or_default());
+    let mut response = handle(state, req, next).instrument(span).await;
+    response.headers_mut().insert(REQUEST_ID, id);
+    response
+}
+
+/// The caller's `X-Request-Id` when it is one we can log and echo safely (1 to
+/// [`MAX_REQUEST_ID`] visible ASCII characters), else a new one: a random UUID, 32 hex digits.
+fn request_id(headers: &axum::http::HeaderMap) -> HeaderValue {
+    headers
+        .get(REQUEST_ID)
+        .filter(|v| {
+            (1..=MAX_REQUEST_ID).contains(&v.len()) && v.as_bytes().iter().all(u8::is_ascii_graphic)
+        })
+        .cloned()
+        .unwrap_or_else(|| {
+            HeaderValue::try_from(uuid::Uuid::new_v4().simple().to_string())
+                .unwrap_or(HeaderValue::from_static("-"))
+        })
+}
+
+async fn handle(state: AppState, req: Request, next: Next) -> Response {
     let started = Instant::now();
     let method = req.method().clone();
     let route = req

@@ -85,10 +85,13 @@ impl Deliverer {
         let mut writes = tokio::task::JoinSet::new();
         for pending in now {
             let deliverer = self.clone();
-            writes.spawn(async move {
-                let result = deliverer.deliver(&pending.effect).await;
-                (pending, result)
-            });
+            writes.spawn(tracing::Instrument::instrument(
+                async move {
+                    let result = deliverer.deliver(&pending.effect).await;
+                    (pending, result)
+                },
+                tracing::Span::current(),
+            ));
         }
         let mut done = Vec::with_capacity(writes.len());
         while let Some(joined) = writes.join_next().await {

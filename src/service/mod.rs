@@ -226,7 +226,11 @@ async fn retry_pause(e: &StoreError) {
 async fn detach<T: Send + 'static>(
     work: impl Future<Output = T> + Send + 'static,
 ) -> Result<T, StoreError> {
-    tokio::spawn(work)
-        .await
-        .map_err(|e| StoreError::failed("finish the operation", e))
+    // In the caller's span: what the task logs still names the request.
+    tokio::spawn(tracing::Instrument::instrument(
+        work,
+        tracing::Span::current(),
+    ))
+    .await
+    .map_err(|e| StoreError::failed("finish the operation", e))
 }

@@ -74,6 +74,14 @@ impl Db {
             .run(&pool)
             .await
             .map_err(|e| StoreError::failed("apply PostgreSQL migrations", e))?;
+        // Which database, never the password (the URL's other parts are not secret).
+        tracing::info!(
+            host = connect.get_host(),
+            port = connect.get_port(),
+            database = connect.get_database().unwrap_or("(the user's)"),
+            user = connect.get_username(),
+            "database: PostgreSQL"
+        );
         Ok(Self::Postgres {
             pool,
             connect: Box::new(connect),
@@ -108,6 +116,7 @@ impl Db {
             .run(&writer)
             .await
             .map_err(|e| StoreError::failed("apply SQLite migrations", e))?;
+        tracing::info!(file = %options.get_filename().display(), "database: SQLite");
         let reader = SqlitePoolOptions::new()
             .max_connections(4)
             .acquire_timeout(busy_timeout)

@@ -17,5 +17,6 @@ mod lock;
 mod process;
 mod read;
 mod register;
+mod request_ids;
 mod resilience;
 pub mod support;

@@ -119,58 +119,106 @@ fn invalid_configuration_stops_the_start_with_one_line_naming_the_setting() {
 
 #[tokio::test]
 async fn logs_tell_what_happened_without_phone_numbers_or_pin_hmacs() {
-    // On this binary's backend: the cache and PostgreSQL paths must not leak either.
-    let Some((db, prefix)) = TestApp::resources(backend()).await else {
-        return;
-    };
-    let redis = redis_url();
-    let mut env = vec![("CPS_DATABASE_URL", db.url.as_str()), ("RUST_LOG", "debug")];
-    if let Some(prefix) = &prefix {
-        env.push(("CPS_REDIS_URL", redis.as_str()));
-        env.push(("CPS_REDIS_PREFIX", prefix.0.as_str()));
-    }
-    let (mut child, mut lines, addr) = start(&env);
-    let client = reqwest::Client::new();
-    let url = format!("http://{addr}/alcs/loyalty/v1/loyalty-cards/{CARD}");
-    let secret_phone = "+48 601 999 888";
-    let mut body = registration(CARD);
-    body["LoyaltyCard"]["PhoneNumber"] = json!(secret_phone);
-    let r = client.put(&url).json(&body).send().await.unwrap();
-    assert_eq!(r.status().as_u16(), 200);
-    for phone in [secret_phone, "+48 601 999 887"] {
-        client
-            .post(format!("{url}/activate"))
-            .json(&json!({ "PhoneNumber": phone }))
+    for format in ["text", "json"] {
+        // On this binary's backend: the cache and PostgreSQL paths must not leak either.
+        let Some((db, prefix)) = TestApp::resources(backend()).await else {
+            return;
+        };
+        let redis = redis_url();
+        let mut env = vec![
+            ("CPS_DATABASE_URL", db.url.as_str()),
+            ("RUST_LOG", "debug"),
+            ("CPS_LOG_FORMAT", format),
+        ];
+        if let Some(prefix) = &prefix {
+            env.push(("CPS_REDIS_URL", redis.as_str()));
+            env.push(("CPS_REDIS_PREFIX", prefix.0.as_str()));
+        }
+        let (mut child, mut lines, addr) = start(&env);
+        let client = reqwest::Client::new();
+        let url = format!("http://{addr}/alcs/loyalty/v1/loyalty-cards/{CARD}");
+        let secret_phone = "+48 601 999 888";
+        let mut body = registration(CARD);
+        body["LoyaltyCard"]["PhoneNumber"] = json!(secret_phone);
+        let r = client
+            .put(&url)
+            .header("x-request-id", "till-42-registration")
+            .json(&body)
             .send()
             .await
             .unwrap();
-    }
-    client
-        .patch(&url)
-        .json(&json!({ "PhoneNumber": "+48 601 999 886" }))
-        .send()
-        .await
-        .unwrap();
-    // A refused PIN and a refused phone must not be echoed either.
-    body["LoyaltyCard"]["CardPinHMac"] = json!(format!("{PIN}\n"));
-    client.put(&url).json(&body).send().await.unwrap();
-    client
-        .patch(&url)
-        .json(&json!({ "PhoneNumber": "+48 601 999 88x" }))
-        .send()
-        .await
-        .unwrap();
-    child.stop();
-    let log = lines.drain().join("\n");
-    assert!(log.contains("card registered"), "{log}");
-    assert!(log.contains("card updated"), "{log}");
-    assert!(log.contains("status=400"), "{log}");
-    assert!(
-        !log.contains('\u{1b}'),
-        "no colour codes when not on a terminal"
-    );
-    for secret in [PIN, "601999", "601 999", "999888", "999 888", "99988"] {
-        assert!(!log.contains(secret), "{secret:?} in the log:\n{log}");
+        assert_eq!(r.status().as_u16(), 200);
+        for phone in [secret_phone, "+48 601 999 887"] {
+            client
+                .post(format!("{url}/activate"))
+                .json(&json!({ "PhoneNumber": phone }))
+                .send()
+                .await
+                .unwrap();
+        }
+        client
+            .patch(&url)
+            .json(&json!({ "PhoneNumber": "+48 601 999 886" }))
+            .send()
+            .await
+            .unwrap();
+        // A refused PIN and a refused phone must not be echoed either.
+        body["LoyaltyCard"]["CardPinHMac"] = json!(format!("{PIN}\n"));
+        client.put(&url).json(&body).send().await.unwrap();
+        client
+            .patch(&url)
+            .header("x-request-id", "till-42-bad-phone")
+            .json(&json!({ "PhoneNumber": "+48 601 999 88x" }))
+            .send()
+            .await
+            .unwrap();
+        child.stop();
+        let lines = lines.drain();
+        let log = lines.join("\n");
+        assert!(log.contains("card registered"), "{log}");
+        assert!(log.contains("card updated"), "{log}");
+        assert!(
+            !log.contains('\u{1b}'),
+            "no colour codes when not on a terminal"
+        );
+        for secret in [PIN, "601999", "601 999", "999888", "999 888", "99988"] {
+            assert!(!log.contains(secret), "{secret:?} in the log:\n{log}");
+        }
+        // The line of each request, and what the service logged for it, name its request id.
+        let with_id = |message: &str, id: &str| match format {
+            "json" => lines.iter().any(|l| {
+                let v: serde_json::Value = serde_json::from_str(l).unwrap();
+                v["message"] == message && v["span"]["request_id"] == id
+            }),
+            _ => lines
+                .iter()
+                .any(|l| l.contains(message) && l.contains(&format!("request_id={id}"))),
+        };
+        assert!(with_id("card registered", "till-42-registration"), "{log}");
+        assert!(with_id("request handled", "till-42-registration"), "{log}");
+        assert!(with_id("request handled", "till-42-bad-phone"), "{log}");
+        if format == "json" {
+            for line in &lines {
+                let v: serde_json::Value = serde_json::from_str(line)
+                    .unwrap_or_else(|e| panic!("not a JSON line ({e}): {line}"));
+                for field in ["timestamp", "level", "target"] {
+                    assert!(v[field].is_string(), "{field} in {line}");
+                }
+                // Ours always have a message (sqlx's debug lines carry a `summary` instead).
+                if v["target"].as_str().is_some_and(|t| t.starts_with("cps")) {
+                    assert!(v["message"].is_string(), "message in {line}");
+                }
+            }
+            assert!(log.contains(r#""status":400"#), "{log}");
+            assert!(log.contains(r#""message":"database: "#), "{log}");
+        } else {
+            assert!(log.contains("status=400"), "{log}");
+            assert!(log.contains("database: "), "{log}");
+        }
+        assert!(
+            !log.contains("password"),
+            "the start-up line names the database without credentials"
+        );
     }
 }
 

@@ -85,9 +85,14 @@ pub fn start(env: &[(&str, &str)]) -> (Running, LogLines, String) {
         let line = rx
             .recv_timeout(deadline.saturating_duration_since(std::time::Instant::now()))
             .unwrap_or_else(|_| panic!("the server logs its address; it said: {early:?}"));
+        // `addr=…` in text, `"addr":"…"` in JSON lines.
         let addr = line
             .find("addr=")
-            .map(|at| line[at + 5..].split_whitespace().next().unwrap().to_owned());
+            .map(|at| line[at + 5..].split_whitespace().next().unwrap().to_owned())
+            .or_else(|| {
+                line.find("\"addr\":\"")
+                    .map(|at| line[at + 8..].split('"').next().unwrap().to_owned())
+            });
         early.push(line);
         if let Some(addr) = addr {
             return (child, LogLines { early, rest: rx }, addr);
