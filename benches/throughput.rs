@@ -785,34 +785,29 @@ async fn pgbench(base_url: &str, run: Duration, clients: usize) -> Option<Bounds
         .await
         .ok()?;
     let cards = cards.0;
-    let activate = run(
-        "activate",
-        // Activation also counts the card's failed attempts.
-        change(
+    let changes = [
+        (
             "activate",
-            "and (select count(*) from activation_failures f where f.card_number = c.card_number) >= 0",
-            "Active",
-            "true",
-            "null",
+            // Activation also counts the card's failed attempts.
+            change(
+                "activate",
+                "and (select count(*) from activation_failures f where f.card_number = c.card_number) >= 0",
+                "Active",
+                "true",
+                "null",
+            ),
         ),
-        "simple",
-        cards,
-    )
-    .await;
-    let phone = run(
-        "phone",
-        change("change_phone", "", "Active", "false", "'+48602123780'"),
-        "simple",
-        cards,
-    )
-    .await;
-    let lock = run(
-        "lock",
-        change("lock", "", "Locked", "true", "null"),
-        "simple",
-        cards,
-    )
-    .await;
+        (
+            "phone",
+            change("change_phone", "", "Active", "false", "'+48602123780'"),
+        ),
+        ("lock", change("lock", "", "Locked", "true", "null")),
+    ];
+    let mut tps = Vec::new();
+    for (name, script) in changes {
+        tps.push(run(name, script, "simple", cards).await);
+    }
+    let [activate, phone, lock]: [Option<f64>; 3] = tps.try_into().ok()?;
     let _ = sqlx::query(&format!("drop schema {schema} cascade"))
         .execute(&mut admin)
         .await;
