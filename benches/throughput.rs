@@ -30,6 +30,7 @@ fn env_num(name: &str, default: usize) -> usize {
 fn settings(database_url: &str, redis: Option<(&str, &str)>) -> Settings {
     Settings {
         listen: "127.0.0.1:0".into(),
+        admin_listen: "127.0.0.1:0".into(),
         database_url: database_url.into(),
         database_max_connections: "8".into(),
         database_timeout_secs: "10".into(),
@@ -89,6 +90,7 @@ impl Server {
         use std::io::BufRead as _;
         let mut env: Vec<(&str, String)> = vec![
             ("CPS_LISTEN", s.listen.clone()),
+            ("CPS_ADMIN_LISTEN", s.admin_listen.clone()),
             ("CPS_DATABASE_URL", s.database_url.clone()),
             (
                 "CPS_DATABASE_MAX_CONNECTIONS",

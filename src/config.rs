@@ -92,6 +92,15 @@ pub struct Settings {
         global = true
     )]
     pub listen: String,
+    /// Address and port of the admin listener (`/metrics`, `/health/ready`, `/health/live`),
+    /// never the API's; `off` serves none.
+    #[arg(
+        long,
+        env = "CPS_ADMIN_LISTEN",
+        default_value = "127.0.0.1:9090",
+        global = true
+    )]
+    pub admin_listen: String,
     /// Database URL: `sqlite://FILE` (created and migrated on start) or `postgres://…`.
     #[arg(
         long,
@@ -314,6 +323,8 @@ pub struct Config {
 #[derive(Debug, Clone)]
 pub struct HttpConfig {
     pub listen: SocketAddr,
+    /// The admin listener, if any.
+    pub admin_listen: Option<SocketAddr>,
     pub default_language: Language,
     pub default_country: Country,
     pub request_timeout: Duration,
@@ -492,6 +503,14 @@ impl HttpConfig {
                 s.listen
             )
         })?;
+        let admin_listen = match s.admin_listen.as_str() {
+            "off" => None,
+            addr => Some(addr.parse().map_err(|_| {
+                format!(
+                    "--admin-listen / CPS_ADMIN_LISTEN: {addr:?} is not an address and port such as 127.0.0.1:9090, or off"
+                )
+            })?),
+        };
         let default_language = Language::recognize(&s.default_language).ok_or_else(|| {
             format!(
                 "--default-language / CPS_DEFAULT_LANGUAGE: {:?} is not pl_PL or en_US",
@@ -543,6 +562,7 @@ impl HttpConfig {
         };
         Ok(Self {
             listen,
+            admin_listen,
             default_language,
             default_country,
             request_timeout: secs(

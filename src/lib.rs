@@ -10,6 +10,7 @@ pub mod config;
 pub mod domain;
 pub mod http;
 pub mod logs;
+pub mod metrics;
 pub mod outbox;
 pub mod server;
 pub mod service;

@@ -20,6 +20,8 @@ use crate::store::Guarded;
 pub struct Application {
     listener: tokio::net::TcpListener,
     addr: SocketAddr,
+    /// The admin listener (metrics, probes) and its routes, when one is configured.
+    admin: Option<(tokio::net::TcpListener, Router)>,
     router: Router,
     tls: Option<Arc<rustls::ServerConfig>>,
     connections: crate::server::Limits,
@@ -113,6 +115,15 @@ impl Application {
         };
         let listener = bind(http_config.listen)
             .with_context(|| format!("cannot listen on {}", http_config.listen))?;
+        let admin = match http_config.admin_listen {
+            Some(at) => {
+                // Recording starts with the listener that exposes it.
+                crate::metrics::handle();
+                let admin = bind(at).with_context(|| format!("cannot listen on {at} (admin)"))?;
+                Some((admin, http::admin_router(state.clone())))
+            }
+            None => None,
+        };
         if let Some(files) = crate::server::raise_open_files_limit() {
             // Database, cache, log and listener descriptors need room beside the clients.
             let wanted = http_config.connections.max_connections as u64 + 256;
@@ -136,6 +147,7 @@ impl Application {
         Ok(Self {
             listener,
             addr,
+            admin,
             router: http::router(state),
             tls,
             connections: config.http.connections,
@@ -151,6 +163,11 @@ impl Application {
 
     pub fn local_addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// Where the admin listener (metrics, probes) listens, if it does.
+    pub fn admin_addr(&self) -> Option<SocketAddr> {
+        self.admin.as_ref().and_then(|(l, _)| l.local_addr().ok())
     }
 
     /// Serves (and runs the outbox worker) until `shutdown` completes, then lets in-flight
@@ -171,6 +188,23 @@ impl Application {
             .refiller
             .map(|refiller| tokio::spawn(refiller.run(stop_tx.subscribe())));
         let server_stop = stop_tx.subscribe();
+        let admin = self.admin.map(|(listener, router)| {
+            if let Ok(at) = listener.local_addr() {
+                tracing::info!(admin = %at, "serving metrics and probes (admin listener)");
+            }
+            let mut stop = stop_tx.subscribe();
+            tokio::spawn(async move {
+                let stopped = async move {
+                    let _ = stop.wait_for(|stopped| *stopped).await;
+                };
+                if let Err(e) = axum::serve(listener, router)
+                    .with_graceful_shutdown(stopped)
+                    .await
+                {
+                    tracing::error!(error = %e, "the admin listener failed");
+                }
+            })
+        });
         tokio::spawn(async move {
             shutdown.await;
             let _ = stop_tx.send(true);
@@ -190,6 +224,9 @@ impl Application {
         .context("the server failed");
         if let Some(worker) = worker {
             let _ = worker.await;
+        }
+        if let Some(admin) = admin {
+            let _ = admin.await;
         }
         if let Some(refiller) = refiller {
             let _ = refiller.await;

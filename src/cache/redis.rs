@@ -206,7 +206,13 @@ impl RedisCache {
     /// Writes each of `hashes` if it is newer than what Redis holds (the path of every change):
     /// one script call per hash, all sent in one round trip.
     pub async fn write_newer(&self, hashes: &[HashWrite]) -> Result<Vec<Written>, CacheError> {
-        self.write_all(hashes, "0").await
+        let started = std::time::Instant::now();
+        let written = self.write_all(hashes, "0").await;
+        metrics::histogram!(crate::metrics::names::CACHE_WRITE).record(started.elapsed());
+        if written.is_err() {
+            metrics::counter!(crate::metrics::names::CACHE_WRITE_FAILURES).increment(1);
+        }
+        written
     }
 
     async fn write_all(

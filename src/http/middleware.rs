@@ -14,6 +14,7 @@ use super::AppState;
 use super::error::ApiError;
 use super::extract::{accepts_json, is_json, read_body};
 use crate::domain::Language;
+use crate::metrics::names;
 
 pub const JSON: HeaderValue = HeaderValue::from_static("application/json; charset=utf-8");
 
@@ -91,7 +92,10 @@ async fn handle(state: AppState, req: Request, next: Next) -> Response {
     let response = render(response, language);
 
     let status = response.status().as_u16();
-    let duration_ms = elapsed_ms(started.elapsed());
+    let elapsed = started.elapsed();
+    let duration_ms = elapsed_ms(elapsed);
+    metrics::counter!(names::HTTP_REQUESTS, "method" => method.to_string(), "route" => route.clone(), "status" => status.to_string()).increment(1);
+    metrics::histogram!(names::HTTP_DURATION, "method" => method.to_string(), "route" => route.clone()).record(elapsed);
     let addr = client.as_ref().map(|c| c.addr.to_string());
     let subject = client.as_ref().and_then(|c| c.subject.as_deref());
     if response.status().is_server_error() {
@@ -123,9 +127,9 @@ async fn admit(state: &AppState, req: Request, route: &str, next: Next) -> Respo
         Err(error) => return error.into_response(),
     };
     let req = Request::from_parts(parts, Body::from(body));
-    // Health checks are exempt from shedding: they are cheap, and an orchestrator must see an
-    // overloaded instance as alive.
-    let health = route.starts_with("/health/");
+    // Health checks and scrapes are exempt from shedding: they are cheap, and an orchestrator
+    // must see an overloaded instance as alive (and its operators, why it is overloaded).
+    let health = route.starts_with("/health/") || route == "/metrics";
     let run = async {
         let _place = match health {
             true => None,
@@ -194,6 +198,7 @@ fn render(mut response: Response, language: Language) -> Response {
         }
         None => return response,
     };
+    metrics::counter!(names::HTTP_ERRORS, "message_code" => error.message_code()).increment(1);
     let body = serde_json::to_vec(&error.envelope(language)).unwrap_or_default();
     let mut out = (error.status(), body).into_response();
     out.headers_mut().insert(header::CONTENT_TYPE, JSON);

@@ -15,7 +15,7 @@ pub mod wire;
 
 use std::time::Duration;
 
-use axum::extract::DefaultBodyLimit;
+use axum::extract::{DefaultBodyLimit, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -87,6 +87,35 @@ pub fn router(state: AppState) -> Router {
         .layer(CatchPanicLayer::new())
         .layer(mw::from_fn_with_state(state.clone(), middleware::envelope))
         .with_state(state)
+}
+
+/// The admin listener's routes: metrics and the probes, for the platform rather than ALCS.
+/// Same envelope, request ids and logs as the API; never shed (a scrape or a probe during an
+/// overload is exactly when an operator needs them).
+pub fn admin_router(state: AppState) -> Router {
+    Router::new()
+        .route("/metrics", get(metrics))
+        .route("/health/live", get(health::live))
+        .route("/health/ready", get(health::ready))
+        .fallback(|| async { ApiError::NotFound })
+        .layer(CatchPanicLayer::new())
+        .layer(mw::from_fn_with_state(state.clone(), middleware::envelope))
+        .with_state(state)
+}
+
+/// Prometheus's text format: what the process recorded, with the gauges read now.
+async fn metrics(State(state): State<AppState>) -> Response {
+    let Some(handle) = crate::metrics::handle() else {
+        return ApiError::ServiceUnavailable.into_response();
+    };
+    state.service.observe().await;
+    crate::metrics::record_process();
+    let mut response = handle.render().into_response();
+    response.headers_mut().insert(
+        axum::http::header::CONTENT_TYPE,
+        axum::http::HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+    );
+    response
 }
 
 /// A JSON success response.

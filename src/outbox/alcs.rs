@@ -109,6 +109,20 @@ impl AlcsClient {
     /// POSTs the notice; 2xx is delivered. Timeouts, connection errors, 5xx, 408 and 429 are
     /// worth retrying; any other answer is final.
     pub async fn notify(&self, notice: &ActivationNotice) -> Result<(), AlcsError> {
+        let started = std::time::Instant::now();
+        let result = self.call(notice).await;
+        let outcome = match &result {
+            Ok(()) => "delivered",
+            Err(e) if e.permanent => "refused",
+            Err(_) => "failed",
+        };
+        metrics::histogram!(crate::metrics::names::ALCS_CALL, "outcome" => outcome)
+            .record(started.elapsed());
+        metrics::counter!(crate::metrics::names::ALCS_CALLS, "outcome" => outcome).increment(1);
+        result
+    }
+
+    async fn call(&self, notice: &ActivationNotice) -> Result<(), AlcsError> {
         let response = self
             .http
             .post(self.url(&notice.card_number))

@@ -102,6 +102,13 @@ macro_rules! effects {
                 Err(DecodeError { kind: kind.to_owned(), source: None })
             }
 
+            /// Its kind's name (the `kind` column), e.g. for metrics labels.
+            pub fn kind(&self) -> &'static str {
+                match self {
+                    $(Self::$variant(_) => <$kind as $crate::outbox::effect::Kind>::NAME,)+
+                }
+            }
+
             /// What it concerns, for logs and `cps outbox` (never personal data).
             pub fn subject(&self) -> String {
                 match self {

@@ -54,6 +54,11 @@ impl Deliverer {
         }
     }
 
+    /// The queue's events by kind and state, with the oldest of each.
+    pub async fn summary(&self) -> Result<Vec<crate::store::OutboxCount>, StoreError> {
+        self.queue.outbox_summary().await
+    }
+
     /// Wakes the worker: something is due now.
     pub fn waker(&self) -> Arc<Notify> {
         self.wake.clone()
@@ -96,14 +101,20 @@ impl Deliverer {
         let mut done = Vec::with_capacity(writes.len());
         while let Some(joined) = writes.join_next().await {
             match joined {
-                Ok((pending, Ok(()))) => done.push(Delivered::of(&pending)),
-                Ok((pending, Err(e))) => crate::warn_limited!(
+                Ok((pending, Ok(()))) => {
+                    delivered(&pending, "delivered");
+                    done.push(Delivered::of(&pending));
+                }
+                Ok((pending, Err(e))) => {
+                    delivered(&pending, "failed");
+                    crate::warn_limited!(
                     "side-effect-not-delivered",
                     outbox_id = pending.id,
                     subject = %pending.effect.subject(),
                     error = %crate::error_chain(&e),
                     "side effect not delivered now; the outbox worker will retry"
-                ),
+                    );
+                }
                 Err(e) => tracing::error!(error = %e, "a side effect delivery task failed"),
             }
         }
@@ -111,6 +122,12 @@ impl Deliverer {
             self.mark_done(done);
         }
     }
+}
+
+/// Counts an attempt to deliver `pending`: `delivered`, `failed` (within a request, left to
+/// the worker), `retry` (the worker will try again) or `dead`.
+fn delivered(pending: &Pending, outcome: &'static str) {
+    metrics::counter!(crate::metrics::names::OUTBOX_DELIVERIES, "kind" => pending.effect.kind(), "outcome" => outcome).increment(1);
 }
 
 /// A delivered row: its id, and whether it is kept as `delivered` or removed.
@@ -220,7 +237,10 @@ pub async fn run(deliverer: Deliverer, config: WorkerConfig, mut shutdown: watch
                 continue;
             }
             match deliverer.deliver(&pending.effect).await {
-                Ok(()) => done.push(Delivered::of(&pending)),
+                Ok(()) => {
+                    delivered(&pending, "delivered");
+                    done.push(Delivered::of(&pending));
+                }
                 Err(e) => failed(&deliverer, &config, &pending, &e).await,
             }
         }
@@ -274,6 +294,7 @@ async fn failed(
     let give_up = pending.effect.can_die()
         && (e.permanent() || pending.attempts >= config.max_attempts || age >= config.max_age);
     let subject = pending.effect.subject();
+    delivered(pending, if give_up { "dead" } else { "retry" });
     if give_up {
         tracing::error!(
             outbox_id = pending.id,

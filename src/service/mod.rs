@@ -89,18 +89,21 @@ impl Service {
         let (store, deliverer, policy) = (self.store.clone(), self.deliverer.clone(), self.policy);
         let card = registration.card_number.clone();
         let outcome = detach(async move {
-            let outcome = match store
-                .register(&registration, identity.as_ref(), Utc::now(), &policy)
-                .await
-            {
-                Err(e) if e.is_retryable() => {
-                    retry_pause(&e).await;
-                    store
-                        .register(&registration, identity.as_ref(), Utc::now(), &policy)
-                        .await
+            let outcome = timed("register", async {
+                match store
+                    .register(&registration, identity.as_ref(), Utc::now(), &policy)
+                    .await
+                {
+                    Err(e) if e.is_retryable() => {
+                        retry_pause(&e).await;
+                        store
+                            .register(&registration, identity.as_ref(), Utc::now(), &policy)
+                            .await
+                    }
+                    done => done,
                 }
-                done => done,
-            }?;
+            })
+            .await?;
             deliverer.deliver_now(pending(outcome.effects)).await;
             Ok::<_, StoreError>(outcome.result)
         })
@@ -126,19 +129,23 @@ impl Service {
     ) -> Result<Applied, ApplyError> {
         let (store, deliverer, policy) = (self.store.clone(), self.deliverer.clone(), self.policy);
         let (card_for_task, command_for_task) = (card.clone(), command.clone());
+        let operation = command.name();
         let result = detach(async move {
-            let outcome = match store
-                .apply(&card_for_task, &command_for_task, Utc::now(), &policy)
-                .await
-            {
-                Err(e) if e.is_retryable() => {
-                    retry_pause(&e).await;
-                    store
-                        .apply(&card_for_task, &command_for_task, Utc::now(), &policy)
-                        .await
+            let outcome = timed(operation, async {
+                match store
+                    .apply(&card_for_task, &command_for_task, Utc::now(), &policy)
+                    .await
+                {
+                    Err(e) if e.is_retryable() => {
+                        retry_pause(&e).await;
+                        store
+                            .apply(&card_for_task, &command_for_task, Utc::now(), &policy)
+                            .await
+                    }
+                    done => done,
                 }
-                done => done,
-            }?;
+            })
+            .await?;
             deliverer.deliver_now(pending(outcome.effects)).await;
             Ok::<_, StoreError>(outcome.result)
         })
@@ -146,7 +153,6 @@ impl Service {
         .and_then(|r| r)
         .map_err(|e| ApplyError::Failed(e.into()))
         .and_then(|r| r.map_err(ApplyError::Refused));
-        let operation = command.name();
         match &result {
             Ok(applied) => {
                 tracing::info!(card_number = %card, operation, changed = *applied == Applied::Changed, "card updated");
@@ -163,6 +169,44 @@ impl Service {
             Err(ApplyError::Failed(_)) => {}
         }
         result
+    }
+
+    /// Sets the gauges a scrape reads: the pool's connections, and the outbox's events by kind
+    /// and state with the age of the oldest. Bounded in time: a scrape must not hang on a
+    /// database that does not answer (the gauges then keep their last values).
+    pub async fn observe(&self) {
+        use crate::metrics::names;
+        if let Some(pool) = self.store.pool() {
+            metrics::gauge!(names::DB_CONNECTIONS, "state" => "open").set(f64::from(pool.open));
+            metrics::gauge!(names::DB_CONNECTIONS, "state" => "idle").set(f64::from(pool.idle));
+        }
+        let summary = tokio::time::timeout(READY_TIMEOUT, self.deliverer.summary()).await;
+        let Ok(Ok(summary)) = summary else {
+            crate::warn_limited!(
+                "metrics-outbox",
+                "metrics: the outbox could not be counted in time"
+            );
+            return;
+        };
+        // A kind and state seen before but empty now reads 0, not its last count.
+        static SEEN: std::sync::Mutex<std::collections::BTreeSet<(String, String)>> =
+            std::sync::Mutex::new(std::collections::BTreeSet::new());
+        let mut seen = SEEN
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        for (kind, state) in seen.iter() {
+            let labels = [("kind", kind.clone()), ("state", state.clone())];
+            metrics::gauge!(names::OUTBOX_EVENTS, &labels).set(0.0);
+            metrics::gauge!(names::OUTBOX_OLDEST, &labels).set(0.0);
+        }
+        let now = Utc::now();
+        for row in summary {
+            let age = (now - row.oldest).to_std().unwrap_or_default();
+            let labels = [("kind", row.kind.clone()), ("state", row.state.clone())];
+            metrics::gauge!(names::OUTBOX_EVENTS, &labels).set(row.count as f64);
+            metrics::gauge!(names::OUTBOX_OLDEST, &labels).set(age.as_secs_f64());
+            seen.insert((row.kind, row.state));
+        }
     }
 
     pub async fn card(&self, card: &CardNumber) -> Result<Option<CardView>, Failure> {
@@ -213,6 +257,15 @@ fn pending(rows: Vec<OutboxRow>) -> Vec<Pending> {
     rows.into_iter()
         .filter_map(|row| Pending::from_row(row).ok())
         .collect()
+}
+
+/// Runs an operation's database work, recording how long it took (its retry included).
+async fn timed<T>(operation: &'static str, work: impl Future<Output = T>) -> T {
+    let started = Instant::now();
+    let done = work.await;
+    metrics::histogram!(crate::metrics::names::DB_TRANSACTION, "operation" => operation)
+        .record(started.elapsed());
+    done
 }
 
 /// A short, jittered pause before the one retry of an operation the database refused for a

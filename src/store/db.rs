@@ -53,6 +53,17 @@ pub(crate) enum ReadTx {
 }
 
 impl Db {
+    /// PostgreSQL's pool; SQLite has one writer and a few readers, not worth a metric.
+    pub(crate) fn pool(&self) -> Option<super::PoolState> {
+        match self {
+            Self::Postgres { pool, .. } => Some(super::PoolState {
+                open: pool.size(),
+                idle: u32::try_from(pool.num_idle()).unwrap_or(u32::MAX),
+            }),
+            Self::Sqlite { .. } => None,
+        }
+    }
+
     /// Connects and applies pending migrations under PostgreSQL's advisory lock (sqlx takes
     /// it), so several instances can start at once.
     pub(crate) async fn postgres(url: &str, opts: &StoreOptions) -> Result<Self, StoreError> {

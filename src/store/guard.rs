@@ -15,7 +15,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
-use super::{AuditEntry, Outcome, Recorder, RowCounts, SqlStore, Store, StoreError};
+use super::{AuditEntry, Outcome, PoolState, Recorder, RowCounts, SqlStore, Store, StoreError};
 use crate::breaker::Breaker;
 use crate::domain::{
     Applied, CardCommand, CardNumber, CardView, Identity, Refusal, Registered, Registration,
@@ -164,6 +164,10 @@ impl Store for Guarded {
 
     async fn reachable(&self) -> bool {
         self.inner.reachable().await
+    }
+
+    fn pool(&self) -> Option<PoolState> {
+        self.inner.pool()
     }
 
     async fn take_lease(

@@ -210,6 +210,13 @@ pub struct OutboxCount {
     pub oldest: DateTime<Utc>,
 }
 
+/// A connection pool's connections: open, and of those idle.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolState {
+    pub open: u32,
+    pub idle: u32,
+}
+
 /// How many rows the store holds, table by table: to show what a request stored or did not.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, sqlx::FromRow)]
 pub struct RowCounts {
@@ -478,6 +485,11 @@ pub trait Store: Send + Sync + 'static {
     /// timeout cannot tell "down" from "busy"). SQLite is a file: it always can.
     async fn reachable(&self) -> bool {
         true
+    }
+
+    /// The connection pool's state now, for metrics: `None` where there is no pool to speak of.
+    fn pool(&self) -> Option<PoolState> {
+        None
     }
 
     /// Takes or renews the lease `name` for `holder` until `at + ttl`, unless another holder's

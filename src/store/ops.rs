@@ -10,7 +10,9 @@ use super::db::{Db, Tx};
 use super::rows::{self, CardViewRow};
 use super::script::{self, Step};
 use super::sql::sql;
-use super::{AuditEntry, Context, Outcome, Recorder, RowCounts, Store, StoreError, StoreOptions};
+use super::{
+    AuditEntry, Context, Outcome, PoolState, Recorder, RowCounts, Store, StoreError, StoreOptions,
+};
 use crate::domain::{
     Applied, CardCommand, CardNumber, CardRecord, CardView, Identity, Refusal, Registered,
     Registration,
@@ -208,6 +210,10 @@ impl Store for SqlStore {
 
     async fn reachable(&self) -> bool {
         self.db.reachable().await
+    }
+
+    fn pool(&self) -> Option<PoolState> {
+        self.db.pool()
     }
 
     async fn take_lease(

@@ -14,6 +14,7 @@ mod failures;
 mod language;
 mod limits;
 mod lock;
+mod metrics;
 mod process;
 mod read;
 mod register;

@@ -30,8 +30,13 @@ type Case<'a> = (&'a [&'a str], &'a [(&'a str, &'a str)], &'a str);
 fn invalid_configuration_stops_the_start_with_one_line_naming_the_setting() {
     let dir = tempfile::tempdir().unwrap();
     let db = format!("sqlite://{}", dir.path().join("x.db").display());
-    let cases: [Case; 15] = [
+    let cases: [Case; 16] = [
         (&["--listen", "nowhere"], &[], "--listen / CPS_LISTEN"),
+        (
+            &["--admin-listen", "nowhere"],
+            &[],
+            "--admin-listen / CPS_ADMIN_LISTEN",
+        ),
         (&[], &[("CPS_LISTEN", "1.2.3.4")], "--listen / CPS_LISTEN"),
         (
             &["serve", "--default-language", "de_AT"],

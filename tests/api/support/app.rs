@@ -14,6 +14,8 @@ use super::bodies::{registration, with};
 
 pub struct TestApp {
     pub base: String,
+    /// The admin listener's base URL (metrics, probes), when the app has one.
+    pub admin: Option<String>,
     pub client: reqwest::Client,
     pub database_url: String,
     /// The Redis URL and key prefix, when the app has a cache.
@@ -67,6 +69,7 @@ impl Reply {
 pub fn settings(database_url: &str) -> Settings {
     Settings {
         listen: "127.0.0.1:0".into(),
+        admin_listen: "127.0.0.1:0".into(),
         database_url: database_url.into(),
         database_max_connections: "8".into(),
         database_timeout_secs: "5".into(),
@@ -144,9 +147,11 @@ impl TestApp {
         let config = Config::from_settings(&settings).expect("valid test settings");
         let app = Application::build(config).await.expect("the app builds");
         let base = format!("http://127.0.0.1:{}", app.port());
+        let admin = app.admin_addr().map(|a| format!("http://{a}"));
         tokio::spawn(app.run_until_stopped(pending()));
         Self {
             base,
+            admin,
             client: reqwest::Client::new(),
             database_url: settings.database_url.clone(),
             redis: settings
@@ -163,6 +168,7 @@ impl TestApp {
     pub fn at(base: &str) -> Self {
         Self {
             base: base.to_owned(),
+            admin: None,
             client: reqwest::Client::new(),
             database_url: String::new(),
             redis: None,

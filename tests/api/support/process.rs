@@ -61,6 +61,7 @@ pub fn start(env: &[(&str, &str)]) -> (Running, LogLines, String) {
             .env_remove("CPS_REDIS_URL")
             .env_remove("RUST_LOG")
             .env("CPS_LISTEN", "127.0.0.1:0")
+            .env("CPS_ADMIN_LISTEN", "127.0.0.1:0")
             .envs(env.iter().copied())
             .stderr(std::process::Stdio::piped())
             .stdout(std::process::Stdio::null())
