@@ -19,13 +19,14 @@ fn main() -> ExitCode {
     match cli.log_format {
         // Colour codes only for a person at a terminal, not in collected logs.
         LogFormat::Text => logs.with_ansi(std::io::stderr().is_terminal()).init(),
-        // One object per line: the event's fields at the top level, the request's span (its
-        // request id, method and route) under `span`.
+        // One object per line: the event's fields at the top level, the innermost span under
+        // `span`, and every span it is in (the request's with its request id, the operation's
+        // with its card number) under `spans`, outermost first.
         LogFormat::Json => logs
             .json()
             .flatten_event(true)
             .with_current_span(true)
-            .with_span_list(false)
+            .with_span_list(true)
             .init(),
     }
     let command = cli.command.unwrap_or(Command::Serve);

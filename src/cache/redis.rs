@@ -207,7 +207,11 @@ impl RedisCache {
     /// one script call per hash, all sent in one round trip.
     pub async fn write_newer(&self, hashes: &[HashWrite]) -> Result<Vec<Written>, CacheError> {
         let started = std::time::Instant::now();
-        let written = self.write_all(hashes, "0").await;
+        let written = tracing::Instrument::instrument(
+            self.write_all(hashes, "0"),
+            tracing::info_span!("cache_write", hashes = hashes.len()),
+        )
+        .await;
         metrics::histogram!(crate::metrics::names::CACHE_WRITE).record(started.elapsed());
         if written.is_err() {
             metrics::counter!(crate::metrics::names::CACHE_WRITE_FAILURES).increment(1);

@@ -110,7 +110,11 @@ impl AlcsClient {
     /// worth retrying; any other answer is final.
     pub async fn notify(&self, notice: &ActivationNotice) -> Result<(), AlcsError> {
         let started = std::time::Instant::now();
-        let result = self.call(notice).await;
+        let result = tracing::Instrument::instrument(
+            self.call(notice),
+            tracing::info_span!("alcs_call", card_number = %notice.card_number),
+        )
+        .await;
         let outcome = match &result {
             Ok(()) => "delivered",
             Err(e) if e.permanent => "refused",

@@ -10,6 +10,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
+use tracing::Instrument;
 
 pub use policy::Policy;
 
@@ -86,6 +87,32 @@ impl Service {
         registration: Registration,
         identity: Option<Identity>,
     ) -> Result<Registered, Failure> {
+        let span = tracing::info_span!(
+            "register",
+            card_number = %registration.card_number,
+            outcome = tracing::field::Empty
+        );
+        let result = self
+            .register_card(registration, identity)
+            .instrument(span.clone())
+            .await;
+        span.record(
+            "outcome",
+            match &result {
+                Ok(Registered::Created(_)) => "created",
+                Ok(Registered::Replayed(_)) => "replayed",
+                Ok(Registered::AlreadyRegistered) => "already_registered",
+                Err(_) => "failed",
+            },
+        );
+        result
+    }
+
+    async fn register_card(
+        &self,
+        registration: Registration,
+        identity: Option<Identity>,
+    ) -> Result<Registered, Failure> {
         let (store, deliverer, policy) = (self.store.clone(), self.deliverer.clone(), self.policy);
         let card = registration.card_number.clone();
         let outcome = detach(async move {
@@ -122,7 +149,35 @@ impl Service {
         Ok(outcome)
     }
 
+    /// Applies a command to a card; its cache writes are delivered before this returns.
     pub async fn apply(
+        &self,
+        card: CardNumber,
+        command: CardCommand,
+    ) -> Result<Applied, ApplyError> {
+        let span = tracing::info_span!(
+            "apply",
+            operation = command.name(),
+            card_number = %card,
+            outcome = tracing::field::Empty
+        );
+        let result = self
+            .apply_command(card, command)
+            .instrument(span.clone())
+            .await;
+        span.record(
+            "outcome",
+            match &result {
+                Ok(Applied::Changed) => "changed",
+                Ok(Applied::Unchanged) => "unchanged",
+                Err(ApplyError::Refused(_)) => "refused",
+                Err(ApplyError::Failed(_)) => "failed",
+            },
+        );
+        result
+    }
+
+    async fn apply_command(
         &self,
         card: CardNumber,
         command: CardCommand,
@@ -262,7 +317,9 @@ fn pending(rows: Vec<OutboxRow>) -> Vec<Pending> {
 /// Runs an operation's database work, recording how long it took (its retry included).
 async fn timed<T>(operation: &'static str, work: impl Future<Output = T>) -> T {
     let started = Instant::now();
-    let done = work.await;
+    let done = work
+        .instrument(tracing::info_span!("transaction", operation))
+        .await;
     metrics::histogram!(crate::metrics::names::DB_TRANSACTION, "operation" => operation)
         .record(started.elapsed());
     done
@@ -280,10 +337,7 @@ async fn detach<T: Send + 'static>(
     work: impl Future<Output = T> + Send + 'static,
 ) -> Result<T, StoreError> {
     // In the caller's span: what the task logs still names the request.
-    tokio::spawn(tracing::Instrument::instrument(
-        work,
-        tracing::Span::current(),
-    ))
-    .await
-    .map_err(|e| StoreError::failed("finish the operation", e))
+    tokio::spawn(work.instrument(tracing::Span::current()))
+        .await
+        .map_err(|e| StoreError::failed("finish the operation", e))
 }
