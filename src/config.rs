@@ -38,7 +38,7 @@ pub enum LogFormat {
     Json,
 }
 
-#[derive(Debug, Clone, Copy, Subcommand)]
+#[derive(Debug, Clone, Subcommand)]
 pub enum Command {
     /// Serve the API (what runs when no command is given).
     Serve,
@@ -47,6 +47,12 @@ pub enum Command {
     /// Maintain the Redis customer cache.
     #[command(subcommand)]
     Cache(CacheCommand),
+    /// Write the API's OpenAPI 3.1 document (to standard output, or to FILE), then exit.
+    Openapi {
+        /// Where to write it.
+        #[arg(long, value_name = "FILE")]
+        output: Option<PathBuf>,
+    },
     /// Show pending, failed and dead outbox events (counts and the oldest).
     Outbox {
         #[command(subcommand)]

@@ -30,6 +30,9 @@ fn main() -> ExitCode {
             .init(),
     }
     let command = cli.command.unwrap_or(Command::Serve);
+    if let Command::Openapi { output } = &command {
+        return write_openapi(output.as_deref());
+    }
     let config = match command {
         Command::Serve => Config::from_settings(&cli.settings),
         _ => Config::for_tools(&cli.settings),
@@ -75,12 +78,42 @@ fn main() -> ExitCode {
             Command::Outbox {
                 action: Some(OutboxCommand::Retry),
             } => commands::outbox_retry(&config).await,
+            // Written above, before any setting was needed.
+            Command::Openapi { .. } => return ExitCode::SUCCESS,
         };
         outcome.unwrap_or_else(|e| {
             eprintln!("cps: {e}");
             e.exit_code()
         })
     })
+}
+
+/// The API's OpenAPI document, pretty-printed, to `output` or standard output.
+fn write_openapi(output: Option<&std::path::Path>) -> ExitCode {
+    let document = match cps::http::openapi().to_pretty_json() {
+        Ok(document) => document + "\n",
+        Err(e) => {
+            eprintln!("cps: cannot write the OpenAPI document: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let written = match output {
+        Some(path) => std::fs::write(path, document)
+            .map_err(|e| format!("cannot write {}: {e}", path.display())),
+        None => {
+            use std::io::Write as _;
+            std::io::stdout()
+                .write_all(document.as_bytes())
+                .map_err(|e| e.to_string())
+        }
+    };
+    match written {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("cps: {e}");
+            ExitCode::FAILURE
+        }
+    }
 }
 
 async fn serve(config: Config) -> anyhow::Result<()> {

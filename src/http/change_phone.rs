@@ -9,6 +9,21 @@ use super::extract::{CardPath, JsonBody};
 use super::{AppState, apply_failure, wire};
 use crate::domain::CardCommand;
 
+/// Correct the customer's phone number.
+#[utoipa::path(
+    patch,
+    path = "/alcs/loyalty/v1/loyalty-cards/{card_number}",
+    tag = "cards",
+    params(("card_number" = String, Path, description = "The loyalty card number: 1 to 32 digits", example = "99419283746389")),
+    request_body(content = super::openapi::PhoneRequest, content_type = "application/json"),
+    responses(
+        (status = 204, description = "Changed (or already that number)"),
+        (status = 400, description = "`InvalidRequest`, `CustomerWithGivenCardNumberNotFound`, or `IncorrectPhoneNumber` (not a number the card's plan allows)", body = super::error::Envelope),
+        (status = 422, description = "`CardWasNotWaitingForActivation`: the card's state does not allow it", body = super::error::Envelope),
+        super::openapi::Always,
+        super::openapi::Changing,
+    )
+)]
 pub async fn change_phone(
     State(state): State<AppState>,
     CardPath(card): CardPath,

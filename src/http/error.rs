@@ -331,7 +331,8 @@ impl ApiError {
 }
 
 /// The contract's error body; field order as in the contract.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(example = json!({"HttpCode": "400", "MessageCode": "InvalidRequest", "Message": "Nieprawidłowe pole LoyaltyCard.Gender: M, F albo U"}))]
 pub struct Envelope {
     #[serde(rename = "HttpCode")]
     pub http_code: String,

@@ -8,6 +8,19 @@ use super::extract::{CardPath, EmptyOrJsonObject};
 use super::{AppState, apply_failure};
 use crate::domain::CardCommand;
 
+/// Lock the card, from any state. No body is needed; one that is sent must be a JSON object.
+#[utoipa::path(
+    post,
+    path = "/alcs/loyalty/v1/loyalty-cards/{card_number}/lock",
+    tag = "cards",
+    params(("card_number" = String, Path, description = "The loyalty card number: 1 to 32 digits", example = "99419283746389")),
+    responses(
+        (status = 204, description = "Locked (or already locked)"),
+        (status = 400, description = "`InvalidRequest` or `CustomerWithGivenCardNumberNotFound`", body = super::error::Envelope),
+        super::openapi::Always,
+        super::openapi::Changing,
+    )
+)]
 pub async fn lock(
     State(state): State<AppState>,
     CardPath(card): CardPath,

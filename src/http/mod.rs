@@ -9,6 +9,7 @@ mod extract;
 mod health;
 mod lock;
 mod middleware;
+pub mod openapi;
 mod read;
 mod register;
 pub mod wire;
@@ -18,10 +19,13 @@ use std::time::Duration;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::get;
 use axum::{Router, middleware as mw};
 use serde::Serialize;
 use tower_http::catch_panic::CatchPanicLayer;
+use utoipa::OpenApi as _;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::domain::{Country, Language, Refusal, RuleError};
 use crate::service::{ApplyError, Failure, Service};
@@ -67,19 +71,43 @@ impl Default for RequestLimits {
     }
 }
 
+/// The API's routes and their OpenAPI description, from the same annotations.
+fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
+    OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
+        .routes(routes!(
+            read::read,
+            register::register,
+            change_phone::change_phone
+        ))
+        .routes(routes!(activate::activate))
+        .routes(routes!(lock::lock))
+        .routes(routes!(health::live))
+        .routes(routes!(health::ready))
+        .routes(routes!(openapi_json))
+        .split_for_parts()
+}
+
+/// This API's OpenAPI 3.1 document.
+#[utoipa::path(get, path = "/openapi.json", tag = "meta",
+    responses((status = 200, description = "This document", content_type = "application/json")))]
+async fn openapi_json() -> Response {
+    static DOCUMENT: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    let document = DOCUMENT.get_or_init(|| openapi().to_json().unwrap_or_default());
+    let mut response = document.clone().into_response();
+    response
+        .headers_mut()
+        .insert(axum::http::header::CONTENT_TYPE, middleware::JSON);
+    response
+}
+
+/// The OpenAPI 3.1 document of the API this router serves (also at `GET /openapi.json`).
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    api().1
+}
+
 pub fn router(state: AppState) -> Router {
-    const CARD: &str = "/alcs/loyalty/v1/loyalty-cards/{card_number}";
-    Router::new()
-        .route(
-            CARD,
-            get(read::read)
-                .put(register::register)
-                .patch(change_phone::change_phone),
-        )
-        .route(&format!("{CARD}/activate"), post(activate::activate))
-        .route(&format!("{CARD}/lock"), post(lock::lock))
-        .route("/health/live", get(health::live))
-        .route("/health/ready", get(health::ready))
+    api()
+        .0
         .fallback(|| async { ApiError::NotFound })
         // Bodies are read (and bounded) by our own extractors; see `extract::read`.
         .layer(DefaultBodyLimit::disable())

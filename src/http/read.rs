@@ -9,6 +9,18 @@ use super::error::ApiError;
 use super::extract::CardPath;
 use super::{AppState, json, store_failure, wire};
 
+/// Read a card, its customer and wallets (never the PIN HMAC).
+#[utoipa::path(
+    get,
+    path = "/alcs/loyalty/v1/loyalty-cards/{card_number}",
+    tag = "cards",
+    params(("card_number" = String, Path, description = "The loyalty card number: 1 to 32 digits", example = "99419283746389")),
+    responses(
+        (status = 200, description = "The card", body = super::wire::CardBody),
+        (status = 404, description = "`CustomerWithGivenCardNumberNotFound`", body = super::error::Envelope),
+        super::openapi::Always,
+    )
+)]
 pub async fn read(
     State(state): State<AppState>,
     CardPath(card): CardPath,

@@ -9,6 +9,23 @@ use super::extract::{CardPath, JsonBody};
 use super::{AppState, json, store_failure, wire};
 use crate::domain::Registered;
 
+/// Register a card for a new customer.
+///
+/// Replaying the same registration (same card, same data, card still waiting for activation)
+/// answers the same `CustomerId` again and changes nothing.
+#[utoipa::path(
+    put,
+    path = "/alcs/loyalty/v1/loyalty-cards/{card_number}",
+    tag = "cards",
+    params(("card_number" = String, Path, description = "The loyalty card number: 1 to 32 digits", example = "99419283746389")),
+    request_body(content = super::openapi::RegistrationRequest, content_type = "application/json"),
+    responses(
+        (status = 200, description = "Registered (or the same registration replayed)", body = super::wire::CustomerIdBody),
+        (status = 409, description = "`CardAlreadyRegistered`: the number is taken, by other data or by a card no longer waiting for activation", body = super::error::Envelope),
+        super::openapi::Always,
+        super::openapi::Changing,
+    )
+)]
 pub async fn register(
     State(state): State<AppState>,
     CardPath(card): CardPath,

@@ -312,13 +312,16 @@ fn number(m: Money) -> Number {
     m.to_string().parse().unwrap_or_else(|_| Number::from(0))
 }
 
-#[derive(Serialize)]
+/// The customer the card belongs to (new, or the earlier one on a replay).
+#[derive(Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "PascalCase")]
+#[schema(example = json!({"CustomerId": "6c5d2f0e9b1a4c3d8e7f6a5b4c3d2e1f"}))]
 pub struct CustomerIdBody {
     pub customer_id: String,
 }
 
-#[derive(Serialize)]
+/// A card as stored (never its PIN HMAC).
+#[derive(Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "PascalCase")]
 pub struct CardBody {
     card_number: String,
@@ -329,7 +332,7 @@ pub struct CardBody {
     updated_at: String,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "PascalCase")]
 struct CustomerBody {
     customer_id: String,
@@ -338,10 +341,11 @@ struct CustomerBody {
     gender: &'static str,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "PascalCase")]
 struct WalletBody {
     id: String,
+    #[schema(value_type = f64)]
     balance: Number,
     #[serde(skip_serializing_if = "Option::is_none")]
     stat: Option<StatBody>,
@@ -349,16 +353,20 @@ struct WalletBody {
     version: Option<String>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "PascalCase")]
 struct StatBody {
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<f64>)]
     lost: Option<Number>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<f64>)]
     transferred_out: Option<Number>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<f64>)]
     transferred_in: Option<Number>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<f64>)]
     issued: Option<Number>,
 }
 

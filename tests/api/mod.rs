@@ -15,6 +15,7 @@ mod language;
 mod limits;
 mod lock;
 mod metrics;
+mod openapi;
 mod process;
 mod read;
 mod register;
