@@ -14,7 +14,7 @@ use crate::domain::CardCommand;
     post,
     path = "/alcs/loyalty/v1/loyalty-cards/{card_number}/activate",
     tag = "cards",
-    params(("card_number" = String, Path, description = "The loyalty card number: 1 to 32 digits", example = "99419283746389")),
+    params(("card_number" = String, Path, description = "The loyalty card number: 1 to 32 digits", pattern = "^[0-9]{1,32}$", example = "99419283746389")),
     request_body(content = super::openapi::PhoneRequest, content_type = "application/json"),
     responses(
         (status = 204, description = "Activated (or already active)"),

@@ -13,7 +13,7 @@ use crate::domain::CardCommand;
     post,
     path = "/alcs/loyalty/v1/loyalty-cards/{card_number}/lock",
     tag = "cards",
-    params(("card_number" = String, Path, description = "The loyalty card number: 1 to 32 digits", example = "99419283746389")),
+    params(("card_number" = String, Path, description = "The loyalty card number: 1 to 32 digits", pattern = "^[0-9]{1,32}$", example = "99419283746389")),
     responses(
         (status = 204, description = "Locked (or already locked)"),
         (status = 400, description = "`InvalidRequest` or `CustomerWithGivenCardNumberNotFound`", body = super::error::Envelope),

@@ -14,7 +14,7 @@ use super::{AppState, json, store_failure, wire};
     get,
     path = "/alcs/loyalty/v1/loyalty-cards/{card_number}",
     tag = "cards",
-    params(("card_number" = String, Path, description = "The loyalty card number: 1 to 32 digits", example = "99419283746389")),
+    params(("card_number" = String, Path, description = "The loyalty card number: 1 to 32 digits", pattern = "^[0-9]{1,32}$", example = "99419283746389")),
     responses(
         (status = 200, description = "The card", body = super::wire::CardBody),
         (status = 404, description = "`CustomerWithGivenCardNumberNotFound`", body = super::error::Envelope),

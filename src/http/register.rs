@@ -17,7 +17,7 @@ use crate::domain::Registered;
     put,
     path = "/alcs/loyalty/v1/loyalty-cards/{card_number}",
     tag = "cards",
-    params(("card_number" = String, Path, description = "The loyalty card number: 1 to 32 digits", example = "99419283746389")),
+    params(("card_number" = String, Path, description = "The loyalty card number: 1 to 32 digits", pattern = "^[0-9]{1,32}$", example = "99419283746389")),
     request_body(content = super::openapi::RegistrationRequest, content_type = "application/json"),
     responses(
         (status = 200, description = "Registered (or the same registration replayed)", body = super::wire::CustomerIdBody),
