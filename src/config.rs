@@ -32,6 +32,57 @@ pub struct Cli {
     pub settings: Settings,
 }
 
+/// The settings a maintenance command reads; the rest only matter to `serve`.
+const TOOL_SETTINGS: [&str; 7] = [
+    "database_url",
+    "database_max_connections",
+    "database_timeout_secs",
+    "redis_url",
+    "redis_prefix",
+    "redis_timeout_ms",
+    "log_format",
+];
+
+impl Cli {
+    /// Parses the command line. Every setting may be given before or after the command
+    /// (`cps --listen … serve`, `cps serve --listen …`), but the help of a maintenance command
+    /// (`cps outbox --help`) lists only the settings it reads.
+    pub fn parse_args() -> Self {
+        use clap::{CommandFactory as _, FromArgMatches as _};
+        let mut command = Self::command();
+        // A subcommand that has an argument of its own is not given the global one of that
+        // name: give each maintenance command hidden copies of the serving settings.
+        let serving: Vec<clap::Arg> = command
+            .get_arguments()
+            .filter(|a| a.is_global_set() && !TOOL_SETTINGS.contains(&a.get_id().as_str()))
+            .map(|a| a.clone().hide(true))
+            .collect();
+        let names: Vec<String> = command
+            .get_subcommands()
+            .filter(|c| c.get_name() != "serve")
+            .map(|c| c.get_name().to_owned())
+            .collect();
+        for name in names {
+            command = command.mut_subcommand(name, |c| with_hidden(c, &serving));
+        }
+        let matches = command.get_matches();
+        Self::from_arg_matches(&matches).unwrap_or_else(|e| e.exit())
+    }
+}
+
+/// `command` and its subcommands with `args` added, hidden from their help.
+fn with_hidden(mut command: clap::Command, args: &[clap::Arg]) -> clap::Command {
+    command = command.args(args.iter().cloned());
+    let names: Vec<String> = command
+        .get_subcommands()
+        .map(|c| c.get_name().to_owned())
+        .collect();
+    for name in names {
+        command = command.mut_subcommand(name, |c| with_hidden(c, args));
+    }
+    command
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum LogFormat {
     Text,

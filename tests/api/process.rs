@@ -302,3 +302,46 @@ async fn mutual_tls_requires_a_client_certificate_from_the_configured_ca() {
         .unwrap();
     assert_eq!(reply.status().as_u16(), 200);
 }
+
+#[test]
+fn maintenance_commands_list_only_the_settings_they_read() {
+    let help = |args: &[&str]| {
+        let out = cps(args, &[]).output().unwrap();
+        assert!(out.status.success(), "{args:?}");
+        String::from_utf8(out.stdout).unwrap()
+    };
+    for args in [
+        &["outbox", "--help"][..],
+        &["outbox", "retry", "--help"],
+        &["cache", "--help"],
+        &["cache", "rebuild", "--help"],
+        &["migrate", "--help"],
+    ] {
+        let text = help(args);
+        assert!(text.contains("--database-url"), "{args:?}:\n{text}");
+        for serving in [
+            "--listen",
+            "--tls-cert",
+            "--max-in-flight",
+            "--alcs-activation-url",
+        ] {
+            assert!(!text.contains(serving), "{serving} in {args:?}:\n{text}");
+        }
+    }
+    let text = help(&["serve", "--help"]);
+    for serving in [
+        "--listen",
+        "--admin-listen",
+        "--tls-cert",
+        "--max-in-flight",
+        "--log-format",
+    ] {
+        assert!(text.contains(serving), "{serving} in serve --help:\n{text}");
+    }
+    // Still accepted after a maintenance command, and checked.
+    let out = cps(&["outbox", "--listen", "nowhere"], &[])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--listen / CPS_LISTEN"));
+}
