@@ -28,6 +28,11 @@ pub struct Cli {
         global = true
     )]
     pub log_format: LogFormat,
+    /// Export spans over OTLP/HTTP to this collector URL, e.g.
+    /// `http://127.0.0.1:4318/v1/traces` (built with the `otlp` feature only).
+    #[cfg(feature = "otlp")]
+    #[arg(long, env = "CPS_OTLP_ENDPOINT", global = true)]
+    pub otlp_endpoint: Option<String>,
     #[command(flatten)]
     pub settings: Settings,
 }

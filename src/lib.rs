@@ -11,6 +11,8 @@ pub mod domain;
 pub mod http;
 pub mod logs;
 pub mod metrics;
+#[cfg(feature = "otlp")]
+pub mod otlp;
 pub mod outbox;
 pub mod server;
 pub mod service;

@@ -7,17 +7,18 @@ use cps::commands;
 use cps::config::{CacheCommand, Cli, Command, Config, LogFormat, OutboxCommand, SettingError};
 use cps::startup::Application;
 use tracing_subscriber::EnvFilter;
+use tracing_subscriber::Layer as _;
+use tracing_subscriber::layer::SubscriberExt as _;
+use tracing_subscriber::util::SubscriberInitExt as _;
 
 fn main() -> ExitCode {
     let cli = Cli::parse_args();
-    let logs = tracing_subscriber::fmt()
-        .with_env_filter(
-            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn")),
-        )
-        .with_writer(std::io::stderr);
-    match cli.log_format {
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn"));
+    let logs = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
+    let logs = match cli.log_format {
         // Colour codes only for a person at a terminal, not in collected logs.
-        LogFormat::Text => logs.with_ansi(std::io::stderr().is_terminal()).init(),
+        LogFormat::Text => logs.with_ansi(std::io::stderr().is_terminal()).boxed(),
         // One object per line: the event's fields at the top level, the innermost span under
         // `span`, and every span it is in (the request's with its request id, the operation's
         // with its card number) under `spans`, outermost first.
@@ -26,8 +27,29 @@ fn main() -> ExitCode {
             .flatten_event(true)
             .with_current_span(true)
             .with_span_list(true)
-            .init(),
+            .boxed(),
+    };
+    let registry = tracing_subscriber::registry().with(filter).with(logs);
+    #[cfg(feature = "otlp")]
+    let (registry, traces) = match cli.otlp_endpoint.as_deref().map(cps::otlp::layer) {
+        Some(Ok((provider, layer))) => (registry.with(Some(layer)), Some(provider)),
+        Some(Err(problem)) => {
+            eprintln!("cps: invalid configuration: {problem}");
+            return ExitCode::from(2);
+        }
+        None => (registry.with(None), None),
+    };
+    registry.init();
+    let code = run(cli);
+    #[cfg(feature = "otlp")]
+    if let Some(provider) = traces {
+        // Sends the spans still batched.
+        let _ = provider.shutdown();
     }
+    code
+}
+
+fn run(cli: Cli) -> ExitCode {
     let command = cli.command.unwrap_or(Command::Serve);
     if let Command::Openapi { output } = &command {
         return write_openapi(output.as_deref());
