@@ -92,20 +92,17 @@ impl Service {
             card_number = %registration.card_number,
             outcome = tracing::field::Empty
         );
-        let result = self
-            .register_card(registration, identity)
-            .instrument(span.clone())
-            .await;
-        span.record(
-            "outcome",
-            match &result {
+        traced(
+            span,
+            self.register_card(registration, identity),
+            |result| match result {
                 Ok(Registered::Created(_)) => "created",
                 Ok(Registered::Replayed(_)) => "replayed",
                 Ok(Registered::AlreadyRegistered) => "already_registered",
                 Err(_) => "failed",
             },
-        );
-        result
+        )
+        .await
     }
 
     async fn register_card(
@@ -161,20 +158,17 @@ impl Service {
             card_number = %card,
             outcome = tracing::field::Empty
         );
-        let result = self
-            .apply_command(card, command)
-            .instrument(span.clone())
-            .await;
-        span.record(
-            "outcome",
-            match &result {
+        traced(
+            span,
+            self.apply_command(card, command),
+            |result| match result {
                 Ok(Applied::Changed) => "changed",
                 Ok(Applied::Unchanged) => "unchanged",
                 Err(ApplyError::Refused(_)) => "refused",
                 Err(ApplyError::Failed(_)) => "failed",
             },
-        );
-        result
+        )
+        .await
     }
 
     async fn apply_command(
@@ -312,6 +306,17 @@ fn pending(rows: Vec<OutboxRow>) -> Vec<Pending> {
     rows.into_iter()
         .filter_map(|row| Pending::from_row(row).ok())
         .collect()
+}
+
+/// Runs an operation in its span, and records in the span how it ended.
+async fn traced<T>(
+    span: tracing::Span,
+    work: impl Future<Output = T>,
+    outcome: impl FnOnce(&T) -> &'static str,
+) -> T {
+    let result = work.instrument(span.clone()).await;
+    span.record("outcome", outcome(&result));
+    result
 }
 
 /// Runs an operation's database work, recording how long it took (its retry included).
