@@ -337,6 +337,7 @@ pub struct Envelope {
     #[serde(rename = "HttpCode")]
     pub http_code: String,
     #[serde(rename = "MessageCode")]
+    #[schema(value_type = super::openapi::MessageCode)]
     pub message_code: &'static str,
     #[serde(rename = "Message")]
     pub message: String,
@@ -382,6 +383,18 @@ mod tests {
                 retry_after_secs: 60,
             },
         ];
+        // The OpenAPI document lists every code, and no other.
+        let document = serde_json::to_value(crate::http::openapi()).unwrap();
+        let listed: std::collections::BTreeSet<String> =
+            document["components"]["schemas"]["MessageCode"]["enum"]
+                .as_array()
+                .expect("the MessageCode schema")
+                .iter()
+                .map(|v| v.as_str().unwrap().to_owned())
+                .collect();
+        let answered: std::collections::BTreeSet<String> =
+            all.iter().map(|e| e.message_code().to_owned()).collect();
+        assert_eq!(listed, answered);
         for e in all {
             let (pl, en) = (e.message(Language::Polish), e.message(Language::English));
             assert!(!pl.is_empty() && !en.is_empty());

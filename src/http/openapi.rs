@@ -134,6 +134,31 @@ pub struct StatRequest {
     issued: Option<f64>,
 }
 
+/// Every `MessageCode` the service answers (a unit test holds it to `ApiError`).
+#[derive(ToSchema)]
+pub enum MessageCode {
+    InvalidRequest,
+    CardNumberMismatch,
+    CardAlreadyRegistered,
+    CustomerWithGivenCardNumberNotFound,
+    IncorrectPhoneNumber,
+    CardWasNotWaitingForActivation,
+    CustomerActivationError,
+    UnsupportedMediaType,
+    NotAcceptable,
+    NotFound,
+    MethodNotAllowed,
+    PayloadTooLarge,
+    ServiceUnavailable,
+    Timeout,
+    UnknownError,
+    Forbidden,
+    RequestTimeout,
+    UriTooLong,
+    RequestHeaderFieldsTooLarge,
+    TooManyAttempts,
+}
+
 /// `POST …/activate` and `PATCH …`: the customer's phone number.
 #[derive(ToSchema)]
 #[schema(example = json!({"PhoneNumber": "+48602123789"}))]
