@@ -31,6 +31,8 @@ fn settings(database_url: &str, redis: Option<(&str, &str)>) -> Settings {
     Settings {
         listen: "127.0.0.1:0".into(),
         admin_listen: "127.0.0.1:0".into(),
+        support_listen: "off".into(),
+        support_tokens_file: None,
         database_url: database_url.into(),
         database_max_connections: "8".into(),
         database_timeout_secs: "10".into(),

@@ -196,3 +196,32 @@ fn human_age(seconds: i64) -> String {
         s => format!("{}d ago", s / 86_400),
     }
 }
+
+/// `cps support token add NAME ROLE`: appends the user to the tokens file and prints their new
+/// token on standard output, once (only its hash is kept).
+pub fn token_add(file: Option<&std::path::Path>, name: &str, role: &str) -> ExitCode {
+    let Some(file) = file else {
+        eprintln!(
+            "cps: --support-tokens-file / CPS_SUPPORT_TOKENS_FILE: required: the file to add the user to"
+        );
+        return ExitCode::from(2);
+    };
+    match crate::tokens::add(file, name, role) {
+        Ok(token) => {
+            println!("{token}");
+            eprintln!(
+                "cps: added {name} ({role}) to {}; the token above is shown only now. A running service reads the file again on SIGHUP.",
+                file.display()
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e @ crate::tokens::TokensError::Usage(_)) => {
+            eprintln!("cps: {e}");
+            ExitCode::from(2)
+        }
+        Err(e) => {
+            eprintln!("cps: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -38,7 +38,8 @@ pub struct Cli {
 }
 
 /// The settings a maintenance command reads; the rest only matter to `serve`.
-const TOOL_SETTINGS: [&str; 7] = [
+const TOOL_SETTINGS: [&str; 8] = [
+    "support_tokens_file",
     "database_url",
     "database_max_connections",
     "database_timeout_secs",
@@ -114,6 +115,28 @@ pub enum Command {
         #[command(subcommand)]
         action: Option<OutboxCommand>,
     },
+    /// Manage the service desk API's users.
+    #[command(subcommand)]
+    Support(SupportCommand),
+}
+
+#[derive(Debug, Clone, Subcommand)]
+pub enum SupportCommand {
+    /// Manage the desk users' tokens (in --support-tokens-file).
+    #[command(subcommand)]
+    Token(TokenCommand),
+}
+
+#[derive(Debug, Clone, Subcommand)]
+pub enum TokenCommand {
+    /// Add a desk user with a new random token: the token is printed once, only its hash is
+    /// stored.
+    Add {
+        /// The user's name, recorded with each of their changes (1 to 64 of A-Z a-z 0-9 . _ @ -).
+        name: String,
+        /// `viewer` (look-ups and history) or `agent` (everything).
+        role: String,
+    },
 }
 
 #[derive(Debug, Clone, Copy, Subcommand)]
@@ -163,6 +186,14 @@ pub struct Settings {
         global = true
     )]
     pub admin_listen: String,
+    /// Address and port of the service desk's API (`/support/v1/…`), never the ALCS
+    /// listener's; `off` (the default) serves none. Needs --support-tokens-file.
+    #[arg(long, env = "CPS_SUPPORT_LISTEN", default_value = "off", global = true)]
+    pub support_listen: String,
+    /// The desk's users: lines of `name, role, sha256(token)` (see `cps support token add`);
+    /// read again on SIGHUP.
+    #[arg(long, env = "CPS_SUPPORT_TOKENS_FILE", global = true)]
+    pub support_tokens_file: Option<PathBuf>,
     /// Database URL: `sqlite://FILE` (created and migrated on start) or `postgres://…`.
     #[arg(
         long,
@@ -387,6 +418,8 @@ pub struct HttpConfig {
     pub listen: SocketAddr,
     /// The admin listener, if any.
     pub admin_listen: Option<SocketAddr>,
+    /// The service desk's listener and its users, if the desk API is served.
+    pub support: Option<SupportConfig>,
     pub default_language: Language,
     pub default_country: Country,
     pub request_timeout: Duration,
@@ -394,6 +427,13 @@ pub struct HttpConfig {
     pub connections: crate::server::Limits,
     /// What one request may hold and how long it may take to arrive.
     pub requests: crate::http::RequestLimits,
+}
+
+/// The service desk's API: where it listens, and who may use it.
+#[derive(Debug, Clone)]
+pub struct SupportConfig {
+    pub listen: SocketAddr,
+    pub tokens_file: PathBuf,
 }
 
 /// The system of record.
@@ -528,6 +568,17 @@ impl Config {
                 http.listen
             ));
         }
+        // Bearer tokens in the clear off this host: the same explicit choice.
+        if let Some(support) = http.support.as_ref().filter(|_| serving)
+            && tls.is_none()
+            && !support.listen.ip().is_loopback()
+            && !s.plain_http
+        {
+            return Err(format!(
+                "--support-listen / CPS_SUPPORT_LISTEN: {} is not a loopback address; serve TLS (--tls-cert, --tls-key) or choose plain HTTP explicitly with --plain-http / CPS_PLAIN_HTTP",
+                support.listen
+            ));
+        }
         // Parsed once: each group's own, and together they bound one delivery (the outbox's lease).
         let redis_timeout = millis(
             &s.redis_timeout_ms,
@@ -572,6 +623,23 @@ impl HttpConfig {
                     "--admin-listen / CPS_ADMIN_LISTEN: {addr:?} is not an address and port such as 127.0.0.1:9090, or off"
                 )
             })?),
+        };
+        let support = match (s.support_listen.as_str(), &s.support_tokens_file) {
+            ("off", _) => None,
+            (addr, file) => {
+                let listen = addr.parse().map_err(|_| {
+                    format!(
+                        "--support-listen / CPS_SUPPORT_LISTEN: {addr:?} is not an address and port such as 127.0.0.1:8443, or off"
+                    )
+                })?;
+                let tokens_file = file.clone().ok_or(
+                    "--support-tokens-file / CPS_SUPPORT_TOKENS_FILE: required with --support-listen (create it with `cps support token add NAME ROLE`)",
+                )?;
+                Some(SupportConfig {
+                    listen,
+                    tokens_file,
+                })
+            }
         };
         let default_language = Language::recognize(&s.default_language).ok_or_else(|| {
             format!(
@@ -625,6 +693,7 @@ impl HttpConfig {
         Ok(Self {
             listen,
             admin_listen,
+            support,
             default_language,
             default_country,
             request_timeout: secs(

@@ -19,6 +19,7 @@ pub mod service;
 pub mod startup;
 pub mod store;
 pub mod tls;
+pub mod tokens;
 
 /// An error with its causes, `: `-separated, for one log line.
 pub fn error_chain(e: &dyn std::error::Error) -> String {

@@ -4,7 +4,10 @@ use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use cps::commands;
-use cps::config::{CacheCommand, Cli, Command, Config, LogFormat, OutboxCommand, SettingError};
+use cps::config::{
+    CacheCommand, Cli, Command, Config, LogFormat, OutboxCommand, SettingError, SupportCommand,
+    TokenCommand,
+};
 use cps::startup::Application;
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::Layer as _;
@@ -54,6 +57,10 @@ fn run(cli: Cli) -> ExitCode {
     if let Command::Openapi { output } = &command {
         return write_openapi(output.as_deref());
     }
+    // Needs no database: only the tokens file.
+    if let Command::Support(SupportCommand::Token(TokenCommand::Add { name, role })) = &command {
+        return commands::token_add(cli.settings.support_tokens_file.as_deref(), name, role);
+    }
     let config = match command {
         Command::Serve => Config::from_settings(&cli.settings),
         _ => Config::for_tools(&cli.settings),
@@ -99,8 +106,8 @@ fn run(cli: Cli) -> ExitCode {
             Command::Outbox {
                 action: Some(OutboxCommand::Retry),
             } => commands::outbox_retry(&config).await,
-            // Written above, before any setting was needed.
-            Command::Openapi { .. } => return ExitCode::SUCCESS,
+            // Done above, before the database was needed.
+            Command::Openapi { .. } | Command::Support(_) => return ExitCode::SUCCESS,
         };
         outcome.unwrap_or_else(|e| {
             eprintln!("cps: {e}");

@@ -17,11 +17,27 @@ use crate::outbox::worker::{self, Deliverer, WorkerConfig};
 use crate::service::Service;
 use crate::store::Guarded;
 
+/// The service desk's listener, its routes, TLS (without client certificates: desk users
+/// authenticate with tokens), and its users, reloaded on SIGHUP.
+struct Support {
+    listener: tokio::net::TcpListener,
+    router: Router,
+    tls: Option<Arc<rustls::ServerConfig>>,
+    auth: Arc<crate::http::desk::auth::Auth>,
+}
+
+/// Requests the desk listener runs at once, and queues: its own, so that a busy desk never
+/// takes a place a till needs.
+const DESK_IN_FLIGHT: usize = 8;
+const DESK_QUEUED: usize = 32;
+
 pub struct Application {
     listener: tokio::net::TcpListener,
     addr: SocketAddr,
     /// The admin listener (metrics, probes) and its routes, when one is configured.
     admin: Option<(tokio::net::TcpListener, Router)>,
+    /// The service desk's listener, when one is configured.
+    support: Option<Support>,
     router: Router,
     tls: Option<Arc<rustls::ServerConfig>>,
     connections: crate::server::Limits,
@@ -102,8 +118,10 @@ impl Application {
             Refiller::new(parts, cache, check, deliverer.waker())
         });
         let http_config = &config.http;
+        let service = Service::new(store.clone(), deliverer.clone(), config.policy);
+        let desk = crate::service::desk::Desk::new(service.clone(), store);
         let state = AppState {
-            service: Service::new(store, deliverer.clone(), config.policy),
+            service,
             default_country: http_config.default_country,
             default_language: http_config.default_language,
             request_timeout: http_config.request_timeout,
@@ -121,6 +139,37 @@ impl Application {
                 crate::metrics::handle();
                 let admin = bind(at).with_context(|| format!("cannot listen on {at} (admin)"))?;
                 Some((admin, http::admin_router(state.clone())))
+            }
+            None => None,
+        };
+        let support = match &http_config.support {
+            Some(support) => {
+                let auth = crate::http::desk::auth::Auth::load(support.tokens_file.clone())
+                    .map_err(|e| {
+                        SettingError(format!(
+                            "--support-tokens-file / CPS_SUPPORT_TOKENS_FILE: {e}"
+                        ))
+                    })?;
+                let auth = Arc::new(auth);
+                let tls = config
+                    .tls
+                    .as_ref()
+                    .map(|t| crate::tls::server_config(&t.cert, &t.key, None))
+                    .transpose()
+                    .map_err(SettingError)?;
+                let listener = bind(support.listen).with_context(|| {
+                    format!("cannot listen on {} (service desk)", support.listen)
+                })?;
+                let desk_state = AppState {
+                    admission: crate::http::admission::Admission::new(DESK_IN_FLIGHT, DESK_QUEUED),
+                    ..state.clone()
+                };
+                Some(Support {
+                    listener,
+                    router: http::desk::router(desk_state, desk, auth.clone()),
+                    tls,
+                    auth,
+                })
             }
             None => None,
         };
@@ -148,6 +197,7 @@ impl Application {
             listener,
             addr,
             admin,
+            support,
             router: http::router(state),
             tls,
             connections: config.http.connections,
@@ -163,6 +213,11 @@ impl Application {
 
     pub fn local_addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// Where the service desk's API listens, if it does.
+    pub fn support_addr(&self) -> Option<SocketAddr> {
+        self.support.as_ref().and_then(|s| s.listener.local_addr().ok())
     }
 
     /// Where the admin listener (metrics, probes) listens, if it does.
@@ -205,6 +260,19 @@ impl Application {
                 }
             })
         });
+        let support = self.support.map(|support| {
+            if let Ok(at) = support.listener.local_addr() {
+                tracing::info!(support = %at, tls = support.tls.is_some(), "serving the service desk API");
+            }
+            tokio::spawn(reload_on_hangup(support.auth.clone(), stop_tx.subscribe()));
+            tokio::spawn(crate::server::serve(
+                support.listener,
+                support.tls,
+                support.router,
+                self.connections.clone(),
+                stop_tx.subscribe(),
+            ))
+        });
         tokio::spawn(async move {
             shutdown.await;
             let _ = stop_tx.send(true);
@@ -228,9 +296,35 @@ impl Application {
         if let Some(admin) = admin {
             let _ = admin.await;
         }
+        if let Some(support) = support {
+            if let Ok(Err(e)) = support.await {
+                tracing::error!(error = %e, "the service desk listener failed");
+            }
+        }
         if let Some(refiller) = refiller {
             let _ = refiller.await;
         }
         served
+    }
+}
+
+/// Reads the desk's tokens file again on every SIGHUP, until the service stops.
+async fn reload_on_hangup(
+    auth: Arc<crate::http::desk::auth::Auth>,
+    mut stop: watch::Receiver<bool>,
+) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut hangups = match signal(SignalKind::hangup()) {
+        Ok(hangups) => hangups,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot watch for SIGHUP: the desk tokens file is read at start-up only");
+            return;
+        }
+    };
+    loop {
+        tokio::select! {
+            Some(()) = hangups.recv() => auth.reload(),
+            _ = stop.wait_for(|stopped| *stopped) => return,
+        }
     }
 }

@@ -5,6 +5,7 @@
 
 mod card_number;
 mod customer_id;
+mod desk;
 mod language;
 mod money;
 mod outcome;
@@ -17,6 +18,10 @@ mod status;
 
 pub use card_number::{CardNumber, CardNumberError};
 pub use customer_id::{CustomerId, CustomerIdError};
+pub use desk::{
+    Actor, CustomerCard, CustomerChange, CustomerCommand, CustomerSnapshot, DeskUser, Lock,
+    LockChange, LockNote, LockReason, Replacement, ReplacementPlan,
+};
 pub use language::Language;
 pub use money::{Money, MoneyError};
 pub use outcome::{Applied, CardView, Refusal, Registered};

@@ -33,6 +33,14 @@ pub enum Applied {
 pub enum Refusal {
     #[error("no such card")]
     CardNotFound,
+    #[error("no such customer")]
+    CustomerNotFound,
+    /// A replacement's new card number is registered already.
+    #[error("the new card number is already registered")]
+    CardAlreadyRegistered,
+    /// The card has no dead or unsent ALCS notice to send again.
+    #[error("no ALCS notice to retry")]
+    NoNoticeToRetry,
     #[error(transparent)]
     Rule(#[from] RuleError),
     /// Too many failed activations of this card lately; the next may come after `retry_after`.

@@ -2,7 +2,7 @@
 //! Stores load the state inside their transaction, ask [`CardCommand::decide`], and write the
 //! [`Change`] — so every backend applies the same rules, and a handler never decides them.
 
-use super::{CardStatus, CustomerStatus, PhoneNumber};
+use super::{CardStatus, CustomerStatus, Lock, LockChange, LockNote, LockReason, PhoneNumber};
 
 /// An operation on an existing card.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -12,8 +12,14 @@ pub enum CardCommand {
     Activate { phone: Option<PhoneNumber> },
     /// The cashier typed the customer's correct number (contract 5.3).
     ChangePhone { phone: PhoneNumber },
-    /// Lock the card, from any state (contract 5.4).
-    Lock,
+    /// Lock the card, from any state (contract 5.4; ALCS's reason is [`LockReason::Alcs`]).
+    /// A locked card stays as it was locked: the first reason holds.
+    Lock {
+        reason: LockReason,
+        note: Option<LockNote>,
+    },
+    /// Return a locked card to the status it had before (the desk), unless its lock is final.
+    Unlock,
 }
 
 /// The state a command is decided on.
@@ -22,6 +28,8 @@ pub struct CardSnapshot {
     pub card_status: CardStatus,
     pub customer_status: CustomerStatus,
     pub phone: Option<PhoneNumber>,
+    /// Why the card is locked, when it is.
+    pub lock: Option<Lock>,
 }
 
 /// What to write. `None` means "unchanged"; an all-`None` change is a successful no-op
@@ -31,11 +39,15 @@ pub struct Change {
     pub card_status: Option<CardStatus>,
     pub customer_status: Option<CustomerStatus>,
     pub phone: Option<PhoneNumber>,
+    pub lock: Option<LockChange>,
 }
 
 impl Change {
     pub fn is_empty(&self) -> bool {
-        self.card_status.is_none() && self.customer_status.is_none() && self.phone.is_none()
+        self.card_status.is_none()
+            && self.customer_status.is_none()
+            && self.phone.is_none()
+            && self.lock.is_none()
     }
 }
 
@@ -46,6 +58,18 @@ pub enum RuleError {
     CardWasNotWaitingForActivation,
     #[error("the phone number differs from the one on record")]
     IncorrectPhoneNumber,
+    #[error("the card is not locked")]
+    CardNotLocked,
+    #[error("the card's lock is final (replaced, or its customer erased)")]
+    CardCannotBeUnlocked,
+    #[error("the card was replaced, or its customer erased")]
+    CardCannotBeReplaced,
+    #[error("a card cannot replace itself")]
+    SameCard,
+    #[error("the customer's personal data was erased")]
+    CustomerErased,
+    #[error("the customer changed since the version given")]
+    VersionMismatch,
 }
 
 impl CardCommand {
@@ -54,7 +78,12 @@ impl CardCommand {
         match self {
             Self::Activate { .. } => "activate",
             Self::ChangePhone { .. } => "change_phone",
-            Self::Lock => "lock",
+            Self::Lock {
+                reason: LockReason::Alcs,
+                ..
+            } => "lock",
+            Self::Lock { .. } => "desk_lock",
+            Self::Unlock => "unlock",
         }
     }
 
@@ -76,18 +105,37 @@ impl CardCommand {
                     card_status: Some(CardStatus::Active),
                     customer_status: (state.customer_status != CustomerStatus::Active)
                         .then_some(CustomerStatus::Active),
-                    phone: None,
+                    ..Change::default()
                 })
             }
             Self::ChangePhone { phone } => Ok(Change {
                 phone: (state.phone.as_ref() != Some(phone)).then(|| phone.clone()),
                 ..Change::default()
             }),
-            Self::Lock => Ok(Change {
-                card_status: (state.card_status != CardStatus::Locked)
-                    .then_some(CardStatus::Locked),
+            Self::Lock { .. } if state.card_status == CardStatus::Locked => Ok(Change::default()),
+            Self::Lock { reason, note } => Ok(Change {
+                card_status: Some(CardStatus::Locked),
+                lock: Some(LockChange::Set {
+                    reason: *reason,
+                    note: note.clone(),
+                    before: state.card_status,
+                    replaced_by: None,
+                }),
                 ..Change::default()
             }),
+            Self::Unlock => {
+                let (CardStatus::Locked, Some(lock)) = (state.card_status, &state.lock) else {
+                    return Err(RuleError::CardNotLocked);
+                };
+                if lock.is_final() {
+                    return Err(RuleError::CardCannotBeUnlocked);
+                }
+                Ok(Change {
+                    card_status: Some(lock.before),
+                    lock: Some(LockChange::Clear),
+                    ..Change::default()
+                })
+            }
         }
     }
 }
@@ -110,8 +158,18 @@ mod tests {
                 CustomerStatus::NotActivated
             },
             phone: phone_on_record.map(phone),
+            lock: (card == CardStatus::Locked).then_some(Lock {
+                reason: LockReason::Alcs,
+                before: CardStatus::Active,
+                replaced_by: None,
+            }),
         }
     }
+
+    const ALCS_LOCK: CardCommand = CardCommand::Lock {
+        reason: LockReason::Alcs,
+        note: None,
+    };
 
     const P: &str = "+48602123789";
     const Q: &str = "+48602123780";
@@ -144,7 +202,7 @@ mod tests {
             Ok(Change {
                 card_status: Some(CardStatus::Active),
                 customer_status: Some(CustomerStatus::Active),
-                phone: None,
+                ..Change::default()
             })
         );
     }
@@ -168,15 +226,49 @@ mod tests {
     #[test]
     fn lock_works_from_every_state_and_is_idempotent() {
         for s in [CardStatus::WaitingForActivation, CardStatus::Active] {
-            let change = CardCommand::Lock.decide(&state(s, None)).unwrap();
+            let change = ALCS_LOCK.decide(&state(s, None)).unwrap();
             assert_eq!(change.card_status, Some(CardStatus::Locked));
             assert_eq!(change.customer_status, None);
+            assert_eq!(
+                change.lock,
+                Some(LockChange::Set {
+                    reason: LockReason::Alcs,
+                    note: None,
+                    before: s,
+                    replaced_by: None
+                })
+            );
         }
         assert!(
-            CardCommand::Lock
+            ALCS_LOCK
                 .decide(&state(CardStatus::Locked, None))
                 .unwrap()
                 .is_empty()
+        );
+    }
+
+    #[test]
+    fn unlock_returns_to_the_status_before_the_lock_unless_the_lock_is_final() {
+        let locked = state(CardStatus::Locked, None);
+        let change = CardCommand::Unlock.decide(&locked).unwrap();
+        assert_eq!(change.card_status, Some(CardStatus::Active));
+        assert_eq!(change.lock, Some(LockChange::Clear));
+        assert_eq!(
+            CardCommand::Unlock.decide(&state(CardStatus::Active, None)),
+            Err(RuleError::CardNotLocked)
+        );
+        let mut erased = locked.clone();
+        erased.lock.as_mut().unwrap().reason = LockReason::Erased;
+        assert_eq!(
+            CardCommand::Unlock.decide(&erased),
+            Err(RuleError::CardCannotBeUnlocked)
+        );
+        let mut replaced = locked;
+        replaced.lock.as_mut().unwrap().replaced_by =
+            Some(crate::domain::CardNumber::parse("7").unwrap());
+        assert_eq!(
+            CardCommand::Unlock.decide(&replaced),
+            Err(RuleError::CardCannotBeUnlocked)
         );
     }
 

@@ -38,6 +38,20 @@ pub enum Reason {
     WalletId,
     /// More items than allowed (wallets).
     TooMany,
+    /// A lock reason the desk may not give, or no reason at all.
+    LockReason,
+    /// A replacement's new card number is the card's own.
+    SameCard,
+    /// A desk note: 1 to 500 characters, no control characters.
+    Note,
+    /// A page size outside 1 to 100.
+    Limit,
+    /// A history cursor this service did not hand out.
+    Cursor,
+    /// An `If-Match` that is not one quoted version (`"3"`).
+    ETag,
+    /// A customer id: 32 lowercase hexadecimal digits.
+    CustomerId,
 }
 
 impl Reason {
@@ -86,6 +100,24 @@ impl Reason {
             }
             (Self::TooMany, Pl) => "za dużo elementów (najwyżej 32)",
             (Self::TooMany, En) => "too many items (at most 32)",
+            (Self::LockReason, Pl) => {
+                "dozwolone wartości to Lost, Stolen, Damaged, Fraud, CustomerRequest i Other"
+            }
+            (Self::LockReason, En) => {
+                "allowed values are Lost, Stolen, Damaged, Fraud, CustomerRequest and Other"
+            }
+            (Self::SameCard, Pl) => "nowy numer karty musi różnić się od obecnego",
+            (Self::SameCard, En) => "the new card number must differ from the current one",
+            (Self::Note, Pl) => "od 1 do 500 znaków, bez znaków sterujących",
+            (Self::Note, En) => "1 to 500 characters, no control characters",
+            (Self::Limit, Pl) => "liczba od 1 do 100",
+            (Self::Limit, En) => "a number from 1 to 100",
+            (Self::Cursor, Pl) => "nieznany kursor; użyj wartości NextCursor z poprzedniej strony",
+            (Self::Cursor, En) => "unknown cursor; use the NextCursor of the previous page",
+            (Self::ETag, Pl) => "oczekiwano jednej wersji w cudzysłowie, np. \"3\"",
+            (Self::ETag, En) => "expected one quoted version, e.g. \"3\"",
+            (Self::CustomerId, Pl) => "identyfikator klienta to 32 małe cyfry szesnastkowe",
+            (Self::CustomerId, En) => "a customer id is 32 lowercase hexadecimal digits",
         }
     }
 }
@@ -136,6 +168,28 @@ pub enum ApiError {
     /// 429 `TooManyAttempts`: too many failed activations of this card; retry after the
     /// given number of seconds.
     TooManyAttempts { retry_after_secs: u64 },
+    /// 401 `Unauthorized`: the desk API without a valid bearer token.
+    Unauthorized,
+    /// 403 `Forbidden`: the desk user's role may not do this.
+    RoleForbidden,
+    /// 429 `TooManyRequests`: too many failed sign-ins from this address lately.
+    TooManyAuthFailures { retry_after_secs: u64 },
+    /// 404 `CustomerNotFound`.
+    CustomerNotFound,
+    /// 409 `CardNotLocked`: unlock of a card that is not locked.
+    CardNotLocked,
+    /// 409 `CardCannotBeUnlocked`: the card was replaced, or its customer erased.
+    CardCannotBeUnlocked,
+    /// 409 `CardCannotBeReplaced`: the card was replaced already, or its customer erased.
+    CardCannotBeReplaced,
+    /// 409 `CustomerErased`: the customer's personal data was erased.
+    CustomerErased,
+    /// 409 `NoNoticeToRetry`: the card has no dead or unsent ALCS notice.
+    NoNoticeToRetry,
+    /// 412 `PreconditionFailed`: the customer changed since the version in `If-Match`.
+    PreconditionFailed,
+    /// 428 `PreconditionRequired`: the change needs `If-Match`.
+    PreconditionRequired,
     /// 500 `UnknownError`.
     Unknown,
 }
@@ -187,7 +241,19 @@ impl ApiError {
             Self::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             Self::UriTooLong => StatusCode::URI_TOO_LONG,
             Self::HeadersTooLarge => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
-            Self::TooManyAttempts { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Self::TooManyAttempts { .. } | Self::TooManyAuthFailures { .. } => {
+                StatusCode::TOO_MANY_REQUESTS
+            }
+            Self::Unauthorized => StatusCode::UNAUTHORIZED,
+            Self::RoleForbidden => StatusCode::FORBIDDEN,
+            Self::CustomerNotFound => StatusCode::NOT_FOUND,
+            Self::CardNotLocked
+            | Self::CardCannotBeUnlocked
+            | Self::CardCannotBeReplaced
+            | Self::CustomerErased
+            | Self::NoNoticeToRetry => StatusCode::CONFLICT,
+            Self::PreconditionFailed => StatusCode::PRECONDITION_FAILED,
+            Self::PreconditionRequired => StatusCode::PRECONDITION_REQUIRED,
         }
     }
 
@@ -213,13 +279,25 @@ impl ApiError {
             Self::UriTooLong => "UriTooLong",
             Self::HeadersTooLarge => "RequestHeaderFieldsTooLarge",
             Self::TooManyAttempts { .. } => "TooManyAttempts",
+            Self::Unauthorized => "Unauthorized",
+            Self::RoleForbidden => "Forbidden",
+            Self::TooManyAuthFailures { .. } => "TooManyRequests",
+            Self::CustomerNotFound => "CustomerNotFound",
+            Self::CardNotLocked => "CardNotLocked",
+            Self::CardCannotBeUnlocked => "CardCannotBeUnlocked",
+            Self::CardCannotBeReplaced => "CardCannotBeReplaced",
+            Self::CustomerErased => "CustomerErased",
+            Self::NoNoticeToRetry => "NoNoticeToRetry",
+            Self::PreconditionFailed => "PreconditionFailed",
+            Self::PreconditionRequired => "PreconditionRequired",
         }
     }
 
     /// Seconds the client should wait before trying again (`Retry-After`), where that is known.
     pub fn retry_after(&self) -> Option<u64> {
         match self {
-            Self::TooManyAttempts { retry_after_secs } => Some(*retry_after_secs),
+            Self::TooManyAttempts { retry_after_secs }
+            | Self::TooManyAuthFailures { retry_after_secs } => Some(*retry_after_secs),
             Self::ServiceUnavailable => Some(1),
             _ => None,
         }
@@ -316,6 +394,52 @@ impl ApiError {
                     "Too many failed activation attempts for this card; try again in {retry_after_secs} s"
                 );
             }
+            (Self::TooManyAuthFailures { retry_after_secs }, Pl) => {
+                return format!(
+                    "Zbyt wiele nieudanych prób uwierzytelnienia z tego adresu; spróbuj ponownie za {retry_after_secs} s"
+                );
+            }
+            (Self::TooManyAuthFailures { retry_after_secs }, En) => {
+                return format!(
+                    "Too many failed authentication attempts from this address; try again in {retry_after_secs} s"
+                );
+            }
+            (Self::Unauthorized, Pl) => "Wymagany jest ważny token (Authorization: Bearer …)",
+            (Self::Unauthorized, En) => "A valid token is required (Authorization: Bearer …)",
+            (Self::RoleForbidden, Pl) => "Twoja rola nie pozwala na tę operację",
+            (Self::RoleForbidden, En) => "Your role does not allow this operation",
+            (Self::CustomerNotFound, Pl) => "Nie odnaleziono klienta o podanym identyfikatorze",
+            (Self::CustomerNotFound, En) => "No customer was found with the given id",
+            (Self::CardNotLocked, Pl) => "Karta nie jest zablokowana",
+            (Self::CardNotLocked, En) => "The card is not locked",
+            (Self::CardCannotBeUnlocked, Pl) => {
+                "Tej karty nie można odblokować: została zastąpiona lub dane klienta usunięto"
+            }
+            (Self::CardCannotBeUnlocked, En) => {
+                "This card cannot be unlocked: it was replaced, or its customer's data was erased"
+            }
+            (Self::CardCannotBeReplaced, Pl) => {
+                "Tej karty nie można zastąpić: została już zastąpiona lub dane klienta usunięto"
+            }
+            (Self::CardCannotBeReplaced, En) => {
+                "This card cannot be replaced: it was replaced already, or its customer's data was erased"
+            }
+            (Self::CustomerErased, Pl) => "Dane osobowe klienta zostały usunięte",
+            (Self::CustomerErased, En) => "The customer's personal data was erased",
+            (Self::NoNoticeToRetry, Pl) => {
+                "Karta nie ma nieudanego powiadomienia ALCS do ponownego wysłania"
+            }
+            (Self::NoNoticeToRetry, En) => "The card has no failed ALCS notice to send again",
+            (Self::PreconditionFailed, Pl) => {
+                "Dane klienta zmieniły się w międzyczasie; odczytaj je ponownie"
+            }
+            (Self::PreconditionFailed, En) => {
+                "The customer changed meanwhile; read it again"
+            }
+            (Self::PreconditionRequired, Pl) => {
+                "Wymagany jest nagłówek If-Match z wersją klienta"
+            }
+            (Self::PreconditionRequired, En) => "The If-Match header with the customer's version is required",
         };
         fixed.to_owned()
     }
@@ -382,6 +506,19 @@ mod tests {
             ApiError::TooManyAttempts {
                 retry_after_secs: 60,
             },
+            ApiError::Unauthorized,
+            ApiError::RoleForbidden,
+            ApiError::TooManyAuthFailures {
+                retry_after_secs: 60,
+            },
+            ApiError::CustomerNotFound,
+            ApiError::CardNotLocked,
+            ApiError::CardCannotBeUnlocked,
+            ApiError::CardCannotBeReplaced,
+            ApiError::CustomerErased,
+            ApiError::NoNoticeToRetry,
+            ApiError::PreconditionFailed,
+            ApiError::PreconditionRequired,
         ];
         // The OpenAPI document lists every code, and no other.
         let document = serde_json::to_value(crate::http::openapi()).unwrap();

@@ -6,7 +6,7 @@ use axum::http::StatusCode;
 use super::error::ApiError;
 use super::extract::{CardPath, EmptyOrJsonObject};
 use super::{AppState, apply_failure};
-use crate::domain::CardCommand;
+use crate::domain::{CardCommand, LockReason};
 
 /// Lock the card, from any state. No body is needed; one that is sent must be a JSON object.
 #[utoipa::path(
@@ -27,7 +27,7 @@ pub async fn lock(
     // No body is needed; one that is sent must still be well-formed.
     _body: EmptyOrJsonObject,
 ) -> Result<StatusCode, ApiError> {
-    match state.service.apply(card, CardCommand::Lock).await {
+    match state.service.apply(card, CardCommand::Lock { reason: LockReason::Alcs, note: None }).await {
         Ok(_) => Ok(StatusCode::NO_CONTENT),
         Err(e) => Err(apply_failure(e, ApiError::Unknown)),
     }

@@ -205,6 +205,12 @@ fn render(mut response: Response, language: Language) -> Response {
     if let Some(allow) = response.headers().get(header::ALLOW) {
         out.headers_mut().insert(header::ALLOW, allow.clone());
     }
+    if error == ApiError::Unauthorized {
+        out.headers_mut().insert(
+            header::WWW_AUTHENTICATE,
+            HeaderValue::from_static("Bearer realm=\"cps-desk\""),
+        );
+    }
     if let Some(seconds) = error.retry_after() {
         out.headers_mut()
             .insert(header::RETRY_AFTER, HeaderValue::from(seconds));

@@ -4,6 +4,7 @@
 mod activate;
 pub mod admission;
 mod change_phone;
+pub mod desk;
 pub mod error;
 mod extract;
 mod health;
@@ -167,20 +168,32 @@ fn json(status: StatusCode, body: &impl Serialize) -> Response {
 /// infrastructure failure that is not "unavailable" (the operation's own 500 code).
 fn apply_failure(e: ApplyError, otherwise: ApiError) -> ApiError {
     match e {
-        ApplyError::Refused(Refusal::CardNotFound) => ApiError::CardNotFound,
-        ApplyError::Refused(Refusal::Rule(RuleError::CardWasNotWaitingForActivation)) => {
-            ApiError::CardWasNotWaitingForActivation
-        }
-        ApplyError::Refused(Refusal::Rule(RuleError::IncorrectPhoneNumber)) => {
-            ApiError::IncorrectPhoneNumber
-        }
-        ApplyError::Refused(Refusal::TooManyAttempts { retry_after }) => {
-            ApiError::TooManyAttempts {
-                retry_after_secs: retry_after.as_secs().max(1),
-            }
-        }
+        ApplyError::Refused(refusal) => refused(refusal),
         // The transaction rolled back: nothing is half-done.
         ApplyError::Failed(e) => store_failure(&e, otherwise),
+    }
+}
+
+/// The answer for an operation the rules refused.
+fn refused(refusal: Refusal) -> ApiError {
+    match refusal {
+        Refusal::CardNotFound => ApiError::CardNotFound,
+        Refusal::CustomerNotFound => ApiError::CustomerNotFound,
+        Refusal::CardAlreadyRegistered => ApiError::CardAlreadyRegistered,
+        Refusal::NoNoticeToRetry => ApiError::NoNoticeToRetry,
+        Refusal::TooManyAttempts { retry_after } => ApiError::TooManyAttempts {
+            retry_after_secs: retry_after.as_secs().max(1),
+        },
+        Refusal::Rule(rule) => match rule {
+            RuleError::CardWasNotWaitingForActivation => ApiError::CardWasNotWaitingForActivation,
+            RuleError::IncorrectPhoneNumber => ApiError::IncorrectPhoneNumber,
+            RuleError::CardNotLocked => ApiError::CardNotLocked,
+            RuleError::CardCannotBeUnlocked => ApiError::CardCannotBeUnlocked,
+            RuleError::CardCannotBeReplaced => ApiError::CardCannotBeReplaced,
+            RuleError::SameCard => ApiError::invalid("NewCardNumber", error::Reason::SameCard),
+            RuleError::CustomerErased => ApiError::CustomerErased,
+            RuleError::VersionMismatch => ApiError::PreconditionFailed,
+        },
     }
 }
 

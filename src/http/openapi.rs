@@ -157,6 +157,16 @@ pub enum MessageCode {
     UriTooLong,
     RequestHeaderFieldsTooLarge,
     TooManyAttempts,
+    Unauthorized,
+    TooManyRequests,
+    CustomerNotFound,
+    CardNotLocked,
+    CardCannotBeUnlocked,
+    CardCannotBeReplaced,
+    CustomerErased,
+    NoNoticeToRetry,
+    PreconditionFailed,
+    PreconditionRequired,
 }
 
 /// `POST …/activate` and `PATCH …`: the customer's phone number.

@@ -12,8 +12,9 @@ use serde_json::{Map, Number, Value};
 use super::error::{ApiError, Reason};
 use crate::domain::CardView;
 use crate::domain::{
-    CardNumber, Country, Gender, Identity, Language, MAX_WALLETS, Money, MoneyError, PhoneError,
-    PhoneNumber, PinHmac, PinHmacError, Registration, Stat, Wallet, WalletId,
+    CardNumber, Country, Gender, Identity, Language, LockNote, LockReason, MAX_WALLETS, Money,
+    MoneyError, PhoneError, PhoneNumber, PinHmac, PinHmacError, Registration, Replacement, Stat,
+    Wallet, WalletId,
 };
 
 /// Longest loosely typed identity value (`PosId`, `SiteId`, …) that is kept.
@@ -116,6 +117,25 @@ impl<'a> Obj<'a> {
         Ok(Some(text))
     }
 
+    fn pin(&self, key: &str) -> Result<PinHmac, ApiError> {
+        PinHmac::parse(self.required_str(key)?).map_err(|e| {
+            self.invalid(
+                key,
+                match e {
+                    PinHmacError::Empty => Reason::Empty,
+                    PinHmacError::TooLong => Reason::TooLong,
+                    PinHmacError::NotPrintable => Reason::PrintableAscii,
+                },
+            )
+        })
+    }
+
+    /// A reason the desk may give; required.
+    fn lock_reason(&self, key: &str) -> Result<LockReason, ApiError> {
+        LockReason::for_desk(self.required_str(key)?)
+            .ok_or_else(|| self.invalid(key, Reason::LockReason))
+    }
+
     fn phone(&self, key: &str, country: Country) -> Result<Option<PhoneNumber>, ApiError> {
         self.str(key)?
             .map(|s| {
@@ -164,16 +184,7 @@ pub fn registration(
     };
     let gender = Gender::parse(card.required_str("Gender")?)
         .ok_or_else(|| card.invalid("Gender", Reason::Gender))?;
-    let pin = PinHmac::parse(card.required_str("CardPinHMac")?).map_err(|e| {
-        card.invalid(
-            "CardPinHMac",
-            match e {
-                PinHmacError::Empty => Reason::Empty,
-                PinHmacError::TooLong => Reason::TooLong,
-                PinHmacError::NotPrintable => Reason::PrintableAscii,
-            },
-        )
-    })?;
+    let pin = card.pin("CardPinHMac")?;
     let wallets = match card.get("Wallets") {
         None => Vec::new(),
         Some(Value::Array(items)) => wallets(&card.field("Wallets"), items)?,
@@ -300,6 +311,35 @@ pub fn activation_phone_body(
     }
 }
 
+/// The desk's lock: `{"Reason": "Lost", "Note": "…"}`; `Other` needs a note.
+pub fn desk_lock_body(body: &Value) -> Result<(LockReason, Option<LockNote>), ApiError> {
+    let root = Obj::root(body)?;
+    let reason = root.lock_reason("Reason")?;
+    let note = root
+        .str("Note")?
+        .map(|n| LockNote::parse(n).ok_or_else(|| root.invalid("Note", Reason::Note)))
+        .transpose()?;
+    if reason == LockReason::Other && note.is_none() {
+        return Err(root.invalid("Note", Reason::Missing));
+    }
+    Ok((reason, note))
+}
+
+/// The desk's replacement: `{"NewCardNumber": "…", "CardPinHMac": "…", "Reason": "Lost"}`.
+pub fn replacement_body(body: &Value, card: &CardNumber) -> Result<Replacement, ApiError> {
+    let root = Obj::root(body)?;
+    let new_card = CardNumber::parse(root.required_str("NewCardNumber")?)
+        .map_err(|_| root.invalid("NewCardNumber", Reason::CardNumber))?;
+    if &new_card == card {
+        return Err(root.invalid("NewCardNumber", Reason::SameCard));
+    }
+    Ok(Replacement {
+        new_card,
+        pin: root.pin("CardPinHMac")?,
+        reason: root.lock_reason("Reason")?,
+    })
+}
+
 /// A card number from the URL path.
 pub fn card_number(s: &str) -> Result<CardNumber, ApiError> {
     CardNumber::parse(s).map_err(|_| ApiError::invalid("{card-number}", Reason::CardNumber))
@@ -343,7 +383,7 @@ struct CustomerBody {
 
 #[derive(Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "PascalCase")]
-struct WalletBody {
+pub struct WalletBody {
     id: String,
     #[schema(value_type = f64)]
     balance: Number,
@@ -370,6 +410,22 @@ struct StatBody {
     issued: Option<Number>,
 }
 
+impl From<Wallet> for WalletBody {
+    fn from(w: Wallet) -> Self {
+        Self {
+            id: w.id.as_str().to_owned(),
+            balance: number(w.balance),
+            stat: w.stat.map(|s| StatBody {
+                lost: s.lost.map(number),
+                transferred_out: s.transferred_out.map(number),
+                transferred_in: s.transferred_in.map(number),
+                issued: s.issued.map(number),
+            }),
+            version: w.version,
+        }
+    }
+}
+
 impl From<CardView> for CardBody {
     fn from(v: CardView) -> Self {
         let time = |t: chrono::DateTime<chrono::Utc>| {
@@ -384,21 +440,7 @@ impl From<CardView> for CardBody {
                 phone_number: v.phone.map(|p| p.as_str().to_owned()),
                 gender: v.gender.as_str(),
             },
-            wallets: v
-                .wallets
-                .into_iter()
-                .map(|w| WalletBody {
-                    id: w.id.as_str().to_owned(),
-                    balance: number(w.balance),
-                    stat: w.stat.map(|s| StatBody {
-                        lost: s.lost.map(number),
-                        transferred_out: s.transferred_out.map(number),
-                        transferred_in: s.transferred_in.map(number),
-                        issued: s.issued.map(number),
-                    }),
-                    version: w.version,
-                })
-                .collect(),
+            wallets: v.wallets.into_iter().map(WalletBody::from).collect(),
             created_at: time(v.created_at),
             updated_at: time(v.updated_at),
         }

@@ -15,19 +15,20 @@ use tracing::Instrument;
 pub use policy::Policy;
 
 use crate::domain::{
-    Applied, CardCommand, CardNumber, CardView, Identity, Refusal, Registered, Registration,
+    Actor, Applied, CardCommand, CardNumber, CardView, Identity, Refusal, Registered, Registration,
 };
 use crate::outbox::Pending;
 use crate::outbox::worker::Deliverer;
 use crate::store::{OutboxRow, Store, StoreError};
 
+pub mod desk;
 mod policy;
 
 #[derive(Clone)]
 pub struct Service {
     store: Arc<dyn Store>,
-    deliverer: Deliverer,
-    policy: Policy,
+    pub(crate) deliverer: Deliverer,
+    pub(crate) policy: Policy,
     readiness: Arc<Readiness>,
 }
 
@@ -146,11 +147,22 @@ impl Service {
         Ok(outcome)
     }
 
-    /// Applies a command to a card; its cache writes are delivered before this returns.
+    /// Applies ALCS's command to a card; its cache writes are delivered before this returns.
     pub async fn apply(
         &self,
         card: CardNumber,
         command: CardCommand,
+    ) -> Result<Applied, ApplyError> {
+        self.apply_as(card, command, Actor::Alcs).await
+    }
+
+    /// Applies a command to a card on behalf of `actor`; its cache writes are delivered before
+    /// this returns.
+    pub async fn apply_as(
+        &self,
+        card: CardNumber,
+        command: CardCommand,
+        actor: Actor,
     ) -> Result<Applied, ApplyError> {
         let span = tracing::info_span!(
             "apply",
@@ -160,7 +172,7 @@ impl Service {
         );
         traced(
             span,
-            self.apply_command(card, command),
+            self.apply_command(card, command, actor),
             |result| match result {
                 Ok(Applied::Changed) => "changed",
                 Ok(Applied::Unchanged) => "unchanged",
@@ -175,6 +187,7 @@ impl Service {
         &self,
         card: CardNumber,
         command: CardCommand,
+        actor: Actor,
     ) -> Result<Applied, ApplyError> {
         let (store, deliverer, policy) = (self.store.clone(), self.deliverer.clone(), self.policy);
         let (card_for_task, command_for_task) = (card.clone(), command.clone());
@@ -182,13 +195,13 @@ impl Service {
         let result = detach(async move {
             let outcome = timed(operation, async {
                 match store
-                    .apply(&card_for_task, &command_for_task, Utc::now(), &policy)
+                    .apply(&card_for_task, &command_for_task, &actor, Utc::now(), &policy)
                     .await
                 {
                     Err(e) if e.is_retryable() => {
                         retry_pause(&e).await;
                         store
-                            .apply(&card_for_task, &command_for_task, Utc::now(), &policy)
+                            .apply(&card_for_task, &command_for_task, &actor, Utc::now(), &policy)
                             .await
                     }
                     done => done,
@@ -206,15 +219,7 @@ impl Service {
             Ok(applied) => {
                 tracing::info!(card_number = %card, operation, changed = *applied == Applied::Changed, "card updated");
             }
-            Err(ApplyError::Refused(Refusal::CardNotFound)) => {
-                tracing::info!(card_number = %card, operation, "refused: no such card");
-            }
-            Err(ApplyError::Refused(Refusal::Rule(rule))) => {
-                tracing::info!(card_number = %card, operation, reason = %rule, "refused");
-            }
-            Err(ApplyError::Refused(Refusal::TooManyAttempts { retry_after })) => {
-                tracing::info!(card_number = %card, operation, retry_after_secs = retry_after.as_secs(), "refused: too many failed attempts");
-            }
+            Err(ApplyError::Refused(refusal)) => log_refusal(&card, operation, refusal),
             Err(ApplyError::Failed(_)) => {}
         }
         result
@@ -297,6 +302,19 @@ impl Service {
         };
         *last = Some((Instant::now(), ready));
         ready
+    }
+}
+
+/// One line for a refused operation on a card.
+pub(crate) fn log_refusal(card: &CardNumber, operation: &str, refusal: &Refusal) {
+    match refusal {
+        Refusal::CardNotFound => {
+            tracing::info!(card_number = %card, operation, "refused: no such card");
+        }
+        Refusal::TooManyAttempts { retry_after } => {
+            tracing::info!(card_number = %card, operation, retry_after_secs = retry_after.as_secs(), "refused: too many failed attempts");
+        }
+        refusal => tracing::info!(card_number = %card, operation, reason = %refusal, "refused"),
     }
 }
 

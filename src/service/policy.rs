@@ -3,13 +3,22 @@
 
 use chrono::{DateTime, Utc};
 
-use crate::domain::{CardCommand, CardRecord, CardSnapshot, CardStatus, Change, CustomerStatus};
+use crate::cache::HashWrite;
+use crate::domain::{
+    CardCommand, CardNumber, CardRecord, CardSnapshot, CardStatus, Change, CustomerChange,
+    CustomerCommand, CustomerSnapshot, CustomerStatus, LockChange, Replacement, ReplacementPlan,
+};
 use crate::outbox::{ActivationNotice, Effect, Hashes};
-use crate::store::{AttemptLimit, NewEffect, OutboxStatus, Record, Recorder, Write, WriteKind};
+use crate::store::{
+    AttemptLimit, Audit, NewEffect, OutboxStatus, Record, Recorder, Write, WriteKind,
+};
 
 /// The audit operations besides the commands' own names ([`CardCommand::name`]).
 pub const REGISTER: &str = "register";
 pub const ACTIVATE_FAILED: &str = "activate-failed";
+pub const REPLACE: &str = "replace";
+pub const REPLACEMENT: &str = "replacement";
+pub const RETRY_NOTICE: &str = "retry_notice";
 
 /// How long an effect recorded by a request waits before the background worker may take it:
 /// the request itself delivers it right after commit, so the worker only sees the leftovers.
@@ -26,21 +35,35 @@ pub struct Policy {
 }
 
 impl Recorder for Policy {
-    fn needs_record(&self, write: &Write<'_>) -> bool {
-        self.cache && !matches!(write.kind, WriteKind::ActivationFailed { .. })
+    fn needs_records(&self, write: &Write<'_>) -> bool {
+        self.cache
+            && !matches!(
+                write.kind,
+                WriteKind::ActivationFailed { .. } | WriteKind::NoticeRetried { .. }
+            )
     }
 
-    fn record(&self, write: &Write<'_>, record: Option<&CardRecord>) -> Record {
-        // The card's and the customer's hashes, written together.
-        let mut effects: Vec<Effect> = record
-            .map(|r| Effect::CacheWrite(Hashes(r.hashes().into())))
-            .into_iter()
-            .collect();
-        match &write.kind {
+    fn record(&self, write: &Write<'_>, records: &[CardRecord]) -> Record {
+        // Every changed card's hash and their customer's, once each.
+        let mut hashes: Vec<HashWrite> = Vec::new();
+        for record in records {
+            for hash in record.hashes() {
+                if !hashes.iter().any(|h| h.key == hash.key) {
+                    hashes.push(hash);
+                }
+            }
+        }
+        let mut effects: Vec<Effect> = Vec::new();
+        if !hashes.is_empty() {
+            effects.push(Effect::CacheWrite(Hashes(hashes)));
+        }
+        let audit = match &write.kind {
             WriteKind::Registered {
+                card,
                 registration,
                 identity,
-            } => Record {
+            } => vec![Audit {
+                card: Some((*card).clone()),
                 operation: REGISTER,
                 // An Identity is strings: serializing cannot fail.
                 identity: identity.and_then(|i| serde_json::to_string(i).ok()),
@@ -50,31 +73,56 @@ impl Recorder for Policy {
                     "Wallets": registration.wallets.len(),
                 })
                 .to_string(),
-                effects: self.new_effects(effects, write.at),
-            },
+            }],
             WriteKind::Changed {
+                card,
                 command,
                 before,
                 change,
             } => {
                 if activated(command, change) {
                     let customer = write.customer.to_string();
-                    let notice = ActivationNotice::new(write.card, &customer, write.at);
+                    let notice = ActivationNotice::new(card, &customer, write.at);
                     effects.push(Effect::AlcsActivation(notice));
                 }
-                Record {
+                vec![Audit {
+                    card: Some((*card).clone()),
                     operation: command.name(),
                     identity: None,
                     details: change_details(before, change),
-                    effects: self.new_effects(effects, write.at),
-                }
+                }]
             }
-            WriteKind::ActivationFailed { failures, limit } => Record {
+            WriteKind::ActivationFailed {
+                card,
+                failures,
+                limit,
+            } => vec![Audit {
+                card: Some((*card).clone()),
                 operation: ACTIVATE_FAILED,
                 identity: None,
                 details: failure_details(*failures, *limit),
-                effects: Vec::new(),
-            },
+            }],
+            WriteKind::Replaced {
+                old,
+                before,
+                replacement,
+                plan,
+            } => replacement_audit(old, before, replacement, plan),
+            WriteKind::CustomerChanged {
+                command,
+                before,
+                change,
+            } => customer_audit(command, before, change),
+            WriteKind::NoticeRetried { card, queued } => vec![Audit {
+                card: Some((*card).clone()),
+                operation: RETRY_NOTICE,
+                identity: None,
+                details: serde_json::json!({ "NoticesQueued": queued }).to_string(),
+            }],
+        };
+        Record {
+            audit,
+            effects: self.new_effects(effects, write.at),
         }
     }
 }
@@ -124,7 +172,7 @@ fn change_details(before: &CardSnapshot, change: &Change) -> String {
     if let Some(to) = change.card_status {
         details.insert(
             "CardStatus".into(),
-            serde_json::json!({ "From": before.card_status.as_str(), "To": to.as_str() }),
+            status_change(before.card_status, to),
         );
     }
     if let Some(to) = change.customer_status {
@@ -136,7 +184,117 @@ fn change_details(before: &CardSnapshot, change: &Change) -> String {
     if change.phone.is_some() {
         details.insert("PhoneNumberChanged".into(), serde_json::Value::Bool(true));
     }
+    if let Some(lock) = &change.lock {
+        lock_details(&mut details, lock);
+    }
     serde_json::Value::Object(details).to_string()
+}
+
+/// A lock's reason and whether a note came with it (the note is free text: never audited).
+fn lock_details(details: &mut serde_json::Map<String, serde_json::Value>, lock: &LockChange) {
+    match lock {
+        LockChange::Set {
+            reason,
+            note,
+            replaced_by,
+            ..
+        } => {
+            details.insert("LockReason".into(), reason.as_str().into());
+            if replaced_by.is_none() {
+                details.insert("NoteGiven".into(), note.is_some().into());
+            }
+            if let Some(card) = replaced_by {
+                details.insert("ReplacedBy".into(), card.as_str().into());
+            }
+        }
+        LockChange::Clear => {
+            details.insert("Unlocked".into(), true.into());
+        }
+    }
+}
+
+fn status_change(from: CardStatus, to: CardStatus) -> serde_json::Value {
+    serde_json::json!({ "From": from.as_str(), "To": to.as_str() })
+}
+
+/// A replacement's entries: the old card's lock, and the new card's arrival.
+fn replacement_audit(
+    old: &CardNumber,
+    before: &CardSnapshot,
+    replacement: &Replacement,
+    plan: &ReplacementPlan,
+) -> Vec<Audit> {
+    let mut locked = serde_json::Map::new();
+    if let Some(to) = plan.old_status {
+        locked.insert("CardStatus".into(), status_change(before.card_status, to));
+    }
+    lock_details(&mut locked, &plan.old_lock);
+    let arrived = serde_json::json!({
+        "CardStatus": plan.new_status.as_str(),
+        "ReplacementOf": old.as_str(),
+        "LockReason": replacement.reason.as_str(),
+    });
+    vec![
+        Audit {
+            card: Some(old.clone()),
+            operation: REPLACE,
+            identity: None,
+            details: serde_json::Value::Object(locked).to_string(),
+        },
+        Audit {
+            card: Some(replacement.new_card.clone()),
+            operation: REPLACEMENT,
+            identity: None,
+            details: arrived.to_string(),
+        },
+    ]
+}
+
+/// A customer command's entries: one for the customer, and one per card it changed. Field
+/// names only: never the number removed or set.
+fn customer_audit(
+    command: &CustomerCommand,
+    before: &CustomerSnapshot,
+    change: &CustomerChange,
+) -> Vec<Audit> {
+    let mut details = serde_json::Map::new();
+    match change.phone {
+        Some(Some(_)) => {
+            details.insert("PhoneNumberChanged".into(), true.into());
+        }
+        Some(None) if before.phone.is_some() => {
+            details.insert("PhoneNumberRemoved".into(), true.into());
+        }
+        _ => {}
+    }
+    if let Some(gender) = change.gender {
+        details.insert("Gender".into(), gender.as_str().into());
+    }
+    if change.erase {
+        details.insert("PersonalDataErased".into(), true.into());
+        details.insert("Cards".into(), before.cards.len().into());
+    }
+    let mut audit = vec![Audit {
+        card: None,
+        operation: command.name(),
+        identity: None,
+        details: serde_json::Value::Object(details).to_string(),
+    }];
+    for (card, status, lock) in &change.cards {
+        let mut details = serde_json::Map::new();
+        let from = before.cards.iter().find(|c| &c.number == card);
+        if let (Some(to), Some(from)) = (status, from) {
+            details.insert("CardStatus".into(), status_change(from.status, *to));
+        }
+        lock_details(&mut details, lock);
+        audit.push(Audit {
+            card: Some(card.clone()),
+            operation: command.name(),
+            identity: None,
+            details: serde_json::Value::Object(details).to_string(),
+        });
+    }
+    audit
 }
 
 /// The audit trail's account of a failed activation: how many failures now count.

@@ -18,7 +18,7 @@ use chrono::{DateTime, Utc};
 use super::{AuditEntry, Outcome, PoolState, Recorder, RowCounts, SqlStore, Store, StoreError};
 use crate::breaker::Breaker;
 use crate::domain::{
-    Applied, CardCommand, CardNumber, CardView, Identity, Refusal, Registered, Registration,
+    Actor, Applied, CardCommand, CardNumber, CardView, Identity, Refusal, Registered, Registration,
 };
 
 /// How long one reachability probe may take.
@@ -135,10 +135,11 @@ impl Store for Guarded {
         &self,
         card: &CardNumber,
         command: &CardCommand,
+        actor: &Actor,
         at: DateTime<Utc>,
         recorder: &dyn Recorder,
     ) -> Result<Outcome<Result<Applied, Refusal>>, StoreError> {
-        self.call(self.inner.apply(card, command, at, recorder))
+        self.call(self.inner.apply(card, command, actor, at, recorder))
             .await
     }
 

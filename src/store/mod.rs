@@ -12,6 +12,7 @@
 //! store writes them in the same transaction.
 
 pub(crate) mod db;
+mod desk;
 mod group;
 mod guard;
 mod ops;
@@ -27,10 +28,14 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use crate::domain::{
-    Applied, CardCommand, CardNumber, CardRecord, CardSnapshot, CardView, Change, CustomerId,
-    Identity, Refusal, Registered, Registration,
+    Actor, Applied, CardCommand, CardNumber, CardRecord, CardSnapshot, CardView, Change,
+    CustomerChange, CustomerCommand, CustomerId, CustomerSnapshot, Identity, Refusal, Registered,
+    Registration, Replacement, ReplacementPlan,
 };
 
+pub use desk::{
+    DeskCard, DeskCustomer, DeskCustomerHead, DeskStore, HistoryEntry, HistoryOf, NoticeState,
+};
 pub use guard::Guarded;
 pub use ops::SqlStore;
 
@@ -104,9 +109,10 @@ impl AttemptLimit {
 /// A write, as the [`Recorder`] is told of it inside its transaction.
 #[derive(Debug)]
 pub struct Write<'a> {
-    pub card: &'a CardNumber,
     pub customer: CustomerId,
     pub at: DateTime<Utc>,
+    /// Who made it: recorded with every audit entry of the write.
+    pub actor: &'a Actor,
     pub kind: WriteKind<'a>,
 }
 
@@ -114,39 +120,84 @@ pub struct Write<'a> {
 pub enum WriteKind<'a> {
     /// A new customer and card were stored.
     Registered {
+        card: &'a CardNumber,
         registration: &'a Registration,
         identity: Option<&'a Identity>,
     },
     /// A command changed the card or its customer.
     Changed {
+        card: &'a CardNumber,
         command: &'a CardCommand,
         before: &'a CardSnapshot,
         change: &'a Change,
     },
     /// An activation named the wrong phone number; `failures` now count within `limit`.
-    ActivationFailed { failures: i64, limit: AttemptLimit },
+    ActivationFailed {
+        card: &'a CardNumber,
+        failures: i64,
+        limit: AttemptLimit,
+    },
+    /// `old` was locked and `replacement.new_card` stored for its customer, with its wallets.
+    Replaced {
+        old: &'a CardNumber,
+        before: &'a CardSnapshot,
+        replacement: &'a Replacement,
+        plan: &'a ReplacementPlan,
+    },
+    /// A desk command changed a customer (and perhaps its cards).
+    CustomerChanged {
+        command: &'a CustomerCommand,
+        before: &'a CustomerSnapshot,
+        change: &'a CustomerChange,
+    },
+    /// The card's dead or unsent ALCS notices (`queued` of them) were queued again.
+    NoticeRetried { card: &'a CardNumber, queued: u64 },
+}
+
+impl WriteKind<'_> {
+    /// The cards whose records the recorder is given (when it asks): those the write changed.
+    fn cards(&self) -> Vec<&CardNumber> {
+        match self {
+            Self::Registered { card, .. }
+            | Self::Changed { card, .. }
+            | Self::ActivationFailed { card, .. } => vec![*card],
+            Self::Replaced {
+                old, replacement, ..
+            } => vec![*old, &replacement.new_card],
+            Self::CustomerChanged { before, .. } => before.cards.iter().map(|c| &c.number).collect(),
+            // Nothing of the card changed.
+            Self::NoticeRetried { .. } => Vec::new(),
+        }
+    }
 }
 
 /// What the application records with a write, in the same transaction. The store runs the
 /// transaction; what a write means besides its rows is the caller's policy.
 pub trait Recorder: Send + Sync {
-    /// Whether [`Recorder::record`] needs the card as the write leaves it.
-    fn needs_record(&self, write: &Write<'_>) -> bool;
+    /// Whether [`Recorder::record`] needs the cards as the write leaves them.
+    fn needs_records(&self, write: &Write<'_>) -> bool;
 
-    /// The audit account and side effects of `write`; `record` is the card as it leaves it,
-    /// when asked for.
-    fn record(&self, write: &Write<'_>, record: Option<&CardRecord>) -> Record;
+    /// The audit account and side effects of `write`; `records` are the cards it changed (and
+    /// their customer) as it leaves them, when asked for.
+    fn record(&self, write: &Write<'_>, records: &[CardRecord]) -> Record;
 }
 
-/// The audit entry and the outbox rows of one write.
+/// The audit entries and the outbox rows of one write.
 #[derive(Debug)]
 pub struct Record {
+    pub audit: Vec<Audit>,
+    pub effects: Vec<NewEffect>,
+}
+
+/// One audit entry: what happened to a card (or, without one, to the customer).
+#[derive(Debug)]
+pub struct Audit {
+    pub card: Option<CardNumber>,
     pub operation: &'static str,
     /// The POS identity as JSON, when the request carried one.
     pub identity: Option<String>,
     /// What changed, as JSON: statuses and field names, never personal data.
     pub details: String,
-    pub effects: Vec<NewEffect>,
 }
 
 /// Where an outbox row stands.
@@ -462,6 +513,7 @@ pub trait Store: Send + Sync + 'static {
         &self,
         card: &CardNumber,
         command: &CardCommand,
+        actor: &Actor,
         at: DateTime<Utc>,
         recorder: &dyn Recorder,
     ) -> Result<Outcome<Result<Applied, Refusal>>, StoreError>;

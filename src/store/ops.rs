@@ -14,7 +14,7 @@ use super::{
     AuditEntry, Context, Outcome, PoolState, Recorder, RowCounts, Store, StoreError, StoreOptions,
 };
 use crate::domain::{
-    Applied, CardCommand, CardNumber, CardRecord, CardView, Identity, Refusal, Registered,
+    Actor, Applied, CardCommand, CardNumber, CardRecord, CardView, Identity, Refusal, Registered,
     Registration,
 };
 
@@ -91,7 +91,7 @@ impl SqlStore {
 }
 
 /// Ends a write's transaction as its script said, and returns the answer.
-async fn end<T>(tx: Tx, step: Result<Step<T>, StoreError>) -> Result<T, StoreError> {
+pub(super) async fn end<T>(tx: Tx, step: Result<Step<T>, StoreError>) -> Result<T, StoreError> {
     match step {
         Ok(Step::Commit(answer)) => {
             tx.commit("commit the change").await?;
@@ -129,12 +129,14 @@ impl Store for SqlStore {
         &self,
         card: &CardNumber,
         command: &CardCommand,
+        actor: &Actor,
         at: DateTime<Utc>,
         recorder: &dyn Recorder,
     ) -> Result<Outcome<Result<Applied, Refusal>>, StoreError> {
         let limit = self.options.activation_limit;
         let mut tx = self.db.begin().await?;
-        let step = script::apply(&mut tx.conn(), card, command, at, limit, recorder).await;
+        let step =
+            script::apply(&mut tx.conn(), card, command, actor, at, limit, recorder).await;
         let (result, effects) = end(tx, step).await?;
         Ok(Outcome { result, effects })
     }

@@ -7,7 +7,7 @@ use crate::domain::{
     CardNumber, CardSnapshot, CustomerId, Gender, Money, PhoneNumber, PinHmac, Stat, Wallet,
     WalletId,
 };
-use crate::domain::{CardRecord, CardState, CardView, CustomerState};
+use crate::domain::{CardRecord, CardState, CardStatus, CardView, CustomerState, Lock, LockReason};
 
 use super::StoreError;
 
@@ -83,6 +83,9 @@ pub(super) struct SnapshotRow {
     pub(super) customer_id: String,
     pub(super) customer_status: String,
     pub(super) phone_number: Option<String>,
+    pub(super) lock_reason: Option<String>,
+    pub(super) status_before_lock: Option<String>,
+    pub(super) replaced_by: Option<String>,
 }
 
 impl SnapshotRow {
@@ -91,8 +94,32 @@ impl SnapshotRow {
             card_status: status(&self.card_status)?,
             customer_status: status(&self.customer_status)?,
             phone: self.phone_number.clone().map(PhoneNumber::from_stored),
+            lock: lock(
+                &self.card_status,
+                self.lock_reason.as_deref(),
+                self.status_before_lock.as_deref(),
+                self.replaced_by.as_deref(),
+            )?,
         })
     }
+}
+
+/// A card's lock from its columns: none unless the card is locked.
+pub(super) fn lock(
+    card_status: &str,
+    reason: Option<&str>,
+    before: Option<&str>,
+    replaced_by: Option<&str>,
+) -> Result<Option<Lock>, StoreError> {
+    if card_status != "Locked" {
+        return Ok(None);
+    }
+    Ok(Some(Lock {
+        // Locks older than reasons were ALCS's (the migration says so too).
+        reason: reason.map_or(Ok(LockReason::Alcs), status)?,
+        before: before.map_or(Ok(CardStatus::WaitingForActivation), status)?,
+        replaced_by: replaced_by.map(card_number).transpose()?,
+    }))
 }
 
 /// A card as [`crate::domain::CardView`] shows it, without its wallets.
@@ -185,4 +212,5 @@ pub(super) const CACHE_COLUMNS: &str = "c.status as card_status, c.customer_id, 
 
 /// The columns of [`SnapshotRow`], from `cards c join customers u`.
 pub(super) const SNAPSHOT_COLUMNS: &str = "c.status as card_status, c.customer_id,
-    u.status as customer_status, u.phone_number";
+    u.status as customer_status, u.phone_number, c.lock_reason, c.status_before_lock,
+    c.replaced_by";

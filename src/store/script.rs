@@ -11,8 +11,8 @@ use super::rows::{self, CACHE_COLUMNS, CacheRow, SNAPSHOT_COLUMNS, SnapshotRow, 
 use super::sql::{Conn, Time, sql};
 use super::{AttemptLimit, Context, OutboxRow, Record, Recorder, StoreError, Write, WriteKind};
 use crate::domain::{
-    Applied, CardCommand, CardNumber, CardRecord, CardStatus, CustomerId, CustomerStatus, Identity,
-    PhoneNumber, Refusal, Registered, Registration, RuleError, Wallet,
+    Actor, Applied, CardCommand, CardNumber, CardRecord, CardStatus, CustomerId, CustomerStatus,
+    Identity, LockChange, PhoneNumber, Refusal, Registered, Registration, RuleError, Wallet,
 };
 
 /// How a write's transaction ends.
@@ -87,19 +87,22 @@ pub(super) async fn register(
     }
     insert_wallets(tx, &reg.card_number, &reg.wallets, at).await?;
     let write = Write {
-        card: &reg.card_number,
         customer,
         at,
+        actor: &Actor::Alcs,
         kind: WriteKind::Registered {
+            card: &reg.card_number,
             registration: reg,
             identity,
         },
     };
     // What was written is known: no need to read it back.
-    let record = recorder
-        .needs_record(&write)
-        .then(|| CardRecord::registered(reg, customer));
-    let effects = keep(tx, &write, recorder.record(&write, record.as_ref())).await?;
+    let records: Vec<CardRecord> = if recorder.needs_records(&write) {
+        vec![CardRecord::registered(reg, customer)]
+    } else {
+        Vec::new()
+    };
+    let effects = keep(tx, &write, recorder.record(&write, &records)).await?;
     Ok(Step::Commit((Registered::Created(customer), effects)))
 }
 
@@ -152,10 +155,12 @@ async fn insert_wallets(
 /// What applying a command did, and what it recorded for the caller.
 pub(super) type Application = (Result<Applied, Refusal>, Vec<OutboxRow>);
 
+#[allow(clippy::too_many_arguments)] // one transaction's inputs, each used once
 pub(super) async fn apply(
     tx: &mut Conn<'_>,
     card: &CardNumber,
     command: &CardCommand,
+    actor: &Actor,
     at: DateTime<Utc>,
     limit: AttemptLimit,
     recorder: &dyn Recorder,
@@ -200,15 +205,16 @@ pub(super) async fn apply(
             // The failure counts towards the limit, so it is committed, with its audit entry.
             record_activation_failure(tx, card, at, limit).await?;
             let write = Write {
-                card,
                 customer,
                 at,
+                actor,
                 kind: WriteKind::ActivationFailed {
+                    card,
                     failures: failures + 1,
                     limit,
                 },
             };
-            keep(tx, &write, recorder.record(&write, None)).await?;
+            keep(tx, &write, recorder.record(&write, &[])).await?;
             let refusal = Refusal::Rule(RuleError::IncorrectPhoneNumber);
             return Ok(Step::Commit((Err(refusal), Vec::new())));
         }
@@ -217,18 +223,7 @@ pub(super) async fn apply(
     if change.is_empty() {
         return Ok(Step::Discard((Ok(Applied::Unchanged), Vec::new())));
     }
-    if let Some(new) = change.card_status {
-        sql(
-            "update cards set status = $1, version = version + 1, updated_at = $2
-             where card_number = $3",
-        )
-        .bind(new.as_str())
-        .bind(at)
-        .bind(card.as_str())
-        .execute(tx)
-        .await
-        .context("update the card")?;
-    }
+    update_card(tx, card, change.card_status, change.lock.as_ref(), at).await?;
     // The customer's cache hash lists its cards' statuses, so a card change bumps it too.
     sql("update customers set status = coalesce($1, status),
              phone_number = coalesce($2, phone_number),
@@ -242,22 +237,83 @@ pub(super) async fn apply(
     .await
     .context("update the customer")?;
     let write = Write {
-        card,
         customer,
         at,
+        actor,
         kind: WriteKind::Changed {
+            card,
             command,
             before: &before,
             change: &change,
         },
     };
-    let record = if recorder.needs_record(&write) {
-        Some(record(tx, card).await?)
-    } else {
-        None
-    };
-    let effects = keep(tx, &write, recorder.record(&write, record.as_ref())).await?;
+    let effects = record_write(tx, &write, recorder).await?;
     Ok(Step::Commit((Ok(Applied::Changed), effects)))
+}
+
+/// Writes a card's new status and lock (each when given), bumping its version.
+pub(super) async fn update_card(
+    tx: &mut Conn<'_>,
+    card: &CardNumber,
+    status: Option<CardStatus>,
+    lock: Option<&LockChange>,
+    at: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    if status.is_none() && lock.is_none() {
+        return Ok(());
+    }
+    // `set_lock` = 1 writes the four lock columns as given (nulls clear them).
+    let (set_lock, reason, note, before, replaced_by) = match lock {
+        None => (false, None, None, None, None),
+        Some(LockChange::Clear) => (true, None, None, None, None),
+        Some(LockChange::Set {
+            reason,
+            note,
+            before,
+            replaced_by,
+        }) => (
+            true,
+            Some(reason.as_str()),
+            note.as_ref().map(|n| n.as_str().to_owned()),
+            Some(before.as_str()),
+            replaced_by.as_ref().map(|c| c.as_str().to_owned()),
+        ),
+    };
+    sql("update cards set status = coalesce($1, status),
+             lock_reason = case when $2 then $3 else lock_reason end,
+             lock_note = case when $2 then $4 else lock_note end,
+             status_before_lock = case when $2 then $5 else status_before_lock end,
+             replaced_by = case when $2 then $6 else replaced_by end,
+             version = version + 1, updated_at = $7
+         where card_number = $8")
+    .bind(status.map(CardStatus::as_str))
+    .bind(set_lock)
+    .bind(reason)
+    .bind(note)
+    .bind(before)
+    .bind(replaced_by)
+    .bind(at)
+    .bind(card.as_str())
+    .execute(tx)
+    .await
+    .context("update the card")?;
+    Ok(())
+}
+
+/// Writes the audit entries and outbox rows of `write`, giving the recorder the changed cards
+/// as the write leaves them when it asks for them.
+pub(super) async fn record_write(
+    tx: &mut Conn<'_>,
+    write: &Write<'_>,
+    recorder: &dyn Recorder,
+) -> Result<Vec<OutboxRow>, StoreError> {
+    let mut records = Vec::new();
+    if recorder.needs_records(write) {
+        for card in write.kind.cards() {
+            records.push(record(tx, card).await?);
+        }
+    }
+    keep(tx, write, recorder.record(write, &records)).await
 }
 
 /// Records a failed activation of `card`, forgetting its failures that left the window.
@@ -282,23 +338,27 @@ async fn record_activation_failure(
     Ok(())
 }
 
-/// Writes a write's audit entry and outbox rows; returns the rows the recorder asked back.
+/// Writes a write's audit entries and outbox rows; returns the rows the recorder asked back.
 async fn keep(
     tx: &mut Conn<'_>,
     write: &Write<'_>,
     record: Record,
 ) -> Result<Vec<OutboxRow>, StoreError> {
-    sql("insert into audit_log (occurred_at, operation, card_number, customer_id, identity, details)
-         values ($1, $2, $3, $4, $5::jsonb, $6::jsonb)")
-    .bind(write.at)
-    .bind(record.operation)
-    .bind(write.card.as_str())
-    .bind(write.customer.to_string())
-    .bind(record.identity)
-    .bind(record.details)
-    .execute(tx)
-    .await
-    .context("write the audit record")?;
+    for audit in &record.audit {
+        sql("insert into audit_log (occurred_at, operation, card_number, customer_id, identity,
+                                    details, actor)
+             values ($1, $2, $3, $4, $5::jsonb, $6::jsonb, $7)")
+        .bind(write.at)
+        .bind(audit.operation)
+        .bind(audit.card.as_ref().map(CardNumber::as_str))
+        .bind(write.customer.to_string())
+        .bind(audit.identity.as_deref())
+        .bind(audit.details.as_str())
+        .bind(write.actor.desk_user())
+        .execute(tx)
+        .await
+        .context("write the audit record")?;
+    }
     let effects = record.effects;
     if effects.is_empty() {
         return Ok(Vec::new());

@@ -73,6 +73,7 @@ impl Store for FailingStore {
         &self,
         _: &CardNumber,
         _: &CardCommand,
+        _: &cps::domain::Actor,
         _: DateTime<Utc>,
         _: &dyn Recorder,
     ) -> Result<Outcome<Result<Applied, Refusal>>, StoreError> {

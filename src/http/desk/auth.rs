@@ -1,0 +1,188 @@
+//! Who is calling the desk API: a bearer token from the tokens file ([`crate::tokens`]), its
+//! user and role; and the brake on guessing: an address that failed too often lately is
+//! refused for a while, whatever it sends.
+
+use std::collections::{HashMap, VecDeque};
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
+
+use axum::extract::{Request, State};
+use axum::http::{Method, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+
+use crate::domain::DeskUser;
+use crate::http::Client;
+use crate::http::error::ApiError;
+use crate::tokens::{Role, Tokens, TokensError};
+
+/// Failed authentications tolerated from one address within [`FAILURE_WINDOW`].
+pub const MAX_FAILURES: usize = 10;
+pub const FAILURE_WINDOW: Duration = Duration::from_secs(60);
+/// Addresses whose failures are remembered at most; beyond, the oldest are forgotten (a flood
+/// from many addresses must not grow the table without bound).
+const MAX_ADDRESSES: usize = 10_000;
+
+/// The desk user a request was authenticated as, in its extensions.
+#[derive(Debug, Clone)]
+pub struct Principal {
+    pub user: DeskUser,
+    pub role: Role,
+}
+
+/// The tokens in force, reloadable, and the failures per address.
+pub struct Auth {
+    file: PathBuf,
+    tokens: RwLock<Arc<Tokens>>,
+    failures: Mutex<HashMap<IpAddr, VecDeque<Instant>>>,
+}
+
+impl Auth {
+    /// Reads the tokens file; the service does not start with one it cannot read.
+    pub fn load(file: PathBuf) -> Result<Self, TokensError> {
+        let tokens = Tokens::load(&file)?;
+        if tokens.is_empty() {
+            tracing::warn!(file = %file.display(), "the desk tokens file lists nobody: every desk request is refused");
+        }
+        Ok(Self {
+            file,
+            tokens: RwLock::new(Arc::new(tokens)),
+            failures: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// Reads the file again (SIGHUP). A file that does not read or parse leaves the tokens in
+    /// force as they were: a typo must not lock every desk user out.
+    pub fn reload(&self) {
+        match Tokens::load(&self.file) {
+            Ok(tokens) => {
+                let users = tokens.len();
+                *self
+                    .tokens
+                    .write()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(tokens);
+                tracing::info!(file = %self.file.display(), users, "desk tokens reloaded");
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "desk tokens not reloaded: the previous ones stay in force");
+            }
+        }
+    }
+
+    fn current(&self) -> Arc<Tokens> {
+        self.tokens
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    /// While `addr` is braked: how long until its oldest counted failure leaves the window.
+    fn braked(&self, addr: IpAddr, now: Instant) -> Option<Duration> {
+        let mut failures = self
+            .failures
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let seen = failures.get_mut(&addr)?;
+        while seen.front().is_some_and(|t| now - *t >= FAILURE_WINDOW) {
+            seen.pop_front();
+        }
+        if seen.is_empty() {
+            failures.remove(&addr);
+            return None;
+        }
+        (seen.len() >= MAX_FAILURES).then(|| FAILURE_WINDOW - (now - seen[0]))
+    }
+
+    fn failed(&self, addr: IpAddr, now: Instant) {
+        let mut failures = self
+            .failures
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if failures.len() >= MAX_ADDRESSES && !failures.contains_key(&addr) {
+            failures.retain(|_, seen| seen.back().is_some_and(|t| now - *t < FAILURE_WINDOW));
+            if failures.len() >= MAX_ADDRESSES
+                && let Some(oldest) = failures
+                    .iter()
+                    .min_by_key(|(_, seen)| seen.back().copied())
+                    .map(|(a, _)| *a)
+            {
+                failures.remove(&oldest);
+            }
+        }
+        let seen = failures.entry(addr).or_default();
+        seen.push_back(now);
+        // Only the last MAX_FAILURES matter.
+        while seen.len() > MAX_FAILURES {
+            seen.pop_front();
+        }
+    }
+}
+
+/// The bearer token of `Authorization: Bearer …`, if the header is one.
+fn bearer(req: &Request) -> Option<&str> {
+    let value = req.headers().get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    let token = token.trim();
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
+}
+
+/// Authenticates every desk request and checks its role: reads (`GET`) need `viewer`, every
+/// change `agent`.
+pub async fn authorize(State(auth): State<Arc<Auth>>, mut req: Request, next: Next) -> Response {
+    let addr = req
+        .extensions()
+        .get::<Client>()
+        .map_or(IpAddr::from([0, 0, 0, 0]), |c| c.addr.ip());
+    let now = Instant::now();
+    if let Some(wait) = auth.braked(addr, now) {
+        tracing::warn!(client = %addr, "desk request refused: too many failed authentications");
+        return ApiError::TooManyAuthFailures {
+            retry_after_secs: wait.as_secs().max(1),
+        }
+        .into_response();
+    }
+    let tokens = auth.current();
+    let Some(entry) = bearer(&req).and_then(|token| tokens.authenticate(token)) else {
+        auth.failed(addr, now);
+        tracing::warn!(client = %addr, "desk request refused: missing or unknown token");
+        return ApiError::Unauthorized.into_response();
+    };
+    let reads = matches!(*req.method(), Method::GET | Method::HEAD);
+    if !reads && entry.role < Role::Agent {
+        tracing::warn!(user = %entry.user, role = entry.role.as_str(), "desk request refused: role");
+        return ApiError::RoleForbidden.into_response();
+    }
+    let principal = Principal {
+        user: entry.user.clone(),
+        role: entry.role,
+    };
+    let span = tracing::info_span!("desk", user = %principal.user);
+    req.extensions_mut().insert(principal);
+    tracing::Instrument::instrument(next.run(req), span).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_address_is_braked_after_the_allowed_failures_and_released_after_the_window() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("tokens");
+        std::fs::write(&file, "").unwrap();
+        let auth = Auth::load(file).unwrap();
+        let addr = IpAddr::from([10, 0, 0, 1]);
+        let other = IpAddr::from([10, 0, 0, 2]);
+        let start = Instant::now();
+        for i in 0..MAX_FAILURES {
+            assert!(auth.braked(addr, start).is_none(), "after {i} failures");
+            auth.failed(addr, start);
+        }
+        let wait = auth.braked(addr, start).expect("braked");
+        assert!(wait <= FAILURE_WINDOW && wait > Duration::from_secs(50));
+        assert!(auth.braked(other, start).is_none(), "per address");
+        assert!(auth.braked(addr, start + FAILURE_WINDOW).is_none());
+    }
+}

@@ -1,0 +1,197 @@
+//! The desk API's answers, in the ALCS API's style (PascalCase, times in RFC 3339 UTC with
+//! milliseconds, amounts exact). Never a PIN HMAC; history never carries a phone number.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::http::wire::WalletBody;
+use crate::store::{DeskCard, DeskCustomer, DeskCustomerHead, HistoryEntry, NoticeState};
+
+fn time(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct CardBody {
+    card_number: String,
+    status: &'static str,
+    lock: Option<LockBody>,
+    /// Bumped by every change of the card.
+    version: i64,
+    /// Absent where the card is shown within its customer.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    customer: Option<CustomerHeadBody>,
+    wallets: Vec<WalletBody>,
+    alcs_notice: Option<NoticeBody>,
+    last_change: Option<EntryBody>,
+    created_at: String,
+    updated_at: String,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct LockBody {
+    reason: &'static str,
+    note: Option<String>,
+    /// The status an unlock returns the card to.
+    status_before_lock: &'static str,
+    replaced_by: Option<String>,
+    /// Whether the desk may unlock it.
+    can_unlock: bool,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct CustomerHeadBody {
+    customer_id: String,
+    status: &'static str,
+    phone_number: Option<String>,
+    gender: &'static str,
+    /// What `If-Match` names when changing the customer.
+    version: i64,
+    erased_at: Option<String>,
+    created_at: String,
+    updated_at: String,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct NoticeBody {
+    /// `pending`, `delivered`, `dead` (gave up; can be retried) or `unsent` (no ALCS URL
+    /// was configured; can be retried).
+    state: String,
+    attempts: i32,
+    last_error: Option<String>,
+    created_at: String,
+    delivered_at: Option<String>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct CustomerBody {
+    #[serde(flatten)]
+    head: CustomerHeadBody,
+    cards: Vec<CardBody>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct CardsBody {
+    pub cards: Vec<CardBody>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct EntryBody {
+    at: String,
+    operation: String,
+    card_number: Option<String>,
+    customer_id: String,
+    by: Value,
+    changes: Value,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct HistoryBody {
+    pub entries: Vec<EntryBody>,
+    /// Pass as `cursor` for the next (older) page; null on the last page.
+    pub next_cursor: Option<String>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct RetriedBody {
+    pub notices_queued: u64,
+}
+
+impl From<DeskCustomerHead> for CustomerHeadBody {
+    fn from(c: DeskCustomerHead) -> Self {
+        Self {
+            customer_id: c.id.to_string(),
+            status: c.status.as_str(),
+            phone_number: c.phone.map(|p| p.as_str().to_owned()),
+            gender: c.gender.as_str(),
+            version: c.version,
+            erased_at: c.erased_at.map(time),
+            created_at: time(c.created_at),
+            updated_at: time(c.updated_at),
+        }
+    }
+}
+
+impl CardBody {
+    /// The card, with its customer unless `within_customer`.
+    pub fn new(card: DeskCard, within_customer: bool) -> Self {
+        Self {
+            card_number: card.number.to_string(),
+            status: card.status.as_str(),
+            lock: card.lock.map(|lock| LockBody {
+                reason: lock.reason.as_str(),
+                note: card.lock_note,
+                status_before_lock: lock.before.as_str(),
+                can_unlock: !lock.is_final(),
+                replaced_by: lock.replaced_by.map(|c| c.to_string()),
+            }),
+            version: card.version,
+            customer: (!within_customer).then(|| card.customer.into()),
+            wallets: card.wallets.into_iter().map(WalletBody::from).collect(),
+            alcs_notice: card.notice.map(NoticeBody::from),
+            last_change: card.last_change.map(EntryBody::from),
+            created_at: time(card.created_at),
+            updated_at: time(card.updated_at),
+        }
+    }
+}
+
+impl From<NoticeState> for NoticeBody {
+    fn from(n: NoticeState) -> Self {
+        Self {
+            state: n.status,
+            attempts: n.attempts,
+            last_error: n.last_error,
+            created_at: time(n.created_at),
+            delivered_at: n.delivered_at.map(time),
+        }
+    }
+}
+
+impl From<DeskCustomer> for CustomerBody {
+    fn from(c: DeskCustomer) -> Self {
+        Self {
+            head: c.customer.into(),
+            cards: c
+                .cards
+                .into_iter()
+                .map(|card| CardBody::new(card, true))
+                .collect(),
+        }
+    }
+}
+
+impl From<HistoryEntry> for EntryBody {
+    fn from(e: HistoryEntry) -> Self {
+        let json = |text: Option<String>| {
+            text.and_then(|t| serde_json::from_str::<Value>(&t).ok())
+                .unwrap_or(Value::Null)
+        };
+        // Who: a desk user by name, or ALCS with the till's identity when it sent one.
+        let by = match e.actor {
+            Some(name) => serde_json::json!({ "Kind": "Desk", "Name": name }),
+            None => serde_json::json!({ "Kind": "Alcs", "Identity": json(e.identity) }),
+        };
+        Self {
+            at: time(e.occurred_at),
+            operation: e.operation,
+            card_number: e.card_number,
+            customer_id: e.customer_id,
+            by,
+            changes: match json(e.details) {
+                Value::Null => Value::Object(serde_json::Map::new()),
+                details => details,
+            },
+        }
+    }
+}

@@ -1,0 +1,332 @@
+//! The service desk's API (`/support/v1/…`), on its own listener: look-ups, history, and the
+//! changes the desk makes on a customer's behalf. Same envelope, languages, request ids and
+//! logs as the ALCS API; every request authenticated ([`auth`]).
+
+pub mod auth;
+mod body;
+
+use std::sync::Arc;
+
+use axum::extract::{DefaultBodyLimit, FromRequestParts, Path, Query, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::Response;
+use axum::routing::{get, post};
+use axum::{Extension, Router, middleware as mw};
+use tower_http::catch_panic::CatchPanicLayer;
+
+use super::error::{ApiError, Reason};
+use super::extract::{CardPath, EmptyOrJsonObject, JsonBody};
+use super::{AppState, apply_failure, json, middleware, store_failure, wire};
+use crate::domain::{Applied, CustomerId, PhoneNumber, Refusal};
+use crate::service::ApplyError;
+use crate::service::desk::Desk;
+use crate::store::HistoryOf;
+use auth::{Auth, Principal};
+use body::{CardBody, CardsBody, CustomerBody, EntryBody, HistoryBody, RetriedBody};
+
+/// What the desk's handlers reach.
+#[derive(Clone)]
+struct DeskState {
+    desk: Desk,
+    app: AppState,
+}
+
+/// History entries per page unless `limit` says otherwise.
+const PAGE: i64 = 20;
+const MAX_PAGE: i64 = 100;
+
+/// The desk API's routes, behind authentication, in the shared envelope. `app` is the desk
+/// listener's own (its admission is not the ALCS listener's: a busy desk never sheds a till).
+pub fn router(app: AppState, desk: Desk, auth: Arc<Auth>) -> Router {
+    let state = DeskState {
+        desk,
+        app: app.clone(),
+    };
+    Router::new()
+        .route("/support/v1/cards", get(cards_by_phone))
+        .route("/support/v1/cards/{card_number}", get(card))
+        .route("/support/v1/cards/{card_number}/history", get(card_history))
+        .route("/support/v1/cards/{card_number}/lock", post(lock))
+        .route("/support/v1/cards/{card_number}/unlock", post(unlock))
+        .route("/support/v1/cards/{card_number}/replace", post(replace))
+        .route(
+            "/support/v1/cards/{card_number}/alcs-notice/retry",
+            post(retry_notice),
+        )
+        .route(
+            "/support/v1/customers/{customer_id}",
+            get(customer).patch(change_phone),
+        )
+        .route(
+            "/support/v1/customers/{customer_id}/history",
+            get(customer_history),
+        )
+        .route("/support/v1/customers/{customer_id}/erase", post(erase))
+        .fallback(|| async { ApiError::NotFound })
+        // Before anything else a handler does: unknown callers learn nothing, not even routes.
+        .layer(mw::from_fn_with_state(auth, auth::authorize))
+        .layer(DefaultBodyLimit::disable())
+        .layer(CatchPanicLayer::new())
+        .layer(mw::from_fn_with_state(app, middleware::envelope))
+        .with_state(state)
+}
+
+/// `{customer-id}` from the path, parsed.
+struct CustomerPath(CustomerId);
+
+impl<S: Send + Sync> FromRequestParts<S> for CustomerPath {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let Path(raw) = Path::<String>::from_request_parts(parts, state)
+            .await
+            .map_err(|_| ApiError::invalid("{customer-id}", Reason::CustomerId))?;
+        CustomerId::parse(&raw)
+            .map(Self)
+            .map_err(|_| ApiError::invalid("{customer-id}", Reason::CustomerId))
+    }
+}
+
+/// The query string's parameters (unknown ones ignored, as unknown JSON fields are).
+struct Params(Vec<(String, String)>);
+
+impl<S: Send + Sync> FromRequestParts<S> for Params {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
+        Query::<Vec<(String, String)>>::try_from_uri(&parts.uri)
+            .map(|Query(pairs)| Self(pairs))
+            .map_err(|_| ApiError::invalid("", Reason::Malformed))
+    }
+}
+
+impl Params {
+    fn get(&self, name: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// `cursor` and `limit` of a history page.
+    fn page(&self) -> Result<(Option<i64>, i64), ApiError> {
+        let cursor = self
+            .get("cursor")
+            .map(|c| {
+                c.parse::<i64>()
+                    .ok()
+                    .filter(|c| *c > 0)
+                    .ok_or_else(|| ApiError::invalid("cursor", Reason::Cursor))
+            })
+            .transpose()?;
+        let limit = match self.get("limit") {
+            None => PAGE,
+            Some(l) => l
+                .parse::<i64>()
+                .ok()
+                .filter(|l| (1..=MAX_PAGE).contains(l))
+                .ok_or_else(|| ApiError::invalid("limit", Reason::Limit))?,
+        };
+        Ok((cursor, limit))
+    }
+}
+
+/// A refused or failed desk change. A card that does not exist is a 404 here (the desk names
+/// a resource), where ALCS's contract answers 400.
+fn desk_failure(e: ApplyError) -> ApiError {
+    match e {
+        ApplyError::Refused(Refusal::CardNotFound) => ApiError::CardNotFoundOnRead,
+        e => apply_failure(e, ApiError::Unknown),
+    }
+}
+
+fn read_failure(e: crate::service::Failure) -> ApiError {
+    store_failure(&e, ApiError::Unknown)
+}
+
+async fn card(State(s): State<DeskState>, CardPath(card): CardPath) -> Result<Response, ApiError> {
+    match s.desk.card(&card).await.map_err(read_failure)? {
+        Some(card) => Ok(json(StatusCode::OK, &CardBody::new(card, false))),
+        None => Err(ApiError::CardNotFoundOnRead),
+    }
+}
+
+async fn cards_by_phone(
+    State(s): State<DeskState>,
+    params: Params,
+) -> Result<Response, ApiError> {
+    let raw = params
+        .get("phone")
+        .ok_or_else(|| ApiError::invalid("phone", Reason::Missing))?;
+    let phone = PhoneNumber::parse(raw, s.app.default_country)
+        .map_err(|_| ApiError::invalid("phone", Reason::PhoneNumber))?;
+    let cards = s.desk.cards_by_phone(&phone).await.map_err(read_failure)?;
+    let body = CardsBody {
+        cards: cards.into_iter().map(|c| CardBody::new(c, false)).collect(),
+    };
+    Ok(json(StatusCode::OK, &body))
+}
+
+async fn customer(
+    State(s): State<DeskState>,
+    CustomerPath(id): CustomerPath,
+) -> Result<Response, ApiError> {
+    let Some(customer) = s.desk.customer(&id).await.map_err(read_failure)? else {
+        return Err(ApiError::CustomerNotFound);
+    };
+    let etag = etag(customer.customer.version);
+    let mut response = json(StatusCode::OK, &CustomerBody::from(customer));
+    response.headers_mut().insert(header::ETAG, etag);
+    Ok(response)
+}
+
+/// A customer's version as an entity tag: `"3"`.
+fn etag(version: i64) -> HeaderValue {
+    HeaderValue::try_from(format!("\"{version}\"")).unwrap_or(HeaderValue::from_static("\"0\""))
+}
+
+async fn card_history(
+    State(s): State<DeskState>,
+    CardPath(card): CardPath,
+    params: Params,
+) -> Result<Response, ApiError> {
+    history(&s, HistoryOf::Card(card), &params, ApiError::CardNotFoundOnRead).await
+}
+
+async fn customer_history(
+    State(s): State<DeskState>,
+    CustomerPath(id): CustomerPath,
+    params: Params,
+) -> Result<Response, ApiError> {
+    history(&s, HistoryOf::Customer(id), &params, ApiError::CustomerNotFound).await
+}
+
+async fn history(
+    s: &DeskState,
+    of: HistoryOf,
+    params: &Params,
+    not_found: ApiError,
+) -> Result<Response, ApiError> {
+    let (cursor, limit) = params.page()?;
+    let Some(entries) = s
+        .desk
+        .history(&of, cursor, limit)
+        .await
+        .map_err(read_failure)?
+    else {
+        return Err(not_found);
+    };
+    // A full page may have more behind it: the oldest entry's id is where the next begins.
+    let next_cursor = (entries.len() as i64 == limit)
+        .then(|| entries.last().map(|e| e.id.to_string()))
+        .flatten();
+    let body = HistoryBody {
+        entries: entries.into_iter().map(EntryBody::from).collect(),
+        next_cursor,
+    };
+    Ok(json(StatusCode::OK, &body))
+}
+
+async fn lock(
+    State(s): State<DeskState>,
+    Extension(who): Extension<Principal>,
+    CardPath(card): CardPath,
+    JsonBody(body): JsonBody,
+) -> Result<StatusCode, ApiError> {
+    let (reason, note) = wire::desk_lock_body(&body)?;
+    s.desk
+        .lock(card, reason, note, who.user)
+        .await
+        .map_err(desk_failure)?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn unlock(
+    State(s): State<DeskState>,
+    Extension(who): Extension<Principal>,
+    CardPath(card): CardPath,
+    _body: EmptyOrJsonObject,
+) -> Result<StatusCode, ApiError> {
+    s.desk.unlock(card, who.user).await.map_err(desk_failure)?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Answers the new card as it now stands.
+async fn replace(
+    State(s): State<DeskState>,
+    Extension(who): Extension<Principal>,
+    CardPath(card): CardPath,
+    JsonBody(body): JsonBody,
+) -> Result<Response, ApiError> {
+    let replacement = wire::replacement_body(&body, &card)?;
+    let new_card = replacement.new_card.clone();
+    s.desk
+        .replace(card, replacement, who.user)
+        .await
+        .map_err(desk_failure)?;
+    match s.desk.card(&new_card).await.map_err(read_failure)? {
+        Some(card) => Ok(json(StatusCode::OK, &CardBody::new(card, false))),
+        // Committed a moment ago; a read that misses it is a failure, not a 404.
+        None => Err(ApiError::Unknown),
+    }
+}
+
+async fn change_phone(
+    State(s): State<DeskState>,
+    Extension(who): Extension<Principal>,
+    CustomerPath(id): CustomerPath,
+    headers: HeaderMap,
+    JsonBody(body): JsonBody,
+) -> Result<StatusCode, ApiError> {
+    let version = if_match(&headers)?;
+    let phone = wire::phone_body(&body, s.app.default_country)?;
+    s.desk
+        .change_phone(id, phone, version, who.user)
+        .await
+        .map_err(desk_failure)?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// The version `If-Match` names: required (428 without), one quoted number.
+fn if_match(headers: &HeaderMap) -> Result<i64, ApiError> {
+    let value = headers
+        .get(header::IF_MATCH)
+        .ok_or(ApiError::PreconditionRequired)?;
+    value
+        .to_str()
+        .ok()
+        .map(str::trim)
+        .and_then(|v| v.strip_prefix('"')?.strip_suffix('"'))
+        .and_then(|v| v.parse::<i64>().ok())
+        .ok_or_else(|| ApiError::invalid("If-Match", Reason::ETag))
+}
+
+async fn erase(
+    State(s): State<DeskState>,
+    Extension(who): Extension<Principal>,
+    CustomerPath(id): CustomerPath,
+    _body: EmptyOrJsonObject,
+) -> Result<StatusCode, ApiError> {
+    match s.desk.erase(id, who.user).await.map_err(desk_failure)? {
+        // A second erasure finds nothing to do: the same answer.
+        Applied::Changed | Applied::Unchanged => Ok(StatusCode::NO_CONTENT),
+    }
+}
+
+async fn retry_notice(
+    State(s): State<DeskState>,
+    Extension(who): Extension<Principal>,
+    CardPath(card): CardPath,
+    _body: EmptyOrJsonObject,
+) -> Result<Response, ApiError> {
+    let queued = s
+        .desk
+        .retry_notice(card, who.user)
+        .await
+        .map_err(desk_failure)?;
+    let body = RetriedBody {
+        notices_queued: queued,
+    };
+    Ok(json(StatusCode::ACCEPTED, &body))
+}

@@ -1,0 +1,216 @@
+//! The service desk's operations, independent of HTTP: look-ups and history, and changes made
+//! on a customer's behalf. Each change is one transaction with its audit entries and outbox
+//! rows, through the same store, policy and delivery as ALCS's operations; every change names
+//! the desk user who made it.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use chrono::Utc;
+
+use super::{ApplyError, Failure, Service, detach, pending, retry_pause, timed, traced};
+use crate::domain::{
+    Actor, Applied, CardCommand, CardNumber, CustomerCommand, CustomerId, DeskUser, LockNote,
+    LockReason, PhoneNumber, Refusal, Replacement,
+};
+use crate::store::{
+    DeskCard, DeskCustomer, DeskStore, HistoryEntry, HistoryOf, Outcome, StoreError,
+};
+
+#[derive(Clone)]
+pub struct Desk {
+    service: Service,
+    store: Arc<dyn DeskStore>,
+}
+
+impl Desk {
+    pub fn new(service: Service, store: Arc<dyn DeskStore>) -> Self {
+        Self { service, store }
+    }
+
+    pub async fn card(&self, card: &CardNumber) -> Result<Option<DeskCard>, Failure> {
+        Ok(self.store.desk_card(card).await?)
+    }
+
+    pub async fn cards_by_phone(&self, phone: &PhoneNumber) -> Result<Vec<DeskCard>, Failure> {
+        Ok(self.store.cards_by_phone(phone).await?)
+    }
+
+    pub async fn customer(&self, id: &CustomerId) -> Result<Option<DeskCustomer>, Failure> {
+        Ok(self.store.desk_customer(id).await?)
+    }
+
+    /// A page of a trail, newest first; `None` when the card or customer does not exist.
+    pub async fn history(
+        &self,
+        of: &HistoryOf,
+        before: Option<i64>,
+        limit: i64,
+    ) -> Result<Option<Vec<HistoryEntry>>, Failure> {
+        let entries = self.store.history(of, before, limit).await?;
+        if !entries.is_empty() {
+            return Ok(Some(entries));
+        }
+        // Every card and customer has an entry from its creation, but a trail may be paged to
+        // its end: an empty page is only "not found" when there is no such card or customer.
+        let exists = match of {
+            HistoryOf::Card(card) => self.store.desk_card(card).await?.is_some(),
+            HistoryOf::Customer(id) => self.store.desk_customer(id).await?.is_some(),
+        };
+        Ok(exists.then_some(entries))
+    }
+
+    pub async fn lock(
+        &self,
+        card: CardNumber,
+        reason: LockReason,
+        note: Option<LockNote>,
+        user: DeskUser,
+    ) -> Result<Applied, ApplyError> {
+        let command = CardCommand::Lock { reason, note };
+        self.service
+            .apply_as(card, command, Actor::Desk(user))
+            .await
+    }
+
+    pub async fn unlock(&self, card: CardNumber, user: DeskUser) -> Result<Applied, ApplyError> {
+        self.service
+            .apply_as(card, CardCommand::Unlock, Actor::Desk(user))
+            .await
+    }
+
+    pub async fn replace(
+        &self,
+        card: CardNumber,
+        replacement: Replacement,
+        user: DeskUser,
+    ) -> Result<Applied, ApplyError> {
+        let span = tracing::info_span!(
+            "desk_replace",
+            card_number = %card,
+            new_card_number = %replacement.new_card,
+            user = %user,
+            outcome = tracing::field::Empty
+        );
+        let (store, policy) = (self.store.clone(), self.service.policy);
+        let actor = Actor::Desk(user);
+        let work = move || {
+            let (store, card, replacement, actor) =
+                (store.clone(), card.clone(), replacement.clone(), actor.clone());
+            async move {
+                store
+                    .replace(&card, &replacement, &actor, Utc::now(), &policy)
+                    .await
+            }
+        };
+        traced(span, self.write("replace", work), outcome).await
+    }
+
+    pub async fn change_phone(
+        &self,
+        customer: CustomerId,
+        phone: PhoneNumber,
+        expected_version: i64,
+        user: DeskUser,
+    ) -> Result<Applied, ApplyError> {
+        let command = CustomerCommand::ChangePhone {
+            phone,
+            expected_version,
+        };
+        self.apply_to_customer(customer, command, user).await
+    }
+
+    pub async fn erase(&self, customer: CustomerId, user: DeskUser) -> Result<Applied, ApplyError> {
+        self.apply_to_customer(customer, CustomerCommand::Erase, user)
+            .await
+    }
+
+    async fn apply_to_customer(
+        &self,
+        customer: CustomerId,
+        command: CustomerCommand,
+        user: DeskUser,
+    ) -> Result<Applied, ApplyError> {
+        let operation = command.name();
+        let span = tracing::info_span!(
+            "desk_customer",
+            operation,
+            customer_id = %customer,
+            user = %user,
+            outcome = tracing::field::Empty
+        );
+        let (store, policy) = (self.store.clone(), self.service.policy);
+        let actor = Actor::Desk(user);
+        let work = move || {
+            let (store, command, actor) = (store.clone(), command.clone(), actor.clone());
+            async move {
+                store
+                    .apply_to_customer(&customer, &command, &actor, Utc::now(), &policy)
+                    .await
+            }
+        };
+        traced(span, self.write(operation, work), outcome).await
+    }
+
+    /// Queues the card's dead (or never sent) ALCS notices again; how many.
+    pub async fn retry_notice(&self, card: CardNumber, user: DeskUser) -> Result<u64, ApplyError> {
+        let (store, policy) = (self.store.clone(), self.service.policy);
+        let actor = Actor::Desk(user);
+        let work = move || {
+            let (store, card, actor) = (store.clone(), card.clone(), actor.clone());
+            async move {
+                let result = store.retry_notice(&card, &actor, Utc::now(), &policy).await?;
+                Ok(Outcome::without_effects(result))
+            }
+        };
+        let queued = self.write("retry_notice", work).await?;
+        // Due now: the worker need not wait for its next poll.
+        self.service.deliverer.waker().notify_one();
+        tracing::info!(queued, "ALCS notices queued again");
+        Ok(queued)
+    }
+
+    /// Runs a write to its end on its own task (once more if the database refused it for a
+    /// passing reason), and delivers what it recorded before returning.
+    async fn write<T, F, Fut>(&self, operation: &'static str, work: F) -> Result<T, ApplyError>
+    where
+        T: Send + 'static,
+        F: Fn() -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<Outcome<Result<T, Refusal>>, StoreError>> + Send,
+    {
+        let deliverer = self.service.deliverer.clone();
+        let result = detach(async move {
+            let outcome = timed(operation, async {
+                match work().await {
+                    Err(e) if e.is_retryable() => {
+                        retry_pause(&e).await;
+                        work().await
+                    }
+                    done => done,
+                }
+            })
+            .await?;
+            deliverer.deliver_now(pending(outcome.effects)).await;
+            Ok::<_, StoreError>(outcome.result)
+        })
+        .await
+        .and_then(|r| r)
+        .map_err(|e| ApplyError::Failed(e.into()))?;
+        match result {
+            Ok(done) => Ok(done),
+            Err(refusal) => {
+                tracing::info!(operation, reason = %refusal, "refused");
+                Err(ApplyError::Refused(refusal))
+            }
+        }
+    }
+}
+
+fn outcome(result: &Result<Applied, ApplyError>) -> &'static str {
+    match result {
+        Ok(Applied::Changed) => "changed",
+        Ok(Applied::Unchanged) => "unchanged",
+        Err(ApplyError::Refused(_)) => "refused",
+        Err(ApplyError::Failed(_)) => "failed",
+    }
+}

@@ -1,0 +1,674 @@
+//! What the service desk needs of the store, beside [`super::Store`]: its look-ups and history,
+//! and its writes that are not a command on one card (a replacement, a command on a customer,
+//! a retried ALCS notice). The writes are transaction scripts like `script.rs`'s, ended the
+//! same way, recording their audit entries and outbox rows through the same [`Recorder`].
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+use super::ops::{SqlStore, end};
+use super::rows::{self, SNAPSHOT_COLUMNS, SnapshotRow};
+use super::script::{self, Step, record_write, update_card};
+use super::sql::{Conn, Time, sql};
+use super::{
+    Context, Guarded, OutboxRow, OutboxStatus, Outcome, Recorder, StoreError, Write, WriteKind,
+};
+use crate::domain::{
+    Actor, Applied, Refusal, CardNumber, CardStatus, CustomerCard, CustomerCommand, CustomerId,
+    CustomerSnapshot, CustomerStatus, Gender, Lock, PhoneNumber, Replacement, Wallet,
+};
+
+/// The outbox kind of ALCS activation notices (`outbox::AlcsActivation::NAME`).
+const NOTICE_KIND: &str = "alcs_activation";
+/// The outbox kind of cache writes (`outbox::CacheWrite::NAME`).
+const CACHE_WRITE_KIND: &str = "cache_write";
+
+/// A customer as the desk sees it: never the PIN HMAC.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeskCustomerHead {
+    pub id: CustomerId,
+    pub status: CustomerStatus,
+    pub phone: Option<PhoneNumber>,
+    pub gender: Gender,
+    /// Bumped by every change of the customer's cache hash: what `If-Match` names.
+    pub version: i64,
+    pub erased_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// A card as the desk sees it: status, lock, customer, wallets, the ALCS notice and the last
+/// change.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeskCard {
+    pub number: CardNumber,
+    pub status: CardStatus,
+    pub lock: Option<Lock>,
+    /// The desk's note on the lock.
+    pub lock_note: Option<String>,
+    pub version: i64,
+    pub customer: DeskCustomerHead,
+    pub wallets: Vec<Wallet>,
+    /// The latest ALCS activation notice of the card, if any.
+    pub notice: Option<NoticeState>,
+    pub last_change: Option<HistoryEntry>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// A customer with all of its cards.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeskCustomer {
+    pub customer: DeskCustomerHead,
+    pub cards: Vec<DeskCard>,
+}
+
+/// Where an ALCS activation notice stands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NoticeState {
+    /// `pending`, `delivered`, `dead` or `unsent`.
+    pub status: String,
+    pub attempts: i32,
+    /// Why the last attempt failed (never personal data).
+    pub last_error: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub delivered_at: Option<DateTime<Utc>>,
+}
+
+#[derive(sqlx::FromRow)]
+struct NoticeRow {
+    status: String,
+    attempts: i32,
+    last_error: Option<String>,
+    #[sqlx(try_from = "Time")]
+    created_at: DateTime<Utc>,
+    delivered_at: Option<Time>,
+}
+
+/// One entry of an audit trail, as the desk's history shows it.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct HistoryEntry {
+    /// Its place in the trail: the cursor of the next page.
+    pub id: i64,
+    #[sqlx(try_from = "Time")]
+    pub occurred_at: DateTime<Utc>,
+    pub operation: String,
+    pub card_number: Option<String>,
+    pub customer_id: String,
+    /// The POS identity, as JSON.
+    pub identity: Option<String>,
+    /// What changed, as JSON.
+    pub details: Option<String>,
+    /// The desk user who made the change; none for ALCS.
+    pub actor: Option<String>,
+}
+
+/// Whose audit trail.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HistoryOf {
+    Card(CardNumber),
+    Customer(CustomerId),
+}
+
+/// The desk's capabilities of the store. One transaction per write.
+#[async_trait]
+pub trait DeskStore: Send + Sync + 'static {
+    /// Locks `card` and attaches `replacement.new_card` to its customer with the old card's
+    /// wallets, in one transaction.
+    async fn replace(
+        &self,
+        card: &CardNumber,
+        replacement: &Replacement,
+        actor: &Actor,
+        at: DateTime<Utc>,
+        recorder: &dyn Recorder,
+    ) -> Result<Outcome<Result<Applied, Refusal>>, StoreError>;
+
+    /// Loads the customer and its cards under a write lock, lets the domain decide, and writes
+    /// the change, in one transaction.
+    async fn apply_to_customer(
+        &self,
+        customer: &CustomerId,
+        command: &CustomerCommand,
+        actor: &Actor,
+        at: DateTime<Utc>,
+        recorder: &dyn Recorder,
+    ) -> Result<Outcome<Result<Applied, Refusal>>, StoreError>;
+
+    /// Puts `card`'s dead (or never sent) ALCS notices back in the queue; the number queued.
+    async fn retry_notice(
+        &self,
+        card: &CardNumber,
+        actor: &Actor,
+        at: DateTime<Utc>,
+        recorder: &dyn Recorder,
+    ) -> Result<Result<u64, Refusal>, StoreError>;
+
+    async fn desk_card(&self, card: &CardNumber) -> Result<Option<DeskCard>, StoreError>;
+
+    /// The cards of every customer with this phone number.
+    async fn cards_by_phone(&self, phone: &PhoneNumber) -> Result<Vec<DeskCard>, StoreError>;
+
+    async fn desk_customer(&self, id: &CustomerId) -> Result<Option<DeskCustomer>, StoreError>;
+
+    /// Up to `limit` entries of a trail, newest first, older than the entry `before` if given.
+    async fn history(
+        &self,
+        of: &HistoryOf,
+        before: Option<i64>,
+        limit: i64,
+    ) -> Result<Vec<HistoryEntry>, StoreError>;
+}
+
+#[async_trait]
+impl DeskStore for SqlStore {
+    async fn replace(
+        &self,
+        card: &CardNumber,
+        replacement: &Replacement,
+        actor: &Actor,
+        at: DateTime<Utc>,
+        recorder: &dyn Recorder,
+    ) -> Result<Outcome<Result<Applied, Refusal>>, StoreError> {
+        let mut tx = self.db().begin().await?;
+        let step = replace(&mut tx.conn(), card, replacement, actor, at, recorder).await;
+        let (result, effects) = end(tx, step).await?;
+        Ok(Outcome { result, effects })
+    }
+
+    async fn apply_to_customer(
+        &self,
+        customer: &CustomerId,
+        command: &CustomerCommand,
+        actor: &Actor,
+        at: DateTime<Utc>,
+        recorder: &dyn Recorder,
+    ) -> Result<Outcome<Result<Applied, Refusal>>, StoreError> {
+        let mut tx = self.db().begin().await?;
+        let step = apply_to_customer(&mut tx.conn(), customer, command, actor, at, recorder).await;
+        let (result, effects) = end(tx, step).await?;
+        Ok(Outcome { result, effects })
+    }
+
+    async fn retry_notice(
+        &self,
+        card: &CardNumber,
+        actor: &Actor,
+        at: DateTime<Utc>,
+        recorder: &dyn Recorder,
+    ) -> Result<Result<u64, Refusal>, StoreError> {
+        let mut tx = self.db().begin().await?;
+        let step = retry_notice(&mut tx.conn(), card, actor, at, recorder).await;
+        end(tx, step).await
+    }
+
+    async fn desk_card(&self, card: &CardNumber) -> Result<Option<DeskCard>, StoreError> {
+        let mut tx = self.db().begin_read().await?;
+        let found = desk_cards(&mut tx.conn(), "c.card_number = $1", card.as_str()).await?;
+        tx.end().await?;
+        Ok(found.into_iter().next())
+    }
+
+    async fn cards_by_phone(&self, phone: &PhoneNumber) -> Result<Vec<DeskCard>, StoreError> {
+        let mut tx = self.db().begin_read().await?;
+        let found = desk_cards(&mut tx.conn(), "u.phone_number = $1", phone.as_str()).await?;
+        tx.end().await?;
+        Ok(found)
+    }
+
+    async fn desk_customer(&self, id: &CustomerId) -> Result<Option<DeskCustomer>, StoreError> {
+        let mut tx = self.db().begin_read().await?;
+        let cards = desk_cards(&mut tx.conn(), "u.id = $1", &id.to_string()).await?;
+        tx.end().await?;
+        // Every customer has a card: none found is no such customer.
+        Ok(cards.first().map(|card| DeskCustomer {
+            customer: card.customer.clone(),
+            cards: cards.clone(),
+        }))
+    }
+
+    async fn history(
+        &self,
+        of: &HistoryOf,
+        before: Option<i64>,
+        limit: i64,
+    ) -> Result<Vec<HistoryEntry>, StoreError> {
+        let (column, key) = match of {
+            HistoryOf::Card(card) => ("card_number", card.to_string()),
+            HistoryOf::Customer(id) => ("customer_id", id.to_string()),
+        };
+        let trail = sql(format!(
+            "select {HISTORY_COLUMNS} from audit_log
+             where {column} = $1 and id < $2 order by id desc limit $3"
+        ))
+        .bind(key)
+        .bind(before.unwrap_or(i64::MAX))
+        .bind(limit);
+        self.db().read_all(&trail, "read the history").await
+    }
+}
+
+#[async_trait]
+impl DeskStore for Guarded {
+    async fn replace(
+        &self,
+        card: &CardNumber,
+        replacement: &Replacement,
+        actor: &Actor,
+        at: DateTime<Utc>,
+        recorder: &dyn Recorder,
+    ) -> Result<Outcome<Result<Applied, Refusal>>, StoreError> {
+        self.call(self.inner().replace(card, replacement, actor, at, recorder))
+            .await
+    }
+
+    async fn apply_to_customer(
+        &self,
+        customer: &CustomerId,
+        command: &CustomerCommand,
+        actor: &Actor,
+        at: DateTime<Utc>,
+        recorder: &dyn Recorder,
+    ) -> Result<Outcome<Result<Applied, Refusal>>, StoreError> {
+        self.call(
+            self.inner()
+                .apply_to_customer(customer, command, actor, at, recorder),
+        )
+        .await
+    }
+
+    async fn retry_notice(
+        &self,
+        card: &CardNumber,
+        actor: &Actor,
+        at: DateTime<Utc>,
+        recorder: &dyn Recorder,
+    ) -> Result<Result<u64, Refusal>, StoreError> {
+        self.call(self.inner().retry_notice(card, actor, at, recorder))
+            .await
+    }
+
+    async fn desk_card(&self, card: &CardNumber) -> Result<Option<DeskCard>, StoreError> {
+        self.call(self.inner().desk_card(card)).await
+    }
+
+    async fn cards_by_phone(&self, phone: &PhoneNumber) -> Result<Vec<DeskCard>, StoreError> {
+        self.call(self.inner().cards_by_phone(phone)).await
+    }
+
+    async fn desk_customer(&self, id: &CustomerId) -> Result<Option<DeskCustomer>, StoreError> {
+        self.call(self.inner().desk_customer(id)).await
+    }
+
+    async fn history(
+        &self,
+        of: &HistoryOf,
+        before: Option<i64>,
+        limit: i64,
+    ) -> Result<Vec<HistoryEntry>, StoreError> {
+        self.call(self.inner().history(of, before, limit)).await
+    }
+}
+
+const HISTORY_COLUMNS: &str = "id, occurred_at, operation, card_number, customer_id,
+    identity::text as identity, details::text as details, actor";
+
+/// The old card and its customer, locked, as a command on the card sees them.
+async fn lock_card(
+    tx: &mut Conn<'_>,
+    card: &CardNumber,
+) -> Result<Option<SnapshotRow>, StoreError> {
+    sql(format!(
+        "select {SNAPSHOT_COLUMNS} from cards c join customers u on u.id = c.customer_id
+         where c.card_number = $1
+         for update of c, u"
+    ))
+    .bind(card.as_str())
+    .fetch_optional(tx)
+    .await
+    .context("lock the card")
+}
+
+type Application = (Result<Applied, Refusal>, Vec<OutboxRow>);
+
+fn refused(refusal: Refusal) -> Result<Step<Application>, StoreError> {
+    Ok(Step::Discard((Err(refusal), Vec::new())))
+}
+
+async fn replace(
+    tx: &mut Conn<'_>,
+    old: &CardNumber,
+    replacement: &Replacement,
+    actor: &Actor,
+    at: DateTime<Utc>,
+    recorder: &dyn Recorder,
+) -> Result<Step<Application>, StoreError> {
+    let Some(row) = lock_card(tx, old).await? else {
+        return refused(Refusal::CardNotFound);
+    };
+    let customer = rows::customer_id(&row.customer_id)?;
+    let before = row.snapshot()?;
+    let plan = match replacement.decide(old, before.card_status, before.lock.as_ref()) {
+        Ok(plan) => plan,
+        Err(rule) => return refused(Refusal::Rule(rule)),
+    };
+    // The primary key decides, as at registration. The fingerprint is no registration's (a
+    // registration's is hex), so a later PUT of this number is never taken for a replay.
+    let inserted = sql(
+        "insert into cards (card_number, customer_id, status, pin_hmac,
+                            registration_fingerprint, created_at, updated_at)
+         values ($1, $2, $3, $4, $5, $6, $6)
+         on conflict (card_number) do nothing",
+    )
+    .bind(replacement.new_card.as_str())
+    .bind(customer.to_string())
+    .bind(plan.new_status.as_str())
+    .bind(replacement.pin.expose())
+    .bind(format!("replacement of {old}"))
+    .bind(at)
+    .execute(tx)
+    .await
+    .context("insert the new card")?;
+    if inserted == 0 {
+        return refused(Refusal::CardAlreadyRegistered);
+    }
+    // Moved, not copied: the rows themselves, so every amount stays exactly as it was.
+    sql("update wallets set card_number = $1, updated_at = $2 where card_number = $3")
+        .bind(replacement.new_card.as_str())
+        .bind(at)
+        .bind(old.as_str())
+        .execute(tx)
+        .await
+        .context("move the wallets")?;
+    update_card(tx, old, plan.old_status, Some(&plan.old_lock), at).await?;
+    bump_customer(tx, &customer, at).await?;
+    let write = Write {
+        customer,
+        at,
+        actor,
+        kind: WriteKind::Replaced {
+            old,
+            before: &before,
+            replacement,
+            plan: &plan,
+        },
+    };
+    let effects = record_write(tx, &write, recorder).await?;
+    Ok(Step::Commit((Ok(Applied::Changed), effects)))
+}
+
+/// The customer's cache hash lists its cards: any change of them bumps its version.
+async fn bump_customer(
+    tx: &mut Conn<'_>,
+    customer: &CustomerId,
+    at: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    sql("update customers set version = version + 1, updated_at = $1 where id = $2")
+        .bind(at)
+        .bind(customer.to_string())
+        .execute(tx)
+        .await
+        .context("update the customer")?;
+    Ok(())
+}
+
+/// A customer and one of its cards, as a customer command locks them.
+#[derive(sqlx::FromRow)]
+struct CustomerCardRow {
+    card_number: String,
+    card_status: String,
+    lock_reason: Option<String>,
+    status_before_lock: Option<String>,
+    replaced_by: Option<String>,
+    customer_status: String,
+    phone_number: Option<String>,
+    gender: String,
+    version: i64,
+    erased_at: Option<Time>,
+}
+
+async fn apply_to_customer(
+    tx: &mut Conn<'_>,
+    id: &CustomerId,
+    command: &CustomerCommand,
+    actor: &Actor,
+    at: DateTime<Utc>,
+    recorder: &dyn Recorder,
+) -> Result<Step<Application>, StoreError> {
+    // Cards, then their customer, as a command on one card locks them.
+    let rows: Vec<CustomerCardRow> = sql(
+        "select c.card_number, c.status as card_status, c.lock_reason, c.status_before_lock,
+                c.replaced_by, u.status as customer_status, u.phone_number, u.gender, u.version,
+                u.erased_at
+         from cards c join customers u on u.id = c.customer_id
+         where u.id = $1 order by c.card_number
+         for update of c, u",
+    )
+    .bind(id.to_string())
+    .fetch_all(tx)
+    .await
+    .context("lock the customer")?;
+    let Some(first) = rows.first() else {
+        return refused(Refusal::CustomerNotFound);
+    };
+    let mut before = CustomerSnapshot {
+        status: rows::status(&first.customer_status)?,
+        phone: first.phone_number.clone().map(PhoneNumber::from_stored),
+        gender: rows::gender(&first.gender)?,
+        version: first.version,
+        erased: first.erased_at.is_some(),
+        cards: Vec::with_capacity(rows.len()),
+    };
+    for row in &rows {
+        before.cards.push(CustomerCard {
+            number: rows::card_number(&row.card_number)?,
+            status: rows::status(&row.card_status)?,
+            lock: rows::lock(
+                &row.card_status,
+                row.lock_reason.as_deref(),
+                row.status_before_lock.as_deref(),
+                row.replaced_by.as_deref(),
+            )?,
+        });
+    }
+    let change = match command.decide(&before) {
+        Ok(change) => change,
+        Err(rule) => return refused(Refusal::Rule(rule)),
+    };
+    if change.is_empty() {
+        return Ok(Step::Discard((Ok(Applied::Unchanged), Vec::new())));
+    }
+    for (card, status, lock) in &change.cards {
+        update_card(tx, card, *status, Some(lock), at).await?;
+    }
+    let phone = change.phone.as_ref();
+    sql("update customers set
+             phone_number = case when $1 then $2 else phone_number end,
+             gender = coalesce($3, gender),
+             erased_at = case when $4 then $5 else erased_at end,
+             version = version + 1, updated_at = $5
+         where id = $6")
+    .bind(phone.is_some())
+    .bind(phone.and_then(|p| p.as_ref()).map(PhoneNumber::as_str))
+    .bind(change.gender.map(Gender::as_str))
+    .bind(change.erase)
+    .bind(at)
+    .bind(id.to_string())
+    .execute(tx)
+    .await
+    .context("update the customer")?;
+    if change.erase {
+        forget(tx, id).await?;
+    }
+    let write = Write {
+        customer: *id,
+        at,
+        actor,
+        kind: WriteKind::CustomerChanged {
+            command,
+            before: &before,
+            change: &change,
+        },
+    };
+    let effects = record_write(tx, &write, recorder).await?;
+    Ok(Step::Commit((Ok(Applied::Changed), effects)))
+}
+
+/// What an erasure removes besides the customer's columns: the registration fingerprints (a
+/// hash of the registration, phone number included, that a guess could be checked against),
+/// the desk's notes, and the cache writes still queued, which hold the old hashes; the
+/// erasure queues their successors.
+async fn forget(tx: &mut Conn<'_>, id: &CustomerId) -> Result<(), StoreError> {
+    sql("update cards set registration_fingerprint = 'erased', lock_note = null
+         where customer_id = $1")
+    .bind(id.to_string())
+    .execute(tx)
+    .await
+    .context("erase the cards' personal data")?;
+    sql("delete from outbox where kind = $1 and subject like $2")
+        .bind(CACHE_WRITE_KIND)
+        .bind(format!("%customer:{id}"))
+        .execute(tx)
+        .await
+        .context("drop superseded cache writes")?;
+    Ok(())
+}
+
+async fn retry_notice(
+    tx: &mut Conn<'_>,
+    card: &CardNumber,
+    actor: &Actor,
+    at: DateTime<Utc>,
+    recorder: &dyn Recorder,
+) -> Result<Step<Result<u64, Refusal>>, StoreError> {
+    let Some(row) = lock_card(tx, card).await? else {
+        return Ok(Step::Discard(Err(Refusal::CardNotFound)));
+    };
+    let queued = sql("update outbox set status = $1, attempts = 0, next_attempt_at = $2
+         where kind = $3 and subject = $4 and status in ($5, $6)")
+    .bind(OutboxStatus::Pending.as_str())
+    .bind(at)
+    .bind(NOTICE_KIND)
+    .bind(format!("card:{card}"))
+    .bind(OutboxStatus::Dead.as_str())
+    .bind(OutboxStatus::Unsent.as_str())
+    .execute(tx)
+    .await
+    .context("queue the card's ALCS notice again")?;
+    if queued == 0 {
+        return Ok(Step::Discard(Err(Refusal::NoNoticeToRetry)));
+    }
+    let write = Write {
+        customer: rows::customer_id(&row.customer_id)?,
+        at,
+        actor,
+        kind: WriteKind::NoticeRetried { card, queued },
+    };
+    record_write(tx, &write, recorder).await?;
+    Ok(Step::Commit(Ok(queued)))
+}
+
+/// A card, its customer and its lock, as the desk reads them.
+#[derive(sqlx::FromRow)]
+struct DeskCardRow {
+    card_number: String,
+    card_status: String,
+    lock_reason: Option<String>,
+    lock_note: Option<String>,
+    status_before_lock: Option<String>,
+    replaced_by: Option<String>,
+    card_version: i64,
+    #[sqlx(try_from = "Time")]
+    card_created_at: DateTime<Utc>,
+    #[sqlx(try_from = "Time")]
+    card_updated_at: DateTime<Utc>,
+    customer_id: String,
+    customer_status: String,
+    phone_number: Option<String>,
+    gender: String,
+    customer_version: i64,
+    erased_at: Option<Time>,
+    #[sqlx(try_from = "Time")]
+    customer_created_at: DateTime<Utc>,
+    #[sqlx(try_from = "Time")]
+    customer_updated_at: DateTime<Utc>,
+}
+
+/// The cards (with customer, wallets, notice and last change) that `filter` (on `cards c` and
+/// `customers u`, one placeholder) selects, in card number order.
+async fn desk_cards(
+    conn: &mut Conn<'_>,
+    filter: &'static str,
+    key: &str,
+) -> Result<Vec<DeskCard>, StoreError> {
+    let found: Vec<DeskCardRow> = sql(format!(
+        "select c.card_number, c.status as card_status, c.lock_reason, c.lock_note,
+                c.status_before_lock, c.replaced_by, c.version as card_version,
+                c.created_at as card_created_at, c.updated_at as card_updated_at,
+                u.id as customer_id, u.status as customer_status, u.phone_number, u.gender,
+                u.version as customer_version, u.erased_at,
+                u.created_at as customer_created_at, u.updated_at as customer_updated_at
+         from cards c join customers u on u.id = c.customer_id
+         where {filter} order by c.customer_id, c.card_number limit 100"
+    ))
+    .bind(key)
+    .fetch_all(conn)
+    .await
+    .context("read the cards")?;
+    let mut cards = Vec::with_capacity(found.len());
+    for row in found {
+        let number = rows::card_number(&row.card_number)?;
+        let wallets = script::wallets(conn, &number).await?;
+        let notice: Option<NoticeRow> = sql(
+            "select status, attempts, last_error, created_at, delivered_at from outbox
+             where kind = $1 and subject = $2 order by id desc limit 1",
+        )
+        .bind(NOTICE_KIND)
+        .bind(format!("card:{number}"))
+        .fetch_optional(conn)
+        .await
+        .context("read the card's ALCS notice")?;
+        let last_change: Option<HistoryEntry> = sql(format!(
+            "select {HISTORY_COLUMNS} from audit_log
+             where card_number = $1 order by id desc limit 1"
+        ))
+        .bind(number.as_str())
+        .fetch_optional(conn)
+        .await
+        .context("read the card's last change")?;
+        cards.push(DeskCard {
+            status: rows::status(&row.card_status)?,
+            lock: rows::lock(
+                &row.card_status,
+                row.lock_reason.as_deref(),
+                row.status_before_lock.as_deref(),
+                row.replaced_by.as_deref(),
+            )?,
+            lock_note: row.lock_note,
+            version: row.card_version,
+            customer: DeskCustomerHead {
+                id: rows::customer_id(&row.customer_id)?,
+                status: rows::status(&row.customer_status)?,
+                phone: row.phone_number.map(PhoneNumber::from_stored),
+                gender: rows::gender(&row.gender)?,
+                version: row.customer_version,
+                erased_at: row.erased_at.map(DateTime::from),
+                created_at: row.customer_created_at,
+                updated_at: row.customer_updated_at,
+            },
+            wallets,
+            notice: notice.map(|n| NoticeState {
+                status: n.status,
+                attempts: n.attempts,
+                last_error: n.last_error,
+                created_at: n.created_at,
+                delivered_at: n.delivered_at.map(DateTime::from),
+            }),
+            last_change,
+            created_at: row.card_created_at,
+            updated_at: row.card_updated_at,
+            number,
+        });
+    }
+    Ok(cards)
+}
