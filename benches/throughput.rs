@@ -33,6 +33,7 @@ fn settings(database_url: &str, redis: Option<(&str, &str)>) -> Settings {
         admin_listen: "127.0.0.1:0".into(),
         support_listen: "off".into(),
         support_tokens_file: None,
+        support_auth_failures: "10".into(),
         database_url: database_url.into(),
         database_max_connections: "8".into(),
         database_timeout_secs: "10".into(),

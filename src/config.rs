@@ -194,6 +194,16 @@ pub struct Settings {
     /// read again on SIGHUP.
     #[arg(long, env = "CPS_SUPPORT_TOKENS_FILE", global = true)]
     pub support_tokens_file: Option<PathBuf>,
+    /// Failed desk authentications tolerated per client address and minute; then that address
+    /// is refused (429) until the oldest failure is a minute old. Raise it for a desk office
+    /// behind one NAT address.
+    #[arg(
+        long,
+        env = "CPS_SUPPORT_AUTH_FAILURES",
+        default_value = "10",
+        global = true
+    )]
+    pub support_auth_failures: String,
     /// Database URL: `sqlite://FILE` (created and migrated on start) or `postgres://…`.
     #[arg(
         long,
@@ -434,6 +444,8 @@ pub struct HttpConfig {
 pub struct SupportConfig {
     pub listen: SocketAddr,
     pub tokens_file: PathBuf,
+    /// Failed authentications tolerated per address and minute.
+    pub max_auth_failures: usize,
 }
 
 /// The system of record.
@@ -638,6 +650,11 @@ impl HttpConfig {
                 Some(SupportConfig {
                     listen,
                     tokens_file,
+                    max_auth_failures: count(
+                        &s.support_auth_failures,
+                        "--support-auth-failures / CPS_SUPPORT_AUTH_FAILURES",
+                        1..=100_000,
+                    )?,
                 })
             }
         };

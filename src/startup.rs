@@ -144,12 +144,15 @@ impl Application {
         };
         let support = match &http_config.support {
             Some(support) => {
-                let auth = crate::http::desk::auth::Auth::load(support.tokens_file.clone())
-                    .map_err(|e| {
-                        SettingError(format!(
-                            "--support-tokens-file / CPS_SUPPORT_TOKENS_FILE: {e}"
-                        ))
-                    })?;
+                let auth = crate::http::desk::auth::Auth::load(
+                    support.tokens_file.clone(),
+                    support.max_auth_failures,
+                )
+                .map_err(|e| {
+                    SettingError(format!(
+                        "--support-tokens-file / CPS_SUPPORT_TOKENS_FILE: {e}"
+                    ))
+                })?;
                 let auth = Arc::new(auth);
                 let tls = config
                     .tls
@@ -217,7 +220,9 @@ impl Application {
 
     /// Where the service desk's API listens, if it does.
     pub fn support_addr(&self) -> Option<SocketAddr> {
-        self.support.as_ref().and_then(|s| s.listener.local_addr().ok())
+        self.support
+            .as_ref()
+            .and_then(|s| s.listener.local_addr().ok())
     }
 
     /// Where the admin listener (metrics, probes) listens, if it does.
@@ -264,7 +269,13 @@ impl Application {
             if let Ok(at) = support.listener.local_addr() {
                 tracing::info!(support = %at, tls = support.tls.is_some(), "serving the service desk API");
             }
-            tokio::spawn(reload_on_hangup(support.auth.clone(), stop_tx.subscribe()));
+            // Watched from before the first desk request: a SIGHUP from then on reloads.
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
+                Ok(hangups) => {
+                    tokio::spawn(reload_on_hangup(hangups, support.auth.clone(), stop_tx.subscribe()));
+                }
+                Err(e) => tracing::warn!(error = %e, "cannot watch for SIGHUP: the desk tokens file is read at start-up only"),
+            }
             tokio::spawn(crate::server::serve(
                 support.listener,
                 support.tls,
@@ -310,17 +321,10 @@ impl Application {
 
 /// Reads the desk's tokens file again on every SIGHUP, until the service stops.
 async fn reload_on_hangup(
+    mut hangups: tokio::signal::unix::Signal,
     auth: Arc<crate::http::desk::auth::Auth>,
     mut stop: watch::Receiver<bool>,
 ) {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut hangups = match signal(SignalKind::hangup()) {
-        Ok(hangups) => hangups,
-        Err(e) => {
-            tracing::warn!(error = %e, "cannot watch for SIGHUP: the desk tokens file is read at start-up only");
-            return;
-        }
-    };
     loop {
         tokio::select! {
             Some(()) = hangups.recv() => auth.reload(),

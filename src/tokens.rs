@@ -118,7 +118,10 @@ impl Tokens {
             }
             let fields: Vec<&str> = line.split(',').map(str::trim).collect();
             let [name, role, hash] = fields[..] else {
-                return Err((i + 1, "expected three comma-separated fields: name, role, hash"));
+                return Err((
+                    i + 1,
+                    "expected three comma-separated fields: name, role, hash",
+                ));
             };
             let user = DeskUser::parse(name)
                 .ok_or((i + 1, "the name must be 1 to 64 of A-Z a-z 0-9 . _ @ -"))?;
@@ -192,8 +195,9 @@ pub fn generate() -> String {
 /// Adds a user with a new token to the file (created if missing, readable by its owner
 /// only); returns the token, which is not kept anywhere.
 pub fn add(path: &Path, name: &str, role: &str) -> Result<String, TokensError> {
-    let user = DeskUser::parse(name)
-        .ok_or(TokensError::Usage("NAME must be 1 to 64 of A-Z a-z 0-9 . _ @ -"))?;
+    let user = DeskUser::parse(name).ok_or(TokensError::Usage(
+        "NAME must be 1 to 64 of A-Z a-z 0-9 . _ @ -",
+    ))?;
     let role = Role::parse(role).ok_or(TokensError::Usage("ROLE must be viewer or agent"))?;
     let file = path.display().to_string();
     if path.exists() {
@@ -244,7 +248,9 @@ mod tests {
     fn a_bad_line_is_named() {
         let hash = hash_hex("x");
         assert_eq!(
-            Tokens::parse(&format!("ok, agent, {hash}\nbad, admin, {hash}")).unwrap_err().0,
+            Tokens::parse(&format!("ok, agent, {hash}\nbad, admin, {hash}"))
+                .unwrap_err()
+                .0,
             2
         );
         assert!(Tokens::parse("a, agent, 12ab").is_err());

@@ -421,10 +421,7 @@ mod tests {
             phone: phone("+48602123780"),
             expected_version: 3,
         };
-        assert_eq!(
-            phone_change.decide(&state),
-            Err(RuleError::CustomerErased)
-        );
+        assert_eq!(phone_change.decide(&state), Err(RuleError::CustomerErased));
     }
 
     #[test]

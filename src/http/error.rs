@@ -433,13 +433,11 @@ impl ApiError {
             (Self::PreconditionFailed, Pl) => {
                 "Dane klienta zmieniły się w międzyczasie; odczytaj je ponownie"
             }
-            (Self::PreconditionFailed, En) => {
-                "The customer changed meanwhile; read it again"
+            (Self::PreconditionFailed, En) => "The customer changed meanwhile; read it again",
+            (Self::PreconditionRequired, Pl) => "Wymagany jest nagłówek If-Match z wersją klienta",
+            (Self::PreconditionRequired, En) => {
+                "The If-Match header with the customer's version is required"
             }
-            (Self::PreconditionRequired, Pl) => {
-                "Wymagany jest nagłówek If-Match z wersją klienta"
-            }
-            (Self::PreconditionRequired, En) => "The If-Match header with the customer's version is required",
         };
         fixed.to_owned()
     }

@@ -27,7 +27,17 @@ pub async fn lock(
     // No body is needed; one that is sent must still be well-formed.
     _body: EmptyOrJsonObject,
 ) -> Result<StatusCode, ApiError> {
-    match state.service.apply(card, CardCommand::Lock { reason: LockReason::Alcs, note: None }).await {
+    match state
+        .service
+        .apply(
+            card,
+            CardCommand::Lock {
+                reason: LockReason::Alcs,
+                note: None,
+            },
+        )
+        .await
+    {
         Ok(_) => Ok(StatusCode::NO_CONTENT),
         Err(e) => Err(apply_failure(e, ApiError::Unknown)),
     }

@@ -95,8 +95,12 @@ impl Desk {
         let (store, policy) = (self.store.clone(), self.service.policy);
         let actor = Actor::Desk(user);
         let work = move || {
-            let (store, card, replacement, actor) =
-                (store.clone(), card.clone(), replacement.clone(), actor.clone());
+            let (store, card, replacement, actor) = (
+                store.clone(),
+                card.clone(),
+                replacement.clone(),
+                actor.clone(),
+            );
             async move {
                 store
                     .replace(&card, &replacement, &actor, Utc::now(), &policy)
@@ -159,7 +163,9 @@ impl Desk {
         let work = move || {
             let (store, card, actor) = (store.clone(), card.clone(), actor.clone());
             async move {
-                let result = store.retry_notice(&card, &actor, Utc::now(), &policy).await?;
+                let result = store
+                    .retry_notice(&card, &actor, Utc::now(), &policy)
+                    .await?;
                 Ok(Outcome::without_effects(result))
             }
         };

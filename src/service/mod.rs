@@ -195,13 +195,25 @@ impl Service {
         let result = detach(async move {
             let outcome = timed(operation, async {
                 match store
-                    .apply(&card_for_task, &command_for_task, &actor, Utc::now(), &policy)
+                    .apply(
+                        &card_for_task,
+                        &command_for_task,
+                        &actor,
+                        Utc::now(),
+                        &policy,
+                    )
                     .await
                 {
                     Err(e) if e.is_retryable() => {
                         retry_pause(&e).await;
                         store
-                            .apply(&card_for_task, &command_for_task, &actor, Utc::now(), &policy)
+                            .apply(
+                                &card_for_task,
+                                &command_for_task,
+                                &actor,
+                                Utc::now(),
+                                &policy,
+                            )
                             .await
                     }
                     done => done,

@@ -170,10 +170,7 @@ fn activated(command: &CardCommand, change: &Change) -> bool {
 fn change_details(before: &CardSnapshot, change: &Change) -> String {
     let mut details = serde_json::Map::new();
     if let Some(to) = change.card_status {
-        details.insert(
-            "CardStatus".into(),
-            status_change(before.card_status, to),
-        );
+        details.insert("CardStatus".into(), status_change(before.card_status, to));
     }
     if let Some(to) = change.customer_status {
         details.insert(

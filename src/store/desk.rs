@@ -14,8 +14,8 @@ use super::{
     Context, Guarded, OutboxRow, OutboxStatus, Outcome, Recorder, StoreError, Write, WriteKind,
 };
 use crate::domain::{
-    Actor, Applied, Refusal, CardNumber, CardStatus, CustomerCard, CustomerCommand, CustomerId,
-    CustomerSnapshot, CustomerStatus, Gender, Lock, PhoneNumber, Replacement, Wallet,
+    Actor, Applied, CardNumber, CardStatus, CustomerCard, CustomerCommand, CustomerId,
+    CustomerSnapshot, CustomerStatus, Gender, Lock, PhoneNumber, Refusal, Replacement, Wallet,
 };
 
 /// The outbox kind of ALCS activation notices (`outbox::AlcsActivation::NAME`).
@@ -519,8 +519,10 @@ async fn apply_to_customer(
 /// the desk's notes, and the cache writes still queued, which hold the old hashes; the
 /// erasure queues their successors.
 async fn forget(tx: &mut Conn<'_>, id: &CustomerId) -> Result<(), StoreError> {
-    sql("update cards set registration_fingerprint = 'erased', lock_note = null
-         where customer_id = $1")
+    sql(
+        "update cards set registration_fingerprint = 'erased', lock_note = null
+         where customer_id = $1",
+    )
     .bind(id.to_string())
     .execute(tx)
     .await
@@ -544,8 +546,10 @@ async fn retry_notice(
     let Some(row) = lock_card(tx, card).await? else {
         return Ok(Step::Discard(Err(Refusal::CardNotFound)));
     };
-    let queued = sql("update outbox set status = $1, attempts = 0, next_attempt_at = $2
-         where kind = $3 and subject = $4 and status in ($5, $6)")
+    let queued = sql(
+        "update outbox set status = $1, attempts = 0, next_attempt_at = $2
+         where kind = $3 and subject = $4 and status in ($5, $6)",
+    )
     .bind(OutboxStatus::Pending.as_str())
     .bind(at)
     .bind(NOTICE_KIND)

@@ -164,7 +164,9 @@ impl WriteKind<'_> {
             Self::Replaced {
                 old, replacement, ..
             } => vec![*old, &replacement.new_card],
-            Self::CustomerChanged { before, .. } => before.cards.iter().map(|c| &c.number).collect(),
+            Self::CustomerChanged { before, .. } => {
+                before.cards.iter().map(|c| &c.number).collect()
+            }
             // Nothing of the card changed.
             Self::NoticeRetried { .. } => Vec::new(),
         }

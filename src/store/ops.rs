@@ -135,8 +135,7 @@ impl Store for SqlStore {
     ) -> Result<Outcome<Result<Applied, Refusal>>, StoreError> {
         let limit = self.options.activation_limit;
         let mut tx = self.db.begin().await?;
-        let step =
-            script::apply(&mut tx.conn(), card, command, actor, at, limit, recorder).await;
+        let step = script::apply(&mut tx.conn(), card, command, actor, at, limit, recorder).await;
         let (result, effects) = end(tx, step).await?;
         Ok(Outcome { result, effects })
     }

@@ -345,9 +345,11 @@ async fn keep(
     record: Record,
 ) -> Result<Vec<OutboxRow>, StoreError> {
     for audit in &record.audit {
-        sql("insert into audit_log (occurred_at, operation, card_number, customer_id, identity,
+        sql(
+            "insert into audit_log (occurred_at, operation, card_number, customer_id, identity,
                                     details, actor)
-             values ($1, $2, $3, $4, $5::jsonb, $6::jsonb, $7)")
+             values ($1, $2, $3, $4, $5::jsonb, $6::jsonb, $7)",
+        )
         .bind(write.at)
         .bind(audit.operation)
         .bind(audit.card.as_ref().map(CardNumber::as_str))

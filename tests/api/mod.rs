@@ -9,6 +9,7 @@ mod cache;
 mod change_phone;
 mod concurrency;
 mod database;
+mod desk;
 mod errors;
 mod failures;
 mod language;

@@ -18,8 +18,7 @@ use crate::http::Client;
 use crate::http::error::ApiError;
 use crate::tokens::{Role, Tokens, TokensError};
 
-/// Failed authentications tolerated from one address within [`FAILURE_WINDOW`].
-pub const MAX_FAILURES: usize = 10;
+/// How long a failed authentication counts against its address.
 pub const FAILURE_WINDOW: Duration = Duration::from_secs(60);
 /// Addresses whose failures are remembered at most; beyond, the oldest are forgotten (a flood
 /// from many addresses must not grow the table without bound).
@@ -35,19 +34,22 @@ pub struct Principal {
 /// The tokens in force, reloadable, and the failures per address.
 pub struct Auth {
     file: PathBuf,
+    /// Failed authentications tolerated from one address within [`FAILURE_WINDOW`].
+    max_failures: usize,
     tokens: RwLock<Arc<Tokens>>,
     failures: Mutex<HashMap<IpAddr, VecDeque<Instant>>>,
 }
 
 impl Auth {
     /// Reads the tokens file; the service does not start with one it cannot read.
-    pub fn load(file: PathBuf) -> Result<Self, TokensError> {
+    pub fn load(file: PathBuf, max_failures: usize) -> Result<Self, TokensError> {
         let tokens = Tokens::load(&file)?;
         if tokens.is_empty() {
             tracing::warn!(file = %file.display(), "the desk tokens file lists nobody: every desk request is refused");
         }
         Ok(Self {
             file,
+            max_failures: max_failures.max(1),
             tokens: RwLock::new(Arc::new(tokens)),
             failures: Mutex::new(HashMap::new()),
         })
@@ -92,7 +94,7 @@ impl Auth {
             failures.remove(&addr);
             return None;
         }
-        (seen.len() >= MAX_FAILURES).then(|| FAILURE_WINDOW - (now - seen[0]))
+        (seen.len() >= self.max_failures).then(|| FAILURE_WINDOW - (now - seen[0]))
     }
 
     fn failed(&self, addr: IpAddr, now: Instant) {
@@ -113,8 +115,8 @@ impl Auth {
         }
         let seen = failures.entry(addr).or_default();
         seen.push_back(now);
-        // Only the last MAX_FAILURES matter.
-        while seen.len() > MAX_FAILURES {
+        // Only the last `max_failures` matter.
+        while seen.len() > self.max_failures {
             seen.pop_front();
         }
     }
@@ -172,11 +174,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("tokens");
         std::fs::write(&file, "").unwrap();
-        let auth = Auth::load(file).unwrap();
+        let auth = Auth::load(file, 10).unwrap();
         let addr = IpAddr::from([10, 0, 0, 1]);
         let other = IpAddr::from([10, 0, 0, 2]);
         let start = Instant::now();
-        for i in 0..MAX_FAILURES {
+        for i in 0..10 {
             assert!(auth.braked(addr, start).is_none(), "after {i} failures");
             auth.failed(addr, start);
         }

@@ -152,10 +152,7 @@ async fn card(State(s): State<DeskState>, CardPath(card): CardPath) -> Result<Re
     }
 }
 
-async fn cards_by_phone(
-    State(s): State<DeskState>,
-    params: Params,
-) -> Result<Response, ApiError> {
+async fn cards_by_phone(State(s): State<DeskState>, params: Params) -> Result<Response, ApiError> {
     let raw = params
         .get("phone")
         .ok_or_else(|| ApiError::invalid("phone", Reason::Missing))?;
@@ -191,7 +188,13 @@ async fn card_history(
     CardPath(card): CardPath,
     params: Params,
 ) -> Result<Response, ApiError> {
-    history(&s, HistoryOf::Card(card), &params, ApiError::CardNotFoundOnRead).await
+    history(
+        &s,
+        HistoryOf::Card(card),
+        &params,
+        ApiError::CardNotFoundOnRead,
+    )
+    .await
 }
 
 async fn customer_history(
@@ -199,7 +202,13 @@ async fn customer_history(
     CustomerPath(id): CustomerPath,
     params: Params,
 ) -> Result<Response, ApiError> {
-    history(&s, HistoryOf::Customer(id), &params, ApiError::CustomerNotFound).await
+    history(
+        &s,
+        HistoryOf::Customer(id),
+        &params,
+        ApiError::CustomerNotFound,
+    )
+    .await
 }
 
 async fn history(

@@ -16,6 +16,8 @@ pub struct TestApp {
     pub base: String,
     /// The admin listener's base URL (metrics, probes), when the app has one.
     pub admin: Option<String>,
+    /// The service desk listener's base URL, when the app has one.
+    pub support: Option<String>,
     pub client: reqwest::Client,
     pub database_url: String,
     /// The Redis URL and key prefix, when the app has a cache.
@@ -72,6 +74,7 @@ pub fn settings(database_url: &str) -> Settings {
         admin_listen: "127.0.0.1:0".into(),
         support_listen: "off".into(),
         support_tokens_file: None,
+        support_auth_failures: "10".into(),
         database_url: database_url.into(),
         database_max_connections: "8".into(),
         database_timeout_secs: "5".into(),
@@ -150,10 +153,12 @@ impl TestApp {
         let app = Application::build(config).await.expect("the app builds");
         let base = format!("http://127.0.0.1:{}", app.port());
         let admin = app.admin_addr().map(|a| format!("http://{a}"));
+        let support = app.support_addr().map(|a| format!("http://{a}"));
         tokio::spawn(app.run_until_stopped(pending()));
         Self {
             base,
             admin,
+            support,
             client: reqwest::Client::new(),
             database_url: settings.database_url.clone(),
             redis: settings
@@ -171,6 +176,7 @@ impl TestApp {
         Self {
             base: base.to_owned(),
             admin: None,
+            support: None,
             client: reqwest::Client::new(),
             database_url: String::new(),
             redis: None,

@@ -11,6 +11,7 @@
 mod app;
 mod backends;
 mod bodies;
+mod desk;
 mod faults;
 mod peek;
 mod process;
@@ -19,6 +20,7 @@ mod tls;
 pub use app::*;
 pub use backends::*;
 pub use bodies::*;
+pub use desk::*;
 pub use faults::*;
 pub use process::*;
 pub use tls::*;
