@@ -139,7 +139,8 @@ pub async fn authorize(State(auth): State<Arc<Auth>>, mut req: Request, next: Ne
         .map_or(IpAddr::from([0, 0, 0, 0]), |c| c.addr.ip());
     let now = Instant::now();
     if let Some(wait) = auth.braked(addr, now) {
-        tracing::warn!(client = %addr, "desk request refused: too many failed authentications");
+        // Once per 10 s whatever the flood: each request has its own line already.
+        crate::warn_limited!("desk-braked", client = %addr, "desk request refused: too many failed authentications");
         return ApiError::TooManyAuthFailures {
             retry_after_secs: wait.as_secs().max(1),
         }
@@ -148,12 +149,12 @@ pub async fn authorize(State(auth): State<Arc<Auth>>, mut req: Request, next: Ne
     let tokens = auth.current();
     let Some(entry) = bearer(&req).and_then(|token| tokens.authenticate(token)) else {
         auth.failed(addr, now);
-        tracing::warn!(client = %addr, "desk request refused: missing or unknown token");
+        crate::warn_limited!("desk-unauthorized", client = %addr, "desk request refused: missing or unknown token");
         return ApiError::Unauthorized.into_response();
     };
     let reads = matches!(*req.method(), Method::GET | Method::HEAD);
     if !reads && entry.role < Role::Agent {
-        tracing::warn!(user = %entry.user, role = entry.role.as_str(), "desk request refused: role");
+        crate::warn_limited!("desk-forbidden", user = %entry.user, role = entry.role.as_str(), "desk request refused: the role does not allow it");
         return ApiError::RoleForbidden.into_response();
     }
     let principal = Principal {
