@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use chrono::Utc;
 
-use super::{ApplyError, Failure, Service, detach, pending, retry_pause, timed, traced};
+use super::{ApplyError, Failure, Service, traced};
 use crate::domain::{
     Actor, Applied, CardCommand, CardNumber, CustomerCommand, CustomerId, DeskUser, LockNote,
     LockReason, PhoneNumber, Refusal, Replacement,
@@ -176,39 +176,22 @@ impl Desk {
         Ok(queued)
     }
 
-    /// Runs a write to its end on its own task (once more if the database refused it for a
-    /// passing reason), and delivers what it recorded before returning.
+    /// A write through the service's one write path; a refusal is logged and answered.
     async fn write<T, F, Fut>(&self, operation: &'static str, work: F) -> Result<T, ApplyError>
     where
         T: Send + 'static,
         F: Fn() -> Fut + Send + Sync + 'static,
         Fut: Future<Output = Result<Outcome<Result<T, Refusal>>, StoreError>> + Send,
     {
-        let deliverer = self.service.deliverer.clone();
-        let result = detach(async move {
-            let outcome = timed(operation, async {
-                match work().await {
-                    Err(e) if e.is_retryable() => {
-                        retry_pause(&e).await;
-                        work().await
-                    }
-                    done => done,
-                }
-            })
-            .await?;
-            deliverer.deliver_now(pending(outcome.effects)).await;
-            Ok::<_, StoreError>(outcome.result)
+        let result = self
+            .service
+            .write(operation, work)
+            .await
+            .map_err(|e| ApplyError::Failed(e.into()))?;
+        result.map_err(|refusal| {
+            tracing::info!(operation, reason = %refusal, "refused");
+            ApplyError::Refused(refusal)
         })
-        .await
-        .and_then(|r| r)
-        .map_err(|e| ApplyError::Failed(e.into()))?;
-        match result {
-            Ok(done) => Ok(done),
-            Err(refusal) => {
-                tracing::info!(operation, reason = %refusal, "refused");
-                Err(ApplyError::Refused(refusal))
-            }
-        }
     }
 }
 

@@ -19,7 +19,7 @@ use crate::domain::{
 };
 use crate::outbox::Pending;
 use crate::outbox::worker::Deliverer;
-use crate::store::{OutboxRow, Store, StoreError};
+use crate::store::{OutboxRow, Outcome, Store, StoreError};
 
 pub mod desk;
 mod policy;
@@ -111,28 +111,21 @@ impl Service {
         registration: Registration,
         identity: Option<Identity>,
     ) -> Result<Registered, Failure> {
-        let (store, deliverer, policy) = (self.store.clone(), self.deliverer.clone(), self.policy);
+        let (store, policy) = (self.store.clone(), self.policy);
         let card = registration.card_number.clone();
-        let outcome = detach(async move {
-            let outcome = timed("register", async {
-                match store
-                    .register(&registration, identity.as_ref(), Utc::now(), &policy)
-                    .await
-                {
-                    Err(e) if e.is_retryable() => {
-                        retry_pause(&e).await;
-                        store
-                            .register(&registration, identity.as_ref(), Utc::now(), &policy)
-                            .await
-                    }
-                    done => done,
+        // Shared, not copied, by the attempts.
+        let work = Arc::new((registration, identity));
+        let outcome = self
+            .write("register", move || {
+                let (store, work) = (store.clone(), work.clone());
+                async move {
+                    let (registration, identity) = &*work;
+                    store
+                        .register(registration, identity.as_ref(), Utc::now(), &policy)
+                        .await
                 }
             })
             .await?;
-            deliverer.deliver_now(pending(outcome.effects)).await;
-            Ok::<_, StoreError>(outcome.result)
-        })
-        .await??;
         match outcome {
             Registered::Created(id) => {
                 tracing::info!(card_number = %card, customer_id = %id, "card registered");
@@ -189,44 +182,20 @@ impl Service {
         command: CardCommand,
         actor: Actor,
     ) -> Result<Applied, ApplyError> {
-        let (store, deliverer, policy) = (self.store.clone(), self.deliverer.clone(), self.policy);
-        let (card_for_task, command_for_task) = (card.clone(), command.clone());
+        let (store, policy) = (self.store.clone(), self.policy);
         let operation = command.name();
-        let result = detach(async move {
-            let outcome = timed(operation, async {
-                match store
-                    .apply(
-                        &card_for_task,
-                        &command_for_task,
-                        &actor,
-                        Utc::now(),
-                        &policy,
-                    )
-                    .await
-                {
-                    Err(e) if e.is_retryable() => {
-                        retry_pause(&e).await;
-                        store
-                            .apply(
-                                &card_for_task,
-                                &command_for_task,
-                                &actor,
-                                Utc::now(),
-                                &policy,
-                            )
-                            .await
-                    }
-                    done => done,
+        let work = Arc::new((card.clone(), command, actor));
+        let result = self
+            .write(operation, move || {
+                let (store, work) = (store.clone(), work.clone());
+                async move {
+                    let (card, command, actor) = &*work;
+                    store.apply(card, command, actor, Utc::now(), &policy).await
                 }
             })
-            .await?;
-            deliverer.deliver_now(pending(outcome.effects)).await;
-            Ok::<_, StoreError>(outcome.result)
-        })
-        .await
-        .and_then(|r| r)
-        .map_err(|e| ApplyError::Failed(e.into()))
-        .and_then(|r| r.map_err(ApplyError::Refused));
+            .await
+            .map_err(|e| ApplyError::Failed(e.into()))
+            .and_then(|r| r.map_err(ApplyError::Refused));
         match &result {
             Ok(applied) => {
                 tracing::info!(card_number = %card, operation, changed = *applied == Applied::Changed, "card updated");
@@ -314,6 +283,38 @@ impl Service {
         };
         *last = Some((Instant::now(), ready));
         ready
+    }
+}
+
+impl Service {
+    /// Runs a write to its end on its own task (once more if the database refused it for a
+    /// passing reason), and delivers what it recorded that the answer waits for.
+    pub(crate) async fn write<T, F, Fut>(
+        &self,
+        operation: &'static str,
+        work: F,
+    ) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: Fn() -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<Outcome<T>, StoreError>> + Send,
+    {
+        let deliverer = self.deliverer.clone();
+        detach(async move {
+            let outcome = timed(operation, async {
+                match work().await {
+                    Err(e) if e.is_retryable() => {
+                        retry_pause(&e).await;
+                        work().await
+                    }
+                    done => done,
+                }
+            })
+            .await?;
+            deliverer.deliver_now(pending(outcome.effects)).await;
+            Ok(outcome.result)
+        })
+        .await?
     }
 }
 
