@@ -195,6 +195,40 @@ pub enum ApiError {
 }
 
 impl ApiError {
+    /// Every `MessageCode` an error is answered with: the OpenAPI document's list.
+    pub const CODES: [&'static str; 30] = [
+        "InvalidRequest",
+        "CardNumberMismatch",
+        "CardAlreadyRegistered",
+        "CustomerWithGivenCardNumberNotFound",
+        "IncorrectPhoneNumber",
+        "CardWasNotWaitingForActivation",
+        "CustomerActivationError",
+        "UnsupportedMediaType",
+        "NotAcceptable",
+        "NotFound",
+        "MethodNotAllowed",
+        "PayloadTooLarge",
+        "ServiceUnavailable",
+        "Timeout",
+        "UnknownError",
+        "Forbidden",
+        "RequestTimeout",
+        "UriTooLong",
+        "RequestHeaderFieldsTooLarge",
+        "TooManyAttempts",
+        "Unauthorized",
+        "TooManyRequests",
+        "CustomerNotFound",
+        "CardNotLocked",
+        "CardCannotBeUnlocked",
+        "CardCannotBeReplaced",
+        "CustomerErased",
+        "NoNoticeToRetry",
+        "PreconditionFailed",
+        "PreconditionRequired",
+    ];
+
     pub fn invalid(field: impl Into<String>, reason: Reason) -> Self {
         Self::InvalidField {
             field: field.into(),
@@ -527,6 +561,7 @@ mod tests {
                 .iter()
                 .map(|v| v.as_str().unwrap().to_owned())
                 .collect();
+        assert_eq!(listed.len(), ApiError::CODES.len(), "each code listed once");
         let answered: std::collections::BTreeSet<String> =
             all.iter().map(|e| e.message_code().to_owned()).collect();
         assert_eq!(listed, answered);

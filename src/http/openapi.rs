@@ -134,40 +134,23 @@ pub struct StatRequest {
     issued: Option<f64>,
 }
 
-/// Every `MessageCode` the service answers (a unit test holds it to `ApiError`).
-#[derive(ToSchema)]
-pub enum MessageCode {
-    InvalidRequest,
-    CardNumberMismatch,
-    CardAlreadyRegistered,
-    CustomerWithGivenCardNumberNotFound,
-    IncorrectPhoneNumber,
-    CardWasNotWaitingForActivation,
-    CustomerActivationError,
-    UnsupportedMediaType,
-    NotAcceptable,
-    NotFound,
-    MethodNotAllowed,
-    PayloadTooLarge,
-    ServiceUnavailable,
-    Timeout,
-    UnknownError,
-    Forbidden,
-    RequestTimeout,
-    UriTooLong,
-    RequestHeaderFieldsTooLarge,
-    TooManyAttempts,
-    Unauthorized,
-    TooManyRequests,
-    CustomerNotFound,
-    CardNotLocked,
-    CardCannotBeUnlocked,
-    CardCannotBeReplaced,
-    CustomerErased,
-    NoNoticeToRetry,
-    PreconditionFailed,
-    PreconditionRequired,
+/// Every `MessageCode` the service answers: [`ApiError::CODES`], as a string enum (a unit test
+/// holds that list to `ApiError::message_code`).
+pub struct MessageCode;
+
+impl utoipa::PartialSchema for MessageCode {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::String)
+            .description(Some(
+                "A stable identifier of the error, for programs to switch on",
+            ))
+            .enum_values(Some(super::error::ApiError::CODES.iter().copied()))
+            .into()
+    }
 }
+
+impl ToSchema for MessageCode {}
 
 /// `POST …/activate` and `PATCH …`: the customer's phone number.
 #[derive(ToSchema)]

@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 
 use super::ops::{SqlStore, end};
 use super::rows::{self, SNAPSHOT_COLUMNS, SnapshotRow};
-use super::script::{self, Step, record_write, update_card};
+use super::script::{self, NewCard, Step, insert_card, record_write, update_card};
 use super::sql::{Conn, Time, sql};
 use super::{
     Context, Guarded, OutboxRow, OutboxStatus, Outcome, Recorder, StoreError, Write, WriteKind,
@@ -352,24 +352,17 @@ async fn replace(
         Ok(plan) => plan,
         Err(rule) => return refused(Refusal::Rule(rule)),
     };
-    // The primary key decides, as at registration. The fingerprint is no registration's (a
-    // registration's is hex), so a later PUT of this number is never taken for a replay.
-    let inserted = sql(
-        "insert into cards (card_number, customer_id, status, pin_hmac,
-                            registration_fingerprint, created_at, updated_at)
-         values ($1, $2, $3, $4, $5, $6, $6)
-         on conflict (card_number) do nothing",
-    )
-    .bind(replacement.new_card.as_str())
-    .bind(customer.to_string())
-    .bind(plan.new_status.as_str())
-    .bind(replacement.pin.expose())
-    .bind(format!("replacement of {old}"))
-    .bind(at)
-    .execute(tx)
-    .await
-    .context("insert the new card")?;
-    if inserted == 0 {
+    // The fingerprint is no registration's (a registration's is hex), so a later PUT of this
+    // number is never taken for a replay.
+    let fingerprint = format!("replacement of {old}");
+    let card = NewCard {
+        number: &replacement.new_card,
+        customer,
+        status: plan.new_status,
+        pin: &replacement.pin,
+        fingerprint: &fingerprint,
+    };
+    if !insert_card(tx, &card, at).await? {
         return refused(Refusal::CardAlreadyRegistered);
     }
     // Moved, not copied: the rows themselves, so every amount stays exactly as it was.

@@ -12,7 +12,8 @@ use super::sql::{Conn, Time, sql};
 use super::{AttemptLimit, Context, OutboxRow, Record, Recorder, StoreError, Write, WriteKind};
 use crate::domain::{
     Actor, Applied, CardCommand, CardNumber, CardRecord, CardStatus, CustomerId, CustomerStatus,
-    Identity, LockChange, PhoneNumber, Refusal, Registered, Registration, RuleError, Wallet,
+    Identity, LockChange, PhoneNumber, PinHmac, Refusal, Registered, Registration, RuleError,
+    Wallet,
 };
 
 /// How a write's transaction ends.
@@ -48,24 +49,14 @@ pub(super) async fn register(
     .execute(tx)
     .await
     .context("insert the customer")?;
-    // The primary key decides. On PostgreSQL a concurrent registration of the number waits
-    // here for the other transaction, then inserts nothing; on SQLite writers take turns.
-    let inserted = sql(
-        "insert into cards (card_number, customer_id, status, pin_hmac,
-                            registration_fingerprint, created_at, updated_at)
-         values ($1, $2, $3, $4, $5, $6, $6)
-         on conflict (card_number) do nothing",
-    )
-    .bind(reg.card_number.as_str())
-    .bind(customer.to_string())
-    .bind(CardStatus::WaitingForActivation.as_str())
-    .bind(reg.pin.expose())
-    .bind(&fingerprint)
-    .bind(at)
-    .execute(tx)
-    .await
-    .context("insert the card")?;
-    if inserted == 0 {
+    let card = NewCard {
+        number: &reg.card_number,
+        customer,
+        status: CardStatus::WaitingForActivation,
+        pin: &reg.pin,
+        fingerprint: &fingerprint,
+    };
+    if !insert_card(tx, &card, at).await? {
         // Someone registered the number first, and committed (PostgreSQL's read committed
         // sees it in this next statement) or is earlier in this SQLite batch (then the answer
         // waits for that commit).
@@ -104,6 +95,42 @@ pub(super) async fn register(
     };
     let effects = keep(tx, &write, recorder.record(&write, &records)).await?;
     Ok(Step::Commit((Registered::Created(customer), effects)))
+}
+
+/// A card to insert.
+pub(super) struct NewCard<'a> {
+    pub(super) number: &'a CardNumber,
+    pub(super) customer: CustomerId,
+    pub(super) status: CardStatus,
+    pub(super) pin: &'a PinHmac,
+    /// Tells a replayed registration from another one.
+    pub(super) fingerprint: &'a str,
+}
+
+/// Inserts a card unless its number is taken; whether it did. The primary key decides: on
+/// PostgreSQL a concurrent insert of the number waits here for the other transaction, then
+/// inserts nothing; on SQLite writers take turns.
+pub(super) async fn insert_card(
+    tx: &mut Conn<'_>,
+    card: &NewCard<'_>,
+    at: DateTime<Utc>,
+) -> Result<bool, StoreError> {
+    let inserted = sql(
+        "insert into cards (card_number, customer_id, status, pin_hmac,
+                            registration_fingerprint, created_at, updated_at)
+         values ($1, $2, $3, $4, $5, $6, $6)
+         on conflict (card_number) do nothing",
+    )
+    .bind(card.number.as_str())
+    .bind(card.customer.to_string())
+    .bind(card.status.as_str())
+    .bind(card.pin.expose())
+    .bind(card.fingerprint)
+    .bind(at)
+    .execute(tx)
+    .await
+    .context("insert the card")?;
+    Ok(inserted == 1)
 }
 
 /// All wallets in one statement: one round trip however many.
