@@ -33,16 +33,6 @@ impl LockReason {
         Self::Erased,
     ];
 
-    /// The reasons a desk user may give (the others are recorded by the service itself).
-    pub const DESK: [Self; 6] = [
-        Self::Lost,
-        Self::Stolen,
-        Self::Damaged,
-        Self::Fraud,
-        Self::CustomerRequest,
-        Self::Other,
-    ];
-
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Alcs => "Alcs",
@@ -56,9 +46,11 @@ impl LockReason {
         }
     }
 
-    /// A reason a desk user may give, by its wire name.
+    /// A reason a desk user may give, by its wire name: not those the service records itself.
     pub fn for_desk(s: &str) -> Option<Self> {
-        Self::DESK.into_iter().find(|r| r.as_str() == s)
+        s.parse()
+            .ok()
+            .filter(|r| !matches!(r, Self::Alcs | Self::Erased))
     }
 }
 
