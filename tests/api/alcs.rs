@@ -558,3 +558,42 @@ async fn a_notice_failing_past_the_maximum_age_becomes_a_dead_letter() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
+
+#[tokio::test]
+async fn the_desk_sends_a_dead_notice_again_with_the_same_key() {
+    let alcs = FakeAlcs::start().await;
+    alcs.answer_next(&[400]);
+    let url = alcs.url();
+    let Some((app, desk)) = TestApp::spawn_desk_with(move |s| {
+        s.alcs_activation_url = Some(url);
+    })
+    .await
+    else {
+        return;
+    };
+    app.registered(CARD).await;
+    app.activate(CARD, PHONE).await.assert_no_content();
+    alcs.wait_for(1, Duration::from_secs(10)).await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while desk.card(CARD).await["AlcsNotice"]["State"] != json!("dead") {
+        assert!(Instant::now() < deadline, "no dead letter");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let reply = desk
+        .post(&format!("/support/v1/cards/{CARD}/alcs-notice/retry"), None)
+        .await;
+    assert_eq!(reply.status, 202, "{}", reply.text);
+    assert_eq!(reply.json(), json!({"NoticesQueued": 1}));
+    let calls = alcs.wait_for(2, Duration::from_secs(10)).await;
+    assert_eq!(calls.len(), 2, "sent once more: {calls:?}");
+    assert_eq!(calls[1].key, calls[0].key, "the same event to ALCS");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while desk.card(CARD).await["AlcsNotice"]["State"] != json!("delivered") {
+        assert!(Instant::now() < deadline, "not delivered");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // Delivered: nothing left to retry.
+    desk.post(&format!("/support/v1/cards/{CARD}/alcs-notice/retry"), None)
+        .await
+        .assert_error(409, "NoNoticeToRetry");
+}
