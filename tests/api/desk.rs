@@ -821,8 +821,14 @@ async fn a_replacement_racing_an_activation_of_the_old_card_ends_in_one_consiste
         let old = format!("71{round}");
         let new = format!("72{round}");
         let customer = app.registered(&old).await;
-        let (activation, replacement) =
-            tokio::join!(app.activate(&old, PHONE), desk.replace(&old, &new, NEW_PIN));
+        // Each sent first in turn: on SQLite's single writer the first one in usually wins.
+        let (activation, replacement) = if round % 2 == 0 {
+            tokio::join!(app.activate(&old, PHONE), desk.replace(&old, &new, NEW_PIN))
+        } else {
+            let (replacement, activation) =
+                tokio::join!(desk.replace(&old, &new, NEW_PIN), app.activate(&old, PHONE));
+            (activation, replacement)
+        };
         assert_eq!(replacement.status, 200, "{}", replacement.text);
         let old_card = desk.card(&old).await;
         let new_card = desk.card(&new).await;
