@@ -126,10 +126,10 @@ impl Application {
             default_language: http_config.default_language,
             request_timeout: http_config.request_timeout,
             limits: http_config.requests.clone(),
-            admission: crate::http::admission::Admission::new(
+            admission: Some(crate::http::admission::Admission::new(
                 http_config.requests.max_in_flight,
                 http_config.requests.max_queued,
-            ),
+            )),
         };
         let listener = bind(http_config.listen)
             .with_context(|| format!("cannot listen on {}", http_config.listen))?;
@@ -164,7 +164,10 @@ impl Application {
                     format!("cannot listen on {} (service desk)", support.listen)
                 })?;
                 let desk_state = AppState {
-                    admission: crate::http::admission::Admission::new(DESK_IN_FLIGHT, DESK_QUEUED),
+                    admission: Some(crate::http::admission::Admission::new(
+                        DESK_IN_FLIGHT,
+                        DESK_QUEUED,
+                    )),
                     ..state.clone()
                 };
                 Some(Support {

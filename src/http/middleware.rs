@@ -94,8 +94,10 @@ async fn handle(state: AppState, req: Request, next: Next) -> Response {
     let status = response.status().as_u16();
     let elapsed = started.elapsed();
     let duration_ms = elapsed_ms(elapsed);
-    metrics::counter!(names::HTTP_REQUESTS, "method" => method.to_string(), "route" => route.clone(), "status" => status.to_string()).increment(1);
-    metrics::histogram!(names::HTTP_DURATION, "method" => method.to_string(), "route" => route.clone()).record(elapsed);
+    let method_label = method_label(&method);
+    metrics::counter!(names::HTTP_REQUESTS, "method" => method_label, "route" => route.clone(), "status" => status.to_string()).increment(1);
+    metrics::histogram!(names::HTTP_DURATION, "method" => method_label, "route" => route.clone())
+        .record(elapsed);
     let addr = client.as_ref().map(|c| c.addr.to_string());
     let subject = client.as_ref().and_then(|c| c.subject.as_deref());
     if response.status().is_server_error() {
@@ -127,13 +129,16 @@ async fn admit(state: &AppState, req: Request, route: &str, next: Next) -> Respo
         Err(error) => return error.into_response(),
     };
     let req = Request::from_parts(parts, Body::from(body));
-    // Health checks and scrapes are exempt from shedding: they are cheap, and an orchestrator
-    // must see an overloaded instance as alive (and its operators, why it is overloaded).
-    let health = route.starts_with("/health/") || route == "/metrics";
+    // Health checks are exempt from shedding: they are cheap, and an orchestrator must see an
+    // overloaded instance as alive. (The admin listener, with the scrape, has no admission.)
+    let admission = state
+        .admission
+        .as_ref()
+        .filter(|_| !route.starts_with("/health/"));
     let run = async {
-        let _place = match health {
-            true => None,
-            false => match state.admission.enter().await {
+        let _place = match admission {
+            None => None,
+            Some(admission) => match admission.enter().await {
                 Some(place) => Some(place),
                 None => return ApiError::ServiceUnavailable.into_response(),
             },
@@ -182,6 +187,28 @@ fn refusal(state: &AppState, req: &Request, route: &str) -> Option<ApiError> {
         }
     }
     None
+}
+
+/// The method as a metrics label: a client may send any token as a method, and each new label
+/// value is a new series kept for the process's life, so the rest are counted as one.
+fn method_label(method: &Method) -> &'static str {
+    [
+        Method::GET,
+        Method::PUT,
+        Method::POST,
+        Method::PATCH,
+        Method::DELETE,
+        Method::HEAD,
+        Method::OPTIONS,
+        Method::CONNECT,
+        Method::TRACE,
+    ]
+    .iter()
+    .zip([
+        "GET", "PUT", "POST", "PATCH", "DELETE", "HEAD", "OPTIONS", "CONNECT", "TRACE",
+    ])
+    .find_map(|(m, label)| (m == method).then_some(label))
+    .unwrap_or("other")
 }
 
 fn elapsed_ms(d: Duration) -> f64 {

@@ -43,8 +43,9 @@ pub struct AppState {
     pub default_language: Language,
     pub request_timeout: Duration,
     pub limits: RequestLimits,
-    /// Places for requests in progress, and in line for one.
-    pub admission: admission::Admission,
+    /// Places for requests in progress, and in line for one; `None` never sheds (the admin
+    /// listener: a scrape or a probe during an overload is when an operator needs them).
+    pub admission: Option<admission::Admission>,
 }
 
 /// What one request may hold and take.
@@ -122,6 +123,10 @@ pub fn router(state: AppState) -> Router {
 /// Same envelope, request ids and logs as the API; never shed (a scrape or a probe during an
 /// overload is exactly when an operator needs them).
 pub fn admin_router(state: AppState) -> Router {
+    let state = AppState {
+        admission: None,
+        ..state
+    };
     Router::new()
         .route("/metrics", get(metrics))
         .route("/health/live", get(health::live))

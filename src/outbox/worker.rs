@@ -102,11 +102,11 @@ impl Deliverer {
         while let Some(joined) = writes.join_next().await {
             match joined {
                 Ok((pending, Ok(()))) => {
-                    delivered(&pending, "delivered");
+                    count_attempt(&pending, "delivered");
                     done.push(Delivered::of(&pending));
                 }
                 Ok((pending, Err(e))) => {
-                    delivered(&pending, "failed");
+                    count_attempt(&pending, "failed");
                     crate::warn_limited!(
                     "side-effect-not-delivered",
                     outbox_id = pending.id,
@@ -126,7 +126,7 @@ impl Deliverer {
 
 /// Counts an attempt to deliver `pending`: `delivered`, `failed` (within a request, left to
 /// the worker), `retry` (the worker will try again) or `dead`.
-fn delivered(pending: &Pending, outcome: &'static str) {
+fn count_attempt(pending: &Pending, outcome: &'static str) {
     metrics::counter!(crate::metrics::names::OUTBOX_DELIVERIES, "kind" => pending.effect.kind(), "outcome" => outcome).increment(1);
 }
 
@@ -238,7 +238,7 @@ pub async fn run(deliverer: Deliverer, config: WorkerConfig, mut shutdown: watch
             }
             match deliverer.deliver(&pending.effect).await {
                 Ok(()) => {
-                    delivered(&pending, "delivered");
+                    count_attempt(&pending, "delivered");
                     done.push(Delivered::of(&pending));
                 }
                 Err(e) => failed(&deliverer, &config, &pending, &e).await,
@@ -294,7 +294,7 @@ async fn failed(
     let give_up = pending.effect.can_die()
         && (e.permanent() || pending.attempts >= config.max_attempts || age >= config.max_age);
     let subject = pending.effect.subject();
-    delivered(pending, if give_up { "dead" } else { "retry" });
+    count_attempt(pending, if give_up { "dead" } else { "retry" });
     if give_up {
         tracing::error!(
             outbox_id = pending.id,

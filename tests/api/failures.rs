@@ -169,7 +169,7 @@ async fn app_failing_with(failure: Failure) -> String {
         default_language: Language::English,
         request_timeout: Duration::from_secs(1),
         limits: cps::http::RequestLimits::default(),
-        admission: cps::http::admission::Admission::new(64, 64),
+        admission: Some(cps::http::admission::Admission::new(64, 64)),
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());

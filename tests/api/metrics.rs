@@ -191,3 +191,25 @@ async fn metrics_and_probes_are_on_the_admin_listener_only() {
         .unwrap();
     assert_eq!(r.status().as_u16(), 404);
 }
+
+#[tokio::test]
+async fn methods_a_client_makes_up_do_not_make_new_series() {
+    let Some(app) = TestApp::spawn().await else {
+        return;
+    };
+    for made_up in ["FROB", "XYZZY"] {
+        let method = Method::from_bytes(made_up.as_bytes()).unwrap();
+        app.send(method, &app.card_url("4000000000025"), None)
+            .await
+            .assert_error(405, "MethodNotAllowed");
+    }
+    let scraped = scrape(&app).await;
+    assert!(
+        !scraped.contains("FROB") && !scraped.contains("XYZZY"),
+        "{scraped}"
+    );
+    let other =
+        format!(r#"cps_http_requests_total{{method="other",route="{ROUTE}",status="405"}}"#);
+    // The recorder is the process's: other tests may have added to it, never taken away.
+    assert!(value(&scraped, &other) >= 2.0, "{scraped}");
+}
