@@ -194,8 +194,8 @@ pub struct Settings {
     /// read again on SIGHUP.
     #[arg(long, env = "CPS_SUPPORT_TOKENS_FILE", global = true)]
     pub support_tokens_file: Option<PathBuf>,
-    /// Failed desk authentications tolerated per client address and minute; then that address
-    /// is refused (429) until the oldest failure is a minute old. Raise it for a desk office
+    /// Unknown desk tokens tolerated per client address and minute; then that address is
+    /// refused (429) until the oldest failure is a minute old. Raise it for a desk office
     /// behind one NAT address.
     #[arg(
         long,

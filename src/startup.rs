@@ -172,7 +172,7 @@ impl Application {
                 };
                 Some(Support {
                     listener,
-                    router: http::desk::router(desk_state, desk, auth.clone()),
+                    router: http::desk::router(desk_state, desk, auth.clone(), tls.is_some()),
                     tls,
                     auth,
                 })

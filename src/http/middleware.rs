@@ -80,7 +80,15 @@ async fn handle(state: AppState, req: Request, next: Next) -> Response {
         .find_map(Language::from_accept_language)
         .unwrap_or(state.default_language);
 
-    let response = match refusal(&state, &req, &route) {
+    // The console's pages are HTML for browsers: they negotiate, check their forms' origin and
+    // write their own error pages themselves.
+    let page = route.starts_with("/console");
+    let refused = if page {
+        too_large(&req)
+    } else {
+        refusal(&state, &req, &route)
+    };
+    let response = match refused {
         Some(error) => error.into_response(),
         None => admit(&state, req, &route, next).await,
     };
@@ -89,7 +97,7 @@ async fn handle(state: AppState, req: Request, next: Next) -> Response {
         .get::<Language>()
         .copied()
         .unwrap_or(language);
-    let response = render(response, language);
+    let response = render(response, language, page);
 
     let status = response.status().as_u16();
     let elapsed = started.elapsed();
@@ -154,18 +162,10 @@ async fn admit(state: &AppState, req: Request, route: &str, next: Next) -> Respo
 /// The checks every request passes before its handler: size of the request line and headers,
 /// the answer's media type, and for state-changing calls the origin and the body's media type.
 fn refusal(state: &AppState, req: &Request, route: &str) -> Option<ApiError> {
-    let target = req.uri().path_and_query().map_or(0, |p| p.as_str().len());
-    if target > MAX_URI_BYTES {
-        return Some(ApiError::UriTooLong);
+    if let Some(error) = too_large(req) {
+        return Some(error);
     }
     let headers = req.headers();
-    let header_bytes: usize = headers
-        .iter()
-        .map(|(name, value)| name.as_str().len() + value.len())
-        .sum();
-    if headers.len() > MAX_HEADERS || header_bytes > MAX_HEADER_BYTES {
-        return Some(ApiError::HeadersTooLarge);
-    }
     if !accepts_json(headers) {
         return Some(ApiError::NotAcceptable);
     }
@@ -211,16 +211,35 @@ fn method_label(method: &Method) -> &'static str {
     .unwrap_or("other")
 }
 
+/// The size of the request line and headers: bounded for every request.
+fn too_large(req: &Request) -> Option<ApiError> {
+    let target = req.uri().path_and_query().map_or(0, |p| p.as_str().len());
+    if target > MAX_URI_BYTES {
+        return Some(ApiError::UriTooLong);
+    }
+    let headers = req.headers();
+    let header_bytes: usize = headers
+        .iter()
+        .map(|(name, value)| name.as_str().len() + value.len())
+        .sum();
+    if headers.len() > MAX_HEADERS || header_bytes > MAX_HEADER_BYTES {
+        return Some(ApiError::HeadersTooLarge);
+    }
+    None
+}
+
 fn elapsed_ms(d: Duration) -> f64 {
     (d.as_secs_f64() * 1e6).round() / 1e3
 }
 
 /// Writes the envelope for an [`ApiError`] response, or for any other error status (the
-/// framework's 404/405/413, a caught panic).
-fn render(mut response: Response, language: Language) -> Response {
+/// framework's 404/405/413, a caught panic) — except a `page`'s, which has its own body.
+fn render(mut response: Response, language: Language, page: bool) -> Response {
     let error = match response.extensions_mut().remove::<ApiError>() {
         Some(error) => error,
-        None if response.status().is_client_error() || response.status().is_server_error() => {
+        None if !page
+            && (response.status().is_client_error() || response.status().is_server_error()) =>
+        {
             ApiError::from_status(response.status())
         }
         None => return response,

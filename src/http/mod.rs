@@ -4,6 +4,7 @@
 mod activate;
 pub mod admission;
 mod change_phone;
+pub mod console;
 pub mod desk;
 pub mod error;
 mod extract;

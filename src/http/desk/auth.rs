@@ -97,6 +97,35 @@ impl Auth {
         (seen.len() >= self.max_failures).then(|| FAILURE_WINDOW - (now - seen[0]))
     }
 
+    /// Who `token`, sent from `addr`, belongs to: refused while `addr` is braked, and a
+    /// failure counted against `addr` when it is unknown.
+    pub fn check(&self, addr: IpAddr, token: Option<&str>) -> Result<Principal, ApiError> {
+        let now = Instant::now();
+        if let Some(wait) = self.braked(addr, now) {
+            // Once per 10 s whatever the flood: each request has its own line already.
+            crate::warn_limited!("desk-braked", client = %addr, "desk request refused: too many failed authentications");
+            return Err(ApiError::TooManyAuthFailures {
+                retry_after_secs: wait.as_secs().max(1),
+            });
+        }
+        let tokens = self.current();
+        match token.and_then(|token| tokens.authenticate(token)) {
+            Some(entry) => Ok(Principal {
+                user: entry.user.clone(),
+                role: entry.role,
+            }),
+            None => {
+                // A guess is a token that is wrong; a request with none (a browser asking for
+                // `/favicon.ico`, a probe) guesses nothing and is not counted.
+                if token.is_some() {
+                    self.failed(addr, now);
+                }
+                crate::warn_limited!("desk-unauthorized", client = %addr, "desk request refused: missing or unknown token");
+                Err(ApiError::Unauthorized)
+            }
+        }
+    }
+
     fn failed(&self, addr: IpAddr, now: Instant) {
         let mut failures = self
             .failures
@@ -137,30 +166,16 @@ pub async fn authorize(State(auth): State<Arc<Auth>>, mut req: Request, next: Ne
         .extensions()
         .get::<Client>()
         .map_or(IpAddr::from([0, 0, 0, 0]), |c| c.addr.ip());
-    let now = Instant::now();
-    if let Some(wait) = auth.braked(addr, now) {
-        // Once per 10 s whatever the flood: each request has its own line already.
-        crate::warn_limited!("desk-braked", client = %addr, "desk request refused: too many failed authentications");
-        return ApiError::TooManyAuthFailures {
-            retry_after_secs: wait.as_secs().max(1),
-        }
-        .into_response();
-    }
-    let tokens = auth.current();
-    let Some(entry) = bearer(&req).and_then(|token| tokens.authenticate(token)) else {
-        auth.failed(addr, now);
-        crate::warn_limited!("desk-unauthorized", client = %addr, "desk request refused: missing or unknown token");
-        return ApiError::Unauthorized.into_response();
+    let entry = match auth.check(addr, bearer(&req)) {
+        Ok(entry) => entry,
+        Err(error) => return error.into_response(),
     };
     let reads = matches!(*req.method(), Method::GET | Method::HEAD);
     if !reads && entry.role < Role::Agent {
         crate::warn_limited!("desk-forbidden", user = %entry.user, role = entry.role.as_str(), "desk request refused: the role does not allow it");
         return ApiError::RoleForbidden.into_response();
     }
-    let principal = Principal {
-        user: entry.user.clone(),
-        role: entry.role,
-    };
+    let principal = entry;
     let span = tracing::info_span!("desk", user = %principal.user);
     req.extensions_mut().insert(principal);
     tracing::Instrument::instrument(next.run(req), span).await

@@ -38,7 +38,14 @@ const MAX_PAGE: i64 = 100;
 
 /// The desk API's routes, behind authentication, in the shared envelope. `app` is the desk
 /// listener's own (its admission is not the ALCS listener's: a busy desk never sheds a till).
-pub fn router(app: AppState, desk: Desk, auth: Arc<Auth>) -> Router {
+pub fn router(app: AppState, desk: Desk, auth: Arc<Auth>, secure: bool) -> Router {
+    let console = super::console::router(super::console::ConsoleState {
+        desk: desk.clone(),
+        auth: auth.clone(),
+        country: app.default_country,
+        default_language: app.default_language,
+        secure,
+    });
     let state = DeskState {
         desk,
         app: app.clone(),
@@ -66,10 +73,12 @@ pub fn router(app: AppState, desk: Desk, auth: Arc<Auth>) -> Router {
         .fallback(|| async { ApiError::NotFound })
         // Before anything else a handler does: unknown callers learn nothing, not even routes.
         .layer(mw::from_fn_with_state(auth, auth::authorize))
+        .with_state(state)
+        // The console signs its users in with a cookie of its own, not the bearer header.
+        .merge(console)
         .layer(DefaultBodyLimit::disable())
         .layer(CatchPanicLayer::new())
         .layer(mw::from_fn_with_state(app, middleware::envelope))
-        .with_state(state)
 }
 
 /// `{customer-id}` from the path, parsed.
@@ -134,7 +143,7 @@ impl Params {
 
 /// A refused or failed desk change. A card that does not exist is a 404 here (the desk names
 /// a resource), where ALCS's contract answers 400.
-fn desk_failure(e: ApplyError) -> ApiError {
+pub(super) fn desk_failure(e: ApplyError) -> ApiError {
     match e {
         ApplyError::Refused(Refusal::CardNotFound) => ApiError::CardNotFoundOnRead,
         e => apply_failure(e, ApiError::Unknown),

@@ -1,0 +1,451 @@
+//! The console's pages, as compile-time checked templates (maud): every value is escaped.
+
+use chrono::{DateTime, Utc};
+use maud::{DOCTYPE, Markup, html};
+
+use super::text::{self, T};
+use super::{CardAction, CustomerAction, Session, stylesheet};
+use crate::domain::{CardNumber, Language, LockReason};
+use crate::store::{DeskCard, DeskCustomer, DeskCustomerHead, HistoryEntry};
+
+fn lang_code(lang: Language) -> &'static str {
+    match lang {
+        Language::Polish => "pl",
+        Language::English => "en",
+    }
+}
+
+fn time(t: DateTime<Utc>) -> String {
+    t.format("%Y-%m-%d %H:%M:%S UTC").to_string()
+}
+
+/// Every page: header (who, language, sign-out), then `body`.
+fn layout(
+    lang: Language,
+    session: Option<&Session>,
+    title: &str,
+    here: &str,
+    body: Markup,
+) -> Markup {
+    let other = match lang {
+        Language::Polish => ("en", "English"),
+        Language::English => ("pl", "Polski"),
+    };
+    html! {
+        (DOCTYPE)
+        html lang=(lang_code(lang)) {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                title { (title) " — " (T::Title.get(lang)) }
+                link rel="stylesheet" href=(stylesheet());
+            }
+            body {
+                a.skip href="#main" { (T::Skip.get(lang)) }
+                header {
+                    a.title href="/console" { (T::Title.get(lang)) }
+                    @if let Some(session) = session {
+                        span.who { (T::SignedInAs.get(lang)) " " strong { (session.principal.user.as_str()) } " (" (session.principal.role.as_str()) ")" }
+                    }
+                    a href={ "/console/language/" (other.0) "?back=" (here) } lang=(other.0) { (other.1) }
+                    @if let Some(session) = session {
+                        form method="post" action="/console/sign-out" {
+                            input type="hidden" name="csrf" value=(session.csrf);
+                            button type="submit" { (T::SignOut.get(lang)) }
+                        }
+                    }
+                }
+                main id="main" { (body) }
+            }
+        }
+    }
+}
+
+fn message(kind: &str, text: &str) -> Markup {
+    html! { p class={ "message " (kind) } role=(if kind == "error" { "alert" } else { "status" }) { (text) } }
+}
+
+pub fn sign_in(lang: Language, error: Option<&str>, login: &str) -> Markup {
+    layout(
+        lang,
+        None,
+        T::SignIn.get(lang),
+        "/console",
+        html! {
+            h1 { (T::SignIn.get(lang)) }
+            @if let Some(error) = error { (message("error", error)) }
+            form.stack method="post" action="/console/sign-in" {
+                input type="hidden" name="login" value=(login);
+                p { (T::SignInLead.get(lang)) }
+                div {
+                    label for="token" { (T::Token.get(lang)) }
+                    input id="token" name="token" type="password" autocomplete="off" required autofocus;
+                }
+                div { button type="submit" { (T::SignIn.get(lang)) } }
+            }
+        },
+    )
+}
+
+/// A page that only says why something was refused.
+pub fn refused(session: &Session, text: &str) -> Markup {
+    let lang = session.lang;
+    layout(
+        lang,
+        Some(session),
+        T::Title.get(lang),
+        "/console",
+        html! {
+            (message("error", text))
+            p { a href="/console" { (T::Search.get(lang)) } }
+        },
+    )
+}
+
+fn search_form(lang: Language, q: &str) -> Markup {
+    html! {
+        form.search method="get" action="/console/search" role="search" {
+            div {
+                label for="q" { (T::SearchLabel.get(lang)) }
+                input id="q" name="q" type="search" value=(q) required aria-describedby="q-hint";
+                p.hint id="q-hint" { (T::SearchHint.get(lang)) }
+            }
+            button type="submit" { (T::Search.get(lang)) }
+        }
+    }
+}
+
+pub fn search(session: &Session, q: &str, found: Option<Result<Vec<DeskCard>, String>>) -> Markup {
+    let lang = session.lang;
+    layout(
+        lang,
+        Some(session),
+        T::Search.get(lang),
+        "/console",
+        html! {
+            h1 { (T::Search.get(lang)) }
+            (search_form(lang, q))
+            @match found {
+                None => {}
+                Some(Err(error)) => (message("error", &error)),
+                Some(Ok(cards)) if cards.is_empty() => p { (T::NoResults.get(lang)) },
+                Some(Ok(cards)) => {
+                    h2 { (T::Results.get(lang)) }
+                    table {
+                        thead { tr { th scope="col" { (T::Card.get(lang)) } th scope="col" { (T::Status.get(lang)) } th scope="col" { (T::Customer.get(lang)) } th scope="col" { (T::Phone.get(lang)) } } }
+                        tbody {
+                            @for card in &cards {
+                                tr {
+                                    td { a href={ "/console/cards/" (card.number) } { (card.number) } }
+                                    td { (status(card.status.as_str())) }
+                                    td { a href={ "/console/customers/" (card.customer.id) } { (card.customer.id) } }
+                                    td { (card.customer.phone.as_ref().map_or("—", |p| p.as_str())) }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        },
+    )
+}
+
+fn status(s: &str) -> Markup {
+    html! { span class={ "status " (s) } { (s) } }
+}
+
+fn lock_reason(lang: Language, reason: LockReason) -> &'static str {
+    text::reason(lang, reason.as_str())
+}
+
+pub fn card(
+    session: &Session,
+    card: &DeskCard,
+    history: &[HistoryEntry],
+    page_size: i64,
+    done: bool,
+) -> Markup {
+    let lang = session.lang;
+    let here = format!("/console/cards/{}", card.number);
+    let customer = &card.customer;
+    layout(
+        lang,
+        Some(session),
+        &format!("{} {}", T::Card.get(lang), card.number),
+        &here,
+        html! {
+            h1 { (T::Card.get(lang)) " " (card.number) " " (status(card.status.as_str())) }
+            @if done { (message("done", T::Done.get(lang))) }
+            div.grid {
+                section.panel aria-labelledby="card-h" {
+                    h2 id="card-h" { (T::Card.get(lang)) }
+                    dl {
+                        dt { (T::Status.get(lang)) } dd { (status(card.status.as_str())) }
+                        @if let Some(lock) = &card.lock {
+                            dt { (T::LockReason.get(lang)) } dd { (lock_reason(lang, lock.reason)) }
+                            dt { (T::StatusBeforeLock.get(lang)) } dd { (lock.before.as_str()) }
+                            @if let Some(note) = &card.lock_note { dt { (T::Note.get(lang)) } dd { (note) } }
+                            @if let Some(by) = &lock.replaced_by {
+                                dt { (T::ReplacedBy.get(lang)) } dd { a href={ "/console/cards/" (by) } { (by) } }
+                            }
+                        }
+                        dt { (T::Version.get(lang)) } dd { (card.version) }
+                    }
+                }
+                section.panel aria-labelledby="customer-h" {
+                    h2 id="customer-h" { (T::Customer.get(lang)) }
+                    (customer_fields(lang, customer))
+                }
+                section.panel aria-labelledby="notice-h" {
+                    h2 id="notice-h" { (T::Notice.get(lang)) }
+                    @match &card.notice {
+                        None => p { (T::NoNotice.get(lang)) },
+                        Some(n) => dl {
+                            dt { (T::Status.get(lang)) } dd { (n.status) }
+                            dt { (T::Attempts.get(lang)) } dd { (n.attempts) }
+                            @if let Some(e) = &n.last_error { dt { (T::LastError.get(lang)) } dd { (e) } }
+                        },
+                    }
+                }
+            }
+            h2 { (T::Wallets.get(lang)) }
+            @if card.wallets.is_empty() {
+                p { (T::NoWallets.get(lang)) }
+            } @else {
+                table {
+                    thead { tr { th scope="col" { (T::Wallet.get(lang)) } th scope="col" { (T::Balance.get(lang)) } th scope="col" { (T::Stats.get(lang)) } th scope="col" { (T::Version.get(lang)) } } }
+                    tbody {
+                        @for w in &card.wallets {
+                            tr {
+                                td { (w.id.as_str()) }
+                                td.num { (w.balance.to_string()) }
+                                td {
+                                    @if let Some(stat) = &w.stat {
+                                        @for (name, amount) in stat.fields() { (name) ": " (amount.to_string()) " " }
+                                    }
+                                }
+                                td { (w.version.as_deref().unwrap_or("—")) }
+                            }
+                        }
+                    }
+                }
+            }
+            @if session.can_act() {
+                h2 { (T::Actions.get(lang)) }
+                div.actions {
+                    @for action in card_actions(card) {
+                        a.button.secondary href={ (here) "/" (action.path()) } { (action.title().get(lang)) }
+                    }
+                }
+            } @else {
+                p.hint { (T::ViewerHint.get(lang)) }
+            }
+            h2 { (T::History.get(lang)) }
+            (timeline(lang, history))
+            @if history.len() as i64 == page_size && let Some(last) = history.last() {
+                p { a href={ (here) "?cursor=" (last.id) } { (T::Older.get(lang)) } }
+            }
+        },
+    )
+}
+
+/// The actions a card's state allows.
+fn card_actions(card: &DeskCard) -> Vec<CardAction> {
+    let mut actions = Vec::new();
+    match &card.lock {
+        None => actions.push(CardAction::Lock),
+        Some(lock) if !lock.is_final() => actions.push(CardAction::Unlock),
+        Some(_) => {}
+    }
+    if card.lock.as_ref().is_none_or(|l| !l.is_final()) {
+        actions.push(CardAction::Replace);
+    }
+    if card
+        .notice
+        .as_ref()
+        .is_some_and(|n| n.status == "dead" || n.status == "unsent")
+    {
+        actions.push(CardAction::Retry);
+    }
+    actions
+}
+
+fn customer_fields(lang: Language, customer: &DeskCustomerHead) -> Markup {
+    html! {
+        dl {
+            dt { (T::CustomerId.get(lang)) } dd { a href={ "/console/customers/" (customer.id) } { (customer.id) } }
+            dt { (T::Status.get(lang)) } dd { (customer.status.as_str()) }
+            dt { (T::Phone.get(lang)) } dd { (customer.phone.as_ref().map_or(T::None.get(lang), |p| p.as_str())) }
+            dt { (T::Gender.get(lang)) } dd { (customer.gender.as_str()) }
+            dt { (T::Version.get(lang)) } dd { (customer.version) }
+            @if let Some(at) = customer.erased_at { dt { (T::Erased.get(lang)) } dd { (time(at)) } }
+        }
+    }
+}
+
+fn timeline(lang: Language, history: &[HistoryEntry]) -> Markup {
+    html! {
+        ol.timeline {
+            @for entry in history {
+                li {
+                    div.when { (time(entry.occurred_at)) }
+                    div {
+                        strong { (entry.operation) }
+                        @if let Some(card) = &entry.card_number { " · " (card) }
+                        " · " (T::By.get(lang)) ": "
+                        @match &entry.actor { Some(name) => (name), None => "ALCS" }
+                    }
+                    @if let Some(details) = &entry.details { div.hint { (T::Changes.get(lang)) ": " (details) } }
+                }
+            }
+        }
+    }
+}
+
+pub fn customer(session: &Session, customer: &DeskCustomer, done: bool) -> Markup {
+    let lang = session.lang;
+    let head = &customer.customer;
+    let here = format!("/console/customers/{}", head.id);
+    layout(
+        lang,
+        Some(session),
+        &format!("{} {}", T::Customer.get(lang), head.id),
+        &here,
+        html! {
+            h1 { (T::Customer.get(lang)) " " (head.id) }
+            @if done { (message("done", T::Done.get(lang))) }
+            section.panel { (customer_fields(lang, head)) }
+            h2 { (T::Cards.get(lang)) }
+            table {
+                thead { tr { th scope="col" { (T::Card.get(lang)) } th scope="col" { (T::Status.get(lang)) } th scope="col" { (T::LockReason.get(lang)) } } }
+                tbody {
+                    @for card in &customer.cards {
+                        tr {
+                            td { a href={ "/console/cards/" (card.number) } { (card.number) } }
+                            td { (status(card.status.as_str())) }
+                            td { (card.lock.as_ref().map_or("—", |l| lock_reason(lang, l.reason))) }
+                        }
+                    }
+                }
+            }
+            @if session.can_act() && head.erased_at.is_none() {
+                h2 { (T::Actions.get(lang)) }
+                div.actions {
+                    a.button.secondary href={ (here) "/phone" } { (T::ChangePhone.get(lang)) }
+                    a.button.danger href={ (here) "/erase" } { (T::Erase.get(lang)) }
+                }
+            }
+        },
+    )
+}
+
+fn csrf(session: &Session) -> Markup {
+    html! { input type="hidden" name="csrf" value=(session.csrf); }
+}
+
+fn reasons(lang: Language, chosen: Option<&str>) -> Markup {
+    html! {
+        div {
+            label for="reason" { (T::Reason.get(lang)) }
+            select id="reason" name="reason" required {
+                @for reason in ["Lost", "Stolen", "Damaged", "Fraud", "CustomerRequest", "Other"] {
+                    option value=(reason) selected[chosen == Some(reason)] { (text::reason(lang, reason)) }
+                }
+            }
+        }
+    }
+}
+
+/// The confirmation of a card action: what it does, its inputs (kept after a refusal), and
+/// the refusal's message.
+pub fn confirm_card(
+    session: &Session,
+    card: &CardNumber,
+    action: CardAction,
+    form: &[(String, String)],
+    error: Option<&str>,
+) -> Markup {
+    let lang = session.lang;
+    let here = format!("/console/cards/{card}");
+    let value = |name: &str| super::field(form, name).unwrap_or_default().to_owned();
+    let title = action.title().get(lang);
+    layout(
+        lang,
+        Some(session),
+        title,
+        &format!("{here}/{}", action.path()),
+        html! {
+            h1 { (title) ": " (card) }
+            @if let Some(error) = error { (message("error", error)) }
+            form.stack method="post" action={ (here) "/" (action.path()) } {
+                (csrf(session))
+                @match action {
+                    CardAction::Lock => {
+                        (reasons(lang, super::field(form, "reason")))
+                        div {
+                            label for="note" { (T::Note.get(lang)) }
+                            textarea id="note" name="note" rows="3" maxlength="500" { (value("note")) }
+                        }
+                    }
+                    CardAction::Replace => {
+                        div {
+                            label for="new_card" { (T::NewCardNumber.get(lang)) }
+                            input id="new_card" name="new_card" inputmode="numeric" pattern="[0-9]{1,32}" required value=(value("new_card"));
+                        }
+                        div {
+                            label for="pin" { (T::NewPin.get(lang)) }
+                            input id="pin" name="pin" type="password" autocomplete="off" required;
+                        }
+                        (reasons(lang, super::field(form, "reason")))
+                    }
+                    CardAction::Unlock | CardAction::Retry => {}
+                }
+                div.actions {
+                    button type="submit" { (T::Confirm.get(lang)) }
+                    a.button.secondary href=(here) { (T::Cancel.get(lang)) }
+                }
+            }
+        },
+    )
+}
+
+pub fn confirm_customer(
+    session: &Session,
+    customer: &DeskCustomerHead,
+    action: CustomerAction,
+    error: Option<&str>,
+) -> Markup {
+    let lang = session.lang;
+    let here = format!("/console/customers/{}", customer.id);
+    let title = action.title().get(lang);
+    layout(
+        lang,
+        Some(session),
+        title,
+        &format!("{here}/{}", action.path()),
+        html! {
+            h1 { (title) ": " (customer.id) }
+            @if let Some(error) = error { (message("error", error)) }
+            (customer_fields(lang, customer))
+            form.stack method="post" action={ (here) "/" (action.path()) } {
+                (csrf(session))
+                @match action {
+                    CustomerAction::Phone => {
+                        input type="hidden" name="version" value=(customer.version);
+                        div {
+                            label for="phone" { (T::Phone.get(lang)) }
+                            input id="phone" name="phone" type="tel" autocomplete="off" required;
+                        }
+                    }
+                    CustomerAction::Erase => {
+                        (message("error", T::EraseWarning.get(lang)))
+                    }
+                }
+                div.actions {
+                    button type="submit" class=(if action == CustomerAction::Erase { "danger" } else { "" }) { (T::Confirm.get(lang)) }
+                    a.button.secondary href=(here) { (T::Cancel.get(lang)) }
+                }
+            }
+        },
+    )
+}
