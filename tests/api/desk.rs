@@ -716,6 +716,12 @@ async fn repeated_failures_from_one_address_are_slowed_down() {
         return;
     };
     let path = format!("/support/v1/cards/{CARD}");
+    // No token at all guesses nothing (a browser's `/favicon.ico`): refused, not counted.
+    for _ in 0..20 {
+        desk.send_as(None, Method::GET, "/favicon.ico", None, &[])
+            .await
+            .assert_error(401, "Unauthorized");
+    }
     for _ in 0..10 {
         desk.send_as(Some("cps_guess"), Method::GET, &path, None, &[])
             .await

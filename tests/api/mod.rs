@@ -8,6 +8,7 @@ mod alcs;
 mod cache;
 mod change_phone;
 mod concurrency;
+mod console;
 mod database;
 mod desk;
 mod errors;

@@ -11,6 +11,7 @@
 mod app;
 mod backends;
 mod bodies;
+mod browser;
 mod desk;
 mod faults;
 mod peek;
@@ -20,6 +21,7 @@ mod tls;
 pub use app::*;
 pub use backends::*;
 pub use bodies::*;
+pub use browser::*;
 pub use desk::*;
 pub use faults::*;
 pub use process::*;

@@ -1,0 +1,209 @@
+//! A real headless browser for the console's end-to-end tests: Debian's Chromium, driven over
+//! WebDriver by chromedriver, both started per test.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use fantoccini::{Client, ClientBuilder, Locator};
+use tempfile::TempDir;
+
+use super::backends::available;
+
+pub const CHROMIUM: &str = "/usr/bin/chromium";
+pub const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
+
+pub struct Browser {
+    pub client: Client,
+    driver: std::process::Child,
+    _profile: TempDir,
+}
+
+impl Browser {
+    /// Chromium at 1366×768, or `None` (after one "skipped" line) when it is not installed
+    /// outside CI; under `CI=true` a missing browser fails.
+    pub async fn start() -> Option<Self> {
+        let installed = Path::new(CHROMIUM).exists() && Path::new(CHROMEDRIVER).exists();
+        if !available("Chromium", CHROMIUM, installed) {
+            return None;
+        }
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        let driver = std::process::Command::new(CHROMEDRIVER)
+            .arg(format!("--port={port}"))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("start chromedriver");
+        let profile = tempfile::tempdir().expect("a profile directory");
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "chromedriver did not listen");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        // As root, without a sandbox; no background traffic (this machine's network is closed).
+        let args = [
+            "--headless=new".to_owned(),
+            "--no-sandbox".to_owned(),
+            "--disable-gpu".to_owned(),
+            "--disable-dev-shm-usage".to_owned(),
+            "--disable-quic".to_owned(),
+            "--no-first-run".to_owned(),
+            "--disable-background-networking".to_owned(),
+            "--disable-component-update".to_owned(),
+            "--disable-sync".to_owned(),
+            "--window-size=1366,768".to_owned(),
+            "--lang=pl-PL".to_owned(),
+            format!("--user-data-dir={}", profile.path().display()),
+        ];
+        let mut capabilities = serde_json::Map::new();
+        capabilities.insert(
+            "goog:chromeOptions".into(),
+            serde_json::json!({
+                "binary": CHROMIUM,
+                "args": args,
+                "prefs": { "intl.accept_languages": "pl-PL,pl" },
+            }),
+        );
+        let connector = hyper_util::client::legacy::connect::HttpConnector::new();
+        let client = ClientBuilder::new(connector)
+            .capabilities(capabilities)
+            .connect(&format!("http://127.0.0.1:{port}"))
+            .await
+            .expect("a browser session");
+        Some(Self {
+            client,
+            driver,
+            _profile: profile,
+        })
+    }
+
+    pub async fn goto(&self, url: &str) {
+        self.client.goto(url).await.expect("navigate");
+    }
+
+    /// The text of the first element `css` matches, waiting (bounded) for it to appear: a
+    /// click that submits a form returns before the next page is there.
+    pub async fn text(&self, css: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Ok(found) = self.client.find(Locator::Css(css)).await {
+                return found.text().await.expect("its text");
+            }
+            if Instant::now() > deadline {
+                let body = match self.client.find(Locator::Css("body")).await {
+                    Ok(body) => body.text().await.unwrap_or_default(),
+                    Err(_) => String::new(),
+                };
+                panic!("no {css} at {}: {body}", self.url().await);
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    pub async fn page_text(&self) -> String {
+        self.text("body").await
+    }
+
+    /// How many elements `css` matches.
+    pub async fn count(&self, css: &str) -> usize {
+        self.client
+            .find_all(Locator::Css(css))
+            .await
+            .expect("find")
+            .len()
+    }
+
+    pub async fn fill(&self, css: &str, value: &str) {
+        self.text(css).await;
+        let field = self
+            .client
+            .find(Locator::Css(css))
+            .await
+            .unwrap_or_else(|e| panic!("no {css}: {e}"));
+        field.clear().await.expect("clear");
+        field.send_keys(value).await.expect("type");
+    }
+
+    pub async fn select(&self, css: &str, value: &str) {
+        self.text(css).await;
+        self.client
+            .find(Locator::Css(css))
+            .await
+            .unwrap_or_else(|e| panic!("no {css}: {e}"))
+            .select_by_value(value)
+            .await
+            .expect("select");
+    }
+
+    /// Follows a link or submits a form: returns once the next page is there.
+    pub async fn click(&self, css: &str) {
+        self.navigating(Locator::Css(css)).await;
+    }
+
+    /// Clicks the link or button whose text is `text`, like [`Browser::click`].
+    pub async fn click_text(&self, text: &str) {
+        let xpath =
+            format!("//a[normalize-space(.)='{text}'] | //button[normalize-space(.)='{text}']");
+        self.navigating(Locator::XPath(&xpath)).await;
+    }
+
+    /// Clicks what `locator` finds, then waits until the page it was on is gone (its root
+    /// element stale) and the next one has a body.
+    async fn navigating(&self, locator: Locator<'_>) {
+        let old = self
+            .client
+            .find(Locator::Css("html"))
+            .await
+            .expect("a page");
+        let target = match self.client.find(locator).await {
+            Ok(target) => target,
+            Err(e) => panic!("nothing to click at {}: {e}", self.url_now().await),
+        };
+        target.click().await.expect("click");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while old.tag_name().await.is_ok() {
+            assert!(Instant::now() < deadline, "the click led nowhere");
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        self.text("body").await;
+    }
+
+    async fn url_now(&self) -> String {
+        self.client
+            .current_url()
+            .await
+            .map(|u| u.to_string())
+            .unwrap_or_default()
+    }
+
+    pub async fn url(&self) -> String {
+        self.client
+            .current_url()
+            .await
+            .expect("the URL")
+            .to_string()
+    }
+
+    /// A PNG of the window, written to `path`.
+    pub async fn screenshot(&self, path: &Path) {
+        let png = self.client.screenshot().await.expect("a screenshot");
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).expect("the screenshot's directory");
+        }
+        std::fs::write(path, png).expect("write the screenshot");
+    }
+
+    pub async fn close(mut self) {
+        let _ = self.client.clone().close().await;
+        let _ = self.driver.kill();
+        let _ = self.driver.wait();
+    }
+}
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        let _ = self.driver.kill();
+    }
+}
