@@ -275,6 +275,70 @@ async fn forged_and_unauthorized_console_changes_are_refused_and_change_nothing(
     let _ = Method::GET;
 }
 
+#[tokio::test]
+async fn the_console_changes_a_phone_at_the_version_shown_and_retries_a_notice() {
+    let Some((app, desk)) = TestApp::spawn_desk().await else {
+        return;
+    };
+    let customer = app.registered(CARD).await;
+    let agent = sign_in(&desk, &desk.agent).await;
+    let phone = format!("/console/customers/{customer}/phone");
+    let (status, form_page) = page(&desk, &agent, &phone).await;
+    assert_eq!(status, 200, "{form_page}");
+    let csrf = csrf_of(&form_page);
+    assert!(
+        form_page.contains(r#"name="version" value="1""#),
+        "{form_page}"
+    );
+    // The customer changes after the form was shown: the change is refused, not made blind.
+    app.lock(CARD).await.assert_no_content();
+    let form = [
+        ("csrf", csrf.as_str()),
+        ("version", "1"),
+        ("phone", "602 123 780"),
+    ];
+    let (status, html) = post_form(&desk, &agent, &phone, &form, None).await;
+    assert_eq!(status, 412, "{html}");
+    assert!(html.contains("zmieniły się w międzyczasie"), "{html}");
+    assert!(
+        html.contains(r#"name="version" value="2""#),
+        "the form shows the new version"
+    );
+    let form = [
+        ("csrf", csrf.as_str()),
+        ("version", "2"),
+        ("phone", "602 123 780"),
+    ];
+    assert_eq!(post_form(&desk, &agent, &phone, &form, None).await.0, 303);
+    assert_eq!(
+        desk.card(CARD).await["Customer"]["PhoneNumber"],
+        json!(OTHER_PHONE)
+    );
+    // A bad number is the API's refusal, on the page.
+    let form = [("csrf", csrf.as_str()), ("version", "3"), ("phone", "12")];
+    let (status, html) = post_form(&desk, &agent, &phone, &form, None).await;
+    assert_eq!(status, 400, "{html}");
+    assert!(html.contains("PhoneNumber"), "{html}");
+
+    // The notice: offered only when there is one to send again.
+    let (_, card_page) = page(&desk, &agent, &format!("/console/cards/{CARD}")).await;
+    assert!(!card_page.contains("/retry-notice"), "nothing to retry yet");
+    app.registered("77").await;
+    app.activate("77", PHONE).await.assert_no_content();
+    let (_, card_page) = page(&desk, &agent, "/console/cards/77").await;
+    assert!(
+        card_page.contains("/console/cards/77/retry-notice"),
+        "{card_page}"
+    );
+    let form = [("csrf", csrf.as_str())];
+    let (status, _) = post_form(&desk, &agent, "/console/cards/77/retry-notice", &form, None).await;
+    assert_eq!(status, 303);
+    assert_ne!(
+        desk.card("77").await["AlcsNotice"]["State"],
+        json!("unsent")
+    );
+}
+
 /// The card page in both languages, written where the README shows them.
 fn screenshot(name: &str) -> std::path::PathBuf {
     std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -402,6 +466,25 @@ async fn a_desk_agent_handles_a_call_in_the_browser() {
     let body = desk.customer(&customer).await.json();
     assert_eq!(body["PhoneNumber"], serde_json::Value::Null);
     assert!(body["ErasedAt"].is_string());
+
+    // The page fits 1366×768 and a tablet held upright without scrolling sideways.
+    browser.goto(&format!("{base}/console/cards/{CARD}")).await;
+    for (width, height) in [(1366, 768), (768, 1024)] {
+        browser
+            .client
+            .set_window_size(width, height)
+            .await
+            .expect("resize");
+        let overflow = browser
+            .client
+            .execute(
+                "return document.documentElement.scrollWidth - document.documentElement.clientWidth;",
+                vec![],
+            )
+            .await
+            .expect("measure");
+        assert_eq!(overflow, json!(0), "sideways scrolling at {width}×{height}");
+    }
 
     // A viewer sees the card and no action.
     browser.click("header button").await;
