@@ -210,6 +210,20 @@ fn session(
     }
 }
 
+/// A signed-in session, or the page that says why not (the sign-in page, or a braked address's
+/// refusal).
+impl axum::extract::FromRequestParts<ConsoleState> for Session {
+    type Rejection = Response;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &ConsoleState,
+    ) -> Result<Self, Response> {
+        let client = parts.extensions.get::<Client>();
+        session(state, &parts.headers, client).map_err(|page| *page)
+    }
+}
+
 /// A change's checks: the session may act, the form is this console's, and came from here.
 fn may_change(
     session: &Session,
@@ -334,14 +348,9 @@ async fn sign_in(
 
 async fn sign_out(
     State(state): State<ConsoleState>,
-    headers: HeaderMap,
-    client: Option<axum::Extension<Client>>,
+    session: Session,
     Form(form): Form<Vec<(String, String)>>,
 ) -> Response {
-    let session = match session(&state, &headers, client.as_deref()) {
-        Ok(session) => session,
-        Err(page) => return *page,
-    };
     if field(&form, "csrf") != Some(session.csrf.as_str()) {
         return html(
             StatusCode::FORBIDDEN,
@@ -395,14 +404,9 @@ pub fn stylesheet() -> String {
 
 async fn search(
     State(state): State<ConsoleState>,
-    headers: HeaderMap,
-    client: Option<axum::Extension<Client>>,
+    session: Session,
     Query(query): Query<Vec<(String, String)>>,
 ) -> Response {
-    let session = match session(&state, &headers, client.as_deref()) {
-        Ok(session) => session,
-        Err(page) => return *page,
-    };
     let lang = session.lang;
     let q = field(&query, "q").unwrap_or_default().trim().to_owned();
     if q.is_empty() {
@@ -462,15 +466,10 @@ fn card_path(raw: &str) -> Option<CardNumber> {
 
 async fn card_page(
     State(state): State<ConsoleState>,
-    headers: HeaderMap,
-    client: Option<axum::Extension<Client>>,
+    session: Session,
     Path(card): Path<String>,
     Query(query): Query<Vec<(String, String)>>,
 ) -> Response {
-    let session = match session(&state, &headers, client.as_deref()) {
-        Ok(session) => session,
-        Err(page) => return *page,
-    };
     let lang = session.lang;
     let Some(number) = card_path(&card) else {
         let message = ApiError::CardNotFoundOnRead.message(lang);
@@ -539,16 +538,7 @@ impl CardAction {
     }
 }
 
-async fn confirm_card(
-    State(state): State<ConsoleState>,
-    headers: HeaderMap,
-    client: Option<axum::Extension<Client>>,
-    Path((card, action)): Path<(String, String)>,
-) -> Response {
-    let session = match session(&state, &headers, client.as_deref()) {
-        Ok(session) => session,
-        Err(page) => return *page,
-    };
+async fn confirm_card(session: Session, Path((card, action)): Path<(String, String)>) -> Response {
     let (Some(card), Some(action)) = (card_path(&card), CardAction::parse(&action)) else {
         let message = ApiError::NotFound.message(session.lang);
         return html(StatusCode::NOT_FOUND, page::refused(&session, &message));
@@ -565,15 +555,11 @@ async fn confirm_card(
 
 async fn act_on_card(
     State(state): State<ConsoleState>,
+    session: Session,
     headers: HeaderMap,
-    client: Option<axum::Extension<Client>>,
     Path((card, action)): Path<(String, String)>,
     Form(form): Form<Vec<(String, String)>>,
 ) -> Response {
-    let session = match session(&state, &headers, client.as_deref()) {
-        Ok(session) => session,
-        Err(page) => return *page,
-    };
     if let Err(page) = may_change(&session, &headers, &form) {
         return *page;
     }
@@ -645,15 +631,10 @@ async fn act_on_card(
 
 async fn customer_page(
     State(state): State<ConsoleState>,
-    headers: HeaderMap,
-    client: Option<axum::Extension<Client>>,
+    session: Session,
     Path(id): Path<String>,
     Query(query): Query<Vec<(String, String)>>,
 ) -> Response {
-    let session = match session(&state, &headers, client.as_deref()) {
-        Ok(session) => session,
-        Err(page) => return *page,
-    };
     let not_found = |session: &Session| {
         let message = ApiError::CustomerNotFound.message(session.lang);
         html(StatusCode::NOT_FOUND, page::refused(session, &message))
@@ -704,14 +685,9 @@ impl CustomerAction {
 
 async fn confirm_customer(
     State(state): State<ConsoleState>,
-    headers: HeaderMap,
-    client: Option<axum::Extension<Client>>,
+    session: Session,
     Path((id, action)): Path<(String, String)>,
 ) -> Response {
-    let session = match session(&state, &headers, client.as_deref()) {
-        Ok(session) => session,
-        Err(page) => return *page,
-    };
     let (Ok(id), Some(action)) = (CustomerId::parse(&id), CustomerAction::parse(&action)) else {
         let message = ApiError::NotFound.message(session.lang);
         return html(StatusCode::NOT_FOUND, page::refused(&session, &message));
@@ -737,15 +713,11 @@ async fn confirm_customer(
 
 async fn act_on_customer(
     State(state): State<ConsoleState>,
+    session: Session,
     headers: HeaderMap,
-    client: Option<axum::Extension<Client>>,
     Path((id, action)): Path<(String, String)>,
     Form(form): Form<Vec<(String, String)>>,
 ) -> Response {
-    let session = match session(&state, &headers, client.as_deref()) {
-        Ok(session) => session,
-        Err(page) => return *page,
-    };
     if let Err(page) = may_change(&session, &headers, &form) {
         return *page;
     }
