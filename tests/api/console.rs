@@ -1,7 +1,6 @@
 //! The service desk console: over plain HTTP (its cookies, headers, CSRF and role checks), and
 //! end to end in a real headless Chromium, with screenshots of the card page in both languages.
 
-use reqwest::Method;
 use serde_json::json;
 
 use super::support::*;
@@ -272,7 +271,30 @@ async fn forged_and_unauthorized_console_changes_are_refused_and_change_nothing(
             .unwrap()
             .contains("Max-Age=0")
     );
-    let _ = Method::GET;
+    // A revoked token ends the session at the next page, and its cookie is cleared.
+    let _alone = SIGHUP.lock().await;
+    std::fs::write(&desk.tokens_file, "").unwrap();
+    hang_up();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let r = plain()
+            .get(format!("{}/console/cards/{CARD}", desk.base))
+            .header("cookie", &viewer)
+            .send()
+            .await
+            .unwrap();
+        if r.status() == 401 {
+            let cleared = r
+                .headers()
+                .get_all("set-cookie")
+                .iter()
+                .any(|c| c.to_str().unwrap().starts_with("cps_desk=;"));
+            assert!(cleared, "the stale session cookie is cleared");
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "still {}", r.status());
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
 }
 
 #[tokio::test]

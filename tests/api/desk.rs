@@ -769,6 +769,7 @@ async fn the_tokens_file_is_read_again_on_sighup_and_a_broken_one_is_not_taken()
     let Some((_app, desk)) = TestApp::spawn_desk().await else {
         return;
     };
+    let _alone = SIGHUP.lock().await;
     let path = format!("/support/v1/cards/{CARD}");
     let token = cps::tokens::add(&desk.tokens_file, "new.colleague", "viewer").unwrap();
     let status = |reply: Reply| reply.status.as_u16();
@@ -807,15 +808,6 @@ async fn the_tokens_file_is_read_again_on_sighup_and_a_broken_one_is_not_taken()
         ),
         404
     );
-}
-
-/// SIGHUP to this process (every app in it with a desk reloads its own file).
-fn hang_up() {
-    let done = std::process::Command::new("kill")
-        .args(["-HUP", &std::process::id().to_string()])
-        .status()
-        .expect("run kill");
-    assert!(done.success());
 }
 
 #[tokio::test]

@@ -201,12 +201,19 @@ fn session(
             csrf: csrf_for(token),
             lang,
         }),
-        Err(error) => Err(Box::new(sign_in_page(
-            state,
-            error.status(),
-            lang,
-            Some(&error.message(lang)),
-        ))),
+        Err(error) => {
+            let mut page = sign_in_page(state, error.status(), lang, Some(&error.message(lang)));
+            // A token no longer in the file (revoked): forget it, so that the next page does
+            // not count it as a guess again.
+            if error == ApiError::Unauthorized {
+                let cleared =
+                    format!("{SESSION}=; Path=/console; HttpOnly; SameSite=Strict; Max-Age=0");
+                if let Ok(value) = HeaderValue::try_from(cleared) {
+                    page.headers_mut().append(header::SET_COOKIE, value);
+                }
+            }
+            Err(Box::new(page))
+        }
     }
 }
 
@@ -351,7 +358,7 @@ async fn sign_out(
     session: Session,
     Form(form): Form<Vec<(String, String)>>,
 ) -> Response {
-    if field(&form, "csrf") != Some(session.csrf.as_str()) {
+    if !same_secret(field(&form, "csrf").unwrap_or_default(), &session.csrf) {
         return html(
             StatusCode::FORBIDDEN,
             page::refused(&session, T::Forbidden.get(session.lang)),

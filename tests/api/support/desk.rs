@@ -213,3 +213,16 @@ impl TestApp {
         found
     }
 }
+
+/// Held by a test while it sends SIGHUP or depends on when one arrives: every app in the test
+/// process reloads its tokens on each, so two such tests must not overlap.
+pub static SIGHUP: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// SIGHUP to this process (every app in it with a desk reloads its own file).
+pub fn hang_up() {
+    let done = std::process::Command::new("kill")
+        .args(["-HUP", &std::process::id().to_string()])
+        .status()
+        .expect("run kill");
+    assert!(done.success());
+}
