@@ -520,3 +520,56 @@ async fn a_desk_agent_handles_a_call_in_the_browser() {
 }
 
 const NEW_CARD_TAKEN: &str = "5555000011112222";
+
+#[tokio::test]
+async fn over_tls_the_desk_asks_no_client_certificate_and_the_cookies_are_secure() {
+    let pki = pki();
+    let dir = pki.dir.path().to_owned();
+    // Mutual TLS for ALCS: the desk's listener serves the same certificate, without asking
+    // desk users for one of theirs.
+    let Some((_app, desk)) = TestApp::spawn_desk_with(move |s| {
+        s.tls_cert = Some(dir.join("server.pem"));
+        s.tls_key = Some(dir.join("server.key"));
+        s.tls_client_ca = Some(dir.join("ca.pem"));
+    })
+    .await
+    else {
+        return;
+    };
+    let addr: std::net::SocketAddr = desk.base.trim_start_matches("http://").parse().unwrap();
+    let client = reqwest::Client::builder()
+        .use_rustls_tls()
+        .tls_built_in_root_certs(false)
+        .add_root_certificate(reqwest::Certificate::from_pem(pki.ca_pem.as_bytes()).unwrap())
+        .resolve("localhost", addr)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let base = format!("https://localhost:{}", addr.port());
+    let api = client
+        .get(format!("{base}/support/v1/cards/{CARD}"))
+        .bearer_auth(&desk.viewer)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(api.status(), 404, "the desk API answers over TLS");
+    let form = client.get(format!("{base}/console")).send().await.unwrap();
+    let login_cookie = form.headers()["set-cookie"].to_str().unwrap().to_owned();
+    assert!(login_cookie.contains("Secure"), "{login_cookie}");
+    let html = form.text().await.unwrap();
+    let at = html.find(r#"name="login" value=""#).unwrap() + 20;
+    let login = html[at..].split('"').next().unwrap().to_owned();
+    let signed_in = client
+        .post(format!("{base}/console/sign-in"))
+        .header("cookie", login_cookie.split(';').next().unwrap())
+        .form(&[("token", desk.agent.as_str()), ("login", login.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(signed_in.status(), 303);
+    let session = signed_in.headers()["set-cookie"].to_str().unwrap();
+    assert!(
+        session.starts_with("cps_desk=") && session.contains("; Secure"),
+        "{session}"
+    );
+}
