@@ -437,6 +437,7 @@ async fn a_desk_agent_handles_a_call_in_the_browser() {
         history.contains("desk_lock") && history.contains(AGENT),
         "{history}"
     );
+    assert!(history.contains("CardStatus: Active → Locked"), "{history}");
     browser.screenshot(&screenshot("console-card-pl.png")).await;
 
     // Unlock.

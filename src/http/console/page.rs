@@ -176,6 +176,16 @@ pub fn card(
         html! {
             h1 { (T::Card.get(lang)) " " (card.number) " " (status(card.status.as_str())) }
             @if done { (message("done", T::Done.get(lang))) }
+            // First what the caller most likely wants done, then what the agent reads.
+            @if session.can_act() {
+                div.actions role="group" aria-label=(T::Actions.get(lang)) {
+                    @for action in card_actions(card) {
+                        a.button.secondary href={ (here) "/" (action.path()) } { (action.title().get(lang)) }
+                    }
+                }
+            } @else {
+                p.hint { (T::ViewerHint.get(lang)) }
+            }
             div.grid {
                 section.panel aria-labelledby="card-h" {
                     h2 id="card-h" { (T::Card.get(lang)) }
@@ -229,16 +239,6 @@ pub fn card(
                         }
                     }
                 }
-            }
-            @if session.can_act() {
-                h2 { (T::Actions.get(lang)) }
-                div.actions {
-                    @for action in card_actions(card) {
-                        a.button.secondary href={ (here) "/" (action.path()) } { (action.title().get(lang)) }
-                    }
-                }
-            } @else {
-                p.hint { (T::ViewerHint.get(lang)) }
             }
             h2 { (T::History.get(lang)) }
             (timeline(lang, history))
@@ -295,10 +295,39 @@ fn timeline(lang: Language, history: &[HistoryEntry]) -> Markup {
                         " · " (T::By.get(lang)) ": "
                         @match &entry.actor { Some(name) => (name), None => "ALCS" }
                     }
-                    @if let Some(details) = &entry.details { div.hint { (T::Changes.get(lang)) ": " (details) } }
+                    @if let Some(details) = &entry.details { div.hint { (T::Changes.get(lang)) ": " (changes(details)) } }
                 }
             }
         }
+    }
+}
+
+/// An audit entry's changes as people read them: `CardStatus: Active → Locked, LockReason: Lost`.
+fn changes(details: &str) -> String {
+    let Ok(serde_json::Value::Object(fields)) = serde_json::from_str::<serde_json::Value>(details)
+    else {
+        return details.to_owned();
+    };
+    fields
+        .iter()
+        .map(|(name, value)| {
+            let value = match value {
+                serde_json::Value::Object(change) => match (change.get("From"), change.get("To")) {
+                    (Some(from), Some(to)) => format!("{} → {}", plain(from), plain(to)),
+                    _ => value.to_string(),
+                },
+                other => plain(other),
+            };
+            format!("{name}: {value}")
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn plain(value: &serde_json::Value) -> String {
+    match value {
+        serde_json::Value::String(s) => s.clone(),
+        other => other.to_string(),
     }
 }
 
@@ -448,4 +477,19 @@ pub fn confirm_customer(
             }
         },
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn changes_read_as_sentences_not_json() {
+        let details = r#"{"CardStatus": {"From": "Active", "To": "Locked"}, "LockReason": "Lost", "NoteGiven": true}"#;
+        assert_eq!(
+            changes(details),
+            "CardStatus: Active → Locked, LockReason: Lost, NoteGiven: true"
+        );
+        assert_eq!(changes("not json"), "not json");
+    }
 }

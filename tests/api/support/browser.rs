@@ -186,9 +186,26 @@ impl Browser {
             .to_string()
     }
 
-    /// A PNG of the window, written to `path`.
+    /// A PNG of the page at 1366 pixels wide and as tall as it is (up to 2000), written to
+    /// `path`; the window is 1366×768 again afterwards.
     pub async fn screenshot(&self, path: &Path) {
+        let height = self
+            .client
+            .execute("return document.documentElement.scrollHeight;", vec![])
+            .await
+            .ok()
+            .and_then(|h| h.as_u64())
+            .unwrap_or(768)
+            .clamp(768, 2000) as u32;
+        self.client
+            .set_window_size(1366, height + 90)
+            .await
+            .expect("resize");
         let png = self.client.screenshot().await.expect("a screenshot");
+        self.client
+            .set_window_size(1366, 768)
+            .await
+            .expect("resize");
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir).expect("the screenshot's directory");
         }
