@@ -361,11 +361,17 @@ async fn the_console_changes_a_phone_at_the_version_shown_and_retries_a_notice()
     );
 }
 
-/// The card page in both languages, written where the README shows them.
+/// Where a screenshot goes: `target/screenshots/`, or with `CPS_UPDATE_SCREENSHOTS=1` the
+/// README's own, in `docs/` (so that a test run does not change the source tree by itself).
 fn screenshot(name: &str) -> std::path::PathBuf {
-    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("docs")
-        .join(name)
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let update = std::env::var("CPS_UPDATE_SCREENSHOTS").is_ok_and(|v| v == "1");
+    let dir = if update {
+        root.join("docs")
+    } else {
+        root.join("target").join("screenshots")
+    };
+    dir.join(name)
 }
 
 #[tokio::test]
