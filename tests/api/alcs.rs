@@ -344,6 +344,10 @@ async fn a_notice_cut_off_by_a_crash_is_delivered_after_restart() {
         ("CPS_ALCS_ACTIVATION_URL", url.as_str()),
         ("CPS_OUTBOX_POLL_MS", "100"),
         ("CPS_OUTBOX_MAX_BACKOFF_SECS", "1"),
+        // A row the first instance had claimed when it was killed waits out its lease (three
+        // times the longest delivery, at least 5 s) before the second may take it: 5 s here,
+        // well inside the wait below (with the default 5 s timeout it was 15 s, the whole wait).
+        ("CPS_ALCS_TIMEOUT_MS", "1000"),
     ];
     let (mut first, _logs, addr) = start(&env);
     let app = TestApp::at(&format!("http://{addr}"));
