@@ -7,12 +7,12 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use super::ops::{SqlStore, end};
-use super::rows::{self, SNAPSHOT_COLUMNS, SnapshotRow};
-use super::script::{self, NewCard, Step, insert_card, record_write, update_card};
-use super::sql::{Conn, Time, sql};
-use super::{
-    Context, Guarded, OutboxRow, OutboxStatus, Outcome, Recorder, StoreError, Write, WriteKind,
+use super::rows;
+use super::script::{
+    self, Application, NewCard, Step, insert_card, lock_card, record_write, refused, update_card,
 };
+use super::sql::{Conn, Time, sql};
+use super::{Context, Guarded, OutboxStatus, Outcome, Recorder, StoreError, Write, WriteKind};
 use crate::domain::{
     Actor, Applied, CardNumber, CardStatus, CustomerCard, CustomerCommand, CustomerId,
     CustomerSnapshot, CustomerStatus, Gender, Lock, PhoneNumber, Refusal, Replacement, Wallet,
@@ -221,10 +221,10 @@ impl DeskStore for SqlStore {
         let cards = desk_cards(&mut tx.conn(), "u.id = $1", &id.to_string()).await?;
         tx.end().await?;
         // Every customer has a card: none found is no such customer.
-        Ok(cards.first().map(|card| DeskCustomer {
-            customer: card.customer.clone(),
-            cards: cards.clone(),
-        }))
+        let Some(customer) = cards.first().map(|card| card.customer.clone()) else {
+            return Ok(None);
+        };
+        Ok(Some(DeskCustomer { customer, cards }))
     }
 
     async fn history(
@@ -312,28 +312,6 @@ impl DeskStore for Guarded {
 
 const HISTORY_COLUMNS: &str = "id, occurred_at, operation, card_number, customer_id,
     identity::text as identity, details::text as details, actor";
-
-/// The old card and its customer, locked, as a command on the card sees them.
-async fn lock_card(
-    tx: &mut Conn<'_>,
-    card: &CardNumber,
-) -> Result<Option<SnapshotRow>, StoreError> {
-    sql(format!(
-        "select {SNAPSHOT_COLUMNS} from cards c join customers u on u.id = c.customer_id
-         where c.card_number = $1
-         for update of c, u"
-    ))
-    .bind(card.as_str())
-    .fetch_optional(tx)
-    .await
-    .context("lock the card")
-}
-
-type Application = (Result<Applied, Refusal>, Vec<OutboxRow>);
-
-fn refused(refusal: Refusal) -> Result<Step<Application>, StoreError> {
-    Ok(Step::Discard((Err(refusal), Vec::new())))
-}
 
 async fn replace(
     tx: &mut Conn<'_>,

@@ -182,6 +182,28 @@ async fn insert_wallets(
 /// What applying a command did, and what it recorded for the caller.
 pub(super) type Application = (Result<Applied, Refusal>, Vec<OutboxRow>);
 
+/// A command refused: nothing is kept.
+pub(super) fn refused(refusal: Refusal) -> Result<Step<Application>, StoreError> {
+    Ok(Step::Discard((Err(refusal), Vec::new())))
+}
+
+/// The card and its customer, as a command on the card decides on them, locked until the
+/// transaction ends (PostgreSQL; SQLite's writer is exclusive anyway).
+pub(super) async fn lock_card(
+    tx: &mut Conn<'_>,
+    card: &CardNumber,
+) -> Result<Option<SnapshotRow>, StoreError> {
+    sql(format!(
+        "select {SNAPSHOT_COLUMNS} from cards c join customers u on u.id = c.customer_id
+         where c.card_number = $1
+         for update of c, u"
+    ))
+    .bind(card.as_str())
+    .fetch_optional(tx)
+    .await
+    .context("lock the card")
+}
+
 #[allow(clippy::too_many_arguments)] // one transaction's inputs, each used once
 pub(super) async fn apply(
     tx: &mut Conn<'_>,
@@ -192,19 +214,7 @@ pub(super) async fn apply(
     limit: AttemptLimit,
     recorder: &dyn Recorder,
 ) -> Result<Step<Application>, StoreError> {
-    let refused = |refusal: Refusal| Ok(Step::Discard((Err(refusal), Vec::new())));
-    // The card and its customer stay locked until the transaction ends (PostgreSQL; SQLite's
-    // writer is exclusive anyway).
-    let Some(row): Option<SnapshotRow> = sql(format!(
-        "select {SNAPSHOT_COLUMNS} from cards c join customers u on u.id = c.customer_id
-         where c.card_number = $1
-         for update of c, u"
-    ))
-    .bind(card.as_str())
-    .fetch_optional(tx)
-    .await
-    .context("lock the card")?
-    else {
+    let Some(row) = lock_card(tx, card).await? else {
         return refused(Refusal::CardNotFound);
     };
     let customer = rows::customer_id(&row.customer_id)?;
