@@ -150,7 +150,7 @@ impl Tokens {
         let presented: [u8; 32] = Sha256::digest(token.as_bytes()).into();
         let mut found = None;
         for entry in &self.entries {
-            if constant_time_eq(&entry.hash, &presented) && found.is_none() {
+            if same_secret(&entry.hash, &presented) && found.is_none() {
                 found = Some(entry);
             }
         }
@@ -169,11 +169,14 @@ fn parse_hash(s: &str) -> Option<[u8; 32]> {
     Some(out)
 }
 
-fn constant_time_eq(a: &[u8; 32], b: &[u8; 32]) -> bool {
-    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+/// Whether two secrets are equal, in time that depends only on their length (which is not
+/// secret: hashes, derived tokens).
+pub fn same_secret(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
-/// SHA-256 of a token, as the file holds it.
+/// SHA-256 of a token as 64 lowercase hex digits, as the file holds it (and of anything else
+/// to be named by its hash).
 pub fn hash_hex(token: &str) -> String {
     Sha256::digest(token.as_bytes())
         .iter()

@@ -24,7 +24,6 @@ use axum::extract::{Form, Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use sha2::{Digest, Sha256};
 
 use super::desk::auth::{Auth, Principal};
 use super::error::ApiError;
@@ -32,7 +31,7 @@ use super::{Client, wire};
 use crate::domain::{CardNumber, Country, CustomerId, Language, PhoneNumber};
 use crate::service::desk::Desk;
 use crate::store::HistoryOf;
-use crate::tokens::Role;
+use crate::tokens::{Role, hash_hex, same_secret};
 use text::T;
 
 /// The session cookie: the desk token itself, which only the browser and this service see.
@@ -79,11 +78,8 @@ pub fn router(state: ConsoleState) -> Router<()> {
 /// The stylesheet, and its name: its content's hash, so a new release is never served a stale
 /// copy while an unchanged one is cached for good.
 static STYLESHEET: &str = include_str!("../../../assets/console.css");
-static STYLESHEET_NAME: LazyLock<String> = LazyLock::new(|| {
-    let hash = Sha256::digest(STYLESHEET.as_bytes());
-    let short: String = hash[..6].iter().map(|b| format!("{b:02x}")).collect();
-    format!("console-{short}.css")
-});
+static STYLESHEET_NAME: LazyLock<String> =
+    LazyLock::new(|| format!("console-{}.css", &hash_hex(STYLESHEET)[..12]));
 
 /// What every page answers with besides its body.
 fn html(status: StatusCode, body: maud::Markup) -> Response {
@@ -121,11 +117,28 @@ fn redirect(to: &str, cookies: &[String]) -> Response {
         response.headers_mut().insert(header::LOCATION, location);
     }
     for cookie in cookies {
-        if let Ok(value) = HeaderValue::try_from(cookie.as_str()) {
-            response.headers_mut().append(header::SET_COOKIE, value);
-        }
+        set_cookie(&mut response, cookie);
     }
     response
+}
+
+fn set_cookie(response: &mut Response, cookie: &str) {
+    if let Ok(value) = HeaderValue::try_from(cookie) {
+        response.headers_mut().append(header::SET_COOKIE, value);
+    }
+}
+
+impl ConsoleState {
+    /// Every console cookie alike: for the console's paths only, out of scripts' reach, never
+    /// sent by another site, `Secure` over TLS; `max_age` in seconds (`Some(0)` removes it,
+    /// `None` keeps it for the browser's session).
+    fn cookie(&self, name: &str, value: &str, max_age: Option<u32>) -> String {
+        let max_age = max_age
+            .map(|s| format!("; Max-Age={s}"))
+            .unwrap_or_default();
+        let secure = if self.secure { "; Secure" } else { "" };
+        format!("{name}={value}; Path=/console; HttpOnly; SameSite=Strict{max_age}{secure}")
+    }
 }
 
 fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
@@ -171,8 +184,7 @@ impl Session {
 /// The CSRF token of a session: derived from its desk token, so nothing is stored, and every
 /// instance behind a balancer agrees.
 fn csrf_for(token: &str) -> String {
-    let hash = Sha256::digest(format!("cps-console-csrf\0{token}").as_bytes());
-    hash.iter().map(|b| format!("{b:02x}")).collect()
+    hash_hex(&format!("cps-console-csrf\0{token}"))
 }
 
 fn client_ip(headers_ext: Option<&Client>) -> IpAddr {
@@ -206,11 +218,7 @@ fn session(
             // A token no longer in the file (revoked): forget it, so that the next page does
             // not count it as a guess again.
             if error == ApiError::Unauthorized {
-                let cleared =
-                    format!("{SESSION}=; Path=/console; HttpOnly; SameSite=Strict; Max-Age=0");
-                if let Ok(value) = HeaderValue::try_from(cleared) {
-                    page.headers_mut().append(header::SET_COOKIE, value);
-                }
+                set_cookie(&mut page, &state.cookie(SESSION, "", Some(0)));
             }
             Err(Box::new(page))
         }
@@ -245,7 +253,10 @@ fn may_change(
             origin == format!("http://{host}") || origin == format!("https://{host}")
         })
     });
-    let csrf_ok = same_secret(field(form, "csrf").unwrap_or_default(), &session.csrf);
+    let csrf_ok = same_secret(
+        field(form, "csrf").unwrap_or_default().as_bytes(),
+        session.csrf.as_bytes(),
+    );
     if !same_origin || !csrf_ok {
         tracing::warn!(user = %session.principal.user, "console change refused: no valid CSRF token or a foreign origin");
         return Err(Box::new(html(
@@ -263,15 +274,6 @@ fn may_change(
     Ok(())
 }
 
-/// Whether two secrets are equal, compared in constant time.
-fn same_secret(a: &str, b: &str) -> bool {
-    a.len() == b.len()
-        && a.bytes()
-            .zip(b.bytes())
-            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
-            == 0
-}
-
 /// The sign-in page, with a new sign-in CSRF token in its form and in a cookie.
 fn sign_in_page(
     state: &ConsoleState,
@@ -280,12 +282,8 @@ fn sign_in_page(
     error: Option<&str>,
 ) -> Response {
     let login = uuid::Uuid::new_v4().simple().to_string();
-    let secure = if state.secure { "; Secure" } else { "" };
     let mut response = html(status, page::sign_in(lang, error, &login));
-    let cookie = format!("{LOGIN}={login}; Path=/console; HttpOnly; SameSite=Strict{secure}");
-    if let Ok(value) = HeaderValue::try_from(cookie) {
-        response.headers_mut().append(header::SET_COOKIE, value);
-    }
+    set_cookie(&mut response, &state.cookie(LOGIN, &login, None));
     response
 }
 
@@ -326,7 +324,7 @@ async fn sign_in(
     // it, a page of another site could sign the browser in as the attacker.
     let given_login = field(&form, "login").unwrap_or_default();
     let expected = cookie(&headers, LOGIN).unwrap_or_default();
-    if expected.is_empty() || !same_secret(given_login, expected) {
+    if expected.is_empty() || !same_secret(given_login.as_bytes(), expected.as_bytes()) {
         let message = T::Forbidden.get(lang);
         return sign_in_page(&state, StatusCode::FORBIDDEN, lang, Some(message));
     }
@@ -338,10 +336,7 @@ async fn sign_in(
                 .bytes()
                 .all(|b| b.is_ascii_graphic() && b != b';' && b != b',') =>
         {
-            let secure = if state.secure { "; Secure" } else { "" };
-            let cookie =
-                format!("{SESSION}={token}; Path=/console; HttpOnly; SameSite=Strict{secure}");
-            redirect("/console", &[cookie])
+            redirect("/console", &[state.cookie(SESSION, token, None)])
         }
         Ok(_) => sign_in_page(
             &state,
@@ -358,19 +353,20 @@ async fn sign_out(
     session: Session,
     Form(form): Form<Vec<(String, String)>>,
 ) -> Response {
-    if !same_secret(field(&form, "csrf").unwrap_or_default(), &session.csrf) {
+    if !same_secret(
+        field(&form, "csrf").unwrap_or_default().as_bytes(),
+        session.csrf.as_bytes(),
+    ) {
         return html(
             StatusCode::FORBIDDEN,
             page::refused(&session, T::Forbidden.get(session.lang)),
         );
     }
-    let secure = if state.secure { "; Secure" } else { "" };
-    let cleared =
-        format!("{SESSION}=; Path=/console; HttpOnly; SameSite=Strict; Max-Age=0{secure}");
-    redirect("/console", &[cleared])
+    redirect("/console", &[state.cookie(SESSION, "", Some(0))])
 }
 
 async fn set_language(
+    State(state): State<ConsoleState>,
     Path(lang): Path<String>,
     Query(query): Query<Vec<(String, String)>>,
 ) -> Response {
@@ -379,8 +375,7 @@ async fn set_language(
     let back = field(&query, "back")
         .filter(|b| b.starts_with("/console") && !b.starts_with("//") && !b.contains('\\'))
         .unwrap_or("/console");
-    let cookie = format!("{LANG}={lang}; Path=/console; Max-Age=31536000; SameSite=Strict");
-    redirect(back, &[cookie])
+    redirect(back, &[state.cookie(LANG, lang, Some(31_536_000))])
 }
 
 async fn asset(Path(name): Path<String>) -> Response {
