@@ -121,6 +121,7 @@ impl Application {
         let service = Service::new(store.clone(), deliverer.clone(), config.policy);
         let desk = crate::service::desk::Desk::new(service.clone(), store);
         let state = AppState {
+            pages: false,
             service,
             default_country: http_config.default_country,
             default_language: http_config.default_language,

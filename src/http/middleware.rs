@@ -80,9 +80,7 @@ async fn handle(state: AppState, req: Request, next: Next) -> Response {
         .find_map(Language::from_accept_language)
         .unwrap_or(state.default_language);
 
-    // The console's pages are HTML for browsers: they negotiate, check their forms' origin and
-    // write their own error pages themselves.
-    let page = route.starts_with("/console");
+    let page = state.pages;
     let refused = if page {
         too_large(&req)
     } else {

@@ -47,6 +47,9 @@ pub struct AppState {
     /// Places for requests in progress, and in line for one; `None` never sheds (the admin
     /// listener: a scrape or a probe during an overload is when an operator needs them).
     pub admission: Option<admission::Admission>,
+    /// The routes answer HTML pages for people (the console), not the JSON API: they negotiate,
+    /// check their forms' origin and write their own error pages themselves.
+    pub pages: bool,
 }
 
 /// What one request may hold and take.
@@ -109,15 +112,22 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 }
 
 pub fn router(state: AppState) -> Router {
-    api()
+    let routes = api()
         .0
         .fallback(|| async { ApiError::NotFound })
+        .with_state(state.clone());
+    enveloped(routes, state)
+}
+
+/// `routes` inside what every listener's requests pass: the envelope middleware (request ids,
+/// limits, admission, logs, metrics, the error envelope) with `state`'s settings.
+pub(crate) fn enveloped(routes: Router, state: AppState) -> Router {
+    routes
         // Bodies are read (and bounded) by our own extractors; see `extract::read`.
         .layer(DefaultBodyLimit::disable())
         // A panic is a bug, but it must still answer in the envelope and keep the server up.
         .layer(CatchPanicLayer::new())
-        .layer(mw::from_fn_with_state(state.clone(), middleware::envelope))
-        .with_state(state)
+        .layer(mw::from_fn_with_state(state, middleware::envelope))
 }
 
 /// The admin listener's routes: metrics and the probes, for the platform rather than ALCS.
@@ -128,14 +138,13 @@ pub fn admin_router(state: AppState) -> Router {
         admission: None,
         ..state
     };
-    Router::new()
+    let routes = Router::new()
         .route("/metrics", get(metrics))
         .route("/health/live", get(health::live))
         .route("/health/ready", get(health::ready))
         .fallback(|| async { ApiError::NotFound })
-        .layer(CatchPanicLayer::new())
-        .layer(mw::from_fn_with_state(state.clone(), middleware::envelope))
-        .with_state(state)
+        .with_state(state.clone());
+    enveloped(routes, state)
 }
 
 /// Prometheus's text format: what the process recorded, with the gauges read now.

@@ -157,6 +157,7 @@ impl OutboxQueue for FailingStore {
 
 async fn app_failing_with(failure: Failure) -> String {
     let state = AppState {
+        pages: false,
         service: {
             let store = Arc::new(FailingStore(failure));
             Service::new(

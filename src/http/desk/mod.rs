@@ -7,17 +7,16 @@ mod body;
 
 use std::sync::Arc;
 
-use axum::extract::{DefaultBodyLimit, FromRequestParts, Path, Query, State};
+use axum::extract::{FromRequestParts, Path, Query, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::Response;
 use axum::routing::{get, post};
 use axum::{Extension, Router, middleware as mw};
-use tower_http::catch_panic::CatchPanicLayer;
 
 use super::error::{ApiError, Reason};
 use super::extract::{CardPath, EmptyOrJsonObject, JsonBody};
-use super::{AppState, apply_failure, json, middleware, store_failure, wire};
+use super::{AppState, apply_failure, enveloped, json, store_failure, wire};
 use crate::domain::{Applied, CustomerId, PhoneNumber, Refusal};
 use crate::service::ApplyError;
 use crate::service::desk::Desk;
@@ -50,7 +49,7 @@ pub fn router(app: AppState, desk: Desk, auth: Arc<Auth>, secure: bool) -> Route
         desk,
         app: app.clone(),
     };
-    Router::new()
+    let api = Router::new()
         .route("/support/v1/cards", get(cards_by_phone))
         .route("/support/v1/cards/{card_number}", get(card))
         .route("/support/v1/cards/{card_number}/history", get(card_history))
@@ -73,12 +72,14 @@ pub fn router(app: AppState, desk: Desk, auth: Arc<Auth>, secure: bool) -> Route
         .fallback(|| async { ApiError::NotFound })
         // Before anything else a handler does: unknown callers learn nothing, not even routes.
         .layer(mw::from_fn_with_state(auth, auth::authorize))
-        .with_state(state)
-        // The console signs its users in with a cookie of its own, not the bearer header.
-        .merge(console)
-        .layer(DefaultBodyLimit::disable())
-        .layer(CatchPanicLayer::new())
-        .layer(mw::from_fn_with_state(app, middleware::envelope))
+        .with_state(state);
+    // The console signs its users in with a cookie of its own, not the bearer header, and
+    // answers pages.
+    let pages = AppState {
+        pages: true,
+        ..app.clone()
+    };
+    enveloped(api, app).merge(enveloped(console, pages))
 }
 
 /// `{customer-id}` from the path, parsed.
