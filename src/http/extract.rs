@@ -12,7 +12,7 @@ use tokio::time::Instant;
 
 use super::error::{ApiError, Reason};
 use super::wire;
-use crate::domain::CardNumber;
+use crate::domain::{CardNumber, CustomerId};
 
 /// The largest request body accepted; larger ones are answered 413.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
@@ -29,6 +29,30 @@ impl<S: Send + Sync> FromRequestParts<S> for CardPath {
             .map_err(|_| ApiError::invalid("{card-number}", Reason::CardNumber))?;
         wire::card_number(&raw).map(Self)
     }
+}
+
+/// `{customer-id}` from the path, parsed.
+pub struct CustomerPath(pub CustomerId);
+
+impl<S: Send + Sync> FromRequestParts<S> for CustomerPath {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let Path(raw) = Path::<String>::from_request_parts(parts, state)
+            .await
+            .map_err(|_| ApiError::invalid("{customer-id}", Reason::CustomerId))?;
+        CustomerId::parse(&raw)
+            .map(Self)
+            .map_err(|_| ApiError::invalid("{customer-id}", Reason::CustomerId))
+    }
+}
+
+/// The value of `name` among a query string's or a form's pairs (the first, if repeated).
+pub fn field<'a>(pairs: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    pairs
+        .iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
 }
 
 /// A required JSON body: `Content-Type: application/json` (415 otherwise), at most 64 KiB (413),

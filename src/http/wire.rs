@@ -352,6 +352,11 @@ fn number(m: Money) -> Number {
     m.to_string().parse().unwrap_or_else(|_| Number::from(0))
 }
 
+/// A point in time as answers write it: RFC 3339, UTC, milliseconds (`2026-11-29T10:00:00.123Z`).
+pub fn time(t: chrono::DateTime<chrono::Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
 /// The customer the card belongs to (new, or the earlier one on a replay).
 #[derive(Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "PascalCase")]
@@ -428,9 +433,6 @@ impl From<Wallet> for WalletBody {
 
 impl From<CardView> for CardBody {
     fn from(v: CardView) -> Self {
-        let time = |t: chrono::DateTime<chrono::Utc>| {
-            t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
-        };
         Self {
             card_number: v.card_number.to_string(),
             status: v.status.as_str(),

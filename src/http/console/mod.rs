@@ -27,6 +27,7 @@ use axum::routing::get;
 
 use super::desk::auth::{Auth, Principal};
 use super::error::ApiError;
+use super::extract::field;
 use super::{Client, wire};
 use crate::domain::{CardNumber, Country, CustomerId, Language, PhoneNumber};
 use crate::service::desk::Desk;
@@ -285,12 +286,6 @@ fn sign_in_page(
     let mut response = html(status, page::sign_in(lang, error, &login));
     set_cookie(&mut response, &state.cookie(LOGIN, &login, None));
     response
-}
-
-fn field<'a>(form: &'a [(String, String)], name: &str) -> Option<&'a str> {
-    form.iter()
-        .find(|(k, _)| k == name)
-        .map(|(_, v)| v.as_str())
 }
 
 /// A form field that is given and not blank.

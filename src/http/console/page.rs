@@ -6,6 +6,7 @@ use maud::{DOCTYPE, Markup, html};
 use super::text::{self, T};
 use super::{CardAction, CustomerAction, Session, stylesheet};
 use crate::domain::{CardNumber, Language, LockReason};
+use crate::http::extract::field;
 use crate::store::{DeskCard, DeskCustomer, DeskCustomerHead, HistoryEntry};
 
 fn lang_code(lang: Language) -> &'static str {
@@ -396,7 +397,7 @@ pub fn confirm_card(
 ) -> Markup {
     let lang = session.lang;
     let here = format!("/console/cards/{card}");
-    let value = |name: &str| super::field(form, name).unwrap_or_default().to_owned();
+    let value = |name: &str| field(form, name).unwrap_or_default().to_owned();
     let title = action.title().get(lang);
     layout(
         lang,
@@ -410,7 +411,7 @@ pub fn confirm_card(
                 (csrf(session))
                 @match action {
                     CardAction::Lock => {
-                        (reasons(lang, super::field(form, "reason")))
+                        (reasons(lang, field(form, "reason")))
                         div {
                             label for="note" { (T::Note.get(lang)) }
                             textarea id="note" name="note" rows="3" maxlength="500" { (value("note")) }
@@ -425,7 +426,7 @@ pub fn confirm_card(
                             label for="pin" { (T::NewPin.get(lang)) }
                             input id="pin" name="pin" type="password" autocomplete="off" required;
                         }
-                        (reasons(lang, super::field(form, "reason")))
+                        (reasons(lang, field(form, "reason")))
                     }
                     CardAction::Unlock | CardAction::Retry => {}
                 }

@@ -1,16 +1,11 @@
 //! The desk API's answers, in the ALCS API's style (PascalCase, times in RFC 3339 UTC with
 //! milliseconds, amounts exact). Never a PIN HMAC; history never carries a phone number.
 
-use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::http::wire::WalletBody;
+use crate::http::wire::{WalletBody, time};
 use crate::store::{DeskCard, DeskCustomer, DeskCustomerHead, HistoryEntry, NoticeState};
-
-fn time(t: DateTime<Utc>) -> String {
-    t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
-}
 
 #[derive(Serialize)]
 #[serde(rename_all = "PascalCase")]

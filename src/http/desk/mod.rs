@@ -7,7 +7,7 @@ mod body;
 
 use std::sync::Arc;
 
-use axum::extract::{FromRequestParts, Path, Query, State};
+use axum::extract::{FromRequestParts, Query, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::Response;
@@ -15,9 +15,9 @@ use axum::routing::{get, post};
 use axum::{Extension, Router, middleware as mw};
 
 use super::error::{ApiError, Reason};
-use super::extract::{CardPath, EmptyOrJsonObject, JsonBody};
+use super::extract::{CardPath, CustomerPath, EmptyOrJsonObject, JsonBody, field};
 use super::{AppState, apply_failure, enveloped, json, store_failure, wire};
-use crate::domain::{Applied, CustomerId, PhoneNumber, Refusal};
+use crate::domain::{Applied, PhoneNumber, Refusal};
 use crate::service::ApplyError;
 use crate::service::desk::Desk;
 use crate::store::HistoryOf;
@@ -82,22 +82,6 @@ pub fn router(app: AppState, desk: Desk, auth: Arc<Auth>, secure: bool) -> Route
     enveloped(api, app).merge(enveloped(console, pages))
 }
 
-/// `{customer-id}` from the path, parsed.
-struct CustomerPath(CustomerId);
-
-impl<S: Send + Sync> FromRequestParts<S> for CustomerPath {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
-        let Path(raw) = Path::<String>::from_request_parts(parts, state)
-            .await
-            .map_err(|_| ApiError::invalid("{customer-id}", Reason::CustomerId))?;
-        CustomerId::parse(&raw)
-            .map(Self)
-            .map_err(|_| ApiError::invalid("{customer-id}", Reason::CustomerId))
-    }
-}
-
 /// The query string's parameters (unknown ones ignored, as unknown JSON fields are).
 struct Params(Vec<(String, String)>);
 
@@ -113,10 +97,7 @@ impl<S: Send + Sync> FromRequestParts<S> for Params {
 
 impl Params {
     fn get(&self, name: &str) -> Option<&str> {
-        self.0
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
+        field(&self.0, name)
     }
 
     /// `cursor` and `limit` of a history page.
