@@ -91,8 +91,7 @@ async fn open_cache(config: &Config) -> Result<(Arc<Guarded>, RedisCache), Comma
     let redis = config.redis.as_ref().ok_or_else(|| {
         CommandError::Usage("no cache is configured: set --redis-url / CPS_REDIS_URL".to_owned())
     })?;
-    let cache = RedisCache::connect(&redis.url, &redis.prefix, redis.timeout)
-        .map_err(|e| CommandError::Usage(crate::error_chain(&e)))?;
+    let cache = crate::startup::cache(redis).map_err(|e| CommandError::Usage(format!("{e:#}")))?;
     let store = open_store(config).await?;
     // Fail with "unreachable" now rather than half-way through.
     cache.ping().await?;

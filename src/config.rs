@@ -38,14 +38,16 @@ pub struct Cli {
 }
 
 /// The settings a maintenance command reads; the rest only matter to `serve`.
-const TOOL_SETTINGS: [&str; 8] = [
-    "support_tokens_file",
+const TOOL_SETTINGS: [&str; 10] = [
     "database_url",
     "database_max_connections",
     "database_timeout_secs",
     "redis_url",
     "redis_prefix",
     "redis_timeout_ms",
+    "redis_ca_file",
+    "redis_client_cert",
+    "redis_client_key",
     "log_format",
 ];
 
@@ -204,7 +206,9 @@ pub struct Settings {
         global = true
     )]
     pub support_auth_failures: String,
-    /// Database URL: `sqlite://FILE` (created and migrated on start) or `postgres://…`.
+    /// Database URL: `sqlite://FILE` (created and migrated on start) or `postgres://…`; TLS to
+    /// PostgreSQL with `?sslmode=verify-full&sslrootcert=CA.pem` (also `require`, `verify-ca`,
+    /// and a client certificate with `sslcert=…&sslkey=…`).
     #[arg(
         long,
         env = "CPS_DATABASE_URL",
@@ -230,10 +234,20 @@ pub struct Settings {
         global = true
     )]
     pub database_timeout_secs: String,
-    /// Redis URL of the customer cache ALCS reads (`redis://host:6379/0`); unset: no cache.
+    /// Redis URL of the customer cache ALCS reads (`redis://host:6379/0`, or `rediss://…` over
+    /// TLS); unset: no cache.
     // URLs may carry passwords: `--help` must not print the environment's values.
     #[arg(long, env = "CPS_REDIS_URL", global = true, hide_env_values = true)]
     pub redis_url: Option<String>,
+    /// PEM CA certificates to verify a `rediss://` server with, instead of the system roots.
+    #[arg(long, env = "CPS_REDIS_CA_FILE", global = true)]
+    pub redis_ca_file: Option<PathBuf>,
+    /// PEM client certificate chain presented to a `rediss://` server that asks for one.
+    #[arg(long, env = "CPS_REDIS_CLIENT_CERT", global = true)]
+    pub redis_client_cert: Option<PathBuf>,
+    /// PEM private key of `--redis-client-cert`.
+    #[arg(long, env = "CPS_REDIS_CLIENT_KEY", global = true)]
+    pub redis_client_key: Option<PathBuf>,
     /// Prefix of every cache key (`card:…`, `customer:…` follow it).
     #[arg(long, env = "CPS_REDIS_PREFIX", default_value = "", global = true)]
     pub redis_prefix: String,
@@ -301,6 +315,12 @@ pub struct Settings {
     /// PEM CA bundle to verify ALCS's HTTPS certificate with, instead of the system roots.
     #[arg(long, env = "CPS_ALCS_CA_FILE", global = true)]
     pub alcs_ca_file: Option<PathBuf>,
+    /// PEM client certificate chain presented to ALCS (mutual TLS).
+    #[arg(long, env = "CPS_ALCS_CLIENT_CERT", global = true)]
+    pub alcs_client_cert: Option<PathBuf>,
+    /// PEM private key of `--alcs-client-cert`.
+    #[arg(long, env = "CPS_ALCS_CLIENT_KEY", global = true)]
+    pub alcs_client_key: Option<PathBuf>,
     /// Language of error messages when the request names none we know (`pl_PL` or `en_US`).
     #[arg(
         long,
@@ -472,6 +492,8 @@ pub struct RedisConfig {
     pub timeout: Duration,
     /// How often the cache's marker is checked (an emptied cache is refilled); `None`: never.
     pub check: Option<Duration>,
+    /// A `rediss://` server's CA and the client's certificate, when given (read at start-up).
+    pub tls: crate::tls::ClientFiles,
 }
 
 impl std::fmt::Debug for RedisConfig {
@@ -490,15 +512,15 @@ pub struct AlcsConfig {
     /// Contains `{card-number}`; may hold credentials: never logged as it is.
     pub url_template: String,
     pub timeout: Duration,
-    /// PEM CA bundle replacing the system roots.
-    pub ca_file: Option<PathBuf>,
+    /// PEM CA bundle replacing the system roots, and the client certificate (mutual TLS).
+    pub tls: crate::tls::ClientFiles,
 }
 
 impl std::fmt::Debug for AlcsConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("AlcsConfig")
             .field("timeout", &self.timeout)
-            .field("ca_file", &self.ca_file)
+            .field("tls", &self.tls)
             .finish_non_exhaustive()
     }
 }
@@ -777,10 +799,27 @@ impl RedisConfig {
         let Some(url) = s.redis_url.clone().filter(|u| !u.trim().is_empty()) else {
             return Ok(None);
         };
-        redis::Client::open(url.as_str()).map_err(|_| {
-            "--redis-url / CPS_REDIS_URL: not a Redis URL such as redis://127.0.0.1:6379/0"
+        let info = redis::IntoConnectionInfo::into_connection_info(url.as_str()).map_err(|_| {
+            "--redis-url / CPS_REDIS_URL: not a Redis URL such as redis://127.0.0.1:6379/0 or rediss://host:6380/0"
                 .to_owned()
         })?;
+        let tls = crate::tls::ClientFiles::check(
+            s.redis_ca_file.clone(),
+            s.redis_client_cert.clone(),
+            s.redis_client_key.clone(),
+            [
+                "--redis-ca-file / CPS_REDIS_CA_FILE",
+                "--redis-client-cert / CPS_REDIS_CLIENT_CERT",
+                "--redis-client-key / CPS_REDIS_CLIENT_KEY",
+            ],
+        )?;
+        let over_tls = matches!(info.addr(), redis::ConnectionAddr::TcpTls { .. });
+        if !over_tls && !tls.is_empty() {
+            return Err(
+                "--redis-ca-file / --redis-client-cert: given, but --redis-url is not a rediss:// URL (TLS)"
+                    .to_owned(),
+            );
+        }
         let check = number(
             &s.cache_check_secs,
             "--cache-check-secs / CPS_CACHE_CHECK_SECS",
@@ -791,6 +830,7 @@ impl RedisConfig {
             prefix: s.redis_prefix.clone(),
             timeout,
             check: (check > 0).then(|| Duration::from_secs(check)),
+            tls,
         }))
     }
 }
@@ -809,7 +849,16 @@ impl AlcsConfig {
         Ok(Some(Self {
             url_template: url.to_owned(),
             timeout,
-            ca_file: s.alcs_ca_file.clone(),
+            tls: crate::tls::ClientFiles::check(
+                s.alcs_ca_file.clone(),
+                s.alcs_client_cert.clone(),
+                s.alcs_client_key.clone(),
+                [
+                    "--alcs-ca-file / CPS_ALCS_CA_FILE",
+                    "--alcs-client-cert / CPS_ALCS_CLIENT_CERT",
+                    "--alcs-client-key / CPS_ALCS_CLIENT_KEY",
+                ],
+            )?,
         }))
     }
 }

@@ -53,6 +53,8 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> ExitCode {
+    // One TLS provider for every client (PostgreSQL, Redis, ALCS) and the listeners.
+    cps::tls::install_provider();
     let command = cli.command.unwrap_or(Command::Serve);
     if let Command::Openapi { output } = &command {
         return write_openapi(output.as_deref());

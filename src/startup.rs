@@ -52,13 +52,16 @@ pub async fn open(config: &Config) -> anyhow::Result<(Arc<Guarded>, Option<Redis
     let store = crate::store::connect(&config.database.url, &config.database.store)
         .await
         .context("cannot open the database")?;
-    let cache = config
-        .redis
-        .as_ref()
-        .map(|r| RedisCache::connect(&r.url, &r.prefix, r.timeout))
-        .transpose()
-        .context("cannot set up the Redis cache")?;
+    let cache = config.redis.as_ref().map(cache).transpose()?;
     Ok((store, cache))
+}
+
+/// The cache a configuration names, its TLS files read; nothing is sent until the first
+/// command.
+pub fn cache(redis: &crate::config::RedisConfig) -> anyhow::Result<RedisCache> {
+    let tls = redis.tls.read().map_err(SettingError)?;
+    RedisCache::connect(&redis.url, &redis.prefix, redis.timeout, &tls)
+        .context("cannot set up the Redis cache")
 }
 
 /// Connections the kernel queues for `accept`. The default of 128 overflows in a burst of
@@ -82,6 +85,7 @@ impl Application {
     /// Opens and migrates the database, prepares the cache, and binds the listener (port 0
     /// picks a free port).
     pub async fn build(config: Config) -> anyhow::Result<Self> {
+        crate::tls::install_provider();
         // What the settings name but only start-up can read (files, clients) is built first:
         // a bad certificate stops the service before it touches the database.
         let tls = config

@@ -2,7 +2,7 @@
 //! provider (no cmake needed, one provider in the graph), optionally requiring client
 //! certificates signed by a configured CA (mutual TLS).
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use rustls::RootCertStore;
@@ -70,4 +70,123 @@ pub fn server_config(
         .map_err(|e| format!("--tls-key / CPS_TLS_KEY: does not match the certificate: {e}"))?;
     config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     Ok(Arc::new(config))
+}
+
+/// Installs `ring` as the process's TLS provider, for the clients that take rustls's default
+/// (Redis over `rediss://`, PostgreSQL with `sslmode`). Idempotent: the first call wins.
+pub fn install_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
+/// The files a TLS client is given: a CA to verify its server with (instead of the system
+/// roots) and a certificate chain with its key to present (mutual TLS). Checked for presence
+/// with the settings, read and parsed at start-up ([`ClientFiles::read`]).
+#[derive(Debug, Clone, Default)]
+pub struct ClientFiles {
+    pub ca: Option<PathBuf>,
+    pub identity: Option<(PathBuf, PathBuf)>,
+    /// The settings that name the CA, the certificate and the key, for error lines.
+    settings: [&'static str; 3],
+}
+
+/// [`ClientFiles`] read: PEM bytes, each checked to hold what it should.
+#[derive(Clone, Default)]
+pub struct ClientMaterial {
+    pub ca_pem: Option<Vec<u8>>,
+    /// The certificate chain's PEM and the key's PEM.
+    pub identity_pem: Option<(Vec<u8>, Vec<u8>)>,
+}
+
+impl ClientFiles {
+    /// `settings` names the CA's, the certificate's and the key's setting. A certificate needs
+    /// its key and a key its certificate.
+    pub fn check(
+        ca: Option<PathBuf>,
+        cert: Option<PathBuf>,
+        key: Option<PathBuf>,
+        settings: [&'static str; 3],
+    ) -> Result<Self, String> {
+        let identity = match (cert, key) {
+            (Some(cert), Some(key)) => Some((cert, key)),
+            (None, None) => None,
+            (Some(_), None) => {
+                return Err(format!("{}: required with {}", settings[2], settings[1]));
+            }
+            (None, Some(_)) => {
+                return Err(format!("{}: required with {}", settings[1], settings[2]));
+            }
+        };
+        Ok(Self {
+            ca,
+            identity,
+            settings,
+        })
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.ca.is_none() && self.identity.is_none()
+    }
+
+    /// Reads the files; an error names the setting whose file is at fault.
+    pub fn read(&self) -> Result<ClientMaterial, String> {
+        let [ca_setting, cert_setting, key_setting] = self.settings;
+        let ca_pem = match &self.ca {
+            None => None,
+            Some(path) => {
+                let pem = read(path, ca_setting)?;
+                let certs = certificates(&pem, path, ca_setting)?;
+                let mut roots = RootCertStore::empty();
+                if roots.add_parsable_certificates(certs).0 == 0 {
+                    return Err(format!(
+                        "{ca_setting}: no usable CA certificate in {}",
+                        path.display()
+                    ));
+                }
+                Some(pem)
+            }
+        };
+        let identity_pem = match &self.identity {
+            None => None,
+            Some((cert, key)) => {
+                let cert_pem = read(cert, cert_setting)?;
+                certificates(&cert_pem, cert, cert_setting)?;
+                let key_pem = read(key, key_setting)?;
+                PrivateKeyDer::from_pem_slice(&key_pem).map_err(|e| {
+                    format!(
+                        "{key_setting}: cannot read a private key from {}: {e}",
+                        key.display()
+                    )
+                })?;
+                Some((cert_pem, key_pem))
+            }
+        };
+        Ok(ClientMaterial {
+            ca_pem,
+            identity_pem,
+        })
+    }
+}
+
+fn read(path: &Path, setting: &str) -> Result<Vec<u8>, String> {
+    std::fs::read(path).map_err(|e| format!("{setting}: cannot read {}: {e}", path.display()))
+}
+
+/// The certificates in `pem`, at least one.
+fn certificates(
+    pem: &[u8],
+    path: &Path,
+    setting: &str,
+) -> Result<Vec<CertificateDer<'static>>, String> {
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(pem)
+        .collect::<Result<_, _>>()
+        .map_err(|e| {
+            format!(
+                "{setting}: cannot read certificates from {}: {e}",
+                path.display()
+            )
+        })?;
+    if certs.is_empty() {
+        return Err(format!("{setting}: no certificate in {}", path.display()));
+    }
+    Ok(certs)
 }

@@ -131,8 +131,31 @@ pub struct RedisCache {
 
 impl RedisCache {
     /// Checks the URL and prepares the connection; nothing is sent until the first command.
-    pub fn connect(url: &str, prefix: &str, timeout: Duration) -> Result<Self, CacheError> {
-        let client = redis::Client::open(url).context("parse the Redis URL")?;
+    /// Over `rediss://`, `tls` gives the CA to verify the server with (instead of the system
+    /// roots) and the client certificate to present.
+    pub fn connect(
+        url: &str,
+        prefix: &str,
+        timeout: Duration,
+        tls: &crate::tls::ClientMaterial,
+    ) -> Result<Self, CacheError> {
+        let client = if tls.ca_pem.is_none() && tls.identity_pem.is_none() {
+            redis::Client::open(url)
+        } else {
+            redis::Client::build_with_tls(
+                url,
+                redis::TlsCertificates {
+                    client_tls: tls.identity_pem.as_ref().map(|(cert, key)| {
+                        redis::ClientTlsConfig {
+                            client_cert: cert.clone(),
+                            client_key: key.clone(),
+                        }
+                    }),
+                    root_cert: tls.ca_pem.clone(),
+                },
+            )
+        }
+        .context("parse the Redis URL")?;
         let config = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(timeout))
             .set_response_timeout(Some(timeout))

@@ -1,6 +1,5 @@
 //! The HTTP client that tells ALCS a card is active.
 
-use std::path::Path;
 use std::time::Duration;
 
 use reqwest::StatusCode;
@@ -37,28 +36,20 @@ pub fn check_template(url_template: &str) -> Result<(), String> {
 }
 
 impl AlcsClient {
-    /// The client a configuration describes. Errors name the setting at fault.
+    /// The client a configuration describes (its files read). Errors name the setting at
+    /// fault.
     pub fn from_config(config: &crate::config::AlcsConfig) -> Result<Self, String> {
-        Self::new(
-            &config.url_template,
-            config.timeout,
-            config.ca_file.as_deref(),
-        )
-        .map_err(|e| {
-            let setting = if e.contains("CA file") || e.contains("CA certificate") {
-                "--alcs-ca-file / CPS_ALCS_CA_FILE"
-            } else {
-                "--alcs-activation-url / CPS_ALCS_ACTIVATION_URL"
-            };
-            format!("{setting}: {e}")
-        })
+        let material = config.tls.read()?;
+        Self::new(&config.url_template, config.timeout, &material)
+            .map_err(|e| format!("--alcs-activation-url / CPS_ALCS_ACTIVATION_URL: {e}"))
     }
 
-    /// `url_template` must contain `{card-number}`; `ca_file` (PEM) replaces the system roots.
+    /// `url_template` must contain `{card-number}`; `tls.ca_pem` replaces the system roots,
+    /// `tls.identity_pem` is presented when ALCS asks for a client certificate.
     pub fn new(
         url_template: &str,
         timeout: Duration,
-        ca_file: Option<&Path>,
+        tls: &crate::tls::ClientMaterial,
     ) -> Result<Self, String> {
         check_template(url_template)?;
         let mut builder = reqwest::Client::builder()
@@ -67,18 +58,18 @@ impl AlcsClient {
             .connect_timeout(timeout)
             .redirect(reqwest::redirect::Policy::none())
             .user_agent(concat!("cps/", env!("CARGO_PKG_VERSION")));
-        if let Some(path) = ca_file {
-            let pem = std::fs::read(path)
-                .map_err(|e| format!("cannot read the CA file {}: {e}", path.display()))?;
-            let certs = reqwest::Certificate::from_pem_bundle(&pem)
-                .map_err(|e| format!("no CA certificate in {}: {e}", path.display()))?;
-            if certs.is_empty() {
-                return Err(format!("no CA certificate in {}", path.display()));
-            }
+        if let Some(pem) = &tls.ca_pem {
+            let certs = reqwest::Certificate::from_pem_bundle(pem)
+                .map_err(|e| format!("no usable CA certificate: {e}"))?;
             builder = builder.tls_built_in_root_certs(false);
             for cert in certs {
                 builder = builder.add_root_certificate(cert);
             }
+        }
+        if let Some((cert, key)) = &tls.identity_pem {
+            let identity = reqwest::Identity::from_pem(&[cert.as_slice(), key.as_slice()].concat())
+                .map_err(|e| format!("unusable client certificate or key: {e}"))?;
+            builder = builder.identity(identity);
         }
         let http = builder
             .build()
@@ -159,13 +150,14 @@ mod tests {
     #[test]
     fn the_template_needs_the_card_number_and_a_web_scheme() {
         let t = Duration::from_secs(1);
-        assert!(AlcsClient::new("https://alcs/x/{card-number}/activation", t, None).is_ok());
-        assert!(AlcsClient::new("https://alcs/x/activation", t, None).is_err());
-        assert!(AlcsClient::new("ftp://alcs/{card-number}", t, None).is_err());
-        assert!(AlcsClient::new("not a url {card-number}", t, None).is_err());
-        let c = AlcsClient::new("http://a/{card-number}/activation", t, None).unwrap();
+        let none = crate::tls::ClientMaterial::default();
+        assert!(AlcsClient::new("https://alcs/x/{card-number}/activation", t, &none).is_ok());
+        assert!(AlcsClient::new("https://alcs/x/activation", t, &none).is_err());
+        assert!(AlcsClient::new("ftp://alcs/{card-number}", t, &none).is_err());
+        assert!(AlcsClient::new("not a url {card-number}", t, &none).is_err());
+        let c = AlcsClient::new("http://a/{card-number}/activation", t, &none).unwrap();
         assert_eq!(c.url("0423"), "http://a/0423/activation");
-        let c = AlcsClient::new("https://u:pw@a/x/{card-number}/activation", t, None).unwrap();
+        let c = AlcsClient::new("https://u:pw@a/x/{card-number}/activation", t, &none).unwrap();
         assert_eq!(
             c.redacted_template(),
             "https://a/x/{card-number}/activation"

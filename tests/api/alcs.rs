@@ -420,14 +420,18 @@ async fn two_instances_never_deliver_one_event_twice() {
     assert_eq!(seen, cards);
 }
 
-#[tokio::test]
-async fn notices_go_over_https_verified_with_the_configured_ca() {
-    let pki = super::support::pki();
+/// A fake ALCS over HTTPS with `pki`'s server certificate (for `localhost`), requiring a client
+/// certificate signed by `pki`'s CA when `mutual`: its URL template, what it records, its task.
+fn https_alcs(
+    pki: &super::support::Pki,
+    mutual: bool,
+) -> (String, Arc<Recorder>, tokio::task::JoinHandle<()>) {
     let recorder = Arc::new(Recorder::default());
+    let ca = pki.dir.path().join("ca.pem");
     let tls = cps::tls::server_config(
         &pki.dir.path().join("server.pem"),
         &pki.dir.path().join("server.key"),
-        None,
+        mutual.then_some(ca.as_path()),
     )
     .unwrap();
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -449,18 +453,66 @@ async fn notices_go_over_https_verified_with_the_configured_ca() {
     let url = format!(
         "https://localhost:{port}/alcs/loyalty/v1/loyalty-cards/{{card-number}}/activation"
     );
-    let ca = pki.dir.path().join("ca.pem");
-    let Some(app) = app_notifying(&url, |s| s.alcs_ca_file = Some(ca)).await else {
-        return;
-    };
-    app.registered(CARD).await;
-    app.activate(CARD, PHONE).await.assert_no_content();
+    (url, recorder, server)
+}
+
+async fn wait_for_a_call(recorder: &Recorder) {
     let deadline = Instant::now() + Duration::from_secs(10);
     while recorder.calls.lock().unwrap().is_empty() {
         assert!(Instant::now() < deadline, "no notice over HTTPS");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert_eq!(recorder.calls.lock().unwrap()[0].card, CARD);
+}
+
+#[tokio::test]
+async fn notices_go_over_https_verified_with_the_configured_ca() {
+    let pki = super::support::pki();
+    let (url, recorder, server) = https_alcs(&pki, false);
+    let ca = pki.dir.path().join("ca.pem");
+    let Some(app) = app_notifying(&url, |s| s.alcs_ca_file = Some(ca)).await else {
+        return;
+    };
+    app.registered(CARD).await;
+    app.activate(CARD, PHONE).await.assert_no_content();
+    wait_for_a_call(&recorder).await;
+    server.abort();
+}
+
+#[tokio::test]
+async fn an_alcs_that_requires_mutual_tls_is_given_the_client_certificate() {
+    let pki = super::support::pki();
+    let (url, recorder, server) = https_alcs(&pki, true);
+    let dir = pki.dir.path().to_owned();
+    let Some(app) = app_notifying(&url, |s| {
+        s.alcs_ca_file = Some(dir.join("ca.pem"));
+        s.alcs_client_cert = Some(dir.join("client.pem"));
+        s.alcs_client_key = Some(dir.join("client.key"));
+    })
+    .await
+    else {
+        return;
+    };
+    app.registered(CARD).await;
+    app.activate(CARD, PHONE).await.assert_no_content();
+    wait_for_a_call(&recorder).await;
+    // Without the certificate the same ALCS refuses the handshake: the notice is not delivered
+    // (a failure worth retrying, not a permanent refusal).
+    let material =
+        cps::tls::ClientFiles::check(Some(dir.join("ca.pem")), None, None, ["ca", "cert", "key"])
+            .unwrap()
+            .read()
+            .unwrap();
+    let bare = cps::outbox::alcs::AlcsClient::new(&url, Duration::from_secs(2), &material).unwrap();
+    let card = cps::domain::CardNumber::parse(CARD).unwrap();
+    let notice = cps::outbox::ActivationNotice::new(&card, "c", chrono::Utc::now());
+    let refused = bare.notify(&notice).await.unwrap_err();
+    assert!(!refused.permanent, "{refused}");
+    assert_eq!(
+        recorder.calls.lock().unwrap().len(),
+        1,
+        "no second call got through"
+    );
     server.abort();
 }
 

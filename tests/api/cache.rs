@@ -176,7 +176,8 @@ async fn an_older_write_never_replaces_a_newer_one_and_a_write_replaces_the_whol
         return;
     };
     let (url, prefix) = app.redis.clone().unwrap();
-    let cache = RedisCache::connect(&url, &prefix, Duration::from_secs(2)).unwrap();
+    let cache =
+        RedisCache::connect(&url, &prefix, Duration::from_secs(2), &Default::default()).unwrap();
     let write = |version: i64, fields: &[(&str, &str)]| HashWrite {
         key: "card:1".into(),
         version,

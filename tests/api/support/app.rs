@@ -81,6 +81,9 @@ pub fn settings(database_url: &str) -> Settings {
         redis_url: None,
         redis_prefix: String::new(),
         redis_timeout_ms: "500".into(),
+        redis_ca_file: None,
+        redis_client_cert: None,
+        redis_client_key: None,
         // Off: tests that empty or tamper with Redis on purpose expect the drift to stay until
         // they look. The tests of the refill set their own interval.
         cache_check_secs: "0".into(),
@@ -91,6 +94,8 @@ pub fn settings(database_url: &str) -> Settings {
         alcs_activation_url: None,
         alcs_timeout_ms: "2000".into(),
         alcs_ca_file: None,
+        alcs_client_cert: None,
+        alcs_client_key: None,
         default_language: "pl_PL".into(),
         default_country: "PL".into(),
         request_timeout_secs: "10".into(),

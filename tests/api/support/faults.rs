@@ -1,6 +1,8 @@
 //! Faults a test makes: another client holding locks, a Redis of its own to stop, a proxy
 //! to cut.
 
+use std::path::{Path, PathBuf};
+
 use sqlx::Connection;
 use tempfile::TempDir;
 
@@ -42,10 +44,23 @@ pub struct PrivateRedis {
     pub port: u16,
     dir: TempDir,
     child: Option<std::process::Child>,
+    /// Serving TLS only (no plain port), with the server certificate of this private CA; the
+    /// client certificate is required when `mutual`.
+    tls: Option<(std::path::PathBuf, bool)>,
 }
 
 impl PrivateRedis {
     pub async fn start() -> Option<Self> {
+        Self::start_with(None).await
+    }
+
+    /// A Redis that speaks TLS only, with `pki`'s server certificate (for `localhost`),
+    /// requiring a client certificate signed by `pki`'s CA when `mutual`.
+    pub async fn start_tls(pki: &super::Pki, mutual: bool) -> Option<Self> {
+        Self::start_with(Some((pki.dir.path().to_owned(), mutual))).await
+    }
+
+    async fn start_with(tls: Option<(std::path::PathBuf, bool)>) -> Option<Self> {
         let found = std::process::Command::new("redis-server")
             .arg("--version")
             .output()
@@ -61,18 +76,57 @@ impl PrivateRedis {
             port,
             dir: tempfile::tempdir().expect("a temporary directory"),
             child: None,
+            tls,
         };
         redis.run().await;
         Some(redis)
     }
 
     pub fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}", self.port)
+        match self.tls {
+            None => format!("redis://127.0.0.1:{}", self.port),
+            Some(_) => format!("rediss://localhost:{}", self.port),
+        }
+    }
+
+    /// A client that reaches it (over TLS with the private CA and client certificate).
+    fn client(&self) -> redis::Client {
+        match &self.tls {
+            None => redis::Client::open(self.url()).expect("a URL"),
+            Some((pki, _)) => {
+                let read = |name: &str| std::fs::read(pki.join(name)).expect("the PKI's files");
+                redis::Client::build_with_tls(
+                    self.url(),
+                    redis::TlsCertificates {
+                        client_tls: Some(redis::ClientTlsConfig {
+                            client_cert: read("client.pem"),
+                            client_key: read("client.key"),
+                        }),
+                        root_cert: Some(read("ca.pem")),
+                    },
+                )
+                .expect("a TLS client")
+            }
+        }
     }
 
     async fn run(&mut self) {
-        let child = std::process::Command::new("redis-server")
-            .args(["--bind", "127.0.0.1", "--port", &self.port.to_string()])
+        let port = self.port.to_string();
+        let mut command = std::process::Command::new("redis-server");
+        command.args(["--bind", "127.0.0.1"]);
+        match &self.tls {
+            None => {
+                command.args(["--port", &port]);
+            }
+            Some((pki, mutual)) => {
+                command.args(["--port", "0", "--tls-port", &port]);
+                command.arg("--tls-cert-file").arg(pki.join("server.pem"));
+                command.arg("--tls-key-file").arg(pki.join("server.key"));
+                command.arg("--tls-ca-cert-file").arg(pki.join("ca.pem"));
+                command.args(["--tls-auth-clients", if *mutual { "yes" } else { "no" }]);
+            }
+        }
+        let child = command
             .args([
                 "--save",
                 "",
@@ -89,7 +143,7 @@ impl PrivateRedis {
         self.child = Some(child);
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
         loop {
-            let client = redis::Client::open(self.url()).expect("a URL");
+            let client = self.client();
             if let Ok(mut conn) = client.get_multiplexed_async_connection().await
                 && redis::cmd("PING")
                     .query_async::<String>(&mut conn)
@@ -241,4 +295,138 @@ pub fn socket_addr(url: &str) -> std::net::SocketAddr {
         .expect("a resolvable address")
         .next()
         .expect("an address")
+}
+
+/// A PostgreSQL server of the test's own, from the installed binaries, which the test may stop
+/// and start (never the shared one).
+pub struct PrivatePostgres {
+    bin: PathBuf,
+    pub dir: tempfile::TempDir,
+    pub port: u16,
+    /// `-c name=value` options the server is started with, beside the test's own.
+    options: Vec<String>,
+}
+
+impl PrivatePostgres {
+    pub fn start() -> Option<Self> {
+        Self::start_with(|_| Vec::new())
+    }
+
+    /// Starts it with the server options `options` gives for its directory (e.g. TLS files
+    /// written there); `-c` is added to each.
+    pub fn start_with(options: impl FnOnce(&Path) -> Vec<String>) -> Option<Self> {
+        let bin = std::fs::read_dir("/usr/lib/postgresql")
+            .ok()
+            .and_then(|versions| {
+                versions
+                    .filter_map(Result::ok)
+                    .map(|v| v.path().join("bin"))
+                    .find(|b| b.join("initdb").exists())
+            });
+        let user_ok = std::process::Command::new("id")
+            .arg("postgres")
+            .output()
+            .is_ok_and(|o| o.status.success());
+        if !available(
+            "PostgreSQL binaries (initdb) and postgres user",
+            "/usr/lib/postgresql",
+            bin.is_some() && user_ok,
+        ) {
+            return None;
+        }
+        let bin = bin?;
+        let dir = tempfile::tempdir().unwrap();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let run = |args: &[&str]| {
+            let out = std::process::Command::new("runuser")
+                .args(["-u", "postgres", "--"])
+                .args(args)
+                .output()
+                .unwrap();
+            assert!(out.status.success(), "{args:?}: {out:?}");
+        };
+        let status = std::process::Command::new("chown")
+            .args(["postgres:postgres", &dir.path().display().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let data = dir.path().join("data");
+        run(&[
+            bin.join("initdb").to_str().unwrap(),
+            "-D",
+            data.to_str().unwrap(),
+            "-A",
+            "trust",
+            "-U",
+            "postgres",
+        ]);
+        let options = options(dir.path());
+        let status = std::process::Command::new("chown")
+            .args(["-R", "postgres:postgres", &dir.path().display().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let pg = Self {
+            bin,
+            dir,
+            port,
+            options,
+        };
+        pg.up();
+        Some(pg)
+    }
+
+    pub fn data(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    pub fn pg_ctl(&self, args: &[&str]) -> bool {
+        std::process::Command::new("runuser")
+            .args(["-u", "postgres", "--"])
+            .arg(self.bin.join("pg_ctl"))
+            .args(["-D", self.data().to_str().unwrap(), "-w", "-t", "30"])
+            .args(args)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    }
+
+    pub fn up(&self) {
+        let mut options = format!(
+            "-c listen_addresses=127.0.0.1 -p {} -c unix_socket_directories={} -c fsync=on",
+            self.port,
+            self.dir.path().display()
+        );
+        for option in &self.options {
+            options.push_str(" -c ");
+            options.push_str(option);
+        }
+        let log = self.dir.path().join("log");
+        assert!(
+            self.pg_ctl(&["-o", &options, "-l", log.to_str().unwrap(), "start"]),
+            "the private PostgreSQL starts"
+        );
+    }
+
+    pub fn down(&self) {
+        assert!(
+            self.pg_ctl(&["-m", "fast", "stop"]),
+            "the private PostgreSQL stops"
+        );
+    }
+
+    pub fn url(&self) -> String {
+        format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
+    }
+}
+
+impl Drop for PrivatePostgres {
+    fn drop(&mut self) {
+        let _ = self.pg_ctl(&["-m", "immediate", "stop"]);
+    }
 }
