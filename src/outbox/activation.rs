@@ -17,6 +17,8 @@ impl Kind for AlcsActivation {
     const CAN_DIE: bool = true;
     // Kept as `delivered`: the record that ALCS was told.
     const KEPT: bool = true;
+    // The card number, the customer id and a time: nothing an erasure removes.
+    const PERSONAL: bool = false;
 
     type Payload = ActivationNotice;
 

@@ -19,6 +19,8 @@ impl Kind for CacheWrite {
     const CAN_DIE: bool = false;
     // There are many, and the cache itself shows them.
     const KEPT: bool = false;
+    // The whole hash: phone number and PIN HMAC.
+    const PERSONAL: bool = true;
 
     type Payload = Hashes;
 

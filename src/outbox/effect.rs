@@ -53,6 +53,9 @@ pub trait Kind {
     const CAN_DIE: bool;
     /// Its row is kept as `delivered` once delivered (else deleted).
     const KEPT: bool;
+    /// Its payload holds the customer's personal data (a phone number, a PIN HMAC): erasing
+    /// the customer deletes its rows, whatever their state.
+    const PERSONAL: bool;
 
     /// The `payload` column, as JSON.
     type Payload: Serialize + DeserializeOwned + Debug + Clone + PartialEq + Eq + Send + Sync;
@@ -127,6 +130,13 @@ macro_rules! effects {
             pub fn can_die(&self) -> bool {
                 match self {
                     $(Self::$variant(_) => <$kind as $crate::outbox::effect::Kind>::CAN_DIE,)+
+                }
+            }
+
+            /// Whether its payload holds the customer's personal data (erasure deletes it).
+            pub fn holds_personal_data(&self) -> bool {
+                match self {
+                    $(Self::$variant(_) => <$kind as $crate::outbox::effect::Kind>::PERSONAL,)+
                 }
             }
 

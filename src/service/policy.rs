@@ -148,6 +148,7 @@ impl Policy {
                     kind,
                     subject: effect.subject(),
                     payload,
+                    personal: effect.holds_personal_data(),
                     status,
                     due,
                     // Every queued row comes back: the request delivers what it must, and

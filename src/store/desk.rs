@@ -20,8 +20,6 @@ use crate::domain::{
 
 /// The outbox kind of ALCS activation notices (`outbox::AlcsActivation::NAME`).
 const NOTICE_KIND: &str = "alcs_activation";
-/// The outbox kind of cache writes (`outbox::CacheWrite::NAME`).
-const CACHE_WRITE_KIND: &str = "cache_write";
 
 /// A customer as the desk sees it: never the PIN HMAC.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -487,8 +485,9 @@ async fn apply_to_customer(
 
 /// What an erasure removes besides the customer's columns: the registration fingerprints (a
 /// hash of the registration, phone number included, that a guess could be checked against),
-/// the desk's notes, and the cache writes still queued, which hold the old hashes; the
-/// erasure queues their successors.
+/// the desk's notes, and every queued side effect whose payload holds the customer's personal
+/// data (cache writes hold the old hashes, phone number included), found by the customer they
+/// concern, not by their subject's text; the erasure queues their successors.
 async fn forget(tx: &mut Conn<'_>, id: &CustomerId) -> Result<(), StoreError> {
     sql(
         "update cards set registration_fingerprint = 'erased', lock_note = null
@@ -498,12 +497,11 @@ async fn forget(tx: &mut Conn<'_>, id: &CustomerId) -> Result<(), StoreError> {
     .execute(tx)
     .await
     .context("erase the cards' personal data")?;
-    sql("delete from outbox where kind = $1 and subject like $2")
-        .bind(CACHE_WRITE_KIND)
-        .bind(format!("%customer:{id}"))
+    sql("delete from outbox where customer_id = $1 and personal")
+        .bind(id.to_string())
         .execute(tx)
         .await
-        .context("drop superseded cache writes")?;
+        .context("drop the queued side effects holding personal data")?;
     Ok(())
 }
 

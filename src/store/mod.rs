@@ -233,6 +233,8 @@ pub struct NewEffect {
     /// What it concerns, for operators (a cache key, a card; never personal data).
     pub subject: String,
     pub payload: String,
+    /// The payload holds the customer's personal data: erasing the customer deletes the row.
+    pub personal: bool,
     pub status: OutboxStatus,
     /// When a worker may first take it.
     pub due: DateTime<Utc>,

@@ -402,31 +402,36 @@ async fn keep(
     if effects.is_empty() {
         return Ok(Vec::new());
     }
-    // All rows in one statement: one round trip however many. `created_at` is $1.
+    // All rows in one statement: one round trip however many. `created_at` is $1, the
+    // customer every row concerns $2.
     let rows: Vec<String> = (0..effects.len())
         .map(|i| {
-            let n = 2 + i * 5;
+            let n = 3 + i * 6;
             format!(
-                "(${n}, ${}, ${}::jsonb, ${}, ${}, $1)",
+                "(${n}, ${}, ${}::jsonb, ${}, ${}, ${}, $1, $2)",
                 n + 1,
                 n + 2,
                 n + 3,
-                n + 4
+                n + 4,
+                n + 5
             )
         })
         .collect();
     let mut statement = sql(format!(
-        "insert into outbox (kind, subject, payload, status, next_attempt_at, created_at)
+        "insert into outbox (kind, subject, payload, personal, status, next_attempt_at,
+                             created_at, customer_id)
          values {}
          returning id",
         rows.join(", ")
     ))
-    .bind(write.at);
+    .bind(write.at)
+    .bind(write.customer.to_string());
     for effect in &effects {
         statement = statement
             .bind(effect.kind)
             .bind(effect.subject.as_str())
             .bind(effect.payload.as_str())
+            .bind(effect.personal)
             .bind(effect.status.as_str())
             .bind(effect.due);
     }
