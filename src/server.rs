@@ -26,12 +26,15 @@ use tokio_rustls::TlsAcceptor;
 
 use crate::http::{Client, MAX_HEADER_BYTES, MAX_HEADERS, MAX_URI_BYTES};
 
-/// hyper's own limits, derived from the application's (`http::middleware`) and above them, so
-/// that a request between the two still reaches the application and is refused in the
-/// contract's envelope; beyond them hyper answers 431 or 400 without a body. 16 KiB: the longest
-/// target and header block the application accepts, and 4 KiB for the request line and framing.
-const HYPER_MAX_BUF: usize = MAX_URI_BYTES + MAX_HEADER_BYTES + 4 * 1024;
-const HYPER_MAX_HEADERS: usize = 2 * MAX_HEADERS;
+/// hyper's own limits, derived from the application's (`http::middleware`) and well above them,
+/// so that any request hyper can parse reaches the application and is refused in the
+/// contract's envelope; only beyond them (a head over 64 KiB, or over 1,024 fields) does hyper
+/// answer 431 or 400 without a body. A buffer of four times the longest target and header block
+/// the application accepts; the header slots sixteen times its field count, and 1,024 fields
+/// of the 64 bytes a real client's shortest lines take fill the buffer. The slots cost nothing
+/// until used: hyper keeps them uninitialised.
+const HYPER_MAX_BUF: usize = 4 * (MAX_URI_BYTES + MAX_HEADER_BYTES + 4 * 1024);
+const HYPER_MAX_HEADERS: usize = 16 * MAX_HEADERS;
 const H2_MAX_HEADER_LIST: u32 = HYPER_MAX_BUF as u32;
 const H2_MAX_STREAMS: u32 = 64;
 

@@ -193,14 +193,38 @@ pub struct CustomerSnapshot {
     pub cards: Vec<CustomerCard>,
 }
 
+/// The versions of a customer a change may apply to, as `If-Match` names them: any (`*`),
+/// or one of a list (a list in which no version matched, e.g. of weak or foreign tags, admits
+/// none).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ExpectedVersion {
+    Any,
+    OneOf(Vec<i64>),
+}
+
+impl ExpectedVersion {
+    pub fn admits(&self, version: i64) -> bool {
+        match self {
+            Self::Any => true,
+            Self::OneOf(versions) => versions.contains(&version),
+        }
+    }
+}
+
+impl From<i64> for ExpectedVersion {
+    fn from(version: i64) -> Self {
+        Self::OneOf(vec![version])
+    }
+}
+
 /// An operation of the desk on a customer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CustomerCommand {
-    /// Set the customer's phone number, if the customer is still at `expected_version` (the
-    /// version the desk user saw: `If-Match`).
+    /// Set the customer's phone number, if the customer is still at a version
+    /// `expected_version` admits (the version the desk user saw: `If-Match`).
     ChangePhone {
         phone: PhoneNumber,
-        expected_version: i64,
+        expected_version: ExpectedVersion,
     },
     /// Erase the customer's personal data (right to erasure): irreversible.
     Erase,
@@ -243,7 +267,7 @@ impl CustomerCommand {
                 if state.erased {
                     return Err(RuleError::CustomerErased);
                 }
-                if state.version != *expected_version {
+                if !expected_version.admits(state.version) {
                     return Err(RuleError::VersionMismatch);
                 }
                 Ok(CustomerChange {
@@ -355,12 +379,12 @@ mod tests {
         let state = customer(Vec::new());
         let stale = CustomerCommand::ChangePhone {
             phone: phone("+48602123780"),
-            expected_version: 2,
+            expected_version: 2.into(),
         };
         assert_eq!(stale.decide(&state), Err(RuleError::VersionMismatch));
         let fresh = CustomerCommand::ChangePhone {
             phone: phone("+48602123780"),
-            expected_version: 3,
+            expected_version: 3.into(),
         };
         assert_eq!(
             fresh.decide(&state).unwrap().phone,
@@ -368,7 +392,7 @@ mod tests {
         );
         let same = CustomerCommand::ChangePhone {
             phone: phone("+48602123789"),
-            expected_version: 3,
+            expected_version: 3.into(),
         };
         assert!(same.decide(&state).unwrap().is_empty());
     }
@@ -411,7 +435,7 @@ mod tests {
         assert!(CustomerCommand::Erase.decide(&state).unwrap().is_empty());
         let phone_change = CustomerCommand::ChangePhone {
             phone: phone("+48602123780"),
-            expected_version: 3,
+            expected_version: 3.into(),
         };
         assert_eq!(phone_change.decide(&state), Err(RuleError::CustomerErased));
     }

@@ -19,8 +19,8 @@ mod status;
 pub use card_number::{CardNumber, CardNumberError};
 pub use customer_id::{CustomerId, CustomerIdError};
 pub use desk::{
-    Actor, CustomerCard, CustomerChange, CustomerCommand, CustomerSnapshot, DeskUser, Lock,
-    LockChange, LockNote, LockReason, Replacement, ReplacementPlan,
+    Actor, CustomerCard, CustomerChange, CustomerCommand, CustomerSnapshot, DeskUser,
+    ExpectedVersion, Lock, LockChange, LockNote, LockReason, Replacement, ReplacementPlan,
 };
 pub use language::Language;
 pub use money::{Money, MoneyError};

@@ -10,8 +10,8 @@ use chrono::Utc;
 
 use super::{ApplyError, Failure, Service, traced};
 use crate::domain::{
-    Actor, Applied, CardCommand, CardNumber, CustomerCommand, CustomerId, DeskUser, LockNote,
-    LockReason, PhoneNumber, Refusal, Replacement,
+    Actor, Applied, CardCommand, CardNumber, CustomerCommand, CustomerId, DeskUser,
+    ExpectedVersion, LockNote, LockReason, PhoneNumber, Refusal, Replacement,
 };
 use crate::store::{
     DeskCard, DeskCustomer, DeskStore, HistoryEntry, HistoryOf, Outcome, StoreError,
@@ -114,7 +114,7 @@ impl Desk {
         &self,
         customer: CustomerId,
         phone: PhoneNumber,
-        expected_version: i64,
+        expected_version: ExpectedVersion,
         user: DeskUser,
     ) -> Result<Applied, ApplyError> {
         let command = CustomerCommand::ChangePhone {

@@ -406,6 +406,17 @@ async fn the_desk_changes_a_phone_only_at_the_version_it_saw() {
     desk.change_phone(&customer, OTHER_PHONE, Some("3"))
         .await
         .assert_error(400, "InvalidRequest");
+    // Well-formed tags that are not the current one are HTTP's 412, not 400: a foreign tag,
+    // a weak tag (never matches for a change), a list without the current one.
+    let weak = format!("W/{etag}");
+    for other in ["\"stale-0\"", weak.as_str(), "\"999\", \"998\""] {
+        desk.change_phone(&customer, OTHER_PHONE, Some(other))
+            .await
+            .assert_error(412, "PreconditionFailed");
+    }
+    desk.change_phone(&customer, OTHER_PHONE, Some("*, \"1\""))
+        .await
+        .assert_error(400, "InvalidRequest");
     // ALCS changes the card meanwhile: the version the desk saw is gone.
     app.lock(CARD).await.assert_no_content();
     desk.change_phone(&customer, OTHER_PHONE, Some(&etag))
@@ -420,7 +431,8 @@ async fn the_desk_changes_a_phone_only_at_the_version_it_saw() {
         .to_str()
         .unwrap()
         .to_owned();
-    desk.change_phone(&customer, "602 123 780", Some(&etag))
+    // A list that holds the current tag matches.
+    desk.change_phone(&customer, "602 123 780", Some(&format!("\"999\", {etag}")))
         .await
         .assert_no_content();
     let body = desk.customer(&customer).await;
@@ -438,6 +450,14 @@ async fn the_desk_changes_a_phone_only_at_the_version_it_saw() {
     desk.change_phone(&customer, "123", Some(&etag))
         .await
         .assert_error(400, "InvalidRequest");
+    // `*`: any version of a customer that exists.
+    desk.change_phone(&customer, PHONE, Some("*"))
+        .await
+        .assert_no_content();
+    assert_eq!(
+        desk.customer(&customer).await.json()["PhoneNumber"],
+        json!(PHONE)
+    );
     desk.change_phone(
         "0123456789abcdef0123456789abcdef",
         OTHER_PHONE,
@@ -445,6 +465,41 @@ async fn the_desk_changes_a_phone_only_at_the_version_it_saw() {
     )
     .await
     .assert_error(404, "CustomerNotFound");
+}
+
+/// With Redis down, the cache writes of a registration, an activation and a replacement stay
+/// queued, each holding the customer's hash with the phone number (a replacement's subject
+/// names both cards around the customer). The erasure removes them all, whatever their shape.
+#[tokio::test]
+async fn erasure_with_redis_down_leaves_no_queued_payload_holding_the_phone_number() {
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let Some((app, desk)) = TestApp::spawn_desk_with(move |s| {
+        s.redis_url = Some(format!("redis://127.0.0.1:{closed}"));
+        s.redis_prefix = "erasure:".into();
+        s.redis_timeout_ms = "200".into();
+    })
+    .await
+    else {
+        return;
+    };
+    let customer = app.registered(CARD).await;
+    app.activate(CARD, PHONE).await.assert_no_content();
+    let reply = desk.replace(CARD, NEW_CARD, NEW_PIN).await;
+    assert_eq!(reply.status, 200, "{}", reply.text);
+    let national = &PHONE[3..];
+    assert_ne!(
+        app.stored_mentions(national).await,
+        Vec::<String>::new(),
+        "the queued cache writes hold the phone number before the erasure"
+    );
+    desk.erase(&customer).await.assert_no_content();
+    assert_eq!(app.stored_mentions(national).await, Vec::<String>::new());
+    // The erasure's own cache writes are queued for when Redis is back.
+    assert!(app.count("outbox").await > 0);
 }
 
 #[tokio::test]

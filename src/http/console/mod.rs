@@ -732,7 +732,7 @@ async fn act_on_customer(
                 (_, Err(e)) => Err(e),
                 (Some(version), Ok(phone)) => state
                     .desk
-                    .change_phone(id, phone, version, user)
+                    .change_phone(id, phone, version.into(), user)
                     .await
                     .map_err(super::desk::desk_failure),
             }
