@@ -26,10 +26,18 @@ pub struct Breaker {
 
 impl Breaker {
     pub fn new(name: &'static str) -> Arc<Self> {
-        Arc::new(Self {
+        let breaker = Arc::new(Self {
             name,
             open: watch::Sender::new(false),
-        })
+        });
+        breaker.export(false);
+        breaker
+    }
+
+    /// `cps_breaker_open{dependency}`: 1 while open.
+    fn export(&self, open: bool) {
+        metrics::gauge!(crate::metrics::names::BREAKER_OPEN, "dependency" => self.name.to_ascii_lowercase())
+            .set(if open { 1.0 } else { 0.0 });
     }
 
     pub fn is_open(&self) -> bool {
@@ -54,6 +62,7 @@ impl Breaker {
         if !opened {
             return;
         }
+        self.export(true);
         tracing::warn!(
             dependency = self.name,
             error = why,
@@ -72,6 +81,7 @@ impl Breaker {
                 wait = (wait * 2).min(MAX_PROBE_INTERVAL);
             }
             this.open.send_replace(false);
+            this.export(false);
             tracing::info!(
                 dependency = this.name,
                 down_ms = since.elapsed().as_millis() as u64,

@@ -28,6 +28,9 @@ pub mod names {
     pub const OUTBOX_DELIVERIES: &str = "cps_outbox_deliveries_total";
     pub const ALCS_CALL: &str = "cps_alcs_call_duration_seconds";
     pub const ALCS_CALLS: &str = "cps_alcs_calls_total";
+    pub const BREAKER_OPEN: &str = "cps_breaker_open";
+    pub const REFILL_RUNNING: &str = "cps_cache_refill_running";
+    pub const REFILL_CARDS: &str = "cps_cache_refill_cards";
     pub const UPTIME: &str = "cps_uptime_seconds";
     pub const BUILD_INFO: &str = "cps_build_info";
 }
@@ -86,6 +89,18 @@ fn describe() {
         "Activation notice calls to ALCS, by outcome (delivered, refused, failed)."
     );
     describe_gauge!(
+        names::BREAKER_OPEN,
+        "1 while the circuit breaker in front of a dependency (database, redis) is open: calls fail fast."
+    );
+    describe_gauge!(
+        names::REFILL_RUNNING,
+        "1 while this instance refills an emptied cache."
+    );
+    describe_gauge!(
+        names::REFILL_CARDS,
+        "Cards of the running (or last) cache refill: done, and total when it started."
+    );
+    describe_gauge!(
         names::UPTIME,
         Unit::Seconds,
         "Time since the process started recording metrics."
@@ -96,12 +111,21 @@ fn describe() {
     );
 }
 
-/// Sets the process's own gauges: uptime and build.
+/// The standard `process_*` series (CPU seconds, resident and virtual memory, open and maximum
+/// file descriptors, threads, start time), read from `/proc` as Prometheus's client libraries
+/// name them.
+fn process_collector() -> &'static metrics_process::Collector {
+    static COLLECTOR: OnceLock<metrics_process::Collector> = OnceLock::new();
+    COLLECTOR.get_or_init(metrics_process::Collector::default)
+}
+
+/// Sets the process's own gauges: uptime, build, and the `process_*` series.
 pub fn record_process() {
     static STARTED: OnceLock<std::time::Instant> = OnceLock::new();
     let started = STARTED.get_or_init(std::time::Instant::now);
     metrics::gauge!(names::UPTIME).set(started.elapsed().as_secs_f64());
     metrics::gauge!(names::BUILD_INFO, "version" => env!("CARGO_PKG_VERSION")).set(1.0);
+    process_collector().collect();
 }
 
 /// The process's Prometheus recorder, installed on first call. There is one per process: the
@@ -117,6 +141,7 @@ pub fn handle() -> Option<&'static PrometheusHandle> {
             match installed {
                 Ok(handle) => {
                     describe();
+                    process_collector().describe();
                     record_process();
                     // Histograms keep their samples until upkeep folds them into buckets: do
                     // it even when nobody scrapes, so memory stays bounded.

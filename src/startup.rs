@@ -86,6 +86,11 @@ impl Application {
     /// picks a free port).
     pub async fn build(config: Config) -> anyhow::Result<Self> {
         crate::tls::install_provider();
+        if config.http.admin_listen.is_some() {
+            // Recording starts with the listener that exposes it, before anything it counts
+            // (the breakers' gauges are set as the database and the cache are opened).
+            crate::metrics::handle();
+        }
         // What the settings name but only start-up can read (files, clients) is built first:
         // a bad certificate stops the service before it touches the database.
         let tls = config
@@ -140,8 +145,6 @@ impl Application {
             .with_context(|| format!("cannot listen on {}", http_config.listen))?;
         let admin = match http_config.admin_listen {
             Some(at) => {
-                // Recording starts with the listener that exposes it.
-                crate::metrics::handle();
                 let admin = bind(at).with_context(|| format!("cannot listen on {at} (admin)"))?;
                 Some((admin, http::admin_router(state.clone())))
             }

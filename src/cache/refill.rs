@@ -53,6 +53,10 @@ impl Refiller {
         interval: Option<Duration>,
         on_reconnect: Arc<tokio::sync::Notify>,
     ) -> Self {
+        metrics::gauge!(crate::metrics::names::REFILL_RUNNING).set(0.0);
+        for state in ["done", "total"] {
+            metrics::gauge!(crate::metrics::names::REFILL_CARDS, "state" => state).set(0.0);
+        }
         Self {
             source,
             store,
@@ -157,7 +161,9 @@ impl Refiller {
             "cache refill started: rewriting every card and customer hash from the database"
         );
         let started = Instant::now();
+        metrics::gauge!(crate::metrics::names::REFILL_RUNNING).set(1.0);
         let result = self.rebuild(shutdown).await;
+        metrics::gauge!(crate::metrics::names::REFILL_RUNNING).set(0.0);
         if let Err(e) = self.store.drop_lease(LEASE, &self.holder).await {
             tracing::debug!(error = %crate::error_chain(&e), "cannot drop the cache refill lease");
         }
@@ -189,9 +195,18 @@ impl Refiller {
     /// latency; it renews the lease and stops on shutdown.
     async fn rebuild(&self, shutdown: &watch::Receiver<bool>) -> Result<RebuildReport, SyncError> {
         let mut rebuild = Rebuild::start(self.source.as_ref(), &self.cache, false).await?;
+        let progress = |cards: u64, total: i64| {
+            let gauge =
+                |state| metrics::gauge!(crate::metrics::names::REFILL_CARDS, "state" => state);
+            gauge("done").set(cards as f64);
+            gauge("total").set(total as f64);
+        };
+        progress(0, rebuild.total);
         loop {
             let batch_started = Instant::now();
-            if !rebuild.step(BATCH).await? {
+            let more = rebuild.step(BATCH).await?;
+            progress(rebuild.report.cards, rebuild.total);
+            if !more {
                 return rebuild.finish().await;
             }
             if *shutdown.borrow() {

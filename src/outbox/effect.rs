@@ -82,6 +82,10 @@ macro_rules! effects {
         }
 
         impl Effect {
+            /// Every kind's name (the `kind` column).
+            pub const KINDS: &'static [&'static str] =
+                &[$(<$kind as $crate::outbox::effect::Kind>::NAME,)+];
+
             /// The `kind` column and the JSON `payload` column.
             ///
             /// Kind and payload are stored apart (not as a tagged enum) because `serde_json`'s

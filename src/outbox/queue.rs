@@ -69,6 +69,9 @@ fn over_ids(head: &str, tail: &str, before: Vec<Value>, ids: &[i64]) -> Statemen
 }
 
 /// `cps outbox`'s name for a row's state: pending rows that failed before are `failed`.
+/// The states `cps outbox` and the metrics count rows in: [`SUMMARY_STATE`]'s values.
+pub const SUMMARY_STATES: [&str; 5] = ["pending", "failed", "dead", "unsent", "delivered"];
+
 const SUMMARY_STATE: &str =
     "case when status = 'pending' and attempts > 0 then 'failed' else status end";
 

@@ -223,24 +223,20 @@ impl Service {
             );
             return;
         };
-        // A kind and state seen before but empty now reads 0, not its last count.
-        static SEEN: std::sync::Mutex<std::collections::BTreeSet<(String, String)>> =
-            std::sync::Mutex::new(std::collections::BTreeSet::new());
-        let mut seen = SEEN
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        for (kind, state) in seen.iter() {
-            let labels = [("kind", kind.clone()), ("state", state.clone())];
-            metrics::gauge!(names::OUTBOX_EVENTS, &labels).set(0.0);
-            metrics::gauge!(names::OUTBOX_OLDEST, &labels).set(0.0);
-        }
+        // Every kind and state, from the first scrape: one with no rows reads 0 (not absent,
+        // and not its last count).
         let now = Utc::now();
-        for row in summary {
-            let age = (now - row.oldest).to_std().unwrap_or_default();
-            let labels = [("kind", row.kind.clone()), ("state", row.state.clone())];
-            metrics::gauge!(names::OUTBOX_EVENTS, &labels).set(row.count as f64);
-            metrics::gauge!(names::OUTBOX_OLDEST, &labels).set(age.as_secs_f64());
-            seen.insert((row.kind, row.state));
+        for kind in crate::outbox::Effect::KINDS {
+            for state in crate::outbox::queue::SUMMARY_STATES {
+                let row = summary.iter().find(|r| r.kind == *kind && r.state == state);
+                let (count, age) = row.map_or((0.0, 0.0), |row| {
+                    let age = (now - row.oldest).to_std().unwrap_or_default();
+                    (row.count as f64, age.as_secs_f64())
+                });
+                let labels = [("kind", *kind), ("state", state)];
+                metrics::gauge!(names::OUTBOX_EVENTS, &labels).set(count);
+                metrics::gauge!(names::OUTBOX_OLDEST, &labels).set(age);
+            }
         }
     }
 

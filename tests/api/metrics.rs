@@ -213,3 +213,69 @@ async fn methods_a_client_makes_up_do_not_make_new_series() {
     // The recorder is the process's: other tests may have added to it, never taken away.
     assert!(value(&scraped, &other) >= 2.0, "{scraped}");
 }
+
+/// A free port on loopback, for a process's listener whose port the test must know.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A fresh process's first scrape already shows every series an operator's dashboard and
+/// alerts need: the outbox by every kind and state (0), the breakers, the refill, and the
+/// standard `process_*` series.
+#[tokio::test]
+async fn a_fresh_process_exposes_every_series_from_its_first_scrape() {
+    let Some((db, prefix)) = TestApp::resources(backend()).await else {
+        return;
+    };
+    let admin = format!("127.0.0.1:{}", free_port());
+    let redis = redis_url();
+    let prefix_text = prefix.as_ref().map(|p| p.0.clone()).unwrap_or_default();
+    let mut env = vec![
+        ("CPS_DATABASE_URL", db.url.as_str()),
+        ("CPS_ADMIN_LISTEN", admin.as_str()),
+    ];
+    if prefix.is_some() {
+        env.push(("CPS_REDIS_URL", redis.as_str()));
+        env.push(("CPS_REDIS_PREFIX", prefix_text.as_str()));
+    }
+    let (_cps, _logs, _addr) = start(&env);
+    let scrape = reqwest::get(format!("http://{admin}/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let has = |series: &str| scrape.lines().any(|l| l.starts_with(series));
+    for kind in ["cache_write", "alcs_activation"] {
+        for state in ["pending", "failed", "dead", "unsent", "delivered"] {
+            for name in ["cps_outbox_events", "cps_outbox_oldest_event_age_seconds"] {
+                let series = format!(r#"{name}{{kind="{kind}",state="{state}"}} 0"#);
+                assert!(has(&series), "{series} missing:\n{scrape}");
+            }
+        }
+    }
+    for series in [
+        "process_cpu_seconds_total ",
+        "process_resident_memory_bytes ",
+        "process_open_fds ",
+        "process_max_fds ",
+        "process_start_time_seconds ",
+    ] {
+        assert!(has(series), "{series} missing:\n{scrape}");
+    }
+    if db.url.starts_with("postgres") {
+        assert!(
+            has(r#"cps_breaker_open{dependency="database"} 0"#),
+            "{scrape}"
+        );
+    }
+    if prefix.is_some() {
+        assert!(has(r#"cps_breaker_open{dependency="redis"} 0"#), "{scrape}");
+        assert!(has("cps_cache_refill_running "), "{scrape}");
+        assert!(has(r#"cps_cache_refill_cards{state="done"}"#), "{scrape}");
+    }
+}
