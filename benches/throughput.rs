@@ -67,6 +67,8 @@ fn settings(database_url: &str, redis: Option<(&str, &str)>) -> Settings {
         body_timeout_secs: "5".into(),
         idle_timeout_secs: "10".into(),
         tls_handshake_timeout_secs: "10".into(),
+        shutdown_delay_secs: "0".into(),
+        shutdown_grace_secs: "10".into(),
         allowed_origins: String::new(),
         activation_max_failures: "5".into(),
         activation_window_secs: "900".into(),

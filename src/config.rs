@@ -383,6 +383,23 @@ pub struct Settings {
         global = true
     )]
     pub idle_timeout_secs: String,
+    /// Seconds the service keeps accepting requests after SIGTERM while readiness already
+    /// answers 503, so that load balancers take it out of rotation before it stops listening.
+    #[arg(
+        long,
+        env = "CPS_SHUTDOWN_DELAY_SECS",
+        default_value = "5",
+        global = true
+    )]
+    pub shutdown_delay_secs: String,
+    /// Seconds requests in progress get to finish once the service stops accepting.
+    #[arg(
+        long,
+        env = "CPS_SHUTDOWN_GRACE_SECS",
+        default_value = "10",
+        global = true
+    )]
+    pub shutdown_grace_secs: String,
     /// Seconds a TLS handshake may take.
     #[arg(
         long,
@@ -457,6 +474,8 @@ pub struct HttpConfig {
     pub connections: crate::server::Limits,
     /// What one request may hold and how long it may take to arrive.
     pub requests: crate::http::RequestLimits,
+    /// How long the listeners keep accepting after a shutdown signal (readiness says 503).
+    pub shutdown_delay: Duration,
 }
 
 /// The service desk's API: where it listens, and who may use it.
@@ -713,7 +732,11 @@ impl HttpConfig {
                 "--tls-handshake-timeout-secs / CPS_TLS_HANDSHAKE_TIMEOUT_SECS",
                 1..=600,
             )?,
-            grace: GRACE,
+            grace: secs(
+                &s.shutdown_grace_secs,
+                "--shutdown-grace-secs / CPS_SHUTDOWN_GRACE_SECS",
+                0..=3600,
+            )?,
         };
         let requests = crate::http::RequestLimits {
             max_in_flight: count(
@@ -742,6 +765,11 @@ impl HttpConfig {
             )?,
             connections,
             requests,
+            shutdown_delay: secs(
+                &s.shutdown_delay_secs,
+                "--shutdown-delay-secs / CPS_SHUTDOWN_DELAY_SECS",
+                0..=3600,
+            )?,
         })
     }
 }
@@ -915,9 +943,6 @@ fn outbox(
         ..Default::default()
     })
 }
-
-/// How long requests in progress get to finish after a shutdown signal.
-const GRACE: Duration = Duration::from_secs(10);
 
 /// `--allowed-origins`: comma-separated `scheme://host[:port]`, compared exactly (lower case),
 /// as browsers send them in `Origin`.

@@ -45,6 +45,10 @@ pub struct Application {
     /// Refills an emptied cache (when a cache is configured).
     refiller: Option<Refiller>,
     worker: WorkerConfig,
+    /// Told when shutdown starts (readiness answers 503 from then on).
+    service: Service,
+    /// How long the listeners keep accepting after the shutdown signal.
+    shutdown_delay: std::time::Duration,
 }
 
 /// The database and the cache a configuration names, opened (and the database migrated).
@@ -207,6 +211,8 @@ impl Application {
             );
         }
         let addr = listener.local_addr()?;
+        let service = state.service.clone();
+        let shutdown_delay = http_config.shutdown_delay;
         Ok(Self {
             listener,
             addr,
@@ -218,6 +224,8 @@ impl Application {
             deliverer,
             refiller,
             worker: config.outbox,
+            service,
+            shutdown_delay,
         })
     }
 
@@ -241,8 +249,10 @@ impl Application {
         self.admin.as_ref().and_then(|(l, _)| l.local_addr().ok())
     }
 
-    /// Serves (and runs the outbox worker) until `shutdown` completes, then lets in-flight
-    /// requests and the worker's current batch finish.
+    /// Serves (and runs the outbox worker) until `shutdown` completes; then drains: readiness
+    /// answers 503 at once while every listener keeps accepting for the shutdown delay (load
+    /// balancers take the instance out of rotation), then the listeners close and requests in
+    /// progress and the worker's current batch get the grace period to finish.
     pub async fn run_until_stopped(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
@@ -295,8 +305,23 @@ impl Application {
                 stop_tx.subscribe(),
             ))
         });
+        let (service, delay, grace) = (
+            self.service.clone(),
+            self.shutdown_delay,
+            self.connections.grace,
+        );
         tokio::spawn(async move {
             shutdown.await;
+            service.drain();
+            tracing::info!(
+                delay_secs = delay.as_secs(),
+                "shutting down: readiness answers 503; still accepting requests for the shutdown delay"
+            );
+            tokio::time::sleep(delay).await;
+            tracing::info!(
+                grace_secs = grace.as_secs(),
+                "shutting down: no longer accepting; requests in progress get the grace period to finish"
+            );
             let _ = stop_tx.send(true);
         });
         match &self.tls {
@@ -326,6 +351,7 @@ impl Application {
         if let Some(refiller) = refiller {
             let _ = refiller.await;
         }
+        tracing::info!("shut down");
         served
     }
 }

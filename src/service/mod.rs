@@ -60,6 +60,8 @@ impl Failure {
 struct Readiness {
     /// This process, in `health_probes`.
     instance: String,
+    /// Set when the process is shutting down: not ready from then on, whatever the database.
+    draining: std::sync::atomic::AtomicBool,
     last: tokio::sync::Mutex<Option<(Instant, bool)>>,
 }
 
@@ -76,6 +78,7 @@ impl Service {
             policy,
             readiness: Arc::new(Readiness {
                 instance: uuid::Uuid::new_v4().simple().to_string(),
+                draining: std::sync::atomic::AtomicBool::new(false),
                 last: tokio::sync::Mutex::new(None),
             }),
         }
@@ -240,6 +243,14 @@ impl Service {
         }
     }
 
+    /// From now on readiness says 503 (the process is shutting down), so that load balancers
+    /// stop sending it requests while it still serves those they send meanwhile.
+    pub fn drain(&self) {
+        self.readiness
+            .draining
+            .store(true, std::sync::atomic::Ordering::Release);
+    }
+
     pub async fn card(&self, card: &CardNumber) -> Result<Option<CardView>, Failure> {
         Ok(self.store.card(card).await?)
     }
@@ -248,6 +259,13 @@ impl Service {
     /// [`READY_TIMEOUT`], so a broken writer, a read-only or full disk, or a database that does
     /// not answer all say "not ready". Answers within a second whatever the database does.
     pub async fn ready(&self) -> bool {
+        if self
+            .readiness
+            .draining
+            .load(std::sync::atomic::Ordering::Acquire)
+        {
+            return false;
+        }
         let Ok(mut last) = tokio::time::timeout(READY_TIMEOUT, self.readiness.last.lock()).await
         else {
             // Another probe is still waiting for the database: that is the answer.

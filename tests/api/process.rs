@@ -419,3 +419,69 @@ async fn spans_are_exported_to_an_otlp_collector() {
     // Spans carry the card number, never the phone number.
     assert!(!body.windows(9).any(|w| w == b"602123789"));
 }
+
+/// SIGTERM starts a drain: readiness answers 503 at once while new connections are still
+/// accepted and served for the shutdown delay; then the process stops by itself, cleanly.
+// Multi-threaded: requests go on while this thread waits for the process to exit.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_turns_readiness_503_while_requests_are_served_for_the_delay() {
+    let Some((db, _prefix)) = TestApp::resources(Backend::Sqlite).await else {
+        return;
+    };
+    let admin_port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let admin = format!("127.0.0.1:{admin_port}");
+    let (mut child, mut logs, addr) = start(&[
+        ("CPS_DATABASE_URL", db.url.as_str()),
+        ("CPS_ADMIN_LISTEN", admin.as_str()),
+        ("CPS_SHUTDOWN_DELAY_SECS", "2"),
+    ]);
+    // No pooled connections: each request below opens a new one.
+    let fresh = || {
+        reqwest::Client::builder()
+            .pool_max_idle_per_host(0)
+            .build()
+            .unwrap()
+    };
+    let ready = || async {
+        fresh()
+            .get(format!("http://{admin}/health/ready"))
+            .send()
+            .await
+            .map(|r| r.status().as_u16())
+    };
+    assert_eq!(ready().await.unwrap(), 200);
+    let term = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(term.success());
+    let signalled = std::time::Instant::now();
+    while ready().await.unwrap() != 503 {
+        assert!(
+            signalled.elapsed() < std::time::Duration::from_secs(1),
+            "readiness still 200 a second after SIGTERM"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    // Still accepting and serving: a new connection gets its answer.
+    let url = format!("http://{addr}/alcs/loyalty/v1/loyalty-cards/{CARD}");
+    let r = fresh().get(&url).send().await.unwrap();
+    assert_eq!(r.status().as_u16(), 404);
+    assert!(
+        signalled.elapsed() < std::time::Duration::from_secs(2),
+        "the checks above ran inside the delay"
+    );
+    let status = child.wait_for_exit(std::time::Duration::from_secs(20));
+    assert_eq!(status.and_then(|s| s.code()), Some(0), "a clean exit");
+    assert!(
+        signalled.elapsed() >= std::time::Duration::from_secs(2),
+        "stopped before the delay was over"
+    );
+    let lines = logs.drain().join("\n");
+    assert!(lines.contains("readiness answers 503"), "{lines}");
+    assert!(lines.contains("no longer accepting"), "{lines}");
+}

@@ -62,6 +62,9 @@ pub fn start(env: &[(&str, &str)]) -> (Running, LogLines, String) {
             .env_remove("RUST_LOG")
             .env("CPS_LISTEN", "127.0.0.1:0")
             .env("CPS_ADMIN_LISTEN", "127.0.0.1:0")
+            // A test that stops the process does not wait out the drain delay, unless it
+            // sets one.
+            .env("CPS_SHUTDOWN_DELAY_SECS", "0")
             .envs(env.iter().copied())
             .stderr(std::process::Stdio::piped())
             .stdout(std::process::Stdio::null())
