@@ -944,29 +944,18 @@ fn outbox(
     })
 }
 
-/// `--allowed-origins`: comma-separated `scheme://host[:port]`, compared exactly (lower case),
-/// as browsers send them in `Origin`.
-fn origins(list: &str) -> Result<Vec<String>, String> {
+/// `--allowed-origins`: comma-separated `scheme://host[:port]` (a trailing `/` accepted),
+/// compared with a request's `Origin` as origins: default ports dropped, hosts folded.
+fn origins(list: &str) -> Result<Vec<crate::http::origin::Origin>, String> {
     list.split(',')
         .map(str::trim)
         .filter(|o| !o.is_empty())
         .map(|o| {
-            let origin = o.trim_end_matches('/');
-            let host = origin
-                .strip_prefix("https://")
-                .or_else(|| origin.strip_prefix("http://"));
-            match host {
-                Some(host)
-                    if !host.is_empty()
-                        && !host.contains(['/', '?', '#', '@'])
-                        && !host.contains(char::is_whitespace) =>
-                {
-                    Ok(origin.to_ascii_lowercase())
-                }
-                _ => Err(format!(
-                    "--allowed-origins / CPS_ALLOWED_ORIGINS: {o:?} is not an origin such as https://desk.example.com"
-                )),
-            }
+            crate::http::origin::Origin::configured(o).map_err(|e| {
+                format!(
+                    "--allowed-origins / CPS_ALLOWED_ORIGINS: {o:?} is not an origin such as https://desk.example.com: {e}"
+                )
+            })
         })
         .collect()
 }

@@ -172,10 +172,8 @@ fn refusal(state: &AppState, req: &Request, route: &str) -> Option<ApiError> {
         // A browser sends a cross-site form post (`application/x-www-form-urlencoded`, no
         // preflight) with its `Origin`; no till does. Refuse both marks of a browser.
         if let Some(origin) = headers.get(header::ORIGIN) {
-            let allowed = origin.to_str().is_ok_and(|o| {
-                let o = o.trim_end_matches('/').to_ascii_lowercase();
-                state.limits.allowed_origins.contains(&o)
-            });
+            let allowed = super::origin::Origin::from_header(origin)
+                .is_some_and(|o| state.limits.allowed_origins.contains(&o));
             if !allowed {
                 return Some(ApiError::Forbidden);
             }

@@ -12,6 +12,7 @@ mod health;
 mod lock;
 mod middleware;
 pub mod openapi;
+pub mod origin;
 mod read;
 mod register;
 pub mod wire;
@@ -61,8 +62,8 @@ pub struct RequestLimits {
     pub max_queued: usize,
     /// How long a body may take to arrive (408 after).
     pub body_timeout: Duration,
-    /// Browser origins allowed to send state-changing requests (lower case, no trailing `/`).
-    pub allowed_origins: Vec<String>,
+    /// Browser origins allowed to send state-changing requests.
+    pub allowed_origins: Vec<origin::Origin>,
 }
 
 impl Default for RequestLimits {

@@ -224,8 +224,12 @@ async fn state_changing_calls_from_a_browser_origin_are_refused() {
 
 #[tokio::test]
 async fn a_configured_origin_may_change_cards() {
-    let Some(app) =
-        TestApp::spawn_with(|s| s.allowed_origins = "https://desk.example.com".into()).await
+    // As an operator may write it: default port, trailing slash, capitals. A browser sends
+    // `https://desk.example.com`: the same origin.
+    let Some(app) = TestApp::spawn_with(|s| {
+        s.allowed_origins = "https://Desk.Example.com:443/, http://10.0.0.7:8080".into()
+    })
+    .await
     else {
         return;
     };
@@ -241,9 +245,42 @@ async fn a_configured_origin_may_change_cards() {
         403
     );
     assert_eq!(
-        lock("https://DESK.example.com").await.unwrap().status(),
+        lock("https://desk.example.com:8443")
+            .await
+            .unwrap()
+            .status(),
+        403,
+        "another port is another origin"
+    );
+    assert_eq!(
+        lock("http://desk.example.com").await.unwrap().status(),
+        403,
+        "another scheme is another origin"
+    );
+    assert_eq!(lock("null").await.unwrap().status(), 403);
+    assert_eq!(
+        lock("https://desk.example.com").await.unwrap().status(),
         204
     );
+    app.registered("4001").await;
+    let second = app
+        .client
+        .post(format!("{}/lock", app.card_url("4001")))
+        .header("origin", "http://10.0.0.7:8080")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(second.status(), 204);
+}
+
+#[test]
+fn an_allowed_origin_with_a_path_is_a_configuration_error() {
+    let mut s = settings("sqlite://x.db");
+    s.allowed_origins = "https://desk.example.com/console".into();
+    let problem = cps::config::Config::from_settings(&s).unwrap_err();
+    assert!(problem.contains("--allowed-origins"), "{problem}");
+    s.allowed_origins = "https://desk.example.com/".into();
+    assert!(cps::config::Config::from_settings(&s).is_ok());
 }
 
 #[tokio::test]

@@ -249,9 +249,14 @@ fn may_change(
     let lang = session.lang;
     let same_origin = headers.get(header::ORIGIN).is_none_or(|origin| {
         let host = headers.get(header::HOST).and_then(|h| h.to_str().ok());
-        let origin = origin.to_str().unwrap_or_default();
-        host.is_some_and(|host| {
-            origin == format!("http://{host}") || origin == format!("https://{host}")
+        let origin = crate::http::origin::Origin::from_header(origin);
+        // The console's own origin, as the `Host` the browser sent names it (either scheme:
+        // a TLS-terminating proxy may stand in front).
+        host.zip(origin).is_some_and(|(host, origin)| {
+            ["http", "https"].iter().any(|scheme| {
+                crate::http::origin::Origin::configured(&format!("{scheme}://{host}"))
+                    .is_ok_and(|own| own == origin)
+            })
         })
     });
     let csrf_ok = same_secret(
