@@ -8,22 +8,61 @@ use serde::{Deserialize, Serialize};
 use crate::domain::{CardNumber, CustomerId};
 pub use crate::domain::{CardRecord, CardState, CustomerState};
 
-/// A whole hash to write: its key without the configured prefix, its version, and every field
-/// but `Version` (which the writer sets from `version`).
+/// A hash to write: its key without the configured prefix, its version, and every field but
+/// `Version` (which the writer sets from `version`).
+///
+/// With `member`, not a whole hash but one member's entry in a hash that members share (the PIN
+/// index: one field per card that has this PIN HMAC): `fields` is the member's one field, or
+/// none when the member leaves; the member's version is kept beside it as `Version.{member}`,
+/// and stays when the member leaves, so a stale write can never bring it back.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HashWrite {
     pub key: String,
     pub version: i64,
     pub fields: Vec<(String, String)>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub member: Option<String>,
 }
 
+/// The PIN index's keys: `hmac:Password:{CardPinHMac}`.
+pub const PIN_INDEX: &str = "hmac:Password:";
+
 impl HashWrite {
-    /// All fields as Redis should hold them, `Version` included.
+    /// The fields this write decides as Redis should hold them, `Version` (or the member's
+    /// version field) included. For a member's entry, the fields of other members are not its
+    /// business.
     pub fn expected(&self) -> std::collections::BTreeMap<String, String> {
         let mut map: std::collections::BTreeMap<String, String> =
             self.fields.iter().cloned().collect();
-        map.insert("Version".into(), self.version.to_string());
+        map.insert(self.version_field(), self.version.to_string());
         map
+    }
+
+    /// Where its version is kept: `Version`, or a member's `Version.{member}`.
+    pub fn version_field(&self) -> String {
+        match &self.member {
+            None => "Version".to_owned(),
+            Some(member) => format!("Version.{member}"),
+        }
+    }
+
+    /// The key as logs and reports may show it: a PIN index key names a secret (the PIN HMAC),
+    /// so it is shown by the member instead.
+    pub fn shown_key(&self) -> String {
+        match &self.member {
+            Some(member) if self.key.starts_with(PIN_INDEX) => {
+                format!("{PIN_INDEX}<PIN HMAC of card {member}>")
+            }
+            _ => self.key.clone(),
+        }
+    }
+}
+
+/// `key` as logs and reports may show it (a PIN index key's HMAC hidden).
+pub fn shown_key(key: &str) -> String {
+    match key.strip_prefix(PIN_INDEX) {
+        Some(_) => format!("{PIN_INDEX}<PIN HMAC>"),
+        None => key.to_owned(),
     }
 }
 
@@ -59,6 +98,25 @@ impl CardState {
             key: card_key(&self.number),
             version: self.version,
             fields,
+            member: None,
+        }
+    }
+
+    /// The card's entry in the PIN index, as the original deployment's tooling kept it:
+    /// `hmac:Password:{CardPinHMac}`, field `{card-number}` = `{CustomerId}`; absent once the
+    /// card is replaced or its customer erased. Guarded by the card's version.
+    pub fn pin_entry(&self) -> HashWrite {
+        let card = self.number.to_string();
+        let fields = if self.pin_indexed {
+            vec![(card.clone(), self.customer_id.to_string())]
+        } else {
+            Vec::new()
+        };
+        HashWrite {
+            key: format!("{PIN_INDEX}{}", self.pin.expose()),
+            version: self.version,
+            fields,
+            member: Some(card),
         }
     }
 }
@@ -77,13 +135,19 @@ impl CustomerState {
             key: customer_key(&self.id),
             version: self.version,
             fields,
+            member: None,
         }
     }
 }
 
 impl CardRecord {
-    pub fn hashes(&self) -> [HashWrite; 2] {
-        [self.card.hash(), self.customer.hash()]
+    /// The card's hash, its customer's, and the card's entry in the PIN index.
+    pub fn hashes(&self) -> [HashWrite; 3] {
+        [
+            self.card.hash(),
+            self.customer.hash(),
+            self.card.pin_entry(),
+        ]
     }
 }
 
@@ -115,6 +179,7 @@ mod tests {
                     version: Some("abc".into()),
                 }],
                 version: 3,
+                pin_indexed: true,
             },
             customer: CustomerState {
                 id,
@@ -129,7 +194,7 @@ mod tests {
 
     #[test]
     fn the_card_hash_has_the_contract_layout() {
-        let [card, _] = state().hashes();
+        let [card, _, _] = state().hashes();
         assert_eq!(card.key, "card:0423");
         let expected: Vec<(&str, &str)> = vec![
             ("CardPinHMac", "pin"),
@@ -152,7 +217,7 @@ mod tests {
 
     #[test]
     fn the_customer_hash_has_the_contract_layout() {
-        let [_, customer] = state().hashes();
+        let [_, customer, _] = state().hashes();
         assert_eq!(customer.key, "customer:df90170f3eb44124a22fa12031d25ecb");
         let map = customer.expected();
         assert_eq!(map.len(), 5);
@@ -161,6 +226,30 @@ mod tests {
         assert_eq!(map["PhoneNumber"], "+48602123789");
         assert_eq!(map["Gender"], "F");
         assert_eq!(map["Card.0423"], "WaitingForActivation");
+    }
+
+    #[test]
+    fn the_pin_index_entry_names_the_card_and_its_customer_until_it_leaves() {
+        let mut s = state();
+        let [_, _, entry] = s.hashes();
+        assert_eq!(entry.key, "hmac:Password:pin");
+        assert_eq!(entry.member.as_deref(), Some("0423"));
+        let expected: Vec<(String, String)> = entry.expected().into_iter().collect();
+        assert_eq!(
+            expected,
+            [
+                (
+                    "0423".to_owned(),
+                    "df90170f3eb44124a22fa12031d25ecb".to_owned()
+                ),
+                ("Version.0423".to_owned(), "3".to_owned()),
+            ]
+        );
+        assert!(!entry.shown_key().contains("pin"), "{}", entry.shown_key());
+        s.card.pin_indexed = false;
+        let gone = s.card.pin_entry();
+        assert!(gone.fields.is_empty());
+        assert_eq!(gone.expected().len(), 1, "only the version stays");
     }
 
     #[test]

@@ -50,6 +50,36 @@ redis.call('HSET', KEYS[1], 'Version', ARGV[1], unpack(ARGV, 3))
 return 1
 ";
 
+/// One member's entry in a hash that members share (the PIN index): KEYS[1] the hash,
+/// ARGV[1] the member's version, ARGV[2] the mode (as the write script's), ARGV[3] the member,
+/// then its field and value, or nothing when the member leaves. The member's version is kept
+/// as `Version.{member}` and stays after it leaves, so that a stale write cannot bring it back;
+/// other members' fields are never touched. Returns 1 written, 0 already current, -1 newer.
+const ENTRY_SCRIPT: &str = r"
+local version_field = 'Version.' .. ARGV[3]
+local current = redis.call('HGET', KEYS[1], version_field)
+if ARGV[2] ~= '1' and current and tonumber(current) then
+  local have, want = tonumber(current), tonumber(ARGV[1])
+  if have > want then
+    return -1
+  end
+  if have == want then
+    if ARGV[2] ~= 'r' then
+      return 0
+    end
+    if redis.call('HGET', KEYS[1], ARGV[3]) == (ARGV[5] or false) then
+      return 0
+    end
+  end
+end
+redis.call('HDEL', KEYS[1], ARGV[3])
+if ARGV[4] then
+  redis.call('HSET', KEYS[1], ARGV[4], ARGV[5])
+end
+redis.call('HSET', KEYS[1], version_field, ARGV[1])
+return 1
+";
+
 /// Ends a refill: sets the marker (KEYS[2]) to the database id (ARGV[2]) only if the refill's
 /// token (KEYS[1] = ARGV[1]) is still there — if Redis was emptied again meanwhile, the token is
 /// gone with the rest and the cache is not marked complete.
@@ -126,6 +156,8 @@ pub struct RedisCache {
     prefix: String,
     timeout: Duration,
     script: Script,
+    /// [`ENTRY_SCRIPT`], for members' entries.
+    entry_script: Script,
     breaker: Arc<Breaker>,
 }
 
@@ -170,6 +202,7 @@ impl RedisCache {
             prefix: prefix.to_owned(),
             timeout,
             script: Script::new(WRITE_SCRIPT),
+            entry_script: Script::new(ENTRY_SCRIPT),
             breaker: Breaker::new("Redis"),
         })
     }
@@ -251,13 +284,20 @@ impl RedisCache {
         // hashes cost one round trip.
         let mut pipe = redis::pipe();
         for hash in hashes {
+            let script = match hash.member {
+                None => &self.script,
+                Some(_) => &self.entry_script,
+            };
             let command = pipe
                 .cmd("EVALSHA")
-                .arg(self.script.get_hash())
+                .arg(script.get_hash())
                 .arg(1)
                 .arg(format!("{}{}", self.prefix, hash.key))
                 .arg(hash.version)
                 .arg(mode);
+            if let Some(member) = &hash.member {
+                command.arg(member);
+            }
             for (field, value) in &hash.fields {
                 command.arg(field).arg(value);
             }
@@ -271,12 +311,14 @@ impl RedisCache {
                         if e.kind()
                             == redis::ErrorKind::Server(redis::ServerErrorKind::NoScript) =>
                     {
-                        redis::cmd("SCRIPT")
-                            .arg("LOAD")
-                            .arg(WRITE_SCRIPT)
-                            .query_async::<String>(&mut conn)
-                            .await
-                            .context("load the cache write script")?;
+                        for script in [WRITE_SCRIPT, ENTRY_SCRIPT] {
+                            redis::cmd("SCRIPT")
+                                .arg("LOAD")
+                                .arg(script)
+                                .query_async::<String>(&mut conn)
+                                .await
+                                .context("load the cache write scripts")?;
+                        }
                         pipe.query_async(&mut conn).await
                     }
                     done => done,

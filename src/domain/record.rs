@@ -15,6 +15,9 @@ pub struct CardState {
     pub pin: PinHmac,
     pub wallets: Vec<Wallet>,
     pub version: i64,
+    /// Whether the card stands in the PIN index (the tills check a card and its PIN there):
+    /// until it is replaced or its customer erased.
+    pub pin_indexed: bool,
 }
 
 /// A customer as stored, with the statuses of all its cards.
@@ -49,6 +52,7 @@ impl CardRecord {
                 pin: registration.pin.clone(),
                 wallets: registration.wallets.clone(),
                 version: 1,
+                pin_indexed: true,
             },
             customer: CustomerState {
                 id: customer,

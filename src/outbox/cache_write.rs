@@ -25,10 +25,14 @@ impl Kind for CacheWrite {
     type Payload = Hashes;
 
     fn subject(hashes: &Hashes) -> String {
+        // A PIN index entry's key names the PIN HMAC, a secret: it is shown by its card.
         hashes
             .0
             .iter()
-            .map(|h| h.key.as_str())
+            .map(|h| match &h.member {
+                None => h.key.clone(),
+                Some(card) => format!("pin:{card}"),
+            })
             .collect::<Vec<_>>()
             .join(" ")
     }
@@ -84,6 +88,7 @@ mod tests {
             key: key.into(),
             version: 7,
             fields: vec![("Wallet.A.Balance".into(), "132.00".into())],
+            member: None,
         }
     }
 

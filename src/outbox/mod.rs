@@ -59,6 +59,7 @@ mod tests {
             key: "card:1".into(),
             version: 7,
             fields: vec![("Wallet.A.Balance".into(), "132.00".into())],
+            member: None,
         }]));
         let (kind, payload) = effect.encode();
         assert_eq!(Effect::decode(kind, &payload).unwrap(), effect);

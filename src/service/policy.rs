@@ -44,11 +44,14 @@ impl Recorder for Policy {
     }
 
     fn record(&self, write: &Write<'_>, records: &[CardRecord]) -> Record {
-        // Every changed card's hash and their customer's, once each.
+        // Every changed card's hash, its PIN index entry, and their customer's, once each.
         let mut hashes: Vec<HashWrite> = Vec::new();
         for record in records {
             for hash in record.hashes() {
-                if !hashes.iter().any(|h| h.key == hash.key) {
+                if !hashes
+                    .iter()
+                    .any(|h| h.key == hash.key && h.member == hash.member)
+                {
                     hashes.push(hash);
                 }
             }

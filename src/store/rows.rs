@@ -168,6 +168,8 @@ pub(super) struct CacheRow {
     phone_number: Option<String>,
     gender: String,
     customer_version: i64,
+    /// 1 while the card stands in the PIN index (not replaced, its customer not erased).
+    pin_indexed: i32,
 }
 
 impl CacheRow {
@@ -192,6 +194,7 @@ impl CacheRow {
                     .map_err(|e| StoreError::failed("read a PIN HMAC", e))?,
                 wallets,
                 version: self.card_version,
+                pin_indexed: self.pin_indexed == 1,
             },
             customer: CustomerState {
                 id,
@@ -208,7 +211,8 @@ impl CacheRow {
 /// The columns of [`CacheRow`], from `cards c join customers u`.
 pub(super) const CACHE_COLUMNS: &str = "c.status as card_status, c.customer_id, c.pin_hmac,
     c.version as card_version, u.status as customer_status, u.phone_number, u.gender,
-    u.version as customer_version";
+    u.version as customer_version,
+    case when c.replaced_by is null and u.erased_at is null then 1 else 0 end as pin_indexed";
 
 /// The columns of [`SnapshotRow`], from `cards c join customers u`.
 pub(super) const SNAPSHOT_COLUMNS: &str = "c.status as card_status, c.customer_id,

@@ -185,6 +185,7 @@ async fn an_older_write_never_replaces_a_newer_one_and_a_write_replaces_the_whol
             .iter()
             .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
             .collect(),
+        member: None,
     };
     assert!(
         cache
@@ -315,12 +316,11 @@ async fn flushall_then_rebuild_restores_identical_hashes() {
         .assert_no_content();
     app.lock("003").await.assert_no_content();
     let before = app.cache_snapshot().await;
-    assert_eq!(before.len(), 8);
-    assert!(
-        before
-            .keys()
-            .all(|k| k.starts_with("card:") || k.starts_with("customer:"))
-    );
+    // Four cards, four customers, and the PIN index key the four cards share (one PIN HMAC).
+    assert_eq!(before.len(), 9);
+    assert!(before.keys().all(|k| k.starts_with("card:")
+        || k.starts_with("customer:")
+        || k == &format!("hmac:Password:{PIN}")));
 
     let _: () = redis::cmd("FLUSHALL")
         .query_async(&mut app.redis_conn().await)
@@ -329,7 +329,9 @@ async fn flushall_then_rebuild_restores_identical_hashes() {
     let verify = app.cps(&["cache", "verify"]).await;
     assert_eq!(verify.status.code(), Some(1), "drift after FLUSHALL");
     let text = String::from_utf8_lossy(&verify.stdout);
-    assert_eq!(text.matches("missing: ").count(), 8, "{text}");
+    // Each card's hash, its customer's, and its PIN index entry.
+    assert_eq!(text.matches("missing: ").count(), 12, "{text}");
+    assert!(!text.contains(PIN), "the PIN HMAC is not shown: {text}");
 
     let rebuild = app.cps(&["cache", "rebuild", "--batch-size", "3"]).await;
     assert!(
@@ -338,7 +340,7 @@ async fn flushall_then_rebuild_restores_identical_hashes() {
         String::from_utf8_lossy(&rebuild.stderr)
     );
     assert!(
-        String::from_utf8_lossy(&rebuild.stdout).contains("4 cards, 8 hashes written"),
+        String::from_utf8_lossy(&rebuild.stdout).contains("4 cards, 12 hashes written"),
         "{}",
         String::from_utf8_lossy(&rebuild.stdout)
     );
@@ -565,4 +567,99 @@ async fn a_redis_that_lost_its_scripts_still_gets_every_write_before_the_answer(
         Some(&"Active".to_owned())
     );
     drop(redis);
+}
+
+/// The original deployment's PIN index, `hmac:Password:{CardPinHMac}` → field `{card-number}` =
+/// `{CustomerId}`: written on registration, the replaced card's field removed and the new
+/// card's added on replacement, every field of the customer's removed on erasure; rebuilt and
+/// verified like the other hashes, and never brought back by a stale write.
+#[tokio::test]
+async fn the_pin_index_follows_registration_replacement_and_erasure() {
+    if !backend().has_cache() {
+        return;
+    }
+    let Some((app, desk)) = TestApp::spawn_desk().await else {
+        return;
+    };
+    let index = |pin: &str| format!("hmac:Password:{pin}");
+    let customer = app.registered(CARD).await;
+    let old = app.cache_hash(&index(PIN)).await;
+    assert_eq!(old.get(CARD), Some(&customer), "{old:?}");
+    app.cache_converges(Duration::from_secs(5)).await.unwrap();
+
+    // A second card with the same PIN HMAC shares the key: each card is its own field.
+    let other = "99419283746391";
+    let other_customer = app.registered(other).await;
+    let shared = app.cache_hash(&index(PIN)).await;
+    assert_eq!(shared.get(CARD), Some(&customer));
+    assert_eq!(shared.get(other), Some(&other_customer));
+
+    let new_card = "99419283746392";
+    let new_pin = "bmV3LXBpbi1obWFj";
+    let reply = desk.replace(CARD, new_card, new_pin).await;
+    assert_eq!(reply.status, 200, "{}", reply.text);
+    let old = app.cache_hash(&index(PIN)).await;
+    assert!(!old.contains_key(CARD), "the replaced card left: {old:?}");
+    assert_eq!(old.get(other), Some(&other_customer), "others stay");
+    let new = app.cache_hash(&index(new_pin)).await;
+    assert_eq!(new.get(new_card), Some(&customer), "{new:?}");
+    app.cache_converges(Duration::from_secs(5)).await.unwrap();
+
+    // A stale write (the registration's entry, at the card's first version) does not bring
+    // the replaced card back.
+    let (url, prefix) = app.redis.clone().unwrap();
+    let cache =
+        RedisCache::connect(&url, &prefix, Duration::from_secs(2), &Default::default()).unwrap();
+    let stale = HashWrite {
+        key: index(PIN),
+        version: 1,
+        fields: vec![(CARD.to_owned(), customer.clone())],
+        member: Some(CARD.to_owned()),
+    };
+    assert_eq!(cache.write(&stale, false).await.unwrap(), Written::Newer);
+    assert!(!app.cache_hash(&index(PIN)).await.contains_key(CARD));
+
+    // Emptied and rebuilt: the index comes back as it was.
+    let before = app.cache_snapshot().await;
+    assert!(before.keys().any(|k| k.contains("hmac:Password:")));
+    let mut conn = app.redis_conn().await;
+    for key in before.keys() {
+        let _: () = redis::cmd("DEL")
+            .arg(key)
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+    }
+    let verify = app.cps(&["cache", "verify"]).await;
+    assert_eq!(verify.status.code(), Some(1), "drift after emptying");
+    let shown = String::from_utf8_lossy(&verify.stdout);
+    assert!(!shown.contains(PIN) && !shown.contains(new_pin), "{shown}");
+    let rebuild = app.cps(&["cache", "rebuild"]).await;
+    assert!(rebuild.status.success(), "{rebuild:?}");
+    assert_eq!(app.cache_snapshot().await, before);
+    // A stray card in the index is drift.
+    let _: () = redis::cmd("HSET")
+        .arg(format!("{prefix}{}", index(new_pin)))
+        .arg("5555")
+        .arg(&customer)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let verify = app.cps(&["cache", "verify"]).await;
+    assert_eq!(verify.status.code(), Some(1));
+    let _: () = redis::cmd("HDEL")
+        .arg(format!("{prefix}{}", index(new_pin)))
+        .arg("5555")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+
+    desk.erase(&customer).await.assert_no_content();
+    assert!(!app.cache_hash(&index(new_pin)).await.contains_key(new_card));
+    assert_eq!(
+        app.cache_hash(&index(PIN)).await.get(other),
+        Some(&other_customer),
+        "another customer's card stays"
+    );
+    app.cache_converges(Duration::from_secs(5)).await.unwrap();
 }

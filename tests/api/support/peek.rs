@@ -86,15 +86,15 @@ impl TestApp {
             .await
             .expect("connect to Redis")
     }
-    /// Every card and customer hash under the app's prefix, key → fields (not the service's
-    /// own bookkeeping keys, `cps:…`).
+    /// Every card, customer and PIN index hash under the app's prefix, key → fields (not the
+    /// service's own bookkeeping keys, `cps:…`).
     pub async fn cache_snapshot(
         &self,
     ) -> std::collections::BTreeMap<String, std::collections::BTreeMap<String, String>> {
         let (_, prefix) = self.redis.as_ref().expect("an app with a cache");
         let mut conn = self.redis_conn().await;
         let mut keys: Vec<String> = Vec::new();
-        for kind in ["card:", "customer:"] {
+        for kind in ["card:", "customer:", "hmac:Password:"] {
             let some: Vec<String> = redis::cmd("KEYS")
                 .arg(format!("{prefix}{kind}*"))
                 .query_async(&mut conn)
