@@ -512,7 +512,7 @@ async fn overload(
                 while Instant::now() < until {
                     n += 1;
                     let t = Instant::now();
-                    let sent = if n % 4 == 0 {
+                    let sent = if n.is_multiple_of(4) {
                         let card = format!("7{c:05}{n:07}");
                         http.put(format!("{base}/{card}"))
                             .json(&body(&card))

@@ -37,7 +37,8 @@ pub struct Cli {
     pub settings: Settings,
 }
 
-/// The settings a maintenance command reads; the rest only matter to `serve`.
+/// The settings the database and cache commands (`migrate`, `cache`, `outbox`) read; the rest
+/// only matter to `serve`.
 const TOOL_SETTINGS: [&str; 10] = [
     "database_url",
     "database_max_connections",
@@ -51,6 +52,9 @@ const TOOL_SETTINGS: [&str; 10] = [
     "log_format",
 ];
 
+/// The settings `cps support …` reads.
+const SUPPORT_SETTINGS: [&str; 2] = ["support_tokens_file", "log_format"];
+
 impl Cli {
     /// Parses the command line. Every setting may be given before or after the command
     /// (`cps --listen … serve`, `cps serve --listen …`), but the help of a maintenance command
@@ -60,18 +64,25 @@ impl Cli {
         let mut command = Self::command();
         // A subcommand that has an argument of its own is not given the global one of that
         // name: give each maintenance command hidden copies of the serving settings.
-        let serving: Vec<clap::Arg> = command
-            .get_arguments()
-            .filter(|a| a.is_global_set() && !TOOL_SETTINGS.contains(&a.get_id().as_str()))
-            .map(|a| a.clone().hide(true))
-            .collect();
+        let hidden_beside = |reads: &[&str]| -> Vec<clap::Arg> {
+            command
+                .get_arguments()
+                .filter(|a| a.is_global_set() && !reads.contains(&a.get_id().as_str()))
+                .map(|a| a.clone().hide(true))
+                .collect()
+        };
+        let (others, support) = (
+            hidden_beside(&TOOL_SETTINGS),
+            hidden_beside(&SUPPORT_SETTINGS),
+        );
         let names: Vec<String> = command
             .get_subcommands()
             .filter(|c| c.get_name() != "serve")
             .map(|c| c.get_name().to_owned())
             .collect();
         for name in names {
-            command = command.mut_subcommand(name, |c| with_hidden(c, &serving));
+            let hidden = if name == "support" { &support } else { &others };
+            command = command.mut_subcommand(name, |c| with_hidden(c, hidden));
         }
         let matches = command.get_matches();
         Self::from_arg_matches(&matches).unwrap_or_else(|e| e.exit())

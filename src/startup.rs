@@ -343,10 +343,10 @@ impl Application {
         if let Some(admin) = admin {
             let _ = admin.await;
         }
-        if let Some(support) = support {
-            if let Ok(Err(e)) = support.await {
-                tracing::error!(error = %e, "the service desk listener failed");
-            }
+        if let Some(support) = support
+            && let Ok(Err(e)) = support.await
+        {
+            tracing::error!(error = %e, "the service desk listener failed");
         }
         if let Some(refiller) = refiller {
             let _ = refiller.await;

@@ -12,7 +12,26 @@ use super::ActivationNotice;
 #[error("{message}")]
 pub struct AlcsError {
     pub permanent: bool,
+    /// How long ALCS asked us to wait before the next attempt (`Retry-After` on a 429 or 503).
+    pub retry_after: Option<Duration>,
     message: String,
+}
+
+/// The longest wait a `Retry-After` may impose: a notice is never parked longer on ALCS's word.
+const MAX_RETRY_AFTER: Duration = Duration::from_secs(3600);
+
+/// `Retry-After`'s value (RFC 9110 section 10.2.3): seconds, or an HTTP-date; capped at
+/// [`MAX_RETRY_AFTER`]. A date in the past is no wait; anything else unreadable is ignored.
+fn retry_after(value: &str, now: std::time::SystemTime) -> Option<Duration> {
+    let value = value.trim();
+    let wait = match value.parse::<u64>() {
+        Ok(secs) => Duration::from_secs(secs),
+        Err(_) => httpdate::parse_http_date(value)
+            .ok()?
+            .duration_since(now)
+            .unwrap_or_default(),
+    };
+    Some(wait.min(MAX_RETRY_AFTER))
 }
 
 #[derive(Clone)]
@@ -127,6 +146,7 @@ impl AlcsClient {
             .await
             .map_err(|e| AlcsError {
                 permanent: false,
+                retry_after: None,
                 message: format!("ALCS unreachable: {}", crate::error_chain(&e.without_url())),
             })?;
         let status = response.status();
@@ -136,9 +156,23 @@ impl AlcsClient {
         let retry = status.is_server_error()
             || status == StatusCode::REQUEST_TIMEOUT
             || status == StatusCode::TOO_MANY_REQUESTS;
+        let asked = matches!(
+            status,
+            StatusCode::TOO_MANY_REQUESTS | StatusCode::SERVICE_UNAVAILABLE
+        );
+        let retry_after = response
+            .headers()
+            .get(reqwest::header::RETRY_AFTER)
+            .filter(|_| asked)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| retry_after(v, std::time::SystemTime::now()));
         Err(AlcsError {
             permanent: !retry,
-            message: format!("ALCS answered {status}"),
+            retry_after,
+            message: match retry_after {
+                Some(wait) => format!("ALCS answered {status}, retry after {} s", wait.as_secs()),
+                None => format!("ALCS answered {status}"),
+            },
         })
     }
 }
@@ -146,6 +180,23 @@ impl AlcsClient {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn retry_after_is_seconds_or_a_date_and_capped() {
+        let now = httpdate::parse_http_date("Fri, 04 Dec 2026 10:00:00 GMT").unwrap();
+        assert_eq!(retry_after("7", now), Some(Duration::from_secs(7)));
+        assert_eq!(
+            retry_after("Fri, 04 Dec 2026 10:00:30 GMT", now),
+            Some(Duration::from_secs(30))
+        );
+        assert_eq!(
+            retry_after("Fri, 04 Dec 2026 09:00:00 GMT", now),
+            Some(Duration::ZERO)
+        );
+        assert_eq!(retry_after("999999", now), Some(MAX_RETRY_AFTER));
+        assert_eq!(retry_after("soon", now), None);
+        assert_eq!(retry_after("-1", now), None);
+    }
 
     #[test]
     fn the_template_needs_the_card_number_and_a_web_scheme() {

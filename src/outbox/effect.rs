@@ -39,6 +39,14 @@ impl DeliveryError {
             Self::Cache(_) | Self::NoCache => false,
         }
     }
+
+    /// How long the destination asked to be left alone (ALCS's `Retry-After`).
+    pub fn retry_after(&self) -> Option<std::time::Duration> {
+        match self {
+            Self::Alcs(e) => e.retry_after,
+            _ => None,
+        }
+    }
 }
 
 /// One kind of side effect.

@@ -308,7 +308,9 @@ async fn failed(
         }
         return;
     }
-    let wait = backoff(pending.attempts, config.max_backoff);
+    // Our backoff, or longer when the destination asked for it (`Retry-After`).
+    let wait =
+        backoff(pending.attempts, config.max_backoff).max(e.retry_after().unwrap_or_default());
     let retry_at = Utc::now() + chrono::Duration::from_std(wait).unwrap_or(chrono::Duration::MAX);
     crate::warn_limited!(
         "outbox-delivery-failed",

@@ -28,6 +28,8 @@ struct Recorder {
     plan: Mutex<VecDeque<u16>>,
     /// How long to take over each answer.
     delay: Mutex<Duration>,
+    /// `Retry-After` sent with every answer that is not a success.
+    retry_after: Mutex<Option<String>>,
 }
 
 /// The stand-in for ALCS.
@@ -42,7 +44,8 @@ async fn activation(
     Path(card): Path<String>,
     headers: HeaderMap,
     body: String,
-) -> StatusCode {
+) -> axum::response::Response {
+    use axum::response::IntoResponse as _;
     rec.calls.lock().unwrap().push(Call {
         card,
         key: headers
@@ -55,7 +58,12 @@ async fn activation(
     let status = rec.plan.lock().unwrap().pop_front().unwrap_or(200);
     let delay = *rec.delay.lock().unwrap();
     tokio::time::sleep(delay).await;
-    StatusCode::from_u16(status).unwrap()
+    let status = StatusCode::from_u16(status).unwrap();
+    let retry_after = rec.retry_after.lock().unwrap().clone();
+    match retry_after.filter(|_| !status.is_success()) {
+        Some(after) => (status, [("retry-after", after)]).into_response(),
+        None => status.into_response(),
+    }
 }
 
 fn router(recorder: Arc<Recorder>) -> axum::Router {
@@ -96,6 +104,11 @@ impl FakeAlcs {
 
     pub fn answer_next(&self, statuses: &[u16]) {
         self.recorder.plan.lock().unwrap().extend(statuses);
+    }
+
+    /// Sends `Retry-After: value` with every failure from now on.
+    pub fn ask_to_retry_after(&self, value: &str) {
+        *self.recorder.retry_after.lock().unwrap() = Some(value.to_owned());
     }
 
     pub fn answer_after(&self, delay: Duration) {
@@ -418,6 +431,27 @@ async fn two_instances_never_deliver_one_event_twice() {
     let mut seen: Vec<_> = calls.iter().map(|c| c.card.clone()).collect();
     seen.sort();
     assert_eq!(seen, cards);
+}
+
+/// ALCS answers 503 with `Retry-After: 3`: the notice waits those 3 s, longer than the
+/// outbox's own backoff (at most 1 s in the tests), before it is sent again.
+#[tokio::test]
+async fn a_retry_after_from_alcs_is_waited_out() {
+    let alcs = FakeAlcs::start().await;
+    alcs.answer_next(&[503]);
+    alcs.ask_to_retry_after("3");
+    let Some(app) = app_notifying(&alcs.url(), |_| {}).await else {
+        return;
+    };
+    app.registered(CARD).await;
+    app.activate(CARD, PHONE).await.assert_no_content();
+    let calls = alcs.wait_for(2, Duration::from_secs(15)).await;
+    let waited = calls[1].at - calls[0].at;
+    assert!(
+        waited >= Duration::from_millis(2900),
+        "retried after {waited:?}, before ALCS's Retry-After"
+    );
+    assert!(waited < Duration::from_secs(6), "retried after {waited:?}");
 }
 
 /// A fake ALCS over HTTPS with `pki`'s server certificate (for `localhost`), requiring a client

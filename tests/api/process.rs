@@ -319,14 +319,25 @@ fn maintenance_commands_list_only_the_settings_they_read() {
     ] {
         let text = help(args);
         assert!(text.contains("--database-url"), "{args:?}:\n{text}");
+        assert!(text.contains("--redis-ca-file"), "{args:?}:\n{text}");
         for serving in [
             "--listen",
             "--tls-cert",
             "--max-in-flight",
             "--alcs-activation-url",
+            "--support-tokens-file",
         ] {
             assert!(!text.contains(serving), "{serving} in {args:?}:\n{text}");
         }
+    }
+    // The desk's users: the tokens file, and nothing of the database's.
+    let text = help(&["support", "token", "add", "--help"]);
+    assert!(text.contains("--support-tokens-file"), "{text}");
+    for other in ["--database-url", "--redis-url", "--listen"] {
+        assert!(
+            !text.contains(other),
+            "{other} in support token add --help:\n{text}"
+        );
     }
     let text = help(&["serve", "--help"]);
     for serving in [

@@ -101,7 +101,8 @@ impl Auth {
     /// failure counted against `addr` when it is unknown.
     pub fn check(&self, addr: IpAddr, token: Option<&str>) -> Result<Principal, ApiError> {
         let now = Instant::now();
-        if let Some(wait) = self.braked(addr, now) {
+        let counted = counted_as(addr);
+        if let Some(wait) = self.braked(counted, now) {
             // Once per 10 s whatever the flood: each request has its own line already.
             crate::warn_limited!("desk-braked", client = %addr, "desk request refused: too many failed authentications");
             return Err(ApiError::TooManyAuthFailures {
@@ -118,7 +119,7 @@ impl Auth {
                 // A guess is a token that is wrong; a request with none (a browser asking for
                 // `/favicon.ico`, a probe) guesses nothing and is not counted.
                 if token.is_some() {
-                    self.failed(addr, now);
+                    self.failed(counted, now);
                 }
                 crate::warn_limited!("desk-unauthorized", client = %addr, "desk request refused: missing or unknown token");
                 Err(ApiError::Unauthorized)
@@ -181,9 +182,52 @@ pub async fn authorize(State(auth): State<Arc<Auth>>, mut req: Request, next: Ne
     tracing::Instrument::instrument(next.run(req), span).await
 }
 
+/// The address failures are counted against: an IPv6 client by its /64 network (one host is
+/// given a whole /64 and may send from any of its 2^64 addresses), an IPv4 client (also when
+/// written as an IPv4-mapped IPv6 address) by its address.
+fn counted_as(addr: IpAddr) -> IpAddr {
+    match addr {
+        IpAddr::V4(_) => addr,
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => IpAddr::V6(std::net::Ipv6Addr::from(
+                u128::from(v6) & !u128::from(u64::MAX),
+            )),
+        },
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_ipv6_client_is_counted_by_its_slash_64() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("tokens");
+        std::fs::write(&file, "").unwrap();
+        let auth = Auth::load(file, 3).unwrap();
+        // Each guess from another address of the same /64: braked after three all the same.
+        for i in 0..3u16 {
+            let addr = IpAddr::from([0x2001, 0xdb8, 0, 1, 0, 0, 0, i + 1]);
+            assert!(matches!(
+                auth.check(addr, Some("guess")),
+                Err(ApiError::Unauthorized)
+            ));
+        }
+        let same_net = IpAddr::from([0x2001, 0xdb8, 0, 1, 0xffff, 1, 2, 3]);
+        assert!(matches!(
+            auth.check(same_net, Some("guess")),
+            Err(ApiError::TooManyAuthFailures { .. })
+        ));
+        let next_net = IpAddr::from([0x2001, 0xdb8, 0, 2, 0, 0, 0, 1]);
+        assert!(matches!(
+            auth.check(next_net, Some("guess")),
+            Err(ApiError::Unauthorized)
+        ));
+        let mapped: IpAddr = "::ffff:10.0.0.1".parse().unwrap();
+        assert_eq!(counted_as(mapped), IpAddr::from([10, 0, 0, 1]));
+    }
 
     #[test]
     fn an_address_is_braked_after_the_allowed_failures_and_released_after_the_window() {
