@@ -191,11 +191,12 @@ pub struct Settings {
     )]
     pub listen: String,
     /// Address and port of the admin listener (`/metrics`, `/health/ready`, `/health/live`),
-    /// never the API's; `off` serves none.
+    /// never the API's; `off` serves none. The default port is outside 9090-9999, which
+    /// Prometheus, its own servers and its exporters take.
     #[arg(
         long,
         env = "CPS_ADMIN_LISTEN",
-        default_value = "127.0.0.1:9090",
+        default_value = "127.0.0.1:8079",
         global = true
     )]
     pub admin_listen: String,
@@ -684,7 +685,7 @@ impl HttpConfig {
             "off" => None,
             addr => Some(addr.parse().map_err(|_| {
                 format!(
-                    "--admin-listen / CPS_ADMIN_LISTEN: {addr:?} is not an address and port such as 127.0.0.1:9090, or off"
+                    "--admin-listen / CPS_ADMIN_LISTEN: {addr:?} is not an address and port such as 127.0.0.1:8079, or off"
                 )
             })?),
         };

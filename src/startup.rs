@@ -269,22 +269,19 @@ impl Application {
             .refiller
             .map(|refiller| tokio::spawn(refiller.run(stop_tx.subscribe())));
         let server_stop = stop_tx.subscribe();
+        // The same bounds as the API's (header and idle deadlines, the connection cap):
+        // operators bind it beyond loopback for their scrapers.
         let admin = self.admin.map(|(listener, router)| {
             if let Ok(at) = listener.local_addr() {
                 tracing::info!(admin = %at, "serving metrics and probes (admin listener)");
             }
-            let mut stop = stop_tx.subscribe();
-            tokio::spawn(async move {
-                let stopped = async move {
-                    let _ = stop.wait_for(|stopped| *stopped).await;
-                };
-                if let Err(e) = axum::serve(listener, router)
-                    .with_graceful_shutdown(stopped)
-                    .await
-                {
-                    tracing::error!(error = %e, "the admin listener failed");
-                }
-            })
+            tokio::spawn(crate::server::serve(
+                listener,
+                None,
+                router,
+                self.connections.clone(),
+                stop_tx.subscribe(),
+            ))
         });
         let support = self.support.map(|support| {
             if let Ok(at) = support.listener.local_addr() {
@@ -340,8 +337,10 @@ impl Application {
         if let Some(worker) = worker {
             let _ = worker.await;
         }
-        if let Some(admin) = admin {
-            let _ = admin.await;
+        if let Some(admin) = admin
+            && let Ok(Err(e)) = admin.await
+        {
+            tracing::error!(error = %e, "the admin listener failed");
         }
         if let Some(support) = support
             && let Ok(Err(e)) = support.await

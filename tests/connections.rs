@@ -293,3 +293,56 @@ async fn tls_on_a_public_address_without_client_certificates_is_warned_about() {
         "{lines:#?}"
     );
 }
+
+/// The admin listener is bounded like the API's: silent and half-sent connections are cut off
+/// after the header timeout, idle ones after the idle timeout.
+#[tokio::test]
+async fn the_admin_listener_cuts_off_silent_half_sent_and_idle_connections() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let admin = format!("127.0.0.1:{port}");
+    let (server, _log, _addr) = serve(
+        &dir,
+        &[
+            ("CPS_ADMIN_LISTEN", admin.as_str()),
+            ("CPS_HEADER_TIMEOUT_SECS", "1"),
+            ("CPS_IDLE_TIMEOUT_SECS", "1"),
+        ],
+    );
+    let mut silent = flood(&admin, 100, b"").await;
+    let mut half = flood(
+        &admin,
+        100,
+        b"GET /metrics HTTP/1.1\r\nHost: x\r\nX-Pad: aaaa",
+    )
+    .await;
+    assert!(
+        answers_within_a_second(&admin).await,
+        "ready during the flood"
+    );
+    assert_eq!(
+        all_closed_within(&mut silent, Duration::from_secs(3)).await,
+        100
+    );
+    assert_eq!(
+        all_closed_within(&mut half, Duration::from_secs(3)).await,
+        100
+    );
+    let mut idle = TcpStream::connect(&admin).await.unwrap();
+    idle.write_all(b"GET /health/live HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let mut buf = [0u8; 4096];
+    let n = idle.read(&mut buf).await.unwrap();
+    assert!(String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 200"));
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(4);
+    assert!(
+        closed_by(&mut idle, deadline).await,
+        "the idle connection stays open"
+    );
+    assert!(rss_mib(server.id()) < 100);
+}

@@ -496,3 +496,48 @@ async fn sigterm_turns_readiness_503_while_requests_are_served_for_the_delay() {
     assert!(lines.contains("readiness answers 503"), "{lines}");
     assert!(lines.contains("no longer accepting"), "{lines}");
 }
+
+/// The embedded default starts on a machine that runs a Prometheus server (port 9090 taken):
+/// the admin listener's default port is none of Prometheus's.
+#[test]
+fn the_default_admin_port_is_not_prometheus_s() {
+    if backend() != Backend::Sqlite {
+        return;
+    }
+    // Held for the test: a Prometheus server (or anything) on 9090. Taken already is as good.
+    let _prometheus = std::net::TcpListener::bind("127.0.0.1:9090");
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_cps"))
+        .current_dir(dir.path())
+        .env_remove("CPS_ADMIN_LISTEN")
+        .env_remove("CPS_DATABASE_URL")
+        .env_remove("CPS_REDIS_URL")
+        .env("CPS_LISTEN", "127.0.0.1:0")
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let lines = std::io::BufRead::lines(std::io::BufReader::new(stderr));
+    let mut seen = Vec::new();
+    for line in lines.map_while(Result::ok) {
+        let admin = line.contains("admin listener");
+        seen.push(line);
+        if admin || seen.len() > 40 {
+            break;
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    let said = seen.join("\n");
+    let admin = said
+        .lines()
+        .find(|l| l.contains("admin listener"))
+        .unwrap_or_else(|| panic!("the admin listener did not start:\n{said}"));
+    let port: u16 = admin
+        .split("admin=127.0.0.1:")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("no admin address in {admin:?}"));
+    assert!(!(9090..=9999).contains(&port), "{port} is Prometheus's");
+}
