@@ -24,7 +24,7 @@ use super::wire::{CardBody, CustomerIdBody};
         (name = "health", description = "Probes for orchestrators"),
         (name = "meta", description = "This description")
     ),
-    components(schemas(Envelope, CustomerIdBody, CardBody))
+    components(schemas(Envelope, CustomerIdBody, CardBody, WalletRequest))
 )]
 pub struct ApiDoc;
 
@@ -86,18 +86,16 @@ pub struct ResponseLanguage {
 #[derive(ToSchema)]
 pub struct LoyaltyCardRequest {
     /// When given, the path's card number (else 400 `CardNumberMismatch`).
-    #[schema(rename = "CardNumber", nullable, pattern = "^[0-9]{1,32}$")]
+    #[schema(rename = "CardNumber", schema_with = card_number_or_null)]
     card_number: Option<String>,
     /// In international (`+48602123789`) or national form (`602 123 789`); empty or null: none.
     #[schema(rename = "PhoneNumber", nullable)]
     phone_number: Option<String>,
     #[schema(rename = "Gender")]
     gender: Gender,
-    /// The HMAC of the card's PIN, as the till computed it (1 to 256 printable ASCII).
-    #[schema(rename = "CardPinHMac", min_length = 1, max_length = 256)]
+    #[schema(rename = "CardPinHMac", schema_with = pin_hmac)]
     card_pin_hmac: String,
-    /// At most 32, with distinct `Id`s.
-    #[schema(rename = "Wallets", nullable, max_items = 32)]
+    #[schema(rename = "Wallets", schema_with = wallets)]
     wallets: Option<Vec<WalletRequest>>,
 }
 
@@ -110,10 +108,9 @@ pub enum Gender {
 
 #[derive(ToSchema)]
 pub struct WalletRequest {
-    #[schema(rename = "Id", min_length = 1, max_length = 64)]
+    #[schema(rename = "Id", schema_with = wallet_id)]
     id: String,
-    /// Exact: at most 18 digits, 6 of them after the point.
-    #[schema(rename = "Balance")]
+    #[schema(rename = "Balance", schema_with = amount)]
     balance: f64,
     #[schema(rename = "Stat", nullable)]
     stat: Option<StatRequest>,
@@ -124,14 +121,90 @@ pub struct WalletRequest {
 
 #[derive(ToSchema)]
 pub struct StatRequest {
-    #[schema(rename = "Lost", nullable)]
+    #[schema(rename = "Lost", schema_with = amount_or_null)]
     lost: Option<f64>,
-    #[schema(rename = "TransferredOut", nullable)]
+    #[schema(rename = "TransferredOut", schema_with = amount_or_null)]
     transferred_out: Option<f64>,
-    #[schema(rename = "TransferredIn", nullable)]
+    #[schema(rename = "TransferredIn", schema_with = amount_or_null)]
     transferred_in: Option<f64>,
-    #[schema(rename = "Issued", nullable)]
+    #[schema(rename = "Issued", schema_with = amount_or_null)]
     issued: Option<f64>,
+}
+
+// The request fields' constraints, made from the parsers' own constants (`crate::domain`), so
+// that the document can never promise other limits than the service enforces.
+
+use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, SchemaType, Type};
+
+fn nullable(kind: Type) -> SchemaType {
+    SchemaType::from_iter([kind, Type::Null])
+}
+
+fn card_number_or_null() -> ObjectBuilder {
+    ObjectBuilder::new()
+        .schema_type(nullable(Type::String))
+        .description(Some(
+            "When given, the path's card number (else 400 `CardNumberMismatch`).",
+        ))
+        .pattern(Some(format!(
+            "^[0-9]{{1,{}}}$",
+            crate::domain::CardNumber::MAX_LEN
+        )))
+}
+
+fn pin_hmac() -> ObjectBuilder {
+    let max = crate::domain::PinHmac::MAX_LEN;
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .description(Some(format!(
+            "The HMAC of the card's PIN, as the till computed it (1 to {max} printable ASCII)."
+        )))
+        .pattern(Some("^[\\x20-\\x7E]+$"))
+        .min_length(Some(1))
+        .max_length(Some(max))
+}
+
+fn wallets() -> ArrayBuilder {
+    let max = crate::domain::MAX_WALLETS;
+    ArrayBuilder::new()
+        .schema_type(nullable(Type::Array))
+        .items(utoipa::openapi::Ref::from_schema_name("WalletRequest"))
+        .description(Some(format!("At most {max}, with distinct `Id`s.")))
+        .max_items(Some(max))
+}
+
+fn wallet_id() -> ObjectBuilder {
+    let max = crate::domain::WalletId::MAX_LEN;
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .description(Some(format!(
+            "The wallet's name within the card: 1 to {max} of `A-Z a-z 0-9 _ -`."
+        )))
+        .pattern(Some(format!("^[A-Za-z0-9_-]{{1,{max}}}$")))
+        .min_length(Some(1))
+        .max_length(Some(max))
+}
+
+/// What an amount may hold, in words: JSON Schema cannot count a number's digits.
+fn amount_text() -> String {
+    use crate::domain::Money;
+    format!(
+        "Exact decimal, written back as sent: at most {} significant digits, {} of them after the point.",
+        Money::MAX_SIGNIFICANT_DIGITS,
+        Money::MAX_SCALE
+    )
+}
+
+fn amount() -> ObjectBuilder {
+    ObjectBuilder::new()
+        .schema_type(Type::Number)
+        .description(Some(amount_text()))
+}
+
+fn amount_or_null() -> ObjectBuilder {
+    ObjectBuilder::new()
+        .schema_type(nullable(Type::Number))
+        .description(Some(amount_text()))
 }
 
 /// Every `MessageCode` the service answers: [`ApiError::CODES`], as a string enum (a unit test

@@ -1,7 +1,7 @@
 //! The OpenAPI document: served, made from the router itself, and its examples accepted.
 
 use reqwest::Method;
-use serde_json::Value;
+use serde_json::{Value, json};
 
 use super::support::*;
 
@@ -110,4 +110,123 @@ async fn the_documented_examples_are_accepted() {
     for field in card_schema.keys() {
         assert!(r.json().get(field).is_some(), "{field} in {}", r.text);
     }
+}
+
+/// The request constraints the document states are the parser's: at each stated limit a
+/// registration is accepted, one past it refused (`InvalidRequest`).
+#[tokio::test]
+async fn the_documented_request_limits_are_the_parsers_limits() {
+    let Some(app) = TestApp::spawn().await else {
+        return;
+    };
+    let doc = document(&app).await;
+    let schemas = &doc["components"]["schemas"];
+    let card = &schemas["LoyaltyCardRequest"]["properties"];
+    let wallet = &schemas["WalletRequest"]["properties"];
+    let number = |v: &Value| v.as_u64().expect("a number") as usize;
+    let max_wallets = number(&card["Wallets"]["maxItems"]);
+    let max_id = number(&wallet["Id"]["maxLength"]);
+    let max_pin = number(&card["CardPinHMac"]["maxLength"]);
+    assert_eq!(
+        wallet["Id"]["pattern"],
+        format!("^[A-Za-z0-9_-]{{1,{max_id}}}$")
+    );
+    let card_digits: usize = card["CardNumber"]["pattern"]
+        .as_str()
+        .unwrap()
+        .trim_start_matches("^[0-9]{1,")
+        .trim_end_matches("}$")
+        .parse()
+        .unwrap();
+    let balance = wallet["Balance"]["description"].as_str().unwrap();
+    let digits: usize = balance
+        .split("at most ")
+        .nth(1)
+        .and_then(|rest| rest.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no digit count in {balance:?}"));
+    assert!(wallet["Balance"].get("format").is_none(), "not a double");
+
+    let body = |wallets: Vec<Value>, pin: String| {
+        let b = with(
+            registration(CARD),
+            "LoyaltyCard.Wallets",
+            Some(json!(wallets)),
+        );
+        with(b, "LoyaltyCard.CardPinHMac", Some(json!(pin)))
+    };
+    let wallet_of = |id: String, balance: &str| {
+        serde_json::from_str::<Value>(&format!(r#"{{"Id": "{id}", "Balance": {balance}}}"#))
+            .unwrap()
+    };
+    let register = |card: String, body: Value| {
+        let body = with(body, "LoyaltyCard.CardNumber", Some(json!(card)));
+        let app = &app;
+        async move { app.register(&card, &body).await }
+    };
+    let many = |n: usize| (0..n).map(|i| wallet_of(format!("w{i}"), "1")).collect();
+    let pin = |n: usize| "p".repeat(n);
+    let digits_of = |n: usize| "7".repeat(n);
+    let past = |reply: Reply, what: &str| {
+        assert_eq!(reply.status.as_u16(), 400, "{what}: {}", reply.text);
+        assert_eq!(reply.json()["MessageCode"], "InvalidRequest", "{what}");
+    };
+    let ok =
+        |reply: Reply, what: &str| assert_eq!(reply.status.as_u16(), 200, "{what}: {}", reply.text);
+
+    ok(
+        register("1001".into(), body(many(max_wallets), pin(1))).await,
+        "wallets",
+    );
+    past(
+        register("1002".into(), body(many(max_wallets + 1), pin(1))).await,
+        "wallets",
+    );
+    let id = |n: usize| vec![wallet_of("i".repeat(n), "1")];
+    ok(
+        register("1003".into(), body(id(max_id), pin(1))).await,
+        "wallet id",
+    );
+    past(
+        register("1004".into(), body(id(max_id + 1), pin(1))).await,
+        "wallet id",
+    );
+    past(
+        register(
+            "1005".into(),
+            body(vec![wallet_of("a.b".into(), "1")], pin(1)),
+        )
+        .await,
+        "id pattern",
+    );
+    ok(
+        register("1006".into(), body(id(1), pin(max_pin))).await,
+        "PIN HMAC",
+    );
+    past(
+        register("1007".into(), body(id(1), pin(max_pin + 1))).await,
+        "PIN HMAC",
+    );
+    let balance_of = |n: usize| vec![wallet_of("b".into(), &digits_of(n))];
+    ok(
+        register("1008".into(), body(balance_of(digits), pin(1))).await,
+        "digits",
+    );
+    past(
+        register("1009".into(), body(balance_of(digits + 1), pin(1))).await,
+        "digits",
+    );
+    ok(
+        register(digits_of(card_digits), body(id(1), pin(1))).await,
+        "card number",
+    );
+    let long = digits_of(card_digits + 1);
+    let reply = app
+        .send(
+            reqwest::Method::PUT,
+            &app.card_url(&long),
+            Some(&body(id(1), pin(1))),
+        )
+        .await;
+    past(reply, "card number");
 }
