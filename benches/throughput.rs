@@ -34,6 +34,8 @@ fn settings(database_url: &str, redis: Option<(&str, &str)>) -> Settings {
         support_listen: "off".into(),
         support_tokens_file: None,
         support_auth_failures: "10".into(),
+        support_session_idle_secs: "1800".into(),
+        support_session_max_secs: "43200".into(),
         database_url: database_url.into(),
         database_max_connections: "8".into(),
         database_timeout_secs: "10".into(),

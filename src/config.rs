@@ -218,6 +218,22 @@ pub struct Settings {
         global = true
     )]
     pub support_auth_failures: String,
+    /// Seconds a console session may go unused before the desk user signs in again.
+    #[arg(
+        long,
+        env = "CPS_SUPPORT_SESSION_IDLE_SECS",
+        default_value = "1800",
+        global = true
+    )]
+    pub support_session_idle_secs: String,
+    /// Seconds after sign-in at which a console session ends, however much it is used.
+    #[arg(
+        long,
+        env = "CPS_SUPPORT_SESSION_MAX_SECS",
+        default_value = "43200",
+        global = true
+    )]
+    pub support_session_max_secs: String,
     /// Database URL: `sqlite://FILE` (created and migrated on start) or `postgres://…`; TLS to
     /// PostgreSQL with `?sslmode=verify-full&sslrootcert=CA.pem` (also `require`, `verify-ca`,
     /// and a client certificate with `sslcert=…&sslkey=…`).
@@ -497,6 +513,8 @@ pub struct SupportConfig {
     pub tokens_file: PathBuf,
     /// Failed authentications tolerated per address and minute.
     pub max_auth_failures: usize,
+    /// How long a console session lasts.
+    pub sessions: crate::service::sessions::SessionLimits,
 }
 
 /// The system of record.
@@ -708,6 +726,18 @@ impl HttpConfig {
                         "--support-auth-failures / CPS_SUPPORT_AUTH_FAILURES",
                         1..=100_000,
                     )?,
+                    sessions: crate::service::sessions::SessionLimits {
+                        idle: secs(
+                            &s.support_session_idle_secs,
+                            "--support-session-idle-secs / CPS_SUPPORT_SESSION_IDLE_SECS",
+                            1..=86_400,
+                        )?,
+                        absolute: secs(
+                            &s.support_session_max_secs,
+                            "--support-session-max-secs / CPS_SUPPORT_SESSION_MAX_SECS",
+                            1..=604_800,
+                        )?,
+                    },
                 })
             }
         };

@@ -132,7 +132,7 @@ impl Application {
         });
         let http_config = &config.http;
         let service = Service::new(store.clone(), deliverer.clone(), config.policy);
-        let desk = crate::service::desk::Desk::new(service.clone(), store);
+        let desk = crate::service::desk::Desk::new(service.clone(), store.clone());
         let state = AppState {
             pages: false,
             service,
@@ -182,9 +182,17 @@ impl Application {
                     )),
                     ..state.clone()
                 };
+                let sessions =
+                    crate::service::sessions::Sessions::new(store.clone(), support.sessions);
                 Some(Support {
                     listener,
-                    router: http::desk::router(desk_state, desk, auth.clone(), tls.is_some()),
+                    router: http::desk::router(
+                        desk_state,
+                        desk,
+                        auth.clone(),
+                        sessions,
+                        tls.is_some(),
+                    ),
                     tls,
                     auth,
                 })

@@ -52,6 +52,19 @@ pub struct Entry {
     hash: [u8; 32],
 }
 
+impl Entry {
+    /// The token's SHA-256 as the file holds it (64 lowercase hex digits): what a console
+    /// session keeps to know its token is still in force.
+    pub fn hash_hex(&self) -> String {
+        self.hash
+            .iter()
+            .fold(String::with_capacity(64), |mut s, b| {
+                let _ = write!(s, "{b:02x}");
+                s
+            })
+    }
+}
+
 impl std::fmt::Debug for Entry {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Entry")
@@ -155,6 +168,14 @@ impl Tokens {
             }
         }
         found
+    }
+}
+
+impl Tokens {
+    /// The user whose token has this hash (hex), if it is still in the file.
+    pub fn by_hash(&self, hash: &str) -> Option<&Entry> {
+        let wanted = parse_hash(hash)?;
+        self.entries.iter().find(|e| same_secret(&e.hash, &wanted))
     }
 }
 

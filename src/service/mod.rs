@@ -23,6 +23,7 @@ use crate::store::{OutboxRow, Outcome, Store, StoreError};
 
 pub mod desk;
 mod policy;
+pub mod sessions;
 
 #[derive(Clone)]
 pub struct Service {

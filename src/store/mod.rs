@@ -18,6 +18,7 @@ mod guard;
 mod ops;
 mod rows;
 mod script;
+mod sessions;
 pub(crate) mod sql;
 
 use std::error::Error as StdError;
@@ -38,6 +39,7 @@ pub use desk::{
 };
 pub use guard::Guarded;
 pub use ops::SqlStore;
+pub use sessions::{SessionStore, StoredSession};
 
 /// How a store is opened.
 #[derive(Debug, Clone)]

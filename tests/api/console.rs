@@ -271,6 +271,10 @@ async fn forged_and_unauthorized_console_changes_are_refused_and_change_nothing(
             .unwrap()
             .contains("Max-Age=0")
     );
+    // ... and on the server: the same cookie, kept or copied, opens nothing any more.
+    let (status, html) = page(&desk, &agent, &format!("/console/cards/{CARD}")).await;
+    assert_eq!(status, 401);
+    assert!(html.contains("Sesja zakończyła się"), "{html}");
     // A revoked token ends the session at the next page, and its cookie is cleared.
     let _alone = SIGHUP.lock().await;
     std::fs::write(&desk.tokens_file, "").unwrap();
@@ -578,5 +582,102 @@ async fn over_tls_the_desk_asks_no_client_certificate_and_the_cookies_are_secure
     assert!(
         session.starts_with("cps_desk=") && session.contains("; Secure"),
         "{session}"
+    );
+}
+
+/// The console's session is its own: a random id, not the desk token, so the cookie is no
+/// bearer token for the desk API; every instance on the same database knows it.
+#[tokio::test]
+async fn the_console_session_is_not_the_token_and_every_instance_knows_it() {
+    let Some((app, desk)) = TestApp::spawn_desk().await else {
+        return;
+    };
+    app.registered(CARD).await;
+    let session = sign_in(&desk, &desk.agent).await;
+    let id = session.trim_start_matches("cps_desk=");
+    assert_ne!(id, desk.agent, "the cookie holds the token");
+    assert!(!id.contains(desk.agent.as_str()));
+    let as_bearer = plain()
+        .get(format!("{}/support/v1/cards/{CARD}", desk.base))
+        .bearer_auth(id)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        as_bearer.status(),
+        401,
+        "a console cookie is not an API key"
+    );
+    // A second instance on the same database, with the same users: the same session.
+    let mut s = settings(&app.database_url);
+    if let Some((url, prefix)) = &app.redis {
+        s.redis_url = Some(url.clone());
+        s.redis_prefix = prefix.clone();
+    }
+    s.support_listen = "127.0.0.1:0".into();
+    s.support_tokens_file = Some(desk.tokens_file.clone());
+    let other = TestApp::start(s, None, None).await;
+    let base = other.support.clone().unwrap();
+    let r = plain()
+        .get(format!("{base}/console/cards/{CARD}"))
+        .header("cookie", &session)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    // The sign-in page says how long a session lasts.
+    let r = plain()
+        .get(format!("{}/console", desk.base))
+        .header("accept-language", "en")
+        .send()
+        .await
+        .unwrap();
+    let html = r.text().await.unwrap();
+    assert!(
+        html.contains(
+            "ends after 30 minutes without activity, and always 12 hours after signing in"
+        ),
+        "{html}"
+    );
+}
+
+/// A session unused for the idle timeout ends, and so does one in use at the absolute
+/// timeout: the desk user signs in again.
+#[tokio::test]
+async fn console_sessions_end_when_idle_and_at_their_absolute_deadline() {
+    let Some((_app, desk)) = TestApp::spawn_desk_with(|s| {
+        s.support_session_idle_secs = "2".into();
+        s.support_session_max_secs = "4".into();
+    })
+    .await
+    else {
+        return;
+    };
+    let idle = sign_in(&desk, &desk.agent).await;
+    assert_eq!(page(&desk, &idle, "/console").await.0, 200);
+    tokio::time::sleep(std::time::Duration::from_millis(2200)).await;
+    let (status, html) = page(&desk, &idle, "/console").await;
+    assert_eq!(status, 401, "an idle session lives on");
+    assert!(html.contains("Sesja wygasła"), "{html}");
+
+    let busy = sign_in(&desk, &desk.agent).await;
+    let started = std::time::Instant::now();
+    // Used every second: never idle, yet over at four seconds.
+    loop {
+        tokio::time::sleep(std::time::Duration::from_millis(1000)).await;
+        let (status, _) = page(&desk, &busy, "/console").await;
+        if status == 401 {
+            break;
+        }
+        assert_eq!(status, 200);
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(6),
+            "a session in use outlived its absolute deadline"
+        );
+    }
+    assert!(
+        started.elapsed() >= std::time::Duration::from_millis(3500),
+        "{:?}",
+        started.elapsed()
     );
 }

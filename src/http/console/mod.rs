@@ -1,10 +1,13 @@
 //! The service desk console: server-rendered pages for people, on the desk's listener, over
 //! the same desk operations as the desk API (`crate::service::desk`).
 //!
-//! - **Sign-in** takes a desk token and keeps it in a cookie (`HttpOnly`, `SameSite=Strict`,
-//!   `Secure` when served over TLS, path `/console`); the same tokens file, roles and brake on
-//!   failures as the API.
-//! - **Forms** carry a CSRF token derived from the session's token (SHA-256 under a fixed label):
+//! - **Sign-in** takes a desk token (the same tokens file, roles and brake on failures as the
+//!   API) and opens a console session of its own: a random id in a cookie (`HttpOnly`,
+//!   `SameSite=Strict`, `Secure` when served over TLS, path `/console`) that the database maps
+//!   to the user, shared by every instance (`crate::service::sessions`). The cookie is not the
+//!   token: a leaked cookie is no API key, and it dies with the session — on sign-out, when the
+//!   token is revoked, after the idle timeout and at the absolute one.
+//! - **Forms** carry a CSRF token derived from the session's id (SHA-256 under a fixed label):
 //!   a page of another site can neither read nor compute it. Every `POST` must carry it, and an
 //!   `Origin`, when sent, must be this console's.
 //! - **No script**: every page works with plain links and forms, so the Content-Security-Policy
@@ -31,11 +34,12 @@ use super::extract::field;
 use super::{Client, wire};
 use crate::domain::{CardNumber, Country, CustomerId, Language, PhoneNumber};
 use crate::service::desk::Desk;
+use crate::service::sessions::{Found, Sessions};
 use crate::store::HistoryOf;
 use crate::tokens::{Role, hash_hex, same_secret};
 use text::T;
 
-/// The session cookie: the desk token itself, which only the browser and this service see.
+/// The session cookie: the console session's id (never the desk token).
 const SESSION: &str = "cps_desk";
 /// The sign-in form's CSRF token, given with the form.
 const LOGIN: &str = "cps_login";
@@ -48,6 +52,7 @@ const HISTORY_PAGE: i64 = 20;
 pub struct ConsoleState {
     pub desk: Desk,
     pub auth: Arc<Auth>,
+    pub sessions: Sessions,
     pub country: Country,
     pub default_language: Language,
     /// Served over TLS: the cookie is `Secure`.
@@ -182,25 +187,21 @@ impl Session {
     }
 }
 
-/// The CSRF token of a session: derived from its desk token, so nothing is stored, and every
+/// The CSRF token of a session: derived from its id, so nothing more is stored, and every
 /// instance behind a balancer agrees.
-fn csrf_for(token: &str) -> String {
-    hash_hex(&format!("cps-console-csrf\0{token}"))
+fn csrf_for(session_id: &str) -> String {
+    hash_hex(&format!("cps-console-csrf\0{session_id}"))
 }
 
 fn client_ip(headers_ext: Option<&Client>) -> IpAddr {
     headers_ext.map_or(IpAddr::from([0, 0, 0, 0]), |c| c.addr.ip())
 }
 
-/// The session a request's cookie holds; otherwise the sign-in page (or, for a braked address,
-/// its refusal).
-fn session(
-    state: &ConsoleState,
-    headers: &HeaderMap,
-    client: Option<&Client>,
-) -> Result<Session, Box<Response>> {
+/// The session a request's cookie names; otherwise the sign-in page, saying why when the
+/// session ended (the cookie is then removed).
+async fn session(state: &ConsoleState, headers: &HeaderMap) -> Result<Session, Box<Response>> {
     let lang = language(state, headers);
-    let Some(token) = cookie(headers, SESSION).filter(|t| !t.is_empty()) else {
+    let Some(id) = cookie(headers, SESSION).filter(|t| !t.is_empty()) else {
         return Err(Box::new(sign_in_page(
             state,
             StatusCode::UNAUTHORIZED,
@@ -208,21 +209,40 @@ fn session(
             None,
         )));
     };
-    match state.auth.check(client_ip(client), Some(token)) {
-        Ok(principal) => Ok(Session {
-            principal,
-            csrf: csrf_for(token),
-            lang,
-        }),
-        Err(error) => {
-            let mut page = sign_in_page(state, error.status(), lang, Some(&error.message(lang)));
-            // A token no longer in the file (revoked): forget it, so that the next page does
-            // not count it as a guess again.
-            if error == ApiError::Unauthorized {
-                set_cookie(&mut page, &state.cookie(SESSION, "", Some(0)));
-            }
-            Err(Box::new(page))
+    let ended = |text: &str| {
+        let mut page = sign_in_page(state, StatusCode::UNAUTHORIZED, lang, Some(text));
+        set_cookie(&mut page, &state.cookie(SESSION, "", Some(0)));
+        Box::new(page)
+    };
+    let found = match state.sessions.find(id).await {
+        Ok(found) => found,
+        Err(e) => {
+            let error = super::store_failure(&e, ApiError::Unknown);
+            return Err(Box::new(sign_in_page(
+                state,
+                error.status(),
+                lang,
+                Some(&error.message(lang)),
+            )));
         }
+    };
+    match found {
+        Found::Live { token_hash, .. } => match state.auth.principal_for_hash(&token_hash) {
+            Some(principal) => Ok(Session {
+                principal,
+                csrf: csrf_for(id),
+                lang,
+            }),
+            // The token it was opened with is revoked: so is the session.
+            None => {
+                if let Err(e) = state.sessions.close(id).await {
+                    tracing::warn!(error = %crate::error_chain(&e), "cannot end a revoked token's console session");
+                }
+                Err(ended(T::SessionRevoked.get(lang)))
+            }
+        },
+        Found::Ended => Err(ended(T::SessionEnded.get(lang))),
+        Found::Unknown => Err(ended(T::SessionUnknown.get(lang))),
     }
 }
 
@@ -235,8 +255,7 @@ impl axum::extract::FromRequestParts<ConsoleState> for Session {
         parts: &mut axum::http::request::Parts,
         state: &ConsoleState,
     ) -> Result<Self, Response> {
-        let client = parts.extensions.get::<Client>();
-        session(state, &parts.headers, client).map_err(|page| *page)
+        session(state, &parts.headers).await.map_err(|page| *page)
     }
 }
 
@@ -288,7 +307,8 @@ fn sign_in_page(
     error: Option<&str>,
 ) -> Response {
     let login = uuid::Uuid::new_v4().simple().to_string();
-    let mut response = html(status, page::sign_in(lang, error, &login));
+    let limits = state.sessions.limits();
+    let mut response = html(status, page::sign_in(lang, error, &login, limits));
     set_cookie(&mut response, &state.cookie(LOGIN, &login, None));
     response
 }
@@ -298,12 +318,8 @@ fn given<'a>(form: &'a [(String, String)], name: &str) -> Option<&'a str> {
     field(form, name).filter(|v| !v.trim().is_empty())
 }
 
-async fn home(
-    State(state): State<ConsoleState>,
-    headers: HeaderMap,
-    client: Option<axum::Extension<Client>>,
-) -> Response {
-    match session(&state, &headers, client.as_deref()) {
+async fn home(State(state): State<ConsoleState>, headers: HeaderMap) -> Response {
+    match session(&state, &headers).await {
         Ok(session) => html(StatusCode::OK, page::search(&session, "", None)),
         // Not signed in is not an error on the front page.
         Err(_) if cookie(&headers, SESSION).is_none() => {
@@ -329,21 +345,22 @@ async fn sign_in(
         return sign_in_page(&state, StatusCode::FORBIDDEN, lang, Some(message));
     }
     let token = field(&form, "token").unwrap_or_default().trim();
-    match state.auth.check(client_ip(client.as_deref()), Some(token)) {
-        // Only a token that can travel in a cookie as it is (generated ones always can).
-        Ok(_)
-            if token
-                .bytes()
-                .all(|b| b.is_ascii_graphic() && b != b';' && b != b',') =>
-        {
-            redirect("/console", &[state.cookie(SESSION, token, None)])
+    match state
+        .auth
+        .sign_in(client_ip(client.as_deref()), Some(token))
+    {
+        Ok((principal, token_hash)) => {
+            match state.sessions.open(&principal.user, &token_hash).await {
+                Ok(id) => {
+                    tracing::info!(user = %principal.user, "console session opened");
+                    redirect("/console", &[state.cookie(SESSION, &id, None)])
+                }
+                Err(e) => {
+                    let error = super::store_failure(&e, ApiError::Unknown);
+                    sign_in_page(&state, error.status(), lang, Some(&error.message(lang)))
+                }
+            }
         }
-        Ok(_) => sign_in_page(
-            &state,
-            StatusCode::UNAUTHORIZED,
-            lang,
-            Some(&ApiError::Unauthorized.message(lang)),
-        ),
         Err(error) => sign_in_page(&state, error.status(), lang, Some(&error.message(lang))),
     }
 }
@@ -351,6 +368,7 @@ async fn sign_in(
 async fn sign_out(
     State(state): State<ConsoleState>,
     session: Session,
+    headers: HeaderMap,
     Form(form): Form<Vec<(String, String)>>,
 ) -> Response {
     if !same_secret(
@@ -362,6 +380,13 @@ async fn sign_out(
             page::refused(&session, T::Forbidden.get(session.lang)),
         );
     }
+    // Ended on the server: the cookie, if kept or copied, opens nothing any more.
+    if let Some(id) = cookie(&headers, SESSION)
+        && let Err(e) = state.sessions.close(id).await
+    {
+        return failure(&session, &e);
+    }
+    tracing::info!(user = %session.principal.user, "console session ended by sign-out");
     redirect("/console", &[state.cookie(SESSION, "", Some(0))])
 }
 

@@ -66,7 +66,12 @@ fn message(kind: &str, text: &str) -> Markup {
     html! { p class={ "message " (kind) } role=(if kind == "error" { "alert" } else { "status" }) { (text) } }
 }
 
-pub fn sign_in(lang: Language, error: Option<&str>, login: &str) -> Markup {
+pub fn sign_in(
+    lang: Language,
+    error: Option<&str>,
+    login: &str,
+    limits: crate::service::sessions::SessionLimits,
+) -> Markup {
     layout(
         lang,
         None,
@@ -78,6 +83,7 @@ pub fn sign_in(lang: Language, error: Option<&str>, login: &str) -> Markup {
             form.stack method="post" action="/console/sign-in" {
                 input type="hidden" name="login" value=(login);
                 p { (T::SignInLead.get(lang)) }
+                p.hint { (super::text::session_rule(lang, limits)) }
                 div {
                     label for="token" { (T::Token.get(lang)) }
                     input id="token" name="token" type="password" autocomplete="off" required autofocus;

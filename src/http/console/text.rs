@@ -9,6 +9,9 @@ pub enum T {
     Skip,
     SignIn,
     SignInLead,
+    SessionEnded,
+    SessionRevoked,
+    SessionUnknown,
     Token,
     SignOut,
     SignedInAs,
@@ -69,6 +72,18 @@ impl T {
             Self::Title => ("Konsola biura obsługi", "Service desk console"),
             Self::Skip => ("Przejdź do treści", "Skip to content"),
             Self::SignIn => ("Zaloguj", "Sign in"),
+            Self::SessionEnded => (
+                "Sesja wygasła. Zaloguj się ponownie.",
+                "Your session has ended. Please sign in again.",
+            ),
+            Self::SessionRevoked => (
+                "Token tej sesji został wycofany. Zaloguj się nowym tokenem.",
+                "The token of this session was revoked. Sign in with a new token.",
+            ),
+            Self::SessionUnknown => (
+                "Sesja zakończyła się. Zaloguj się ponownie.",
+                "This session is over. Please sign in again.",
+            ),
             Self::SignInLead => (
                 "Wklej swój token biura obsługi.",
                 "Paste your service desk token.",
@@ -164,5 +179,32 @@ pub fn reason(lang: Language, reason: &str) -> &'static str {
     match lang {
         Language::Polish => pl,
         Language::English => en,
+    }
+}
+
+/// How long a session lasts, for the sign-in page: both limits, in minutes or hours.
+pub fn session_rule(lang: Language, limits: crate::service::sessions::SessionLimits) -> String {
+    let span = |d: std::time::Duration| {
+        let minutes = d.as_secs().div_ceil(60);
+        match (lang, minutes) {
+            (_, m) if m >= 120 && m % 60 == 0 => match lang {
+                Language::Polish => format!("{} godz.", m / 60),
+                Language::English => format!("{} hours", m / 60),
+            },
+            (Language::Polish, m) => format!("{m} min"),
+            (Language::English, m) => format!("{m} minutes"),
+        }
+    };
+    match lang {
+        Language::Polish => format!(
+            "Sesja kończy się po {} bez aktywności i zawsze po {} od zalogowania; potem trzeba zalogować się ponownie.",
+            span(limits.idle),
+            span(limits.absolute)
+        ),
+        Language::English => format!(
+            "A session ends after {} without activity, and always {} after signing in; then sign in again.",
+            span(limits.idle),
+            span(limits.absolute)
+        ),
     }
 }

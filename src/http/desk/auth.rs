@@ -73,6 +73,14 @@ impl Auth {
         }
     }
 
+    /// The user of the token whose hash this is, while it is in force (not revoked).
+    pub fn principal_for_hash(&self, hash: &str) -> Option<Principal> {
+        self.current().by_hash(hash).map(|entry| Principal {
+            user: entry.user.clone(),
+            role: entry.role,
+        })
+    }
+
     fn current(&self) -> Arc<Tokens> {
         self.tokens
             .read()
@@ -100,6 +108,15 @@ impl Auth {
     /// Who `token`, sent from `addr`, belongs to: refused while `addr` is braked, and a
     /// failure counted against `addr` when it is unknown.
     pub fn check(&self, addr: IpAddr, token: Option<&str>) -> Result<Principal, ApiError> {
+        self.sign_in(addr, token).map(|(principal, _)| principal)
+    }
+
+    /// As [`Auth::check`], with the token's hash (for a console session to follow it).
+    pub fn sign_in(
+        &self,
+        addr: IpAddr,
+        token: Option<&str>,
+    ) -> Result<(Principal, String), ApiError> {
         let now = Instant::now();
         let counted = counted_as(addr);
         if let Some(wait) = self.braked(counted, now) {
@@ -111,10 +128,13 @@ impl Auth {
         }
         let tokens = self.current();
         match token.and_then(|token| tokens.authenticate(token)) {
-            Some(entry) => Ok(Principal {
-                user: entry.user.clone(),
-                role: entry.role,
-            }),
+            Some(entry) => Ok((
+                Principal {
+                    user: entry.user.clone(),
+                    role: entry.role,
+                },
+                entry.hash_hex(),
+            )),
             None => {
                 // A guess is a token that is wrong; a request with none (a browser asking for
                 // `/favicon.ico`, a probe) guesses nothing and is not counted.

@@ -37,10 +37,17 @@ const MAX_PAGE: i64 = 100;
 
 /// The desk API's routes, behind authentication, in the shared envelope. `app` is the desk
 /// listener's own (its admission is not the ALCS listener's: a busy desk never sheds a till).
-pub fn router(app: AppState, desk: Desk, auth: Arc<Auth>, secure: bool) -> Router {
+pub fn router(
+    app: AppState,
+    desk: Desk,
+    auth: Arc<Auth>,
+    sessions: crate::service::sessions::Sessions,
+    secure: bool,
+) -> Router {
     let console = super::console::router(super::console::ConsoleState {
         desk: desk.clone(),
         auth: auth.clone(),
+        sessions,
         country: app.default_country,
         default_language: app.default_language,
         secure,
