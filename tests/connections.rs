@@ -299,11 +299,7 @@ async fn tls_on_a_public_address_without_client_certificates_is_warned_about() {
 #[tokio::test]
 async fn the_admin_listener_cuts_off_silent_half_sent_and_idle_connections() {
     let dir = tempfile::tempdir().unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = free_port();
     let admin = format!("127.0.0.1:{port}");
     let (server, _log, _addr) = serve(
         &dir,

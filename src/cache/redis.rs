@@ -14,49 +14,25 @@ use redis::{AsyncCommands, Script};
 use super::HashWrite;
 use crate::breaker::Breaker;
 
-/// Replaces the whole hash when Redis holds an older version or none, and leaves it when Redis
-/// holds a newer one. At the same version it leaves it too — except in repair mode (ARGV[2] =
-/// 'r', rebuilds), which rewrites it when its contents differ (drift: edited by hand, written by
-/// an older tool). Forced (ARGV[2] = '1'): always. Returns 1 written, 0 already current, -1
-/// newer in Redis. One key per call, so it works on Redis Cluster; atomic because it is one
-/// script.
+/// A version-guarded write of one key: ARGV[1] the version, ARGV[2] the mode, ARGV[3] the
+/// member ('' for a whole hash), then field/value pairs. One key per call, so it works on Redis
+/// Cluster; atomic because it is one script. Returns 1 written, 0 already current, -1 newer in
+/// Redis.
+///
+/// A whole hash (`Version`) is replaced when Redis holds an older version or none, and left
+/// when Redis holds a newer one. At the same version it is left too — except in repair mode
+/// (ARGV[2] = 'r', rebuilds), which rewrites it when its contents differ (drift: edited by hand,
+/// written by an older tool). Forced (ARGV[2] = '1'): always.
+///
+/// A member's entry in a hash that members share (the PIN index) is guarded the same way by
+/// the member's own `Version.{member}`, which stays after the member leaves (no pair given), so
+/// that a stale write cannot bring it back; the other members' fields are never touched.
 const WRITE_SCRIPT: &str = r"
-local current = redis.call('HGET', KEYS[1], 'Version')
-if ARGV[2] ~= '1' and current and tonumber(current) then
-  local have, want = tonumber(current), tonumber(ARGV[1])
-  if have > want then
-    return -1
-  end
-  if have == want then
-    if ARGV[2] ~= 'r' then
-      return 0
-    end
-    if redis.call('HLEN', KEYS[1]) == (#ARGV - 2) / 2 + 1 then
-      local same = true
-      for i = 3, #ARGV, 2 do
-        if redis.call('HGET', KEYS[1], ARGV[i]) ~= ARGV[i + 1] then
-          same = false
-          break
-        end
-      end
-      if same then
-        return 0
-      end
-    end
-  end
+local member = ARGV[3]
+local version_field = 'Version'
+if member ~= '' then
+  version_field = 'Version.' .. member
 end
-redis.call('DEL', KEYS[1])
-redis.call('HSET', KEYS[1], 'Version', ARGV[1], unpack(ARGV, 3))
-return 1
-";
-
-/// One member's entry in a hash that members share (the PIN index): KEYS[1] the hash,
-/// ARGV[1] the member's version, ARGV[2] the mode (as the write script's), ARGV[3] the member,
-/// then its field and value, or nothing when the member leaves. The member's version is kept
-/// as `Version.{member}` and stays after it leaves, so that a stale write cannot bring it back;
-/// other members' fields are never touched. Returns 1 written, 0 already current, -1 newer.
-const ENTRY_SCRIPT: &str = r"
-local version_field = 'Version.' .. ARGV[3]
 local current = redis.call('HGET', KEYS[1], version_field)
 if ARGV[2] ~= '1' and current and tonumber(current) then
   local have, want = tonumber(current), tonumber(ARGV[1])
@@ -67,16 +43,32 @@ if ARGV[2] ~= '1' and current and tonumber(current) then
     if ARGV[2] ~= 'r' then
       return 0
     end
-    if redis.call('HGET', KEYS[1], ARGV[3]) == (ARGV[5] or false) then
+    local same
+    if member ~= '' then
+      same = redis.call('HGET', KEYS[1], member) == (ARGV[5] or false)
+    else
+      same = redis.call('HLEN', KEYS[1]) == (#ARGV - 3) / 2 + 1
+      for i = 4, #ARGV, 2 do
+        if same and redis.call('HGET', KEYS[1], ARGV[i]) ~= ARGV[i + 1] then
+          same = false
+        end
+      end
+    end
+    if same then
       return 0
     end
   end
 end
-redis.call('HDEL', KEYS[1], ARGV[3])
-if ARGV[4] then
-  redis.call('HSET', KEYS[1], ARGV[4], ARGV[5])
+if member ~= '' then
+  redis.call('HDEL', KEYS[1], member)
+  if ARGV[4] then
+    redis.call('HSET', KEYS[1], ARGV[4], ARGV[5])
+  end
+  redis.call('HSET', KEYS[1], version_field, ARGV[1])
+else
+  redis.call('DEL', KEYS[1])
+  redis.call('HSET', KEYS[1], 'Version', ARGV[1], unpack(ARGV, 4))
 end
-redis.call('HSET', KEYS[1], version_field, ARGV[1])
 return 1
 ";
 
@@ -156,8 +148,6 @@ pub struct RedisCache {
     prefix: String,
     timeout: Duration,
     script: Script,
-    /// [`ENTRY_SCRIPT`], for members' entries.
-    entry_script: Script,
     breaker: Arc<Breaker>,
 }
 
@@ -202,7 +192,6 @@ impl RedisCache {
             prefix: prefix.to_owned(),
             timeout,
             script: Script::new(WRITE_SCRIPT),
-            entry_script: Script::new(ENTRY_SCRIPT),
             breaker: Breaker::new("Redis"),
         })
     }
@@ -284,20 +273,14 @@ impl RedisCache {
         // hashes cost one round trip.
         let mut pipe = redis::pipe();
         for hash in hashes {
-            let script = match hash.member {
-                None => &self.script,
-                Some(_) => &self.entry_script,
-            };
             let command = pipe
                 .cmd("EVALSHA")
-                .arg(script.get_hash())
+                .arg(self.script.get_hash())
                 .arg(1)
                 .arg(format!("{}{}", self.prefix, hash.key))
                 .arg(hash.version)
-                .arg(mode);
-            if let Some(member) = &hash.member {
-                command.arg(member);
-            }
+                .arg(mode)
+                .arg(hash.member.as_deref().unwrap_or(""));
             for (field, value) in &hash.fields {
                 command.arg(field).arg(value);
             }
@@ -311,14 +294,12 @@ impl RedisCache {
                         if e.kind()
                             == redis::ErrorKind::Server(redis::ServerErrorKind::NoScript) =>
                     {
-                        for script in [WRITE_SCRIPT, ENTRY_SCRIPT] {
-                            redis::cmd("SCRIPT")
-                                .arg("LOAD")
-                                .arg(script)
-                                .query_async::<String>(&mut conn)
-                                .await
-                                .context("load the cache write scripts")?;
-                        }
+                        redis::cmd("SCRIPT")
+                            .arg("LOAD")
+                            .arg(WRITE_SCRIPT)
+                            .query_async::<String>(&mut conn)
+                            .await
+                            .context("load the cache write script")?;
                         pipe.query_async(&mut conn).await
                     }
                     done => done,

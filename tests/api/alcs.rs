@@ -145,15 +145,6 @@ pub fn url_on(port: u16) -> String {
     format!("http://127.0.0.1:{port}/alcs/loyalty/v1/loyalty-cards/{{card-number}}/activation")
 }
 
-/// A port nothing listens on (yet).
-fn closed_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 async fn app_notifying(
     url: &str,
     adjust: impl FnOnce(&mut cps::config::Settings),
@@ -278,7 +269,7 @@ async fn a_4xx_other_than_408_or_429_is_a_permanent_failure() {
 
 #[tokio::test]
 async fn alcs_down_throughout_gives_a_dead_letter_that_retry_delivers_once_it_is_back() {
-    let port = closed_port();
+    let port = free_port();
     let Some(app) = app_notifying(&url_on(port), |s| s.outbox_max_attempts = "3".into()).await
     else {
         return;
@@ -350,7 +341,7 @@ async fn a_notice_cut_off_by_a_crash_is_delivered_after_restart() {
     let Some((db, _prefix)) = TestApp::resources(backend()).await else {
         return;
     };
-    let port = closed_port();
+    let port = free_port();
     let url = url_on(port);
     let env = [
         ("CPS_DATABASE_URL", db.url.as_str()),
@@ -628,7 +619,7 @@ async fn a_call_that_times_out_is_retried() {
 
 #[tokio::test]
 async fn a_notice_failing_past_the_maximum_age_becomes_a_dead_letter() {
-    let Some(app) = app_notifying(&url_on(closed_port()), |s| {
+    let Some(app) = app_notifying(&url_on(free_port()), |s| {
         s.outbox_max_age_secs = "1".into();
         s.outbox_max_attempts = "1000".into();
     })

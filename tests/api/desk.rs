@@ -472,11 +472,7 @@ async fn the_desk_changes_a_phone_only_at_the_version_it_saw() {
 /// names both cards around the customer). The erasure removes them all, whatever their shape.
 #[tokio::test]
 async fn erasure_with_redis_down_leaves_no_queued_payload_holding_the_phone_number() {
-    let closed = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let closed = free_port();
     let Some((app, desk)) = TestApp::spawn_desk_with(move |s| {
         s.redis_url = Some(format!("redis://127.0.0.1:{closed}"));
         s.redis_prefix = "erasure:".into();

@@ -214,15 +214,6 @@ async fn methods_a_client_makes_up_do_not_make_new_series() {
     assert!(value(&scraped, &other) >= 2.0, "{scraped}");
 }
 
-/// A free port on loopback, for a process's listener whose port the test must know.
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// A fresh process's first scrape already shows every series an operator's dashboard and
 /// alerts need: the outbox by every kind and state (0), the breakers, the refill, and the
 /// standard `process_*` series.

@@ -439,11 +439,7 @@ async fn sigterm_turns_readiness_503_while_requests_are_served_for_the_delay() {
     let Some((db, _prefix)) = TestApp::resources(Backend::Sqlite).await else {
         return;
     };
-    let admin_port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let admin_port = free_port();
     let admin = format!("127.0.0.1:{admin_port}");
     let (mut child, mut logs, addr) = start(&[
         ("CPS_DATABASE_URL", db.url.as_str()),

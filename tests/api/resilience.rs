@@ -140,11 +140,7 @@ async fn cache_verify_exit_codes_tell_agreement_drift_configuration_and_unreacha
         .unwrap();
     assert_eq!(app.cps(&["cache", "verify"]).await.status.code(), Some(1));
     // Redis on a port where nothing listens: unreachable.
-    let closed = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let closed = free_port();
     for args in [&["cache", "verify"][..], &["cache", "rebuild"]] {
         let out = std::process::Command::new(env!("CARGO_BIN_EXE_cps"))
             .args(args)

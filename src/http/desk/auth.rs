@@ -221,12 +221,18 @@ fn counted_as(addr: IpAddr) -> IpAddr {
 mod tests {
     use super::*;
 
-    #[test]
-    fn an_ipv6_client_is_counted_by_its_slash_64() {
+    /// An `Auth` over an empty tokens file: every token is a guess.
+    fn nobody(max_failures: usize) -> (tempfile::TempDir, Auth) {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("tokens");
         std::fs::write(&file, "").unwrap();
-        let auth = Auth::load(file, 3).unwrap();
+        let auth = Auth::load(file, max_failures).unwrap();
+        (dir, auth)
+    }
+
+    #[test]
+    fn an_ipv6_client_is_counted_by_its_slash_64() {
+        let (_dir, auth) = nobody(3);
         // Each guess from another address of the same /64: braked after three all the same.
         for i in 0..3u16 {
             let addr = IpAddr::from([0x2001, 0xdb8, 0, 1, 0, 0, 0, i + 1]);
@@ -251,10 +257,7 @@ mod tests {
 
     #[test]
     fn an_address_is_braked_after_the_allowed_failures_and_released_after_the_window() {
-        let dir = tempfile::tempdir().unwrap();
-        let file = dir.path().join("tokens");
-        std::fs::write(&file, "").unwrap();
-        let auth = Auth::load(file, 10).unwrap();
+        let (_dir, auth) = nobody(10);
         let addr = IpAddr::from([10, 0, 0, 1]);
         let other = IpAddr::from([10, 0, 0, 2]);
         let start = Instant::now();

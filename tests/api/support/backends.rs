@@ -198,3 +198,12 @@ pub fn cleanup<F: std::future::Future<Output = Option<T>> + Send + 'static, T: S
     })
     .join();
 }
+
+/// A port nothing listens on now, on loopback: for a listener (or a closed port) a test must
+/// know the number of beforehand.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port()
+}

@@ -7,7 +7,7 @@ use sqlx::Connection;
 use tempfile::TempDir;
 
 use super::app::TestApp;
-use super::backends::available;
+use super::backends::{available, free_port};
 
 impl TestApp {
     /// Another client's open transaction, until the returned value is dropped: on PostgreSQL
@@ -68,10 +68,7 @@ impl PrivateRedis {
         if !available("redis-server binary", "PATH", found) {
             return None;
         }
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("a free port")
-            .port();
+        let port = free_port();
         let mut redis = Self {
             port,
             dir: tempfile::tempdir().expect("a temporary directory"),
@@ -336,11 +333,7 @@ impl PrivatePostgres {
         }
         let bin = bin?;
         let dir = tempfile::tempdir().unwrap();
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        let port = free_port();
         let run = |args: &[&str]| {
             let out = std::process::Command::new("runuser")
                 .args(["-u", "postgres", "--"])
