@@ -349,6 +349,31 @@ pub struct Settings {
     /// PEM private key of `--alcs-client-cert`.
     #[arg(long, env = "CPS_ALCS_CLIENT_KEY", global = true)]
     pub alcs_client_key: Option<PathBuf>,
+    /// Seconds between two passes of the pruning job over the tables that grow (delivered
+    /// notices, the audit trail, expired failures, leases and sessions); 0: never prune.
+    #[arg(
+        long,
+        env = "CPS_PRUNE_INTERVAL_SECS",
+        default_value = "300",
+        global = true
+    )]
+    pub prune_interval_secs: String,
+    /// Days an ALCS notice is kept after delivery (the record that ALCS was told).
+    #[arg(
+        long,
+        env = "CPS_DELIVERED_RETENTION_DAYS",
+        default_value = "90",
+        global = true
+    )]
+    pub delivered_retention_days: String,
+    /// Days the audit trail is kept (2,192: six years, the Polish limitation period).
+    #[arg(
+        long,
+        env = "CPS_AUDIT_RETENTION_DAYS",
+        default_value = "2192",
+        global = true
+    )]
+    pub audit_retention_days: String,
     /// Language of error messages when the request names none we know (`pl_PL` or `en_US`).
     #[arg(
         long,
@@ -485,6 +510,8 @@ pub struct Config {
     pub tls: Option<TlsConfig>,
     /// Which side effects writes record (follows from `redis` and `alcs`).
     pub policy: crate::service::Policy,
+    /// The pruning job.
+    pub housekeeping: crate::service::housekeeping::HousekeepingConfig,
 }
 
 /// The ALCS-facing listener and how requests on it are handled.
@@ -676,9 +703,30 @@ impl Config {
         let redis = RedisConfig::check(s, redis_timeout)?;
         let alcs = AlcsConfig::check(s, alcs_timeout)?;
         let outbox = outbox(s, redis_timeout.max(alcs_timeout))?;
+        let database = DatabaseConfig::check(s, serving)?;
+        let day = |value: &str, setting: &str| secs(value, setting, 1..=36_500).map(|d| d * 86_400);
+        let prune_every = number(
+            &s.prune_interval_secs,
+            "--prune-interval-secs / CPS_PRUNE_INTERVAL_SECS",
+            0..=86_400,
+        )?;
+        let housekeeping = crate::service::housekeeping::HousekeepingConfig {
+            interval: (prune_every > 0).then(|| Duration::from_secs(prune_every)),
+            delivered: day(
+                &s.delivered_retention_days,
+                "--delivered-retention-days / CPS_DELIVERED_RETENTION_DAYS",
+            )?,
+            audit: day(
+                &s.audit_retention_days,
+                "--audit-retention-days / CPS_AUDIT_RETENTION_DAYS",
+            )?,
+            activation_window: database.store.activation_limit.window,
+            ..Default::default()
+        };
         Ok(Self {
             http,
-            database: DatabaseConfig::check(s, serving)?,
+            database,
+            housekeeping,
             policy: crate::service::Policy {
                 cache: redis.is_some(),
                 alcs_notices: alcs.is_some(),

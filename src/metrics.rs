@@ -31,6 +31,7 @@ pub mod names {
     pub const BREAKER_OPEN: &str = "cps_breaker_open";
     pub const REFILL_RUNNING: &str = "cps_cache_refill_running";
     pub const REFILL_CARDS: &str = "cps_cache_refill_cards";
+    pub const PRUNED_ROWS: &str = "cps_pruned_rows_total";
     pub const UPTIME: &str = "cps_uptime_seconds";
     pub const BUILD_INFO: &str = "cps_build_info";
 }
@@ -99,6 +100,10 @@ fn describe() {
     describe_gauge!(
         names::REFILL_CARDS,
         "Cards of the running (or last) cache refill: done, and total when it started."
+    );
+    describe_counter!(
+        names::PRUNED_ROWS,
+        "Rows the pruning job deleted, by table."
     );
     describe_gauge!(
         names::UPTIME,

@@ -49,6 +49,11 @@ pub struct Application {
     service: Service,
     /// How long the listeners keep accepting after the shutdown signal.
     shutdown_delay: std::time::Duration,
+    /// The pruning job and what it prunes.
+    housekeeping: (
+        Arc<dyn crate::store::Prune>,
+        crate::service::housekeeping::HousekeepingConfig,
+    ),
 }
 
 /// The database and the cache a configuration names, opened (and the database migrated).
@@ -221,6 +226,10 @@ impl Application {
         let addr = listener.local_addr()?;
         let service = state.service.clone();
         let shutdown_delay = http_config.shutdown_delay;
+        let housekeeping = (
+            store.clone() as Arc<dyn crate::store::Prune>,
+            config.housekeeping,
+        );
         Ok(Self {
             listener,
             addr,
@@ -234,6 +243,7 @@ impl Application {
             worker: config.outbox,
             service,
             shutdown_delay,
+            housekeeping,
         })
     }
 
@@ -276,6 +286,12 @@ impl Application {
         let refiller = self
             .refiller
             .map(|refiller| tokio::spawn(refiller.run(stop_tx.subscribe())));
+        let (prune_store, prune_config) = self.housekeeping;
+        let pruning = tokio::spawn(crate::service::housekeeping::run(
+            prune_store,
+            prune_config,
+            stop_tx.subscribe(),
+        ));
         let server_stop = stop_tx.subscribe();
         // The same bounds as the API's (header and idle deadlines, the connection cap):
         // operators bind it beyond loopback for their scrapers.
@@ -358,6 +374,7 @@ impl Application {
         if let Some(refiller) = refiller {
             let _ = refiller.await;
         }
+        let _ = pruning.await;
         tracing::info!("shut down");
         served
     }

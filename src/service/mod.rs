@@ -22,6 +22,7 @@ use crate::outbox::worker::Deliverer;
 use crate::store::{OutboxRow, Outcome, Store, StoreError};
 
 pub mod desk;
+pub mod housekeeping;
 mod policy;
 pub mod sessions;
 

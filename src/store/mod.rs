@@ -16,6 +16,7 @@ mod desk;
 mod group;
 mod guard;
 mod ops;
+mod prune;
 mod rows;
 mod script;
 mod sessions;
@@ -39,6 +40,7 @@ pub use desk::{
 };
 pub use guard::Guarded;
 pub use ops::SqlStore;
+pub use prune::{Prunable, Prune};
 pub use sessions::{SessionStore, StoredSession};
 
 /// How a store is opened.

@@ -19,6 +19,7 @@ mod lock;
 mod metrics;
 mod openapi;
 mod process;
+mod pruning;
 mod read;
 mod register;
 mod request_ids;

@@ -166,6 +166,35 @@ impl Desk {
 }
 
 impl TestApp {
+    /// Runs statements straight on the app's database (as an operator or an older version
+    /// would have left rows); the first column of the last one's rows, as text.
+    pub async fn raw_sql(&self, statements: &[&str]) -> Vec<String> {
+        use sqlx::Connection;
+        let mut rows = Vec::new();
+        if self.database_url.starts_with("sqlite:") {
+            let mut conn = sqlx::SqliteConnection::connect(&self.database_url)
+                .await
+                .expect("open the SQLite file");
+            for statement in statements {
+                rows = sqlx::query_scalar(statement)
+                    .fetch_all(&mut conn)
+                    .await
+                    .unwrap_or_else(|e| panic!("{statement}: {e}"));
+            }
+        } else {
+            let mut conn = sqlx::PgConnection::connect(&self.database_url)
+                .await
+                .expect("connect to PostgreSQL");
+            for statement in statements {
+                rows = sqlx::query_scalar(statement)
+                    .fetch_all(&mut conn)
+                    .await
+                    .unwrap_or_else(|e| panic!("{statement}: {e}"));
+            }
+        }
+        rows
+    }
+
     /// Texts stored anywhere that mention `needle`, table by table: where personal data lingers.
     pub async fn stored_mentions(&self, needle: &str) -> Vec<String> {
         let like = format!("%{needle}%");
