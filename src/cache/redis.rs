@@ -243,6 +243,36 @@ impl RedisCache {
         self.write_mode(hash, "r").await
     }
 
+    /// Rebuilds' batches: every hash written as [`RedisCache::repair`] (or forced), all in one
+    /// pipeline, one round trip for the batch.
+    pub async fn repair_all(
+        &self,
+        hashes: &[HashWrite],
+        force: bool,
+    ) -> Result<Vec<Written>, CacheError> {
+        self.write_all(hashes, if force { "1" } else { "r" }).await
+    }
+
+    /// Several hashes' fields (each empty when its key does not exist), in one round trip.
+    pub async fn read_all(
+        &self,
+        keys: &[&str],
+    ) -> Result<Vec<BTreeMap<String, String>>, CacheError> {
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut pipe = redis::pipe();
+        for key in keys {
+            pipe.cmd("HGETALL").arg(format!("{}{key}", self.prefix));
+        }
+        self.guarded(async {
+            pipe.query_async(&mut self.conn.clone())
+                .await
+                .context("read cache hashes")
+        })
+        .await
+    }
+
     async fn write_mode(&self, hash: &HashWrite, mode: &str) -> Result<Written, CacheError> {
         let written = self.write_all(std::slice::from_ref(hash), mode).await?;
         Ok(written.into_iter().next().unwrap_or(Written::Current))

@@ -120,12 +120,9 @@ impl<'a> Rebuild<'a> {
             return Ok(false);
         };
         self.after = Some(last.card.number.clone());
-        for hash in states.iter().flat_map(|s| s.hashes()) {
-            let written = if self.force {
-                self.cache.write(&hash, true).await?
-            } else {
-                self.cache.repair(&hash).await?
-            };
+        // The batch's hashes in one pipeline: a round trip per batch, not per hash.
+        let hashes: Vec<HashWrite> = states.iter().flat_map(|s| s.hashes()).collect();
+        for written in self.cache.repair_all(&hashes, self.force).await? {
             match written {
                 Written::Written => self.report.written += 1,
                 Written::Current => self.report.current += 1,
@@ -157,8 +154,10 @@ pub async fn verify(
     // PIN index entries that should be there: (key, card).
     let mut expected_members = HashSet::new();
     each_batch(source, batch, async |hashes, cards| {
-        for hash in hashes {
-            let actual = cache.read(&hash.key).await?;
+        // The batch's hashes read in one pipeline.
+        let keys: Vec<&str> = hashes.iter().map(|h| h.key.as_str()).collect();
+        let actual = cache.read_all(&keys).await?;
+        for (hash, actual) in hashes.into_iter().zip(actual) {
             compare(&hash, &actual, &mut report.drift);
             if let Some(member) = hash.member.as_ref().filter(|_| !hash.fields.is_empty()) {
                 expected_members.insert((hash.key.clone(), member.clone()));

@@ -7,7 +7,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use super::db::{Db, Tx};
-use super::rows::{self, CardViewRow};
+use super::rows::{self, CACHE_COLUMNS, CardViewRow, WALLET_COLUMNS};
 use super::script::{self, Step};
 use super::sql::sql;
 use super::{
@@ -57,6 +57,9 @@ impl SqlStore {
         &self.db
     }
 
+    /// Up to `limit` cards after `after` in card-number order, each with its customer: three
+    /// statements for the whole batch (the cards and customers, their wallets, the customers'
+    /// cards), over one snapshot, whatever its size.
     pub(crate) async fn records(
         &self,
         after: Option<&CardNumber>,
@@ -64,21 +67,61 @@ impl SqlStore {
     ) -> Result<Vec<CardRecord>, StoreError> {
         let mut tx = self.db.begin_read().await?;
         let mut conn = tx.conn();
-        let numbers: Vec<(String,)> = sql(
-            "select card_number from cards where card_number > $1 order by card_number limit $2",
-        )
+        let rows: Vec<rows::BatchRow> = sql(format!(
+            "select c.card_number, {CACHE_COLUMNS} from cards c
+             join customers u on u.id = c.customer_id
+             where c.card_number > $1 order by c.card_number limit $2"
+        ))
         .bind(after.map_or("", CardNumber::as_str))
         .bind(limit)
         .fetch_all(&mut conn)
         .await
         .context("list cards")?;
-        let mut records = Vec::with_capacity(numbers.len());
-        for (number,) in numbers {
-            let number = rows::card_number(&number)?;
-            records.push(script::record(&mut conn, &number).await?);
-        }
+        let (Some(first), Some(last)) = (rows.first(), rows.last()) else {
+            tx.end().await?;
+            return Ok(Vec::new());
+        };
+        // The batch is exactly the cards in [first, last]: the same snapshot, keyset order.
+        let (first, last) = (first.card_number.clone(), last.card_number.clone());
+        let wallets: Vec<rows::BatchWalletRow> = sql(format!(
+            "select card_number, {WALLET_COLUMNS} from wallets
+             where card_number >= $1 and card_number <= $2 order by card_number, position"
+        ))
+        .bind(first.as_str())
+        .bind(last.as_str())
+        .fetch_all(&mut conn)
+        .await
+        .context("read the wallets")?;
+        let customers_cards: Vec<(String, String, String)> = sql(
+            "select customer_id, card_number, status from cards
+             where customer_id in (select customer_id from cards
+                                   where card_number >= $1 and card_number <= $2)
+             order by customer_id, card_number",
+        )
+        .bind(first.as_str())
+        .bind(last.as_str())
+        .fetch_all(&mut conn)
+        .await
+        .context("read the customers' cards")?;
         tx.end().await?;
-        Ok(records)
+        let mut wallets_of: std::collections::HashMap<String, Vec<rows::WalletRow>> =
+            std::collections::HashMap::new();
+        for row in wallets {
+            wallets_of.entry(row.card_number).or_default().push(row.wallet);
+        }
+        let mut cards_of: std::collections::HashMap<String, Vec<(String, String)>> =
+            std::collections::HashMap::new();
+        for (customer, card, status) in customers_cards {
+            cards_of.entry(customer).or_default().push((card, status));
+        }
+        rows.into_iter()
+            .map(|row| {
+                let number = rows::card_number(&row.card_number)?;
+                let wallets = rows::wallets(wallets_of.remove(&row.card_number).unwrap_or_default())?;
+                let cards = cards_of.get(&row.row.customer_id).cloned().unwrap_or_default();
+                row.row.into_record(&number, wallets, cards)
+            })
+            .collect()
     }
 
     pub(crate) async fn count_cards(&self) -> Result<i64, StoreError> {

@@ -156,6 +156,28 @@ impl CardViewRow {
     }
 }
 
+/// A card of a batch (rebuilds, verify), with its customer.
+#[derive(sqlx::FromRow)]
+pub(super) struct BatchRow {
+    pub(super) card_number: String,
+    #[sqlx(flatten)]
+    pub(super) row: CacheRow,
+}
+
+/// A wallet of a batch, with its card.
+#[derive(sqlx::FromRow)]
+pub(super) struct BatchWalletRow {
+    pub(super) card_number: String,
+    #[sqlx(flatten)]
+    pub(super) wallet: WalletRow,
+}
+
+/// The columns of [`WalletRow`], from `wallets`: amounts as text, so that numeric's scale
+/// (`132.00`) survives.
+pub(super) const WALLET_COLUMNS: &str = "wallet_id, balance::text as balance, has_stat,
+    stat_lost::text as stat_lost, stat_transferred_out::text as stat_transferred_out,
+    stat_transferred_in::text as stat_transferred_in, stat_issued::text as stat_issued, version";
+
 /// A card and its customer, as the cache shows them (without wallets and the customer's cards,
 /// which are read separately).
 #[derive(sqlx::FromRow)]

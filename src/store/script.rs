@@ -7,7 +7,9 @@
 
 use chrono::{DateTime, Utc};
 
-use super::rows::{self, CACHE_COLUMNS, CacheRow, SNAPSHOT_COLUMNS, SnapshotRow, WalletRow};
+use super::rows::{
+    self, CACHE_COLUMNS, CacheRow, SNAPSHOT_COLUMNS, SnapshotRow, WALLET_COLUMNS, WalletRow,
+};
 use super::sql::{Conn, Time, sql};
 use super::{AttemptLimit, Context, OutboxRow, Record, Recorder, StoreError, Write, WriteKind};
 use crate::domain::{
@@ -487,13 +489,9 @@ pub(super) async fn wallets(
     conn: &mut Conn<'_>,
     card: &CardNumber,
 ) -> Result<Vec<Wallet>, StoreError> {
-    let rows: Vec<WalletRow> = sql(
-        "select wallet_id, balance::text as balance, has_stat, stat_lost::text as stat_lost,
-                stat_transferred_out::text as stat_transferred_out,
-                stat_transferred_in::text as stat_transferred_in,
-                stat_issued::text as stat_issued, version
-         from wallets where card_number = $1 order by position",
-    )
+    let rows: Vec<WalletRow> = sql(format!(
+        "select {WALLET_COLUMNS} from wallets where card_number = $1 order by position"
+    ))
     .bind(card.as_str())
     .fetch_all(conn)
     .await
