@@ -142,6 +142,10 @@ impl<T> Context<T> for redis::RedisResult<T> {
     }
 }
 
+/// Commands per pipeline in bulk work (rebuild, verify): enough to pay one round trip for many
+/// hashes, few enough that one answer comes well within the command timeout on a busy Redis.
+const PIPELINE: usize = 64;
+
 #[derive(Clone)]
 pub struct RedisCache {
     conn: ConnectionManager,
@@ -243,34 +247,42 @@ impl RedisCache {
         self.write_mode(hash, "r").await
     }
 
-    /// Rebuilds' batches: every hash written as [`RedisCache::repair`] (or forced), all in one
-    /// pipeline, one round trip for the batch.
+    /// Rebuilds' batches: every hash written as [`RedisCache::repair`] (or forced), in
+    /// pipelines of [`PIPELINE`] commands: a round trip per pipeline, not per hash.
     pub async fn repair_all(
         &self,
         hashes: &[HashWrite],
         force: bool,
     ) -> Result<Vec<Written>, CacheError> {
-        self.write_all(hashes, if force { "1" } else { "r" }).await
+        let mut written = Vec::with_capacity(hashes.len());
+        for chunk in hashes.chunks(PIPELINE) {
+            written.extend(self.write_all(chunk, if force { "1" } else { "r" }).await?);
+        }
+        Ok(written)
     }
 
-    /// Several hashes' fields (each empty when its key does not exist), in one round trip.
+    /// Several hashes' fields (each empty when its key does not exist), in pipelines of
+    /// [`PIPELINE`] commands.
     pub async fn read_all(
         &self,
         keys: &[&str],
     ) -> Result<Vec<BTreeMap<String, String>>, CacheError> {
-        if keys.is_empty() {
-            return Ok(Vec::new());
+        let mut all = Vec::with_capacity(keys.len());
+        for chunk in keys.chunks(PIPELINE) {
+            let mut pipe = redis::pipe();
+            for key in chunk {
+                pipe.cmd("HGETALL").arg(format!("{}{key}", self.prefix));
+            }
+            let read: Vec<BTreeMap<String, String>> = self
+                .guarded(async {
+                    pipe.query_async(&mut self.conn.clone())
+                        .await
+                        .context("read cache hashes")
+                })
+                .await?;
+            all.extend(read);
         }
-        let mut pipe = redis::pipe();
-        for key in keys {
-            pipe.cmd("HGETALL").arg(format!("{}{key}", self.prefix));
-        }
-        self.guarded(async {
-            pipe.query_async(&mut self.conn.clone())
-                .await
-                .context("read cache hashes")
-        })
-        .await
+        Ok(all)
     }
 
     async fn write_mode(&self, hash: &HashWrite, mode: &str) -> Result<Written, CacheError> {

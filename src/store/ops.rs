@@ -92,22 +92,24 @@ impl SqlStore {
         .fetch_all(&mut conn)
         .await
         .context("read the wallets")?;
-        let customers_cards: Vec<(String, String, String)> = sql(
-            "select customer_id, card_number, status from cards
+        let customers_cards: Vec<(String, String, String)> =
+            sql("select customer_id, card_number, status from cards
              where customer_id in (select customer_id from cards
                                    where card_number >= $1 and card_number <= $2)
-             order by customer_id, card_number",
-        )
-        .bind(first.as_str())
-        .bind(last.as_str())
-        .fetch_all(&mut conn)
-        .await
-        .context("read the customers' cards")?;
+             order by customer_id, card_number")
+            .bind(first.as_str())
+            .bind(last.as_str())
+            .fetch_all(&mut conn)
+            .await
+            .context("read the customers' cards")?;
         tx.end().await?;
         let mut wallets_of: std::collections::HashMap<String, Vec<rows::WalletRow>> =
             std::collections::HashMap::new();
         for row in wallets {
-            wallets_of.entry(row.card_number).or_default().push(row.wallet);
+            wallets_of
+                .entry(row.card_number)
+                .or_default()
+                .push(row.wallet);
         }
         let mut cards_of: std::collections::HashMap<String, Vec<(String, String)>> =
             std::collections::HashMap::new();
@@ -117,8 +119,12 @@ impl SqlStore {
         rows.into_iter()
             .map(|row| {
                 let number = rows::card_number(&row.card_number)?;
-                let wallets = rows::wallets(wallets_of.remove(&row.card_number).unwrap_or_default())?;
-                let cards = cards_of.get(&row.row.customer_id).cloned().unwrap_or_default();
+                let wallets =
+                    rows::wallets(wallets_of.remove(&row.card_number).unwrap_or_default())?;
+                let cards = cards_of
+                    .get(&row.row.customer_id)
+                    .cloned()
+                    .unwrap_or_default();
                 row.row.into_record(&number, wallets, cards)
             })
             .collect()
