@@ -261,26 +261,52 @@ impl RedisCache {
         Ok(written)
     }
 
-    /// Several hashes' fields (each empty when its key does not exist), in pipelines of
-    /// [`PIPELINE`] commands.
+    /// What Redis holds of each of `hashes`, in pipelines of [`PIPELINE`] commands: a whole
+    /// hash's fields (empty when the key does not exist), and of a member's entry only the
+    /// member's own two fields (a shared hash may hold many members: it is not read whole for
+    /// each of them).
     pub async fn read_all(
         &self,
-        keys: &[&str],
+        hashes: &[HashWrite],
     ) -> Result<Vec<BTreeMap<String, String>>, CacheError> {
-        let mut all = Vec::with_capacity(keys.len());
-        for chunk in keys.chunks(PIPELINE) {
+        let mut all = Vec::with_capacity(hashes.len());
+        for chunk in hashes.chunks(PIPELINE) {
             let mut pipe = redis::pipe();
-            for key in chunk {
-                pipe.cmd("HGETALL").arg(format!("{}{key}", self.prefix));
+            for hash in chunk {
+                let key = format!("{}{}", self.prefix, hash.key);
+                match &hash.member {
+                    None => pipe.cmd("HGETALL").arg(key),
+                    Some(member) => pipe
+                        .cmd("HMGET")
+                        .arg(key)
+                        .arg(member)
+                        .arg(hash.version_field()),
+                };
             }
-            let read: Vec<BTreeMap<String, String>> = self
+            let read: Vec<redis::Value> = self
                 .guarded(async {
                     pipe.query_async(&mut self.conn.clone())
                         .await
                         .context("read cache hashes")
                 })
                 .await?;
-            all.extend(read);
+            for (hash, value) in chunk.iter().zip(read) {
+                let fields = match &hash.member {
+                    None => redis::from_redis_value(value),
+                    Some(member) => {
+                        redis::from_redis_value::<Vec<Option<String>>>(value).map(|values| {
+                            [member.clone(), hash.version_field()]
+                                .into_iter()
+                                .zip(values)
+                                .filter_map(|(field, value)| value.map(|v| (field, v)))
+                                .collect()
+                        })
+                    }
+                }
+                .map_err(redis::RedisError::from)
+                .context("read cache hashes")?;
+                all.push(fields);
+            }
         }
         Ok(all)
     }
