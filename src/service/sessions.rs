@@ -39,8 +39,9 @@ const TOUCH_EVERY: Duration = Duration::from_secs(30);
 /// What a session id names.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Found {
-    /// In force: the user, and the hash of the token it was opened with.
-    Live { user: String, token_hash: String },
+    /// In force: the hash of the token it was opened with (whose entry in the tokens file, if
+    /// still there, says who the user is and their role now).
+    Live { token_hash: String },
     /// Ended by time (and now forgotten).
     Ended,
     /// No such session: signed out, forgotten, or never opened.
@@ -112,7 +113,6 @@ impl Sessions {
             self.store.touch_session(&key, now).await?;
         }
         Ok(Found::Live {
-            user: session.user_name,
             token_hash: session.token_hash,
         })
     }

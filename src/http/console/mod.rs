@@ -227,7 +227,7 @@ async fn session(state: &ConsoleState, headers: &HeaderMap) -> Result<Session, B
         }
     };
     match found {
-        Found::Live { token_hash, .. } => match state.auth.principal_for_hash(&token_hash) {
+        Found::Live { token_hash } => match state.auth.principal_for_hash(&token_hash) {
             Some(principal) => Ok(Session {
                 principal,
                 csrf: csrf_for(id),
