@@ -488,7 +488,13 @@ async fn sigterm_turns_readiness_503_while_requests_are_served_for_the_delay() {
         signalled.elapsed() >= std::time::Duration::from_secs(2),
         "stopped before the delay was over"
     );
-    let lines = logs.drain().join("\n");
+    // The process has exited; its last lines may still be on their way through the pipe.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    let mut lines = logs.drain().join("\n");
+    while !lines.contains("shut down") && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        lines = logs.drain().join("\n");
+    }
     assert!(lines.contains("readiness answers 503"), "{lines}");
     assert!(lines.contains("no longer accepting"), "{lines}");
 }
