@@ -102,6 +102,7 @@ async fn open_cache(config: &Config) -> Result<(Arc<Guarded>, RedisCache), Comma
 pub async fn rebuild(config: &Config, force: bool, batch: i64) -> Outcome {
     let (store, cache) = open_cache(config).await?;
     let terminal = std::io::stderr().is_terminal();
+    let started = std::time::Instant::now();
     let mut rebuild = Rebuild::start(store.as_ref(), &cache, force).await?;
     while rebuild.step(batch).await? {
         if terminal {
@@ -120,12 +121,34 @@ pub async fn rebuild(config: &Config, force: bool, batch: i64) -> Outcome {
         "cache rebuilt: {} cards, {} hashes written, {} already current, {} newer in Redis (kept; --force overwrites)",
         report.cards, report.written, report.current, report.newer
     );
+    println!("{}", pace(report.cards, "cards", started.elapsed()));
     Ok(ExitCode::SUCCESS)
+}
+
+/// How long a bulk command took, its rate and the process's peak resident memory (read from
+/// /proc; absent elsewhere), for operators sizing a run.
+fn pace(count: u64, what: &str, took: std::time::Duration) -> String {
+    let seconds = took.as_secs_f64();
+    let peak = std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("VmHWM:"))
+                .and_then(|v| v.split_whitespace().next()?.parse::<u64>().ok())
+        })
+        .map_or_else(String::new, |kib| {
+            format!(", peak memory {} MiB", kib / 1024)
+        });
+    format!(
+        "took {seconds:.1} s ({:.0} {what}/s){peak}",
+        count as f64 / seconds.max(1e-9)
+    )
 }
 
 /// `cps cache verify`: lists every difference; exit code 1 when there is any.
 pub async fn verify(config: &Config, batch: i64) -> Outcome {
     let (store, cache) = open_cache(config).await?;
+    let started = std::time::Instant::now();
     let report = sync::verify(store.as_ref(), &cache, batch).await?;
     for drift in &report.drift {
         println!("{drift}");
@@ -135,6 +158,7 @@ pub async fn verify(config: &Config, batch: i64) -> Outcome {
         report.cards,
         report.drift.len()
     );
+    println!("{}", pace(report.cards, "cards", started.elapsed()));
     Ok(if report.drift.is_empty() {
         ExitCode::SUCCESS
     } else {

@@ -1,19 +1,21 @@
-//! Where a cache rebuild or verify reads the cards from: the system of record, card by card in
-//! card-number order, as stored.
+//! Where a cache rebuild or verify reads the cards from: the system of record, a batch at a
+//! time, most recently changed first (the cards the tills are about to ask for).
 
 use async_trait::async_trait;
 
-use crate::domain::{CardNumber, CardRecord};
-use crate::store::{Guarded, SqlStore, StoreError};
+use crate::store::{Batch, Guarded, Known, Position, SqlStore, StoreError};
 
 #[async_trait]
 pub trait CacheSource: Send + Sync + 'static {
-    /// Up to `limit` cards with number greater than `after`, in card-number order, as stored.
-    async fn records(
-        &self,
-        after: Option<&CardNumber>,
-        limit: i64,
-    ) -> Result<Vec<CardRecord>, StoreError>;
+    /// Up to `limit` cards after `after` (most recently changed first, then by card number),
+    /// as stored, and where the next batch starts. Each batch is a short read of its own.
+    async fn records(&self, after: Option<&Position>, limit: i64) -> Result<Batch, StoreError>;
+
+    /// What the database says of each of these cards (those it has; in no order).
+    async fn known_cards(&self, numbers: &[String]) -> Result<Vec<Known>, StoreError>;
+
+    /// Which of these customers have a card (in no order).
+    async fn known_customers(&self, ids: &[String]) -> Result<Vec<String>, StoreError>;
 
     async fn count_cards(&self) -> Result<i64, StoreError>;
 
@@ -24,12 +26,16 @@ pub trait CacheSource: Send + Sync + 'static {
 
 #[async_trait]
 impl CacheSource for SqlStore {
-    async fn records(
-        &self,
-        after: Option<&CardNumber>,
-        limit: i64,
-    ) -> Result<Vec<CardRecord>, StoreError> {
+    async fn records(&self, after: Option<&Position>, limit: i64) -> Result<Batch, StoreError> {
         SqlStore::records(self, after, limit).await
+    }
+
+    async fn known_cards(&self, numbers: &[String]) -> Result<Vec<Known>, StoreError> {
+        SqlStore::known_cards(self, numbers).await
+    }
+
+    async fn known_customers(&self, ids: &[String]) -> Result<Vec<String>, StoreError> {
+        SqlStore::known_customers(self, ids).await
     }
 
     async fn count_cards(&self) -> Result<i64, StoreError> {
@@ -44,12 +50,16 @@ impl CacheSource for SqlStore {
 /// Behind the database's circuit breaker, like the store's own operations.
 #[async_trait]
 impl CacheSource for Guarded {
-    async fn records(
-        &self,
-        after: Option<&CardNumber>,
-        limit: i64,
-    ) -> Result<Vec<CardRecord>, StoreError> {
+    async fn records(&self, after: Option<&Position>, limit: i64) -> Result<Batch, StoreError> {
         self.call(self.inner().records(after, limit)).await
+    }
+
+    async fn known_cards(&self, numbers: &[String]) -> Result<Vec<Known>, StoreError> {
+        self.call(self.inner().known_cards(numbers)).await
+    }
+
+    async fn known_customers(&self, ids: &[String]) -> Result<Vec<String>, StoreError> {
+        self.call(self.inner().known_customers(ids)).await
     }
 
     async fn count_cards(&self) -> Result<i64, StoreError> {

@@ -39,7 +39,7 @@ pub use desk::{
     DeskCard, DeskCustomer, DeskCustomerHead, DeskStore, HistoryEntry, HistoryOf, NoticeState,
 };
 pub use guard::Guarded;
-pub use ops::SqlStore;
+pub use ops::{Batch, Known, Position, SqlStore};
 pub use prune::{Prunable, Prune};
 pub use sessions::{SessionStore, StoredSession};
 

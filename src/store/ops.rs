@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 use super::db::{Db, Tx};
 use super::rows::{self, CACHE_COLUMNS, CardViewRow, WALLET_COLUMNS};
 use super::script::{self, Step};
-use super::sql::sql;
+use super::sql::{placeholders, sql};
 use super::{
     AuditEntry, Context, Outcome, PoolState, Recorder, RowCounts, Store, StoreError, StoreOptions,
 };
@@ -17,6 +17,33 @@ use crate::domain::{
     Actor, Applied, CardCommand, CardNumber, CardRecord, CardView, Identity, Refusal, Registered,
     Registration,
 };
+
+/// A card's place in the order bulk reads go in (most recently changed first, then by card
+/// number, both descending): a batch starts after the last one's.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Position {
+    pub changed_at: DateTime<Utc>,
+    pub card: CardNumber,
+}
+
+/// A batch of cards as the cache shows them, and where the next batch starts.
+#[derive(Debug, Default)]
+pub struct Batch {
+    pub records: Vec<CardRecord>,
+    /// The last card's position; `None` when the batch is empty (no card is left).
+    pub last: Option<Position>,
+}
+
+/// What the database says of a card, for telling whether a key in the cache is accounted for.
+#[derive(Debug, Clone)]
+pub struct Known {
+    pub card: String,
+    pub customer: String,
+    /// `None` if the stored HMAC does not parse (then no PIN index key accounts for it).
+    pub pin: Option<crate::domain::PinHmac>,
+    /// Whether the card stands in the PIN index (not replaced, its customer not erased).
+    pub pin_indexed: bool,
+}
 
 pub struct SqlStore {
     db: Db,
@@ -57,48 +84,69 @@ impl SqlStore {
         &self.db
     }
 
-    /// Up to `limit` cards after `after` in card-number order, each with its customer: three
-    /// statements for the whole batch (the cards and customers, their wallets, the customers'
-    /// cards), over one snapshot, whatever its size.
+    /// Up to `limit` cards after `after` in the reading order (most recently changed first,
+    /// then by card number, descending), each with its customer: three statements for the whole
+    /// batch (the cards and customers, their wallets, the customers' cards), over one snapshot,
+    /// whatever its size. Each batch is its own short read: no snapshot is held across batches,
+    /// so a scan of millions of cards never holds back vacuum.
     pub(crate) async fn records(
         &self,
-        after: Option<&CardNumber>,
+        after: Option<&Position>,
         limit: i64,
-    ) -> Result<Vec<CardRecord>, StoreError> {
+    ) -> Result<Batch, StoreError> {
         let mut tx = self.db.begin_read().await?;
         let mut conn = tx.conn();
-        let rows: Vec<rows::BatchRow> = sql(format!(
-            "select c.card_number, {CACHE_COLUMNS} from cards c
-             join customers u on u.id = c.customer_id
-             where c.card_number > $1 order by c.card_number limit $2"
-        ))
-        .bind(after.map_or("", CardNumber::as_str))
-        .bind(limit)
-        .fetch_all(&mut conn)
-        .await
-        .context("list cards")?;
-        let (Some(first), Some(last)) = (rows.first(), rows.last()) else {
-            tx.end().await?;
-            return Ok(Vec::new());
+        let columns = format!(
+            "select c.card_number, c.updated_at as changed_at, {CACHE_COLUMNS}
+             from cards c join customers u on u.id = c.customer_id"
+        );
+        let order = "order by c.updated_at desc, c.card_number desc";
+        let statement = match after {
+            None => sql(format!("{columns} {order} limit $1")).bind(limit),
+            Some(p) => sql(format!(
+                "{columns} where (c.updated_at, c.card_number) < ($1, $2) {order} limit $3"
+            ))
+            .bind(p.changed_at)
+            .bind(p.card.as_str())
+            .bind(limit),
         };
-        // The batch is exactly the cards in [first, last]: the same snapshot, keyset order.
-        let (first, last) = (first.card_number.clone(), last.card_number.clone());
-        let wallets: Vec<rows::BatchWalletRow> = sql(format!(
-            "select card_number, {WALLET_COLUMNS} from wallets
-             where card_number >= $1 and card_number <= $2 order by card_number, position"
-        ))
-        .bind(first.as_str())
-        .bind(last.as_str())
-        .fetch_all(&mut conn)
-        .await
-        .context("read the wallets")?;
-        let customers_cards: Vec<(String, String, String)> =
-            sql("select customer_id, card_number, status from cards
-             where customer_id in (select customer_id from cards
-                                   where card_number >= $1 and card_number <= $2)
-             order by customer_id, card_number")
-            .bind(first.as_str())
-            .bind(last.as_str())
+        let rows: Vec<rows::BatchRow> =
+            statement.fetch_all(&mut conn).await.context("list cards")?;
+        let Some(last) = rows.last() else {
+            tx.end().await?;
+            return Ok(Batch::default());
+        };
+        let last = Position {
+            changed_at: last.changed_at.into(),
+            card: rows::card_number(&last.card_number)?,
+        };
+        let numbers: Vec<&str> = rows.iter().map(|r| r.card_number.as_str()).collect();
+        let mut customers: Vec<&str> = rows.iter().map(|r| r.row.customer_id.as_str()).collect();
+        customers.sort_unstable();
+        customers.dedup();
+        let wallets: Vec<rows::BatchWalletRow> = numbers
+            .iter()
+            .fold(
+                sql(format!(
+                    "select card_number, {WALLET_COLUMNS} from wallets
+                     where card_number in ({}) order by card_number, position",
+                    placeholders(0, numbers.len())
+                )),
+                |s, n| s.bind(*n),
+            )
+            .fetch_all(&mut conn)
+            .await
+            .context("read the wallets")?;
+        let customers_cards: Vec<(String, String, String)> = customers
+            .iter()
+            .fold(
+                sql(format!(
+                    "select customer_id, card_number, status from cards
+                     where customer_id in ({}) order by customer_id, card_number",
+                    placeholders(0, customers.len())
+                )),
+                |s, c| s.bind(*c),
+            )
             .fetch_all(&mut conn)
             .await
             .context("read the customers' cards")?;
@@ -116,7 +164,8 @@ impl SqlStore {
         for (customer, card, status) in customers_cards {
             cards_of.entry(customer).or_default().push((card, status));
         }
-        rows.into_iter()
+        let records = rows
+            .into_iter()
             .map(|row| {
                 let number = rows::card_number(&row.card_number)?;
                 let wallets =
@@ -127,7 +176,57 @@ impl SqlStore {
                     .unwrap_or_default();
                 row.row.into_record(&number, wallets, cards)
             })
-            .collect()
+            .collect::<Result<_, _>>()?;
+        Ok(Batch {
+            records,
+            last: Some(last),
+        })
+    }
+
+    /// What the database says of each of these cards (those it has), for finding keys in the
+    /// cache that no card accounts for.
+    pub(crate) async fn known_cards(&self, numbers: &[String]) -> Result<Vec<Known>, StoreError> {
+        if numbers.is_empty() {
+            return Ok(Vec::new());
+        }
+        let statement = numbers.iter().fold(
+            sql(format!(
+                "select c.card_number, c.customer_id, c.pin_hmac,
+                        case when c.replaced_by is null and u.erased_at is null
+                             then 1 else 0 end as pin_indexed
+                 from cards c join customers u on u.id = c.customer_id
+                 where c.card_number in ({})",
+                placeholders(0, numbers.len())
+            )),
+            |s, n| s.bind(n),
+        );
+        let rows: Vec<(String, String, String, i32)> =
+            self.db.read_all(&statement, "look cards up").await?;
+        Ok(rows
+            .into_iter()
+            .map(|(card, customer, pin, indexed)| Known {
+                card,
+                customer,
+                pin: crate::domain::PinHmac::parse(&pin).ok(),
+                pin_indexed: indexed == 1,
+            })
+            .collect())
+    }
+
+    /// Which of these customers have a card (every customer the cache shows has one).
+    pub(crate) async fn known_customers(&self, ids: &[String]) -> Result<Vec<String>, StoreError> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let statement = ids.iter().fold(
+            sql(format!(
+                "select distinct customer_id from cards where customer_id in ({})",
+                placeholders(0, ids.len())
+            )),
+            |s, id| s.bind(id),
+        );
+        let rows: Vec<(String,)> = self.db.read_all(&statement, "look customers up").await?;
+        Ok(rows.into_iter().map(|(id,)| id).collect())
     }
 
     pub(crate) async fn count_cards(&self) -> Result<i64, StoreError> {

@@ -160,6 +160,8 @@ impl CardViewRow {
 #[derive(sqlx::FromRow)]
 pub(super) struct BatchRow {
     pub(super) card_number: String,
+    /// The card's `updated_at`: its place in the reading order.
+    pub(super) changed_at: super::sql::Time,
     #[sqlx(flatten)]
     pub(super) row: CacheRow,
 }

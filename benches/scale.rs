@@ -1,0 +1,676 @@
+//! cps at a national program's size: a database seeded with N cards shaped as the API writes
+//! them, then the cache rebuilt into an empty Redis, verified, and refilled by the running
+//! service while it serves registrations and activations at a fixed rate; Redis's memory per
+//! card; request latency beside the same load on an empty database.
+//!
+//! `cargo bench --bench scale -- --cards 1000000 [--backend postgres|sqlite] [--no-load]`
+//!
+//! The seed: one card registered and activated through the real API (the template), then
+//! copied N times inside the database with `insert … select` over a series, a chunk of 100,000
+//! per statement, every column the template's but the identities (card number, customer id,
+//! phone number, PIN HMAC, fingerprint) and the times, spread over two years so that about 4 %
+//! of the cards changed in the last 30 days. Uses `CPS_TEST_DATABASE_URL` /
+//! `CPS_TEST_REDIS_URL` like the tests; the PostgreSQL database `cps_scale` is dropped and made
+//! anew, the SQLite file lives under `target/scale/`.
+
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+use sqlx::Connection;
+
+mod support;
+use support::{Server, settings};
+
+const TEMPLATE: &str = "1000000000000000";
+const TEMPLATE_PHONE: &str = "+48602123789";
+const CHUNK: u64 = 100_000;
+/// Requests per second offered while the cache refills (half registrations, half activations).
+const RATE: usize = 500;
+
+struct Args {
+    cards: u64,
+    backends: Vec<String>,
+    load: bool,
+}
+
+fn args() -> Args {
+    let mut args = Args {
+        cards: 100_000,
+        backends: vec!["postgres".into(), "sqlite".into()],
+        load: true,
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--cards" => args.cards = it.next().and_then(|v| v.parse().ok()).expect("--cards N"),
+            "--backend" => args.backends = vec![it.next().expect("--backend NAME")],
+            "--no-load" => args.load = false,
+            // `cargo bench` passes `--bench`.
+            _ => {}
+        }
+    }
+    args
+}
+
+/// The release binary run as a command, with the database and cache given.
+fn cps(database: &str, redis: &str, prefix: &str, command: &[&str]) -> (bool, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_cps"))
+        .args(command)
+        .env("CPS_DATABASE_URL", database)
+        .env("CPS_REDIS_URL", redis)
+        .env("CPS_REDIS_PREFIX", prefix)
+        .env("CPS_REDIS_TIMEOUT_MS", "5000")
+        .env("RUST_LOG", "warn")
+        .output()
+        .expect("the release binary runs");
+    let mut text = String::from_utf8_lossy(&out.stdout).into_owned();
+    text.push_str(&String::from_utf8_lossy(&out.stderr));
+    (out.status.success(), text)
+}
+
+/// An expression per backend, over the series' `i`.
+struct Dialect {
+    series: &'static str,
+    id: &'static str,
+    card: &'static str,
+    phone: &'static str,
+    hex64: &'static str,
+    at: &'static str,
+}
+
+const POSTGRES: Dialect = Dialect {
+    series: "generate_series($1::bigint, $2::bigint) as s(i)",
+    id: "md5('customer' || i)",
+    card: "'7' || lpad(i::text, 15, '0')",
+    phone: "'+48' || (500000000 + i)::text",
+    hex64: "md5('pin' || i) || md5('hmac' || i)",
+    at: "now() - ((i * 7919) % 730) * interval '1 day' - (i % 86400) * interval '1 second'",
+};
+
+const SQLITE: Dialect = Dialect {
+    series: "(with recursive s(i) as (select $1 union all select i + 1 from s where i < $2)
+              select i from s) as s",
+    id: "printf('%08x%024x', (i * 2654435761) % 4294967296, i)",
+    card: "'7' || printf('%015d', i)",
+    phone: "'+48' || (500000000 + i)",
+    hex64: "printf('%016x%016x%016x%016x', i * 7919, i, i * 131, i * 31)",
+    at: "strftime('%Y-%m-%dT%H:%M:%S', 'now', '-' || ((i * 7919) % 730) || ' days',
+                  '-' || (i % 86400) || ' seconds') || '.000000Z'",
+};
+
+/// `insert into TABLE select …` copying the template's rows once per `i`, every column the
+/// template's but those overridden.
+fn copy_statement(
+    table: &str,
+    columns: &[String],
+    template: &str,
+    overrides: &[(&str, String)],
+    d: &Dialect,
+) -> String {
+    let columns: Vec<&String> = columns
+        .iter()
+        .filter(|c| c.as_str() != "id" || table == "customers")
+        .collect();
+    let select: Vec<String> = columns
+        .iter()
+        .map(|c| {
+            overrides
+                .iter()
+                .find(|(name, _)| name == c)
+                .map_or_else(|| format!("t.{c}"), |(_, e)| e.clone())
+        })
+        .collect();
+    let names: Vec<&str> = columns.iter().map(|c| c.as_str()).collect();
+    format!(
+        "insert into {table} ({}) select {} from {}, {table} t where {template}",
+        names.join(", "),
+        select.join(", "),
+        d.series,
+    )
+}
+
+enum Db {
+    Pg(sqlx::PgConnection),
+    Lite(sqlx::SqliteConnection),
+}
+
+impl Db {
+    async fn columns(&mut self, table: &str) -> Vec<String> {
+        match self {
+            Db::Pg(c) => sqlx::query_scalar(
+                "select column_name::text from information_schema.columns
+                 where table_name = $1 and table_schema = current_schema() order by ordinal_position",
+            )
+            .bind(table)
+            .fetch_all(c)
+            .await
+            .expect("columns"),
+            Db::Lite(c) => sqlx::query_scalar(&format!("select name from pragma_table_info('{table}')"))
+                .fetch_all(c)
+                .await
+                .expect("columns"),
+        }
+    }
+
+    async fn run(&mut self, statement: &str, from: u64, to: u64) {
+        match self {
+            Db::Pg(c) => sqlx::query(statement)
+                .bind(from as i64)
+                .bind(to as i64)
+                .execute(c)
+                .await
+                .map(drop),
+            Db::Lite(c) => sqlx::query(statement)
+                .bind(from as i64)
+                .bind(to as i64)
+                .execute(c)
+                .await
+                .map(drop),
+        }
+        .unwrap_or_else(|e| panic!("{e}: {statement}"));
+    }
+
+    async fn scalar(&mut self, statement: &str) -> i64 {
+        match self {
+            Db::Pg(c) => sqlx::query_scalar(statement).fetch_one(c).await,
+            Db::Lite(c) => sqlx::query_scalar(statement).fetch_one(c).await,
+        }
+        .unwrap_or_else(|e| panic!("{e}: {statement}"))
+    }
+}
+
+/// Fills the database behind `db` with `n` copies of the template card.
+async fn seed(db: &mut Db, n: u64) -> Duration {
+    let d = match db {
+        Db::Pg(_) => &POSTGRES,
+        Db::Lite(_) => &SQLITE,
+    };
+    let at = d.at;
+    let tables: [(&str, String, Vec<(&str, String)>); 4] = [
+        (
+            "customers",
+            format!("t.id = (select customer_id from cards where card_number = '{TEMPLATE}')"),
+            vec![
+                ("id", d.id.to_owned()),
+                ("phone_number", d.phone.to_owned()),
+                ("created_at", at.to_owned()),
+                ("updated_at", at.to_owned()),
+            ],
+        ),
+        (
+            "cards",
+            format!("t.card_number = '{TEMPLATE}'"),
+            vec![
+                ("card_number", d.card.to_owned()),
+                ("customer_id", d.id.to_owned()),
+                ("pin_hmac", d.hex64.to_owned()),
+                (
+                    "registration_fingerprint",
+                    d.hex64
+                        .replace("'pin'", "'fp'")
+                        .replace("i * 7919", "i * 7"),
+                ),
+                ("created_at", at.to_owned()),
+                ("updated_at", at.to_owned()),
+            ],
+        ),
+        (
+            "wallets",
+            format!("t.card_number = '{TEMPLATE}'"),
+            vec![
+                ("card_number", d.card.to_owned()),
+                ("created_at", at.to_owned()),
+                ("updated_at", at.to_owned()),
+            ],
+        ),
+        (
+            "audit_log",
+            format!("t.card_number = '{TEMPLATE}'"),
+            vec![
+                ("card_number", d.card.to_owned()),
+                ("customer_id", d.id.to_owned()),
+                ("occurred_at", at.to_owned()),
+            ],
+        ),
+    ];
+    let started = Instant::now();
+    for (table, template, overrides) in &tables {
+        let columns = db.columns(table).await;
+        let statement = copy_statement(table, &columns, template, overrides, d);
+        let mut from = 1;
+        while from <= n {
+            let to = (from + CHUNK - 1).min(n);
+            db.run(&statement, from, to).await;
+            from = to + 1;
+        }
+    }
+    match db {
+        Db::Pg(c) => sqlx::query("analyze").execute(c).await.map(drop),
+        Db::Lite(c) => sqlx::query("analyze").execute(c).await.map(drop),
+    }
+    .expect("analyze");
+    started.elapsed()
+}
+
+fn registration(card: &str, phone: &str) -> serde_json::Value {
+    json!({
+        "Identity": { "PosNumber": "5", "SiteId": "2345" },
+        "LoyaltyCard": {
+            "CardNumber": card, "PhoneNumber": phone, "Gender": "M",
+            "CardPinHMac": format!("{card:0>64}"),
+            "Wallets": [
+                { "Id": "Strickers2016", "Balance": 10.0, "Stat": { "Lost": 0.22 }, "Version": "abc" }
+            ]
+        }
+    })
+}
+
+/// Registers and activates one card through the API.
+async fn register_and_activate(http: &reqwest::Client, base: &str, card: &str) -> bool {
+    let put = http
+        .put(format!("{base}/{card}"))
+        .json(&registration(card, TEMPLATE_PHONE))
+        .send()
+        .await;
+    if !put.is_ok_and(|r| r.status() == 200) {
+        return false;
+    }
+    http.post(format!("{base}/{card}/activate"))
+        .json(&json!({ "PhoneNumber": TEMPLATE_PHONE }))
+        .send()
+        .await
+        .is_ok_and(|r| r.status() == 204)
+}
+
+/// A series of the server's metrics (`name{labels} value`), summed over its lines.
+async fn metric(http: &reqwest::Client, admin: &str, series: &str) -> f64 {
+    let Ok(answer) = http.get(format!("http://{admin}/metrics")).send().await else {
+        return 0.0;
+    };
+    let text = answer.text().await.unwrap_or_default();
+    text.lines()
+        .filter(|l| l.starts_with(series))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+struct Load {
+    p50: Duration,
+    p99: Duration,
+    failed: usize,
+    sent: usize,
+}
+
+/// Registrations and activations of fresh cards offered at [`RATE`] per second (open loop:
+/// each sent at its time whatever the others do, its latency counted from that time) until
+/// `stop` says so, at most `limit`.
+async fn open_loop(
+    base: String,
+    first: u64,
+    limit: Duration,
+    stop: tokio::sync::watch::Receiver<bool>,
+) -> Load {
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(256)
+        .build()
+        .expect("a client");
+    let start = tokio::time::Instant::now();
+    let mut tasks = Vec::new();
+    let pairs = RATE / 2;
+    for i in 0.. {
+        let scheduled = start + Duration::from_secs_f64(i as f64 / pairs as f64);
+        if scheduled - start > limit || *stop.borrow() {
+            break;
+        }
+        tokio::time::sleep_until(scheduled).await;
+        let (http, base) = (http.clone(), base.clone());
+        let card = format!("6{:015}", first + i as u64);
+        tasks.push(tokio::spawn(async move {
+            let t = tokio::time::Instant::now();
+            let put = http
+                .put(format!("{base}/{card}"))
+                .json(&registration(&card, TEMPLATE_PHONE))
+                .send()
+                .await
+                .is_ok_and(|r| r.status() == 200);
+            let registered = t.elapsed();
+            let t = tokio::time::Instant::now();
+            let activated = http
+                .post(format!("{base}/{card}/activate"))
+                .json(&json!({ "PhoneNumber": TEMPLATE_PHONE }))
+                .send()
+                .await
+                .is_ok_and(|r| r.status() == 204);
+            [(put, registered), (activated, t.elapsed())]
+        }));
+    }
+    let mut latencies = Vec::new();
+    let mut failed = 0;
+    for task in tasks {
+        for (ok, latency) in task.await.expect("a request") {
+            failed += usize::from(!ok);
+            latencies.push(latency);
+        }
+    }
+    latencies.sort();
+    let at = |p: f64| {
+        latencies
+            .get(((latencies.len() as f64 * p) as usize).min(latencies.len().saturating_sub(1)))
+            .copied()
+            .unwrap_or_default()
+    };
+    Load {
+        p50: at(0.50),
+        p99: at(0.99),
+        failed,
+        sent: latencies.len(),
+    }
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e3
+}
+
+/// Redis's `used_memory`.
+async fn redis_memory(redis: &mut redis::aio::MultiplexedConnection) -> i64 {
+    let info: String = redis::cmd("INFO")
+        .arg("memory")
+        .query_async(redis)
+        .await
+        .expect("INFO");
+    info.lines()
+        .find_map(|l| l.strip_prefix("used_memory:"))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0)
+}
+
+async fn delete_prefix(redis: &mut redis::aio::MultiplexedConnection, prefix: &str) {
+    let mut cursor: u64 = 0;
+    loop {
+        let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
+            .arg(cursor)
+            .arg("MATCH")
+            .arg(format!("{prefix}*"))
+            .arg("COUNT")
+            .arg(10_000)
+            .query_async(redis)
+            .await
+            .expect("SCAN");
+        if !keys.is_empty() {
+            let _: () = redis::cmd("UNLINK")
+                .arg(keys)
+                .query_async(redis)
+                .await
+                .expect("UNLINK");
+        }
+        if next == 0 {
+            return;
+        }
+        cursor = next;
+    }
+}
+
+/// One line of figures from a command's output (`took … s (… cards/s), peak memory … MiB`).
+fn took(text: &str) -> String {
+    text.lines()
+        .find(|l| l.starts_with("took "))
+        .unwrap_or("(no figures)")
+        .to_owned()
+}
+
+async fn run_backend(name: &str, url: &str, mut db: Db, redis_url: &str, a: &Args) {
+    let mut redis = redis::Client::open(redis_url)
+        .expect("a Redis URL")
+        .get_multiplexed_async_connection()
+        .await
+        .expect("Redis at CPS_TEST_REDIS_URL");
+    let run = uuid::Uuid::new_v4().simple().to_string();
+    let (ok, out) = cps(url, redis_url, "unused:", &["migrate"]);
+    assert!(ok, "migrate: {out}");
+
+    // The template, through the API.
+    let template_prefix = format!("scale:{run}:template:");
+    let server = Server::start(&settings(url, Some((redis_url, &template_prefix))));
+    let http = reqwest::Client::new();
+    assert!(
+        register_and_activate(&http, &server.base(), TEMPLATE).await,
+        "the template card"
+    );
+    drop(server);
+    delete_prefix(&mut redis, &template_prefix).await;
+
+    let seeded = seed(&mut db, a.cards).await;
+    let cards = db.scalar("select count(*) from cards").await;
+    let recent = db
+        .scalar(match db {
+            Db::Pg(_) => {
+                "select count(*) from cards where updated_at >= now() - interval '30 days'"
+            }
+            Db::Lite(_) => {
+                "select count(*) from cards
+                 where updated_at >= strftime('%Y-%m-%dT%H:%M:%S', 'now', '-30 days')"
+            }
+        })
+        .await;
+    let size = match &mut db {
+        Db::Pg(c) => sqlx::query_scalar::<_, i64>("select pg_database_size(current_database())")
+            .fetch_one(c)
+            .await
+            .unwrap_or(0),
+        Db::Lite(_) => {
+            std::fs::metadata(url.trim_start_matches("sqlite://")).map_or(0, |m| m.len() as i64)
+        }
+    };
+    println!(
+        "{name}: seeded {} cards in {:.1} s ({:.0} cards/s); database {} MiB; {recent} changed in the last 30 days",
+        a.cards,
+        seeded.as_secs_f64(),
+        a.cards as f64 / seeded.as_secs_f64(),
+        size / (1 << 20),
+    );
+
+    // Rebuild into an empty prefix; Redis's memory before and after.
+    let prefix = format!("scale:{run}:");
+    let before = redis_memory(&mut redis).await;
+    let started = Instant::now();
+    let (ok, out) = cps(
+        url,
+        redis_url,
+        &prefix,
+        &["cache", "rebuild", "--batch-size", "1000"],
+    );
+    let took_rebuild = started.elapsed();
+    assert!(ok, "rebuild: {out}");
+    let used = redis_memory(&mut redis).await - before;
+    println!(
+        "{name}: rebuild {cards} cards: {:.1} s, {:.0} cards/s   target >= 50,000 cards/s   [{}]",
+        took_rebuild.as_secs_f64(),
+        cards as f64 / took_rebuild.as_secs_f64(),
+        took(&out)
+    );
+    let keys = cards * 3;
+    println!(
+        "{name}: Redis memory for {cards} cards: {} MiB, {:.0} bytes per card (its card, customer and PIN index hashes)",
+        used / (1 << 20),
+        used as f64 / cards as f64
+    );
+    for (what, key) in [
+        ("card", format!("{prefix}card:7{:015}", 1)),
+        ("customer", {
+            let id: String = match &mut db {
+                Db::Pg(c) => sqlx::query_scalar(
+                    "select customer_id from cards where card_number = '7000000000000001'",
+                )
+                .fetch_one(c)
+                .await
+                .expect("a card"),
+                Db::Lite(c) => sqlx::query_scalar(
+                    "select customer_id from cards where card_number = '7000000000000001'",
+                )
+                .fetch_one(c)
+                .await
+                .expect("a card"),
+            };
+            format!("{prefix}customer:{id}")
+        }),
+    ] {
+        let usage: i64 = redis::cmd("MEMORY")
+            .arg("USAGE")
+            .arg(&key)
+            .query_async(&mut redis)
+            .await
+            .unwrap_or(0);
+        let encoding: String = redis::cmd("OBJECT")
+            .arg("ENCODING")
+            .arg(&key)
+            .query_async(&mut redis)
+            .await
+            .unwrap_or_default();
+        println!("{name}:   one {what} hash: {usage} bytes ({encoding})");
+    }
+
+    let started = Instant::now();
+    let (ok, out) = cps(
+        url,
+        redis_url,
+        &prefix,
+        &["cache", "verify", "--batch-size", "1000"],
+    );
+    let took_verify = started.elapsed();
+    assert!(ok, "verify: {out}");
+    println!(
+        "{name}: verify {keys} keys: {:.1} s, {:.0} keys/s   target >= 100,000 keys/s   [{}]",
+        took_verify.as_secs_f64(),
+        keys as f64 / took_verify.as_secs_f64(),
+        took(&out)
+    );
+    delete_prefix(&mut redis, &prefix).await;
+
+    if !a.load {
+        return;
+    }
+    // The service refills an empty cache while it serves.
+    let prefix = format!("scale:{run}:refill:");
+    let mut s = settings(url, Some((redis_url, &prefix)));
+    s.cache_check_secs = "1".into();
+    let server = Server::start(&s);
+    let admin = server.admin.clone().expect("the admin listener");
+    let (stop_tx, stop) = tokio::sync::watch::channel(false);
+    let load = tokio::spawn(open_loop(server.base(), 1, Duration::from_secs(120), stop));
+    let started = Instant::now();
+    let (mut ninety, mut running_seen) = (None, false);
+    let finished = loop {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let running = metric(&http, &admin, "cps_cache_refill_running").await > 0.0;
+        let done = metric(&http, &admin, "cps_cache_refill_cards{state=\"done\"}").await;
+        running_seen |= running;
+        if ninety.is_none() && done >= 0.9 * recent as f64 {
+            ninety = Some(started.elapsed());
+        }
+        if running_seen && !running && done > 0.0 {
+            break Some(started.elapsed());
+        }
+        if started.elapsed() > Duration::from_secs(600) {
+            break None;
+        }
+    };
+    let _ = stop_tx.send(true);
+    let served = load.await.expect("the load");
+    drop(server);
+    delete_prefix(&mut redis, &prefix).await;
+    match finished {
+        Some(t) => println!(
+            "{name}: refill while serving {RATE} req/s: {cards} cards back after {:.1} s ({:.0} cards/s)   target >= 20,000 cards/s, 1 M within 60 s",
+            t.as_secs_f64(),
+            cards as f64 / t.as_secs_f64()
+        ),
+        None => println!("{name}: refill did not finish within 600 s"),
+    }
+    if let Some(t) = ninety {
+        println!(
+            "{name}:   90 % of the cards active in the last 30 days back after {:.1} s",
+            t.as_secs_f64()
+        );
+    }
+    println!(
+        "{name}:   requests meanwhile: {} sent, {} failed, p50 {:.2} ms, p99 {:.2} ms   limit: p99 <= 10 ms",
+        served.sent,
+        served.failed,
+        ms(served.p50),
+        ms(served.p99)
+    );
+    // The same load, no refill, at this size and on an empty database.
+    let prefix = format!("scale:{run}:steady:");
+    let (ok, out) = cps(
+        url,
+        redis_url,
+        &prefix,
+        &["cache", "rebuild", "--batch-size", "1000"],
+    );
+    assert!(ok, "rebuild: {out}");
+    let server = Server::start(&settings(url, Some((redis_url, &prefix))));
+    let (_keep, stop) = tokio::sync::watch::channel(false);
+    let full = open_loop(server.base(), 10_000_000, Duration::from_secs(10), stop).await;
+    drop(server);
+    delete_prefix(&mut redis, &prefix).await;
+    println!(
+        "{name}:   steady load at {cards} cards: p50 {:.2} ms, p99 {:.2} ms ({} failed)",
+        ms(full.p50),
+        ms(full.p99),
+        full.failed
+    );
+}
+
+#[tokio::main]
+async fn main() {
+    let a = args();
+    println!(
+        "cps scale: {} cards, {} cores",
+        a.cards,
+        std::thread::available_parallelism().map_or(0, usize::from)
+    );
+    let redis =
+        std::env::var("CPS_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned());
+    for backend in &a.backends {
+        match backend.as_str() {
+            "postgres" => {
+                let base = std::env::var("CPS_TEST_DATABASE_URL")
+                    .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned());
+                let Ok(mut admin) = sqlx::PgConnection::connect(&base).await else {
+                    println!("postgres: skipped: no PostgreSQL at {base}");
+                    continue;
+                };
+                for s in [
+                    "drop database if exists cps_scale with (force)",
+                    "create database cps_scale",
+                ] {
+                    sqlx::query(s)
+                        .execute(&mut admin)
+                        .await
+                        .expect("a database");
+                }
+                let mut url = url::Url::parse(&base).expect("a URL");
+                url.set_path("/cps_scale");
+                let url = url.to_string();
+                let conn = sqlx::PgConnection::connect(&url).await.expect("cps_scale");
+                run_backend("postgres", &url, Db::Pg(conn), &redis, &a).await;
+            }
+            "sqlite" => {
+                let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/scale");
+                std::fs::create_dir_all(&dir).expect("target/scale");
+                let path = dir.join("cps-scale.db");
+                for suffix in ["", "-wal", "-shm"] {
+                    let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+                }
+                let url = format!("sqlite://{}", path.display());
+                let (ok, out) = cps(&format!("{url}?mode=rwc"), &redis, "unused:", &["migrate"]);
+                assert!(ok, "migrate: {out}");
+                let conn = sqlx::SqliteConnection::connect(&url)
+                    .await
+                    .expect("the SQLite file");
+                run_backend("sqlite", &url, Db::Lite(conn), &redis, &a).await;
+            }
+            other => println!("unknown backend {other}"),
+        }
+    }
+}
