@@ -8,8 +8,10 @@
 //! The seed: one card registered and activated through the real API (the template), then
 //! copied N times inside the database with `insert … select` over a series, a chunk of 100,000
 //! per statement, every column the template's but the identities (card number, customer id,
-//! phone number, PIN HMAC, fingerprint) and the times, spread over two years so that about 4 %
-//! of the cards changed in the last 30 days. Uses `CPS_TEST_DATABASE_URL` /
+//! phone number, PIN HMAC, fingerprint) and the times: registered over two years in card order
+//! (so the heap holds them in time order, as a table filled over the years does), and one card
+//! in 25 changed again in the last 30 days (with the last month's registrations, about 8 % of
+//! the cards changed in the last 30 days). Uses `CPS_TEST_DATABASE_URL` /
 //! `CPS_TEST_REDIS_URL` like the tests; the PostgreSQL database `cps_scale` is dropped and made
 //! anew, the SQLite file lives under `target/scale/`.
 
@@ -31,13 +33,19 @@ struct Args {
     cards: u64,
     backends: Vec<String>,
     load: bool,
+    /// Seconds of writes at [`SOAK_RATE`] on PostgreSQL, then the outbox's dead rows.
+    soak: Option<u64>,
 }
+
+/// Writes per second of the soak (`--soak SECS`): registrations and activations.
+const SOAK_RATE: usize = 1000;
 
 fn args() -> Args {
     let mut args = Args {
         cards: 100_000,
         backends: vec!["postgres".into(), "sqlite".into()],
         load: true,
+        soak: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(a) = it.next() {
@@ -45,6 +53,7 @@ fn args() -> Args {
             "--cards" => args.cards = it.next().and_then(|v| v.parse().ok()).expect("--cards N"),
             "--backend" => args.backends = vec![it.next().expect("--backend NAME")],
             "--no-load" => args.load = false,
+            "--soak" => args.soak = it.next().and_then(|v| v.parse().ok()),
             // `cargo bench` passes `--bench`.
             _ => {}
         }
@@ -75,7 +84,12 @@ struct Dialect {
     card: &'static str,
     phone: &'static str,
     hex64: &'static str,
-    at: &'static str,
+    /// When card `i` of `{n}` was registered: spread over two years in card order, as a
+    /// table fills (its rows lie in the heap in that order).
+    created: &'static str,
+    /// When it last changed: one card in 25 changed again in the last 30 days, scattered; the
+    /// rest when registered.
+    changed: &'static str,
 }
 
 const POSTGRES: Dialect = Dialect {
@@ -84,7 +98,9 @@ const POSTGRES: Dialect = Dialect {
     card: "'7' || lpad(i::text, 15, '0')",
     phone: "'+48' || (500000000 + i)::text",
     hex64: "md5('pin' || i) || md5('hmac' || i)",
-    at: "now() - ((i * 7919) % 730) * interval '1 day' - (i % 86400) * interval '1 second'",
+    created: "now() - ({n} - i) * 63072 * interval '1 second' / ({n} / 1000)",
+    changed: "case when i % 25 = 0 then now() - ((i * 7919) % 2592000) * interval '1 second'
+              else now() - ({n} - i) * 63072 * interval '1 second' / ({n} / 1000) end",
 };
 
 const SQLITE: Dialect = Dialect {
@@ -94,8 +110,11 @@ const SQLITE: Dialect = Dialect {
     card: "'7' || printf('%015d', i)",
     phone: "'+48' || (500000000 + i)",
     hex64: "printf('%016x%016x%016x%016x', i * 7919, i, i * 131, i * 31)",
-    at: "strftime('%Y-%m-%dT%H:%M:%S', 'now', '-' || ((i * 7919) % 730) || ' days',
-                  '-' || (i % 86400) || ' seconds') || '.000000Z'",
+    created: "strftime('%Y-%m-%dT%H:%M:%S', 'now',
+                       '-' || (({n} - i) * 63072000 / {n}) || ' seconds') || '.000000Z'",
+    changed: "strftime('%Y-%m-%dT%H:%M:%S', 'now', '-' || (case when i % 25 = 0
+                       then (i * 7919) % 2592000 else ({n} - i) * 63072000 / {n} end)
+                       || ' seconds') || '.000000Z'",
 };
 
 /// `insert into TABLE select …` copying the template's rows once per `i`, every column the
@@ -185,7 +204,9 @@ async fn seed(db: &mut Db, n: u64) -> Duration {
         Db::Pg(_) => &POSTGRES,
         Db::Lite(_) => &SQLITE,
     };
-    let at = d.at;
+    let created = d.created.replace("{n}", &n.max(1000).to_string());
+    let at = d.changed.replace("{n}", &n.max(1000).to_string());
+    let (created, at) = (created.as_str(), at.as_str());
     let tables: [(&str, String, Vec<(&str, String)>); 4] = [
         (
             "customers",
@@ -193,7 +214,7 @@ async fn seed(db: &mut Db, n: u64) -> Duration {
             vec![
                 ("id", d.id.to_owned()),
                 ("phone_number", d.phone.to_owned()),
-                ("created_at", at.to_owned()),
+                ("created_at", created.to_owned()),
                 ("updated_at", at.to_owned()),
             ],
         ),
@@ -210,7 +231,7 @@ async fn seed(db: &mut Db, n: u64) -> Duration {
                         .replace("'pin'", "'fp'")
                         .replace("i * 7919", "i * 7"),
                 ),
-                ("created_at", at.to_owned()),
+                ("created_at", created.to_owned()),
                 ("updated_at", at.to_owned()),
             ],
         ),
@@ -219,8 +240,8 @@ async fn seed(db: &mut Db, n: u64) -> Duration {
             format!("t.card_number = '{TEMPLATE}'"),
             vec![
                 ("card_number", d.card.to_owned()),
-                ("created_at", at.to_owned()),
-                ("updated_at", at.to_owned()),
+                ("created_at", created.to_owned()),
+                ("updated_at", created.to_owned()),
             ],
         ),
         (
@@ -229,7 +250,7 @@ async fn seed(db: &mut Db, n: u64) -> Duration {
             vec![
                 ("card_number", d.card.to_owned()),
                 ("customer_id", d.id.to_owned()),
-                ("occurred_at", at.to_owned()),
+                ("occurred_at", created.to_owned()),
             ],
         ),
     ];
@@ -301,12 +322,13 @@ struct Load {
     sent: usize,
 }
 
-/// Registrations and activations of fresh cards offered at [`RATE`] per second (open loop:
-/// each sent at its time whatever the others do, its latency counted from that time) until
-/// `stop` says so, at most `limit`.
+/// Registrations and activations of fresh cards offered at `rate` per second in all (open
+/// loop: each sent at its time whatever the others do, its latency counted from that time)
+/// until `stop` says so, at most `limit`.
 async fn open_loop(
     base: String,
     first: u64,
+    rate: usize,
     limit: Duration,
     stop: tokio::sync::watch::Receiver<bool>,
 ) -> Load {
@@ -316,7 +338,7 @@ async fn open_loop(
         .expect("a client");
     let start = tokio::time::Instant::now();
     let mut tasks = Vec::new();
-    let pairs = RATE / 2;
+    let pairs = rate / 2;
     for i in 0.. {
         let scheduled = start + Duration::from_secs_f64(i as f64 / pairs as f64);
         if scheduled - start > limit || *stop.borrow() {
@@ -556,7 +578,13 @@ async fn run_backend(name: &str, url: &str, mut db: Db, redis_url: &str, a: &Arg
     let server = Server::start(&s);
     let admin = server.admin.clone().expect("the admin listener");
     let (stop_tx, stop) = tokio::sync::watch::channel(false);
-    let load = tokio::spawn(open_loop(server.base(), 1, Duration::from_secs(120), stop));
+    let load = tokio::spawn(open_loop(
+        server.base(),
+        1,
+        RATE,
+        Duration::from_secs(120),
+        stop,
+    ));
     let started = Instant::now();
     let (mut ninety, mut running_seen) = (None, false);
     let finished = loop {
@@ -610,7 +638,14 @@ async fn run_backend(name: &str, url: &str, mut db: Db, redis_url: &str, a: &Arg
     assert!(ok, "rebuild: {out}");
     let server = Server::start(&settings(url, Some((redis_url, &prefix))));
     let (_keep, stop) = tokio::sync::watch::channel(false);
-    let full = open_loop(server.base(), 10_000_000, Duration::from_secs(10), stop).await;
+    let full = open_loop(
+        server.base(),
+        10_000_000,
+        RATE,
+        Duration::from_secs(10),
+        stop,
+    )
+    .await;
     drop(server);
     delete_prefix(&mut redis, &prefix).await;
     println!(
@@ -618,6 +653,45 @@ async fn run_backend(name: &str, url: &str, mut db: Db, redis_url: &str, a: &Arg
         ms(full.p50),
         ms(full.p99),
         full.failed
+    );
+    let (Some(secs), Db::Pg(conn)) = (a.soak, &mut db) else {
+        return;
+    };
+    let prefix = format!("scale:{run}:soak:");
+    let (ok, out) = cps(
+        url,
+        redis_url,
+        &prefix,
+        &["cache", "rebuild", "--batch-size", "1000"],
+    );
+    assert!(ok, "rebuild: {out}");
+    let server = Server::start(&settings(url, Some((redis_url, &prefix))));
+    let (_keep, stop) = tokio::sync::watch::channel(false);
+    let soak = open_loop(
+        server.base(),
+        20_000_000,
+        SOAK_RATE,
+        Duration::from_secs(secs),
+        stop,
+    )
+    .await;
+    drop(server);
+    delete_prefix(&mut redis, &prefix).await;
+    // The statistics collector reports with a delay.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let (live, dead, vacuums, size): (i64, i64, i64, i64) = sqlx::query_as(
+        "select n_live_tup, n_dead_tup, autovacuum_count, pg_total_relation_size(relid)
+         from pg_stat_user_tables where relname = 'outbox'",
+    )
+    .fetch_one(conn)
+    .await
+    .expect("the outbox's statistics");
+    println!(
+        "{name}: soak {secs} s at {SOAK_RATE} writes/s: {} sent, {} failed, p99 {:.2} ms; outbox after it: {live} live rows, {dead} dead, {vacuums} autovacuum runs, {} KiB",
+        soak.sent,
+        soak.failed,
+        ms(soak.p99),
+        size / 1024
     );
 }
 

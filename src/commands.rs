@@ -103,8 +103,8 @@ pub async fn rebuild(config: &Config, force: bool, batch: i64) -> Outcome {
     let (store, cache) = open_cache(config).await?;
     let terminal = std::io::stderr().is_terminal();
     let started = std::time::Instant::now();
-    let mut rebuild = Rebuild::start(store.as_ref(), &cache, force).await?;
-    while rebuild.step(batch).await? {
+    let mut rebuild = Rebuild::start(store, &cache, force, batch).await?;
+    while rebuild.step().await? {
         if terminal {
             eprint!(
                 "\rrebuilding the cache: {}/{} cards",
@@ -149,7 +149,7 @@ fn pace(count: u64, what: &str, took: std::time::Duration) -> String {
 pub async fn verify(config: &Config, batch: i64) -> Outcome {
     let (store, cache) = open_cache(config).await?;
     let started = std::time::Instant::now();
-    let report = sync::verify(store.as_ref(), &cache, batch).await?;
+    let report = sync::verify(store, &cache, batch).await?;
     for drift in &report.drift {
         println!("{drift}");
     }

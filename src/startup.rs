@@ -131,10 +131,16 @@ impl Application {
         // cache's source.
         let deliverer = Deliverer::new(store.clone(), cache.clone(), alcs);
         let check = config.redis.as_ref().and_then(|r| r.check);
-        let refiller = cache.map(|cache| {
-            let parts = (store.clone() as _, store.clone() as _, store.clone() as _);
-            Refiller::new(parts, cache, check, deliverer.waker())
-        });
+        let refiller = match cache {
+            Some(cache) => {
+                let parts = (store.clone() as _, store.clone() as _, store.clone() as _);
+                let own = cache
+                    .with_own_connection()
+                    .context("connect the cache refill")?;
+                Some(Refiller::new(parts, own, check, deliverer.waker()))
+            }
+            None => None,
+        };
         let http_config = &config.http;
         let service = Service::new(store.clone(), deliverer.clone(), config.policy);
         let desk = crate::service::desk::Desk::new(service.clone(), store.clone());

@@ -18,10 +18,9 @@ use crate::breaker::Breaker;
 /// Version-guarded writes of one or more keys. ARGV[1] is the mode; then, for each key in
 /// KEYS, its version, its member ('' for a whole hash), the number of field/value pairs, and the
 /// pairs. Returns, per key, 1 written, 0 already current, -1 newer in Redis. Atomic, being one
-/// script. Several keys per call because a bulk rebuild is bounded by Redis's cost per call
-/// (measured: one call per hash held a rebuild near 30,000 hashes/s; a call of 64 hashes does
-/// the same work for a fraction of the dispatch). Keys of one call must share a slot on
-/// Redis Cluster.
+/// script. Several keys per call because a bulk rebuild is bounded by Redis's time per hash,
+/// and a call's dispatch is a good part of it (see [`PIPELINE`]). Keys of one call must share
+/// a slot on Redis Cluster.
 ///
 /// A whole hash (`Version`) is replaced when Redis holds an older version or none, and left
 /// when Redis holds a newer one. At the same version it is left too — except in repair mode
@@ -72,11 +71,12 @@ for k = 1, #KEYS do
   end
   if result == 1 then
     if member ~= '' then
-      redis.call('HDEL', key, member)
       if n > 0 then
-        redis.call('HSET', key, ARGV[first], ARGV[first + 1])
+        redis.call('HSET', key, ARGV[first], ARGV[first + 1], version_field, version)
+      else
+        redis.call('HDEL', key, member)
+        redis.call('HSET', key, version_field, version)
       end
-      redis.call('HSET', key, version_field, version)
     else
       redis.call('DEL', key)
       redis.call('HSET', key, 'Version', version, unpack(ARGV, first, last))
@@ -157,18 +157,17 @@ impl<T> Context<T> for redis::RedisResult<T> {
     }
 }
 
-/// Hashes per script call, and commands per pipeline in bulk reads: enough to pay one round
-/// trip (and one script dispatch) for many hashes, few enough that one answer comes well within
-/// the command timeout on a busy Redis.
-const PIPELINE: usize = 64;
-
-/// Pipelines a bulk write or read sends at once on the one connection (then waits for them
-/// all): Redis works on one while the next is on the wire and the last answer is decoded.
-const IN_FLIGHT: usize = 4;
+/// Hashes per script call, and commands per pipeline in bulk reads: enough to pay one dispatch
+/// for several hashes, few enough that the script's argument table stays small (measured,
+/// rebuilding 1 M cards: Redis spent 31 s at 64 hashes per call, 21 s at 16, 22 s at 4).
+const PIPELINE: usize = 16;
 
 #[derive(Clone)]
 pub struct RedisCache {
     conn: ConnectionManager,
+    /// What the connection was made from, for [`RedisCache::with_own_connection`].
+    client: redis::Client,
+    config: ConnectionManagerConfig,
     prefix: String,
     timeout: Duration,
     script: Script,
@@ -209,14 +208,30 @@ impl RedisCache {
             // loop, and the outbox retries later anyway.
             .set_number_of_retries(1)
             .set_max_delay(Duration::from_millis(100));
-        let conn = ConnectionManager::new_lazy_with_config(client, config)
+        let conn = ConnectionManager::new_lazy_with_config(client.clone(), config.clone())
             .context("set up the Redis connection")?;
         Ok(Self {
             conn,
+            client,
+            config,
             prefix: prefix.to_owned(),
             timeout,
             script: Script::new(WRITE_SCRIPT),
             breaker: Breaker::new("Redis"),
+        })
+    }
+
+    /// The same cache over a connection of its own (the breaker shared): bulk work such as a
+    /// refill queues many large calls, and Redis answers one connection's commands in order, so
+    /// on the requests' connection each request's write would wait behind all of them; on two
+    /// connections Redis takes turns.
+    pub fn with_own_connection(&self) -> Result<Self, CacheError> {
+        let conn =
+            ConnectionManager::new_lazy_with_config(self.client.clone(), self.config.clone())
+                .context("set up the Redis connection")?;
+        Ok(Self {
+            conn,
+            ..self.clone()
         })
     }
 
@@ -268,41 +283,35 @@ impl RedisCache {
     }
 
     /// Rebuilds' batches: every hash written as [`RedisCache::repair`] (or forced), in script
-    /// calls of [`PIPELINE`] hashes, [`IN_FLIGHT`] at a time; answers in `hashes`' order.
+    /// calls of [`PIPELINE`] hashes, all sent at once; answers in `hashes`' order.
     pub async fn repair_all(
         &self,
         hashes: &[HashWrite],
         force: bool,
     ) -> Result<Vec<Written>, CacheError> {
         let mode = if force { "1" } else { "r" };
-        let mut written = Vec::with_capacity(hashes.len());
-        for group in hashes.chunks(PIPELINE * IN_FLIGHT) {
-            let calls: Vec<_> = group
-                .chunks(PIPELINE)
-                .map(|chunk| self.write_all(chunk, mode))
-                .collect();
-            written.extend(try_join_all(calls).await?.into_iter().flatten());
-        }
-        Ok(written)
+        // Every call of the batch sent at once: Redis always has the next one queued while
+        // this process encodes and decodes (the batch's size bounds them).
+        let calls: Vec<_> = hashes
+            .chunks(PIPELINE)
+            .map(|chunk| self.write_all(chunk, mode))
+            .collect();
+        Ok(try_join_all(calls).await?.into_iter().flatten().collect())
     }
 
-    /// What Redis holds of each of `hashes`, in pipelines of [`PIPELINE`] commands, several
-    /// in flight: a whole hash's fields (empty when the key does not exist), and of a member's
+    /// What Redis holds of each of `hashes`, in pipelines of [`PIPELINE`] commands, all sent at
+    /// once: a whole hash's fields (empty when the key does not exist), and of a member's
     /// entry only the member's own two fields (a shared hash may hold many members: it is not
     /// read whole for each of them).
     pub async fn read_all(
         &self,
         hashes: &[HashWrite],
     ) -> Result<Vec<BTreeMap<String, String>>, CacheError> {
-        let mut all = Vec::with_capacity(hashes.len());
-        for group in hashes.chunks(PIPELINE * IN_FLIGHT) {
-            let reads: Vec<_> = group
-                .chunks(PIPELINE)
-                .map(|chunk| self.read_chunk(chunk))
-                .collect();
-            all.extend(try_join_all(reads).await?.into_iter().flatten());
-        }
-        Ok(all)
+        let reads: Vec<_> = hashes
+            .chunks(PIPELINE)
+            .map(|chunk| self.read_chunk(chunk))
+            .collect();
+        Ok(try_join_all(reads).await?.into_iter().flatten().collect())
     }
 
     async fn read_chunk(
@@ -349,32 +358,28 @@ impl RedisCache {
         Ok(all)
     }
 
-    /// Whole hashes by key (without the prefix), in pipelines, several in flight; empty for a
+    /// Whole hashes by key (without the prefix), in pipelines all sent at once; empty for a
     /// key that does not exist.
     pub async fn read_keys(
         &self,
         keys: &[String],
     ) -> Result<Vec<BTreeMap<String, String>>, CacheError> {
-        let mut all = Vec::with_capacity(keys.len());
-        for group in keys.chunks(PIPELINE * IN_FLIGHT) {
-            let reads: Vec<_> = group
-                .chunks(PIPELINE)
-                .map(|chunk| {
-                    let mut pipe = redis::pipe();
-                    for key in chunk {
-                        pipe.cmd("HGETALL").arg(format!("{}{key}", self.prefix));
-                    }
-                    let mut conn = self.conn.clone();
-                    self.guarded(async move {
-                        pipe.query_async::<Vec<BTreeMap<String, String>>>(&mut conn)
-                            .await
-                            .context("read cache hashes")
-                    })
+        let reads: Vec<_> = keys
+            .chunks(PIPELINE)
+            .map(|chunk| {
+                let mut pipe = redis::pipe();
+                for key in chunk {
+                    pipe.cmd("HGETALL").arg(format!("{}{key}", self.prefix));
+                }
+                let mut conn = self.conn.clone();
+                self.guarded(async move {
+                    pipe.query_async::<Vec<BTreeMap<String, String>>>(&mut conn)
+                        .await
+                        .context("read cache hashes")
                 })
-                .collect();
-            all.extend(try_join_all(reads).await?.into_iter().flatten());
-        }
-        Ok(all)
+            })
+            .collect();
+        Ok(try_join_all(reads).await?.into_iter().flatten().collect())
     }
 
     async fn write_mode(&self, hash: &HashWrite, mode: &str) -> Result<Written, CacheError> {

@@ -7,12 +7,15 @@
 //! expected keys.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+use tokio::sync::mpsc;
 
 use super::CacheSource;
 use super::{CacheError, RedisCache, Written};
 use crate::cache::HashWrite;
 use crate::cache::projection::{PIN_INDEX, shown_key};
-use crate::store::{Batch, Known, Position, StoreError};
+use crate::store::{Batch, Known, StoreError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum SyncError {
@@ -59,79 +62,94 @@ fn hashes(batch: &Batch) -> Vec<HashWrite> {
     batch.records.iter().flat_map(|r| r.hashes()).collect()
 }
 
+/// A batch's hashes, ready to write or compare, and how many cards they are.
+type Prepared = Result<(Vec<HashWrite>, u64), StoreError>;
+
+/// Batches read ahead: enough that Redis never waits for the database, few enough that memory
+/// stays a few batches whatever the number of cards.
+const READ_AHEAD: usize = 2;
+
+/// Reads every card, `limit` at a time, on a task of its own: the database's reads and the
+/// rows' decoding and hashing run on one thread while Redis's writes or reads run on another.
+/// Ends after the last batch, on the first error (sent on), or when the receiver is dropped.
+fn read_ahead(source: Arc<dyn CacheSource>, limit: i64) -> mpsc::Receiver<Prepared> {
+    let (tx, rx) = mpsc::channel(READ_AHEAD);
+    tokio::spawn(async move {
+        let mut after = None;
+        loop {
+            let read = source.records(after.as_ref(), limit).await;
+            let prepared = read.map(|batch| {
+                after = batch.last.clone();
+                (hashes(&batch), batch.records.len() as u64)
+            });
+            let last = matches!(&prepared, Ok((_, 0)) | Err(_));
+            if last && prepared.is_ok() {
+                return;
+            }
+            if tx.send(prepared).await.is_err() || last {
+                return;
+            }
+        }
+    });
+    rx
+}
+
 /// A rebuild under way: writes every card's and customer's hash that Redis lacks, holds older,
 /// or holds different at the same version (all of them when forced; never one Redis holds
 /// newer otherwise), a batch per [`Rebuild::step`]; [`Rebuild::finish`] then marks the cache
 /// filled from this database. Safe while the service runs: a hash a request wrote meanwhile is
 /// newer and is kept. The caller drives the batches, so it can show progress, pause or stop
 /// between them. Cards come most recently changed first: the ones the tills are about to ask
-/// for are back first.
+/// for are back first; the next batches are read (and hashed) meanwhile.
 pub struct Rebuild<'a> {
-    source: &'a dyn CacheSource,
     cache: &'a RedisCache,
     force: bool,
     database_id: String,
     /// Noted in Redis at the start; see [`RedisCache::finish_refill`].
     token: String,
-    after: Option<Position>,
-    /// The next batch, read while the last one was written.
-    next: Option<Batch>,
+    batches: mpsc::Receiver<Prepared>,
     pub report: RebuildReport,
     /// Cards in the database when the rebuild started.
     pub total: i64,
 }
 
 impl<'a> Rebuild<'a> {
+    /// Starts reading `batch` cards at a time.
     pub async fn start(
-        source: &'a dyn CacheSource,
+        source: Arc<dyn CacheSource>,
         cache: &'a RedisCache,
         force: bool,
+        batch: i64,
     ) -> Result<Self, SyncError> {
         let database_id = source.database_id().await?;
         let token = uuid::Uuid::new_v4().simple().to_string();
         cache.start_refill(&token).await?;
         let total = source.count_cards().await?;
         Ok(Self {
-            source,
             cache,
             force,
             database_id,
             token,
-            after: None,
-            next: None,
+            batches: read_ahead(source, batch.max(1)),
             report: RebuildReport::default(),
             total,
         })
     }
 
-    /// Writes the next `batch` cards' hashes, and reads the batch after them meanwhile;
-    /// `false` once no card is left.
-    pub async fn step(&mut self, batch: i64) -> Result<bool, SyncError> {
-        let limit = batch.max(1);
-        let current = match self.next.take() {
-            Some(read) => read,
-            None => self.source.records(self.after.as_ref(), limit).await?,
-        };
-        let Some(last) = current.last.clone() else {
+    /// Writes the next batch's hashes; `false` once no card is left.
+    pub async fn step(&mut self) -> Result<bool, SyncError> {
+        let Some(prepared) = self.batches.recv().await else {
             return Ok(false);
         };
-        self.after = Some(last);
-        let hashes = hashes(&current);
-        // Reading and writing overlapped: the database reads the next batch while Redis takes
-        // this one.
-        let (next, written) = tokio::join!(
-            self.source.records(self.after.as_ref(), limit),
-            self.cache.repair_all(&hashes, self.force),
-        );
-        for written in written? {
+        let (hashes, cards) = prepared?;
+        for written in self.cache.repair_all(&hashes, self.force).await? {
             match written {
                 Written::Written => self.report.written += 1,
                 Written::Current => self.report.current += 1,
                 Written::Newer => self.report.newer += 1,
             }
         }
-        self.next = Some(next?);
-        self.report.cards += current.records.len() as u64;
+        self.report.cards += cards;
         Ok(true)
     }
 
@@ -149,34 +167,34 @@ impl<'a> Rebuild<'a> {
 /// asks the database about each page of them (pass 2: keys and PIN index entries that no card
 /// accounts for). Memory holds a batch and a page, not the cache.
 pub async fn verify(
-    source: &dyn CacheSource,
+    source: Arc<dyn CacheSource>,
     cache: &RedisCache,
     batch: i64,
 ) -> Result<VerifyReport, SyncError> {
-    let limit = batch.max(1);
     let mut report = VerifyReport::default();
-    let mut current = source.records(None, limit).await?;
-    while let Some(last) = current.last.clone() {
-        let expected = hashes(&current);
-        // The next batch read while Redis answers for this one.
-        let (next, actual) = tokio::join!(
-            source.records(Some(&last), limit),
-            cache.read_all(&expected)
-        );
-        for (hash, actual) in expected.iter().zip(actual?) {
+    let mut batches = read_ahead(source.clone(), batch.max(1));
+    while let Some(prepared) = batches.recv().await {
+        let (expected, cards) = prepared?;
+        let actual = cache.read_all(&expected).await?;
+        for (hash, actual) in expected.iter().zip(actual) {
             compare(hash, &actual, &mut report.drift);
         }
-        report.cards += current.records.len() as u64;
-        current = next?;
+        report.cards += cards;
     }
-    let mut cursor = 0;
+    let source = source.as_ref();
+    // The next SCAN page fetched while this one is checked.
+    let (mut cursor, mut page) = cache.scan(0, "").await?;
     loop {
-        let (next, page) = cache.scan(cursor, "").await?;
-        strays(source, cache, page, &mut report.drift).await?;
-        if next == 0 {
+        if cursor == 0 {
+            strays(source, cache, page, &mut report.drift).await?;
             break;
         }
-        cursor = next;
+        let (next, checked) = tokio::join!(
+            cache.scan(cursor, ""),
+            strays(source, cache, page, &mut report.drift)
+        );
+        checked?;
+        (cursor, page) = next?;
     }
     // A customer of several cards is compared once per card, and SCAN may return a key twice:
     // each difference is reported once.
@@ -203,34 +221,31 @@ async fn strays(
             pins.push(key);
         }
     }
-    let known: HashSet<String> = source
-        .known_cards(&cards)
-        .await?
-        .into_iter()
-        .map(|k| k.card)
-        .collect();
+    // The three questions are independent: asked at once.
+    let (known_cards, known_customers, held) = tokio::join!(
+        source.known_cards(&cards),
+        source.known_customers(&customers),
+        cache.read_keys(&pins),
+    );
+    let known: HashSet<String> = known_cards?.into_iter().map(|k| k.card).collect();
     for card in cards.into_iter().filter(|c| !known.contains(c)) {
         drift.push(Drift::ExtraKey {
             key: format!("card:{card}"),
         });
     }
-    let known: HashSet<String> = source
-        .known_customers(&customers)
-        .await?
-        .into_iter()
-        .collect();
+    let known: HashSet<String> = known_customers?.into_iter().collect();
     for id in customers.into_iter().filter(|c| !known.contains(c)) {
         drift.push(Drift::ExtraKey {
             key: format!("customer:{id}"),
         });
     }
-    if pins.is_empty() {
-        return Ok(());
-    }
     // A PIN index key is accounted for by any card it names (as a member or by a member's
     // kept version) that has this PIN HMAC; a member is in place only while its card is
     // indexed under this HMAC.
-    let held = cache.read_keys(&pins).await?;
+    let held = held?;
+    if pins.is_empty() {
+        return Ok(());
+    }
     let named: Vec<String> = held
         .iter()
         .flat_map(|fields| fields.keys())

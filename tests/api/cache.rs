@@ -663,3 +663,47 @@ async fn the_pin_index_follows_registration_replacement_and_erasure() {
     );
     app.cache_converges(Duration::from_secs(5)).await.unwrap();
 }
+
+/// A refill (and `cps cache rebuild`/`verify`) reads the cards most recently changed first, so
+/// that the cards the tills are about to ask for come back first; ties go by card number.
+#[tokio::test]
+async fn bulk_reads_come_most_recently_changed_first_in_short_batches() {
+    let Some(app) = cache_app().await else {
+        return;
+    };
+    for card in ["11", "12", "13", "14", "15"] {
+        app.registered(card).await;
+    }
+    let now = chrono::Utc::now();
+    let ago = |days: i64| {
+        (now - chrono::Duration::days(days))
+            .format("%Y-%m-%dT%H:%M:%S%.6fZ")
+            .to_string()
+    };
+    let (recent, older, oldest) = (ago(1), ago(40), ago(400));
+    app.raw_sql(&[
+        &format!("update cards set updated_at = '{older}' where card_number in ('11', '13')"),
+        &format!("update cards set updated_at = '{recent}' where card_number = '14'"),
+        &format!("update cards set updated_at = '{oldest}' where card_number = '15'"),
+    ])
+    .await;
+    let config = cps::config::Config::from_settings(&settings(&app.database_url)).unwrap();
+    let (store, _) = cps::startup::open(&config).await.unwrap();
+    let source: &dyn cps::cache::CacheSource = store.as_ref();
+    let (mut order, mut batches, mut after) = (Vec::new(), 0, None);
+    loop {
+        let batch = source.records(after.as_ref(), 2).await.unwrap();
+        let Some(last) = batch.last else {
+            assert!(batch.records.is_empty());
+            break;
+        };
+        assert!(batch.records.len() <= 2);
+        batches += 1;
+        order.extend(batch.records.iter().map(|r| r.card.number.to_string()));
+        after = Some(last);
+    }
+    // 12 was registered last of those left at their registration time (now), so it is the
+    // most recent; 14 a day ago; 13 and 11 forty days ago (by number, descending); 15 last.
+    assert_eq!(order, ["12", "14", "13", "11", "15"]);
+    assert_eq!(batches, 3);
+}
