@@ -389,6 +389,53 @@ async fn open_loop(
     }
 }
 
+/// The desk's look-ups, one at a time for about 10 s: a card by number, cards by a phone of one
+/// card and by the phone the load's cards share (the listing's 100), and a card's history; each
+/// kind's p50, p99 and count.
+async fn desk_lookups(
+    desk: &str,
+    token: &str,
+    cards: u64,
+) -> Vec<(&'static str, Duration, Duration, usize)> {
+    let http = reqwest::Client::new();
+    let shared = TEMPLATE_PHONE.replace('+', "%2B");
+    let mut kinds: Vec<(&'static str, Vec<Duration>)> = vec![
+        ("card", Vec::new()),
+        ("cards by a phone of one card", Vec::new()),
+        ("cards by a phone of 100 cards", Vec::new()),
+        ("history", Vec::new()),
+    ];
+    let until = Instant::now() + Duration::from_secs(10);
+    let mut i: u64 = 1;
+    while Instant::now() < until {
+        let n = (i * 7919) % cards.max(2) + 1;
+        let paths = [
+            format!("{desk}/cards/7{n:015}"),
+            format!("{desk}/cards?phone=%2B48{}", 500_000_000 + n),
+            format!("{desk}/cards?phone={shared}"),
+            format!("{desk}/cards/7{n:015}/history"),
+        ];
+        for ((_, latencies), path) in kinds.iter_mut().zip(paths) {
+            let t = Instant::now();
+            let answer = http.get(&path).bearer_auth(token).send().await;
+            assert!(
+                answer.is_ok_and(|r| r.status() == 200),
+                "the desk answers {path}"
+            );
+            latencies.push(t.elapsed());
+        }
+        i += 1;
+    }
+    kinds
+        .into_iter()
+        .map(|(what, mut l)| {
+            l.sort();
+            let at = |p: f64| l[((l.len() as f64 * p) as usize).min(l.len() - 1)];
+            (what, at(0.5), at(0.99), l.len())
+        })
+        .collect()
+}
+
 fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1e3
 }
@@ -636,16 +683,33 @@ async fn run_backend(name: &str, url: &str, mut db: Db, redis_url: &str, a: &Arg
         &["cache", "rebuild", "--batch-size", "1000"],
     );
     assert!(ok, "rebuild: {out}");
-    let server = Server::start(&settings(url, Some((redis_url, &prefix))));
+    // The desk's look-ups meanwhile, as a service desk agent makes them.
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let tokens = dir.path().join("tokens");
+    let token = std::process::Command::new(env!("CARGO_BIN_EXE_cps"))
+        .args(["support", "token", "add", "bench", "viewer"])
+        .env("CPS_SUPPORT_TOKENS_FILE", &tokens)
+        .output()
+        .expect("a desk token");
+    let token = String::from_utf8_lossy(&token.stdout).trim().to_owned();
+    let mut s = settings(url, Some((redis_url, &prefix)));
+    s.support_listen = "127.0.0.1:0".into();
+    s.support_tokens_file = Some(tokens);
+    let server = Server::start(&s);
+    let desk = format!(
+        "http://{}/support/v1",
+        server.support.clone().expect("the desk listener")
+    );
     let (_keep, stop) = tokio::sync::watch::channel(false);
-    let full = open_loop(
+    let load = tokio::spawn(open_loop(
         server.base(),
         10_000_000,
         RATE,
         Duration::from_secs(10),
         stop,
-    )
-    .await;
+    ));
+    let lookups = desk_lookups(&desk, &token, cards as u64).await;
+    let full = load.await.expect("the load");
     drop(server);
     delete_prefix(&mut redis, &prefix).await;
     println!(
@@ -654,6 +718,13 @@ async fn run_backend(name: &str, url: &str, mut db: Db, redis_url: &str, a: &Arg
         ms(full.p99),
         full.failed
     );
+    for (what, p50, p99, n) in lookups {
+        println!(
+            "{name}:   desk {what}: p50 {:.2} ms, p99 {:.2} ms over {n}   limit: p99 <= 10 ms",
+            ms(p50),
+            ms(p99)
+        );
+    }
     let (Some(secs), Db::Pg(conn)) = (a.soak, &mut db) else {
         return;
     };

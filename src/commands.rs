@@ -121,7 +121,7 @@ pub async fn rebuild(config: &Config, force: bool, batch: i64) -> Outcome {
         "cache rebuilt: {} cards, {} hashes written, {} already current, {} newer in Redis (kept; --force overwrites)",
         report.cards, report.written, report.current, report.newer
     );
-    println!("{}", pace(report.cards, "cards", started.elapsed()));
+    eprintln!("{}", pace(report.cards, "cards", started.elapsed()));
     Ok(ExitCode::SUCCESS)
 }
 
@@ -158,7 +158,7 @@ pub async fn verify(config: &Config, batch: i64) -> Outcome {
         report.cards,
         report.drift.len()
     );
-    println!("{}", pace(report.cards, "cards", started.elapsed()));
+    eprintln!("{}", pace(report.cards, "cards", started.elapsed()));
     Ok(if report.drift.is_empty() {
         ExitCode::SUCCESS
     } else {

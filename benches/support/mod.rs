@@ -55,7 +55,7 @@ pub fn settings(database_url: &str, redis: Option<(&str, &str)>) -> Settings {
         tls_client_ca: None,
         plain_http: false,
         max_connections: "2048".into(),
-        max_in_flight: "12".into(),
+        max_in_flight: "auto".into(),
         max_queued: "36".into(),
         header_timeout_secs: "10".into(),
         body_timeout_secs: "5".into(),
@@ -75,6 +75,8 @@ pub struct Server {
     pub addr: String,
     /// The admin listener's address (metrics, probes), when it logged one.
     pub admin: Option<String>,
+    /// The service desk listener's address, when it logged one.
+    pub support: Option<String>,
 }
 
 impl Server {
@@ -100,6 +102,10 @@ impl Server {
         if let Some(url) = &s.redis_url {
             env.push(("CPS_REDIS_URL", url.clone()));
         }
+        if let Some(file) = &s.support_tokens_file {
+            env.push(("CPS_SUPPORT_LISTEN", s.support_listen.clone()));
+            env.push(("CPS_SUPPORT_TOKENS_FILE", file.display().to_string()));
+        }
         let child = std::process::Command::new(env!("CARGO_BIN_EXE_cps"))
             .arg("serve")
             .env_remove("CPS_REDIS_URL")
@@ -117,6 +123,7 @@ impl Server {
             child,
             addr: String::new(),
             admin: None,
+            support: None,
         };
         let stderr = server.child.stderr.take().expect("a pipe");
         let (tx, rx) = std::sync::mpsc::channel();
@@ -133,6 +140,9 @@ impl Server {
             let line = rx
                 .recv_timeout(Duration::from_secs(30))
                 .expect("the server logs its address");
+            if let Some(at) = line.find(" support=") {
+                server.support = line[at + 9..].split_whitespace().next().map(str::to_owned);
+            }
             if let Some(at) = line.find(" admin=") {
                 server.admin = line[at + 7..].split_whitespace().next().map(str::to_owned);
             }

@@ -65,6 +65,14 @@ fn hashes(batch: &Batch) -> Vec<HashWrite> {
 /// A batch's hashes, ready to write or compare, and how many cards they are.
 type Prepared = Result<(Vec<HashWrite>, u64), StoreError>;
 
+/// SCAN pages whose keys are being checked against the database at once during verify.
+const CHECKS_IN_FLIGHT: usize = 4;
+
+/// What a check task that panicked says (a bug; the verify stops rather than report less).
+fn panicked(_: &tokio::task::JoinError) -> &'static str {
+    "a check of cache keys failed unexpectedly"
+}
+
 /// Batches read ahead: enough that Redis never waits for the database, few enough that memory
 /// stays a few batches whatever the number of cards.
 const READ_AHEAD: usize = 2;
@@ -181,20 +189,24 @@ pub async fn verify(
         }
         report.cards += cards;
     }
-    let source = source.as_ref();
-    // The next SCAN page fetched while this one is checked.
-    let (mut cursor, mut page) = cache.scan(0, "").await?;
+    // Pages are checked on tasks of their own, a few at a time, while SCAN goes on: the
+    // database answers several pages' questions at once.
+    let mut checks = tokio::task::JoinSet::new();
+    let mut cursor = 0;
     loop {
-        if cursor == 0 {
-            strays(source, cache, page, &mut report.drift).await?;
+        let (next, page) = cache.scan(cursor, "").await?;
+        let (source, cache) = (source.clone(), cache.clone());
+        checks.spawn(async move { strays(source.as_ref(), &cache, page).await });
+        while checks.len() >= CHECKS_IN_FLIGHT || (next == 0 && !checks.is_empty()) {
+            let checked = checks.join_next().await.expect("a check in flight");
+            report
+                .drift
+                .extend(checked.map_err(|e| SyncError::Stopped(panicked(&e)))??);
+        }
+        if next == 0 {
             break;
         }
-        let (next, checked) = tokio::join!(
-            cache.scan(cursor, ""),
-            strays(source, cache, page, &mut report.drift)
-        );
-        checked?;
-        (cursor, page) = next?;
+        cursor = next;
     }
     // A customer of several cards is compared once per card, and SCAN may return a key twice:
     // each difference is reported once.
@@ -209,8 +221,8 @@ async fn strays(
     source: &dyn CacheSource,
     cache: &RedisCache,
     page: Vec<String>,
-    drift: &mut Vec<Drift>,
-) -> Result<(), SyncError> {
+) -> Result<Vec<Drift>, SyncError> {
+    let mut drift = Vec::new();
     let (mut cards, mut customers, mut pins) = (Vec::new(), Vec::new(), Vec::new());
     for key in page {
         if let Some(card) = key.strip_prefix("card:") {
@@ -244,7 +256,7 @@ async fn strays(
     // indexed under this HMAC.
     let held = held?;
     if pins.is_empty() {
-        return Ok(());
+        return Ok(drift);
     }
     let named: Vec<String> = held
         .iter()
@@ -289,7 +301,7 @@ async fn strays(
             }
         }
     }
-    Ok(())
+    Ok(drift)
 }
 
 fn compare(
