@@ -189,6 +189,14 @@ impl Db {
         .unwrap_or_else(|e| panic!("{e}: {statement}"));
     }
 
+    async fn exec(&mut self, statement: &str) {
+        match self {
+            Db::Pg(c) => sqlx::query(statement).execute(c).await.map(drop),
+            Db::Lite(c) => sqlx::query(statement).execute(c).await.map(drop),
+        }
+        .unwrap_or_else(|e| panic!("{e}: {statement}"));
+    }
+
     async fn scalar(&mut self, statement: &str) -> i64 {
         match self {
             Db::Pg(c) => sqlx::query_scalar(statement).fetch_one(c).await,
@@ -197,6 +205,10 @@ impl Db {
         .unwrap_or_else(|e| panic!("{e}: {statement}"))
     }
 }
+
+/// A table to copy the template's rows of: its name, which rows are the template's, and the
+/// columns given other values (each an expression over the series' `i`).
+type Copy<'a> = (&'a str, String, Vec<(&'a str, String)>);
 
 /// Fills the database behind `db` with `n` copies of the template card.
 async fn seed(db: &mut Db, n: u64) -> Duration {
@@ -207,7 +219,7 @@ async fn seed(db: &mut Db, n: u64) -> Duration {
     let created = d.created.replace("{n}", &n.max(1000).to_string());
     let at = d.changed.replace("{n}", &n.max(1000).to_string());
     let (created, at) = (created.as_str(), at.as_str());
-    let tables: [(&str, String, Vec<(&str, String)>); 4] = [
+    let tables: [Copy; 4] = [
         (
             "customers",
             format!("t.id = (select customer_id from cards where card_number = '{TEMPLATE}')"),
@@ -315,16 +327,37 @@ async fn metric(http: &reqwest::Client, admin: &str, series: &str) -> f64 {
         .sum()
 }
 
+/// The four writes a till makes of a card, in the order the load makes them.
+const OPERATIONS: [&str; 4] = ["register", "change phone", "activate", "lock"];
+
+/// The number every load's card changes its phone to: many cards share it (the desk's
+/// listing of a phone of many cards).
+const SHARED_PHONE: &str = "+48602123780";
+
 struct Load {
+    /// Per operation of [`OPERATIONS`]: p50 and p99.
+    each: Vec<(Duration, Duration)>,
     p50: Duration,
     p99: Duration,
     failed: usize,
     sent: usize,
 }
 
-/// Registrations and activations of fresh cards offered at `rate` per second in all (open
-/// loop: each sent at its time whatever the others do, its latency counted from that time)
-/// until `stop` says so, at most `limit`.
+fn percentiles(latencies: &mut [Duration]) -> (Duration, Duration) {
+    latencies.sort();
+    let at = |p: f64| {
+        latencies
+            .get(((latencies.len() as f64 * p) as usize).min(latencies.len().saturating_sub(1)))
+            .copied()
+            .unwrap_or_default()
+    };
+    (at(0.50), at(0.99))
+}
+
+/// Writes offered at `rate` per second in all (open loop: each card's four writes, register,
+/// change phone, activate and lock, one after the other, a card started at its time whatever
+/// the others do, each latency counted from when it was sent) until `stop` says so, at most
+/// `limit`.
 async fn open_loop(
     base: String,
     first: u64,
@@ -338,9 +371,9 @@ async fn open_loop(
         .expect("a client");
     let start = tokio::time::Instant::now();
     let mut tasks = Vec::new();
-    let pairs = rate / 2;
+    let cards_per_second = (rate / OPERATIONS.len()).max(1);
     for i in 0.. {
-        let scheduled = start + Duration::from_secs_f64(i as f64 / pairs as f64);
+        let scheduled = start + Duration::from_secs_f64(i as f64 / cards_per_second as f64);
         if scheduled - start > limit || *stop.borrow() {
             break;
         }
@@ -348,44 +381,42 @@ async fn open_loop(
         let (http, base) = (http.clone(), base.clone());
         let card = format!("6{:015}", first + i as u64);
         tasks.push(tokio::spawn(async move {
-            let t = tokio::time::Instant::now();
-            let put = http
-                .put(format!("{base}/{card}"))
-                .json(&registration(&card, TEMPLATE_PHONE))
-                .send()
-                .await
-                .is_ok_and(|r| r.status() == 200);
-            let registered = t.elapsed();
-            let t = tokio::time::Instant::now();
-            let activated = http
-                .post(format!("{base}/{card}/activate"))
-                .json(&json!({ "PhoneNumber": TEMPLATE_PHONE }))
-                .send()
-                .await
-                .is_ok_and(|r| r.status() == 204);
-            [(put, registered), (activated, t.elapsed())]
+            let url = format!("{base}/{card}");
+            let phone = json!({ "PhoneNumber": SHARED_PHONE });
+            let requests = [
+                (
+                    http.put(&url).json(&registration(&card, TEMPLATE_PHONE)),
+                    200,
+                ),
+                (http.patch(&url).json(&phone), 204),
+                (http.post(format!("{url}/activate")).json(&phone), 204),
+                (http.post(format!("{url}/lock")), 204),
+            ];
+            let mut answered = Vec::with_capacity(requests.len());
+            for (request, status) in requests {
+                let t = tokio::time::Instant::now();
+                let ok = request.send().await.is_ok_and(|r| r.status() == status);
+                answered.push((ok, t.elapsed()));
+            }
+            answered
         }));
     }
-    let mut latencies = Vec::new();
+    let mut each = vec![Vec::new(); OPERATIONS.len()];
     let mut failed = 0;
     for task in tasks {
-        for (ok, latency) in task.await.expect("a request") {
+        for (op, (ok, latency)) in task.await.expect("a request").into_iter().enumerate() {
             failed += usize::from(!ok);
-            latencies.push(latency);
+            each[op].push(latency);
         }
     }
-    latencies.sort();
-    let at = |p: f64| {
-        latencies
-            .get(((latencies.len() as f64 * p) as usize).min(latencies.len().saturating_sub(1)))
-            .copied()
-            .unwrap_or_default()
-    };
+    let mut all: Vec<Duration> = each.iter().flatten().copied().collect();
+    let (p50, p99) = percentiles(&mut all);
     Load {
-        p50: at(0.50),
-        p99: at(0.99),
+        each: each.iter_mut().map(|l| percentiles(l)).collect(),
+        p50,
+        p99,
         failed,
-        sent: latencies.len(),
+        sent: all.len(),
     }
 }
 
@@ -398,7 +429,7 @@ async fn desk_lookups(
     cards: u64,
 ) -> Vec<(&'static str, Duration, Duration, usize)> {
     let http = reqwest::Client::new();
-    let shared = TEMPLATE_PHONE.replace('+', "%2B");
+    let shared = SHARED_PHONE.replace('+', "%2B");
     let mut kinds: Vec<(&'static str, Vec<Duration>)> = vec![
         ("card", Vec::new()),
         ("cards by a phone of one card", Vec::new()),
@@ -487,6 +518,74 @@ fn took(text: &str) -> String {
         .to_owned()
 }
 
+/// A server on `url` with the cache under `prefix` and the desk on, and its desk token.
+fn serve(url: &str, redis_url: &str, prefix: &str, dir: &std::path::Path) -> (Server, String) {
+    let tokens = dir.join("tokens");
+    if !tokens.exists() {
+        let added = std::process::Command::new(env!("CARGO_BIN_EXE_cps"))
+            .args(["support", "token", "add", "bench", "viewer"])
+            .env("CPS_SUPPORT_TOKENS_FILE", &tokens)
+            .output()
+            .expect("a desk token");
+        std::fs::write(dir.join("token"), &added.stdout).expect("the token kept");
+    }
+    let token = std::fs::read_to_string(dir.join("token")).expect("the token");
+    let mut s = settings(url, Some((redis_url, prefix)));
+    s.cache_check_secs = "1".into();
+    s.support_listen = "127.0.0.1:0".into();
+    s.support_tokens_file = Some(tokens);
+    (Server::start(&s), token.trim().to_owned())
+}
+
+/// `load`'s figures, one line per operation, beside the same operation's on the empty
+/// database when given.
+fn print_load(name: &str, what: &str, load: &Load, empty: Option<&Load>) {
+    println!(
+        "{name}: {what}: {} sent, {} failed; all: p50 {:.2} ms, p99 {:.2} ms   limit: p99 <= 10 ms",
+        load.sent,
+        load.failed,
+        ms(load.p50),
+        ms(load.p99)
+    );
+    for (i, op) in OPERATIONS.iter().enumerate() {
+        let (p50, p99) = load.each[i];
+        let beside = empty.map_or_else(String::new, |e| {
+            let (_, e99) = e.each[i];
+            format!(
+                "   empty database: p99 {:.2} ms, {:+.0} %   limit: +20 %",
+                ms(e99),
+                (ms(p99) / ms(e99).max(1e-9) - 1.0) * 100.0
+            )
+        });
+        println!(
+            "{name}:   {op:<13} p50 {:.2} ms, p99 {:.2} ms{beside}",
+            ms(p50),
+            ms(p99)
+        );
+    }
+}
+
+/// Waits until Redis has freed what `UNLINK` handed to its background thread, so that it
+/// competes with no later figure.
+async fn settle(redis: &mut redis::aio::MultiplexedConnection) {
+    for _ in 0..600 {
+        let info: String = redis::cmd("INFO")
+            .arg("memory")
+            .query_async(redis)
+            .await
+            .expect("INFO");
+        let pending = info
+            .lines()
+            .find_map(|l| l.strip_prefix("lazyfree_pending_objects:"))
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .unwrap_or(0);
+        if pending == 0 {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 async fn run_backend(name: &str, url: &str, mut db: Db, redis_url: &str, a: &Args) {
     let mut redis = redis::Client::open(redis_url)
         .expect("a Redis URL")
@@ -494,19 +593,46 @@ async fn run_backend(name: &str, url: &str, mut db: Db, redis_url: &str, a: &Arg
         .await
         .expect("Redis at CPS_TEST_REDIS_URL");
     let run = uuid::Uuid::new_v4().simple().to_string();
+    let dir = tempfile::tempdir().expect("a temporary directory");
     let (ok, out) = cps(url, redis_url, "unused:", &["migrate"]);
     assert!(ok, "migrate: {out}");
+    let prefixes = ["template", "full", "refill"].map(|p| format!("scale:{run}:{p}:"));
+    let [template_prefix, full, refill] = &prefixes;
 
-    // The template, through the API.
-    let template_prefix = format!("scale:{run}:template:");
-    let server = Server::start(&settings(url, Some((redis_url, &template_prefix))));
+    // The template, through the API; then the load on the database as good as empty.
+    let (server, _) = serve(url, redis_url, template_prefix, dir.path());
     let http = reqwest::Client::new();
     assert!(
         register_and_activate(&http, &server.base(), TEMPLATE).await,
         "the template card"
     );
+    let empty = if a.load {
+        let (_keep, stop) = tokio::sync::watch::channel(false);
+        let load = open_loop(
+            server.base(),
+            30_000_000,
+            RATE,
+            Duration::from_secs(10),
+            stop,
+        )
+        .await;
+        print_load(name, "steady load on an empty database", &load, None);
+        // Its cards leave again: the seed copies the template alone.
+        for statement in [
+            "delete from wallets where card_number like '6%'",
+            "delete from audit_log where card_number like '6%'",
+            "delete from activation_failures where card_number like '6%'",
+            "delete from outbox",
+            "delete from cards where card_number like '6%'",
+            "delete from customers where id not in (select customer_id from cards)",
+        ] {
+            db.exec(statement).await;
+        }
+        Some(load)
+    } else {
+        None
+    };
     drop(server);
-    delete_prefix(&mut redis, &template_prefix).await;
 
     let seeded = seed(&mut db, a.cards).await;
     let cards = db.scalar("select count(*) from cards").await;
@@ -539,13 +665,12 @@ async fn run_backend(name: &str, url: &str, mut db: Db, redis_url: &str, a: &Arg
     );
 
     // Rebuild into an empty prefix; Redis's memory before and after.
-    let prefix = format!("scale:{run}:");
     let before = redis_memory(&mut redis).await;
     let started = Instant::now();
     let (ok, out) = cps(
         url,
         redis_url,
-        &prefix,
+        full,
         &["cache", "rebuild", "--batch-size", "1000"],
     );
     let took_rebuild = started.elapsed();
@@ -563,25 +688,29 @@ async fn run_backend(name: &str, url: &str, mut db: Db, redis_url: &str, a: &Arg
         used / (1 << 20),
         used as f64 / cards as f64
     );
+    let first = "7000000000000001";
+    let customer: String = match &mut db {
+        Db::Pg(c) => sqlx::query_scalar("select customer_id from cards where card_number = $1")
+            .bind(first)
+            .fetch_one(c)
+            .await
+            .expect("a card"),
+        Db::Lite(c) => sqlx::query_scalar("select customer_id from cards where card_number = $1")
+            .bind(first)
+            .fetch_one(c)
+            .await
+            .expect("a card"),
+    };
+    let pin: String = redis::cmd("HGET")
+        .arg(format!("{full}card:{first}"))
+        .arg("CardPinHMac")
+        .query_async(&mut redis)
+        .await
+        .expect("the card's hash");
     for (what, key) in [
-        ("card", format!("{prefix}card:7{:015}", 1)),
-        ("customer", {
-            let id: String = match &mut db {
-                Db::Pg(c) => sqlx::query_scalar(
-                    "select customer_id from cards where card_number = '7000000000000001'",
-                )
-                .fetch_one(c)
-                .await
-                .expect("a card"),
-                Db::Lite(c) => sqlx::query_scalar(
-                    "select customer_id from cards where card_number = '7000000000000001'",
-                )
-                .fetch_one(c)
-                .await
-                .expect("a card"),
-            };
-            format!("{prefix}customer:{id}")
-        }),
+        ("card", format!("{full}card:{first}")),
+        ("customer", format!("{full}customer:{customer}")),
+        ("PIN index", format!("{full}hmac:Password:{pin}")),
     ] {
         let usage: i64 = redis::cmd("MEMORY")
             .arg("USAGE")
@@ -602,7 +731,7 @@ async fn run_backend(name: &str, url: &str, mut db: Db, redis_url: &str, a: &Arg
     let (ok, out) = cps(
         url,
         redis_url,
-        &prefix,
+        full,
         &["cache", "verify", "--batch-size", "1000"],
     );
     let took_verify = started.elapsed();
@@ -613,157 +742,124 @@ async fn run_backend(name: &str, url: &str, mut db: Db, redis_url: &str, a: &Arg
         keys as f64 / took_verify.as_secs_f64(),
         took(&out)
     );
-    delete_prefix(&mut redis, &prefix).await;
 
-    if !a.load {
-        return;
+    if a.load {
+        // The service refills an empty cache while it serves.
+        let (server, _) = serve(url, redis_url, refill, dir.path());
+        let admin = server.admin.clone().expect("the admin listener");
+        let (stop_tx, stop) = tokio::sync::watch::channel(false);
+        let load = tokio::spawn(open_loop(
+            server.base(),
+            1,
+            RATE,
+            Duration::from_secs(600),
+            stop,
+        ));
+        let started = Instant::now();
+        let (mut ninety, mut running_seen) = (None, false);
+        let finished = loop {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            let running = metric(&http, &admin, "cps_cache_refill_running").await > 0.0;
+            let done = metric(&http, &admin, "cps_cache_refill_cards{state=\"done\"}").await;
+            running_seen |= running;
+            if ninety.is_none() && done >= 0.9 * recent as f64 {
+                ninety = Some(started.elapsed());
+            }
+            if running_seen && !running && done > 0.0 {
+                break Some(started.elapsed());
+            }
+            if started.elapsed() > Duration::from_secs(600) {
+                break None;
+            }
+        };
+        let _ = stop_tx.send(true);
+        let served = load.await.expect("the load");
+        drop(server);
+        match finished {
+            Some(t) => println!(
+                "{name}: refill while serving {RATE} writes/s: {cards} cards back after {:.1} s ({:.0} cards/s)   target >= 20,000 cards/s, 1 M within 60 s",
+                t.as_secs_f64(),
+                cards as f64 / t.as_secs_f64()
+            ),
+            None => println!("{name}: refill did not finish within 600 s"),
+        }
+        if let Some(t) = ninety {
+            println!(
+                "{name}:   90 % of the cards active in the last 30 days back after {:.1} s",
+                t.as_secs_f64()
+            );
+        }
+        print_load(name, "writes during the refill", &served, None);
+
+        // The same load, no refill, at this size (the cache full); then the desk's look-ups.
+        let (server, token) = serve(url, redis_url, full, dir.path());
+        let desk = format!(
+            "http://{}/support/v1",
+            server.support.clone().expect("the desk listener")
+        );
+        let (_keep, stop) = tokio::sync::watch::channel(false);
+        let load = tokio::spawn(open_loop(
+            server.base(),
+            10_000_000,
+            RATE,
+            Duration::from_secs(10),
+            stop,
+        ));
+        let steady = load.await.expect("the load");
+        // The desk's look-ups after the load, on their own: each figure is the look-up's.
+        let lookups = desk_lookups(&desk, &token, cards as u64).await;
+        drop(server);
+        print_load(
+            name,
+            &format!("steady load at {cards} cards"),
+            &steady,
+            empty.as_ref(),
+        );
+        for (what, p50, p99, n) in lookups {
+            println!(
+                "{name}:   desk {what}: p50 {:.2} ms, p99 {:.2} ms over {n}   limit: p99 <= 10 ms",
+                ms(p50),
+                ms(p99)
+            );
+        }
     }
-    // The service refills an empty cache while it serves.
-    let prefix = format!("scale:{run}:refill:");
-    let mut s = settings(url, Some((redis_url, &prefix)));
-    s.cache_check_secs = "1".into();
-    let server = Server::start(&s);
-    let admin = server.admin.clone().expect("the admin listener");
-    let (stop_tx, stop) = tokio::sync::watch::channel(false);
-    let load = tokio::spawn(open_loop(
-        server.base(),
-        1,
-        RATE,
-        Duration::from_secs(120),
-        stop,
-    ));
-    let started = Instant::now();
-    let (mut ninety, mut running_seen) = (None, false);
-    let finished = loop {
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        let running = metric(&http, &admin, "cps_cache_refill_running").await > 0.0;
-        let done = metric(&http, &admin, "cps_cache_refill_cards{state=\"done\"}").await;
-        running_seen |= running;
-        if ninety.is_none() && done >= 0.9 * recent as f64 {
-            ninety = Some(started.elapsed());
-        }
-        if running_seen && !running && done > 0.0 {
-            break Some(started.elapsed());
-        }
-        if started.elapsed() > Duration::from_secs(600) {
-            break None;
-        }
-    };
-    let _ = stop_tx.send(true);
-    let served = load.await.expect("the load");
-    drop(server);
-    delete_prefix(&mut redis, &prefix).await;
-    match finished {
-        Some(t) => println!(
-            "{name}: refill while serving {RATE} req/s: {cards} cards back after {:.1} s ({:.0} cards/s)   target >= 20,000 cards/s, 1 M within 60 s",
-            t.as_secs_f64(),
-            cards as f64 / t.as_secs_f64()
-        ),
-        None => println!("{name}: refill did not finish within 600 s"),
-    }
-    if let Some(t) = ninety {
+
+    if let (Some(secs), Db::Pg(_)) = (a.soak, &db) {
+        let (server, _) = serve(url, redis_url, full, dir.path());
+        let (_keep, stop) = tokio::sync::watch::channel(false);
+        let soak = open_loop(
+            server.base(),
+            20_000_000,
+            SOAK_RATE,
+            Duration::from_secs(secs),
+            stop,
+        )
+        .await;
+        drop(server);
+        // The statistics collector reports with a delay.
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        let Db::Pg(conn) = &mut db else {
+            unreachable!("PostgreSQL only")
+        };
+        let (live, dead, vacuums, size): (i64, i64, i64, i64) = sqlx::query_as(
+            "select n_live_tup, n_dead_tup, autovacuum_count, pg_total_relation_size(relid)
+             from pg_stat_user_tables where relname = 'outbox'",
+        )
+        .fetch_one(conn)
+        .await
+        .expect("the outbox's statistics");
         println!(
-            "{name}:   90 % of the cards active in the last 30 days back after {:.1} s",
-            t.as_secs_f64()
+            "{name}: soak {secs} s at {SOAK_RATE} writes/s: {} sent, {} failed, p99 {:.2} ms; outbox after it: {live} live rows, {dead} dead, {vacuums} autovacuum runs, {} KiB",
+            soak.sent,
+            soak.failed,
+            ms(soak.p99),
+            size / 1024
         );
     }
-    println!(
-        "{name}:   requests meanwhile: {} sent, {} failed, p50 {:.2} ms, p99 {:.2} ms   limit: p99 <= 10 ms",
-        served.sent,
-        served.failed,
-        ms(served.p50),
-        ms(served.p99)
-    );
-    // The same load, no refill, at this size and on an empty database.
-    let prefix = format!("scale:{run}:steady:");
-    let (ok, out) = cps(
-        url,
-        redis_url,
-        &prefix,
-        &["cache", "rebuild", "--batch-size", "1000"],
-    );
-    assert!(ok, "rebuild: {out}");
-    // The desk's look-ups meanwhile, as a service desk agent makes them.
-    let dir = tempfile::tempdir().expect("a temporary directory");
-    let tokens = dir.path().join("tokens");
-    let token = std::process::Command::new(env!("CARGO_BIN_EXE_cps"))
-        .args(["support", "token", "add", "bench", "viewer"])
-        .env("CPS_SUPPORT_TOKENS_FILE", &tokens)
-        .output()
-        .expect("a desk token");
-    let token = String::from_utf8_lossy(&token.stdout).trim().to_owned();
-    let mut s = settings(url, Some((redis_url, &prefix)));
-    s.support_listen = "127.0.0.1:0".into();
-    s.support_tokens_file = Some(tokens);
-    let server = Server::start(&s);
-    let desk = format!(
-        "http://{}/support/v1",
-        server.support.clone().expect("the desk listener")
-    );
-    let (_keep, stop) = tokio::sync::watch::channel(false);
-    let load = tokio::spawn(open_loop(
-        server.base(),
-        10_000_000,
-        RATE,
-        Duration::from_secs(10),
-        stop,
-    ));
-    let lookups = desk_lookups(&desk, &token, cards as u64).await;
-    let full = load.await.expect("the load");
-    drop(server);
-    delete_prefix(&mut redis, &prefix).await;
-    println!(
-        "{name}:   steady load at {cards} cards: p50 {:.2} ms, p99 {:.2} ms ({} failed)",
-        ms(full.p50),
-        ms(full.p99),
-        full.failed
-    );
-    for (what, p50, p99, n) in lookups {
-        println!(
-            "{name}:   desk {what}: p50 {:.2} ms, p99 {:.2} ms over {n}   limit: p99 <= 10 ms",
-            ms(p50),
-            ms(p99)
-        );
+    for prefix in &prefixes {
+        delete_prefix(&mut redis, prefix).await;
     }
-    let (Some(secs), Db::Pg(conn)) = (a.soak, &mut db) else {
-        return;
-    };
-    let prefix = format!("scale:{run}:soak:");
-    let (ok, out) = cps(
-        url,
-        redis_url,
-        &prefix,
-        &["cache", "rebuild", "--batch-size", "1000"],
-    );
-    assert!(ok, "rebuild: {out}");
-    let server = Server::start(&settings(url, Some((redis_url, &prefix))));
-    let (_keep, stop) = tokio::sync::watch::channel(false);
-    let soak = open_loop(
-        server.base(),
-        20_000_000,
-        SOAK_RATE,
-        Duration::from_secs(secs),
-        stop,
-    )
-    .await;
-    drop(server);
-    delete_prefix(&mut redis, &prefix).await;
-    // The statistics collector reports with a delay.
-    tokio::time::sleep(Duration::from_secs(2)).await;
-    let (live, dead, vacuums, size): (i64, i64, i64, i64) = sqlx::query_as(
-        "select n_live_tup, n_dead_tup, autovacuum_count, pg_total_relation_size(relid)
-         from pg_stat_user_tables where relname = 'outbox'",
-    )
-    .fetch_one(conn)
-    .await
-    .expect("the outbox's statistics");
-    println!(
-        "{name}: soak {secs} s at {SOAK_RATE} writes/s: {} sent, {} failed, p99 {:.2} ms; outbox after it: {live} live rows, {dead} dead, {vacuums} autovacuum runs, {} KiB",
-        soak.sent,
-        soak.failed,
-        ms(soak.p99),
-        size / 1024
-    );
+    settle(&mut redis).await;
 }
 
 #[tokio::main]

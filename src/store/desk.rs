@@ -623,11 +623,16 @@ async fn desk_cards(
     let notices: Vec<NoticeRow> = numbers
         .iter()
         .fold(
+            // Each card's newest notice: driven by the subjects' index, one probe per notice
+            // found (a plan over `max(id) … group by` could run the aggregate once per row of
+            // the outbox when statistics are stale).
             sql(format!(
-                "select subject, status, attempts, last_error, created_at, delivered_at
-                 from outbox where id in (select max(id) from outbox
-                                          where kind = $1 and subject in ({subjects})
-                                          group by subject)"
+                "select o.subject, o.status, o.attempts, o.last_error, o.created_at,
+                        o.delivered_at
+                 from outbox o
+                 where o.kind = $1 and o.subject in ({subjects})
+                   and not exists (select 1 from outbox n
+                                   where n.subject = o.subject and n.kind = $1 and n.id > o.id)"
             ))
             .bind(NOTICE_KIND),
             |s, n| s.bind(format!("card:{n}")),
@@ -643,9 +648,10 @@ async fn desk_cards(
         .iter()
         .fold(
             sql(format!(
-                "select {HISTORY_COLUMNS} from audit_log
-                 where id in (select max(id) from audit_log where card_number in ({list})
-                              group by card_number)"
+                "select {HISTORY_COLUMNS} from audit_log a
+                 where a.card_number in ({list})
+                   and not exists (select 1 from audit_log n
+                                   where n.card_number = a.card_number and n.id > a.id)"
             )),
             |s, n| s.bind(*n),
         )
