@@ -277,11 +277,13 @@ async fn seed(db: &mut Db, n: u64) -> Duration {
             from = to + 1;
         }
     }
+    // As after any bulk load: the statistics made and (on PostgreSQL) the visibility map
+    // set now, so that autovacuum does not do it in the middle of a later figure.
     match db {
-        Db::Pg(c) => sqlx::query("analyze").execute(c).await.map(drop),
+        Db::Pg(c) => sqlx::query("vacuum analyze").execute(c).await.map(drop),
         Db::Lite(c) => sqlx::query("analyze").execute(c).await.map(drop),
     }
-    .expect("analyze");
+    .expect("vacuum analyze");
     started.elapsed()
 }
 
@@ -492,7 +494,7 @@ async fn delete_prefix(redis: &mut redis::aio::MultiplexedConnection, prefix: &s
             .arg("MATCH")
             .arg(format!("{prefix}*"))
             .arg("COUNT")
-            .arg(10_000)
+            .arg(1000)
             .query_async(redis)
             .await
             .expect("SCAN");
@@ -587,9 +589,13 @@ async fn settle(redis: &mut redis::aio::MultiplexedConnection) {
 }
 
 async fn run_backend(name: &str, url: &str, mut db: Db, redis_url: &str, a: &Args) {
+    // Deleting millions of keys at the end takes SCAN pages longer than the default 500 ms.
     let mut redis = redis::Client::open(redis_url)
         .expect("a Redis URL")
-        .get_multiplexed_async_connection()
+        .get_multiplexed_async_connection_with_config(
+            &redis::AsyncConnectionConfig::new()
+                .set_response_timeout(Some(Duration::from_secs(60))),
+        )
         .await
         .expect("Redis at CPS_TEST_REDIS_URL");
     let run = uuid::Uuid::new_v4().simple().to_string();

@@ -587,7 +587,7 @@ async fn desk_cards(
                 u.version as customer_version, u.erased_at,
                 u.created_at as customer_created_at, u.updated_at as customer_updated_at
          from cards c join customers u on u.id = c.customer_id
-         where {filter} order by c.customer_id, c.card_number limit 100"
+         where {filter} order by u.id, c.card_number limit 100"
     ))
     .bind(key)
     .fetch_all(conn)
