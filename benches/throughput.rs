@@ -151,16 +151,9 @@ where
     }
 }
 
+/// This process's memory figure `field` (`VmRSS:`, `VmHWM:`), in KiB.
 fn rss_kib(field: &str) -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with(field))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|v| v.parse().ok())
-        })
-        .unwrap_or(0)
+    support::proc_kib(std::process::id(), field)
 }
 
 /// Whether a request was answered with `status`; if not, what it got.

@@ -403,10 +403,8 @@ pub struct Settings {
     )]
     pub max_connections: String,
     /// Requests in progress at most; beyond it a request waits for a place (see
-    /// `--max-queued`). `auto`: 12 on PostgreSQL (a few more than its pool's connections), 48 on
-    /// SQLite, where a request in progress mostly waits for its batch's commit on the one writer
-    /// (group commit), so more of them make larger batches for the same fsync.
-    #[arg(long, env = "CPS_MAX_IN_FLIGHT", default_value = "auto", global = true)]
+    /// `--max-queued`).
+    #[arg(long, env = "CPS_MAX_IN_FLIGHT", default_value = "12", global = true)]
     pub max_in_flight: String,
     /// Requests waiting for a place at most; beyond it a request is answered 503
     /// `ServiceUnavailable` with `Retry-After` at once instead of queueing.
@@ -831,11 +829,11 @@ impl HttpConfig {
             )?,
         };
         let requests = crate::http::RequestLimits {
-            max_in_flight: match s.max_in_flight.as_str() {
-                "auto" if s.database_url.starts_with("sqlite:") => 48,
-                "auto" => 12,
-                given => count(given, "--max-in-flight / CPS_MAX_IN_FLIGHT", 1..=100_000)?,
-            },
+            max_in_flight: count(
+                &s.max_in_flight,
+                "--max-in-flight / CPS_MAX_IN_FLIGHT",
+                1..=100_000,
+            )?,
             max_queued: count(&s.max_queued, "--max-queued / CPS_MAX_QUEUED", 0..=100_000)?,
             body_timeout: secs(
                 &s.body_timeout_secs,

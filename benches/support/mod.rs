@@ -55,7 +55,7 @@ pub fn settings(database_url: &str, redis: Option<(&str, &str)>) -> Settings {
         tls_client_ca: None,
         plain_http: false,
         max_connections: "2048".into(),
-        max_in_flight: "auto".into(),
+        max_in_flight: "12".into(),
         max_queued: "36".into(),
         header_timeout_secs: "10".into(),
         body_timeout_secs: "5".into(),
