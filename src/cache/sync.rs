@@ -79,7 +79,8 @@ const READ_AHEAD: usize = 2;
 
 /// Reads every card, `limit` at a time, on a task of its own: the database's reads and the
 /// rows' decoding and hashing run on one thread while Redis's writes or reads run on another.
-/// Ends after the last batch, on the first error (sent on), or when the receiver is dropped.
+/// Ends after sending an empty batch (no card left: the only way the end is told), on the
+/// first error (sent on), or when the receiver is dropped.
 fn read_ahead(source: Arc<dyn CacheSource>, limit: i64) -> mpsc::Receiver<Prepared> {
     let (tx, rx) = mpsc::channel(READ_AHEAD);
     tokio::spawn(async move {
@@ -91,15 +92,27 @@ fn read_ahead(source: Arc<dyn CacheSource>, limit: i64) -> mpsc::Receiver<Prepar
                 (hashes(&batch), batch.records.len() as u64)
             });
             let last = matches!(&prepared, Ok((_, 0)) | Err(_));
-            if last && prepared.is_ok() {
-                return;
-            }
             if tx.send(prepared).await.is_err() || last {
                 return;
             }
         }
     });
     rx
+}
+
+/// The next batch from [`read_ahead`]; `None` at the end. A reader gone without telling the
+/// end (it panicked) is an error, never the end: an incomplete cache must not be marked full.
+async fn next_batch(
+    batches: &mut mpsc::Receiver<Prepared>,
+) -> Result<Option<(Vec<HashWrite>, u64)>, SyncError> {
+    match batches.recv().await {
+        Some(Ok((_, 0))) => Ok(None),
+        Some(Ok(batch)) => Ok(Some(batch)),
+        Some(Err(e)) => Err(e.into()),
+        None => Err(SyncError::Stopped(
+            "the database reader stopped unexpectedly",
+        )),
+    }
 }
 
 /// A rebuild under way: writes every card's and customer's hash that Redis lacks, holds older,
@@ -146,10 +159,9 @@ impl<'a> Rebuild<'a> {
 
     /// Writes the next batch's hashes; `false` once no card is left.
     pub async fn step(&mut self) -> Result<bool, SyncError> {
-        let Some(prepared) = self.batches.recv().await else {
+        let Some((hashes, cards)) = next_batch(&mut self.batches).await? else {
             return Ok(false);
         };
-        let (hashes, cards) = prepared?;
         for written in self.cache.repair_all(&hashes, self.force).await? {
             match written {
                 Written::Written => self.report.written += 1,
@@ -181,8 +193,7 @@ pub async fn verify(
 ) -> Result<VerifyReport, SyncError> {
     let mut report = VerifyReport::default();
     let mut batches = read_ahead(source.clone(), batch.max(1));
-    while let Some(prepared) = batches.recv().await {
-        let (expected, cards) = prepared?;
+    while let Some((expected, cards)) = next_batch(&mut batches).await? {
         let actual = cache.read_all(&expected).await?;
         for (hash, actual) in expected.iter().zip(actual) {
             compare(hash, &actual, &mut report.drift);
