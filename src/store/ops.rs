@@ -38,7 +38,6 @@ pub struct Batch {
 #[derive(Debug, Clone)]
 pub struct Known {
     pub card: String,
-    pub customer: String,
     /// `None` if the stored HMAC does not parse (then no PIN index key accounts for it).
     pub pin: Option<crate::domain::PinHmac>,
     /// Whether the card stands in the PIN index (not replaced, its customer not erased).
@@ -191,7 +190,7 @@ impl SqlStore {
         }
         let statement = numbers.iter().fold(
             sql(format!(
-                "select c.card_number, c.customer_id, c.pin_hmac,
+                "select c.card_number, c.pin_hmac,
                         case when c.replaced_by is null and u.erased_at is null
                              then 1 else 0 end as pin_indexed
                  from cards c join customers u on u.id = c.customer_id
@@ -200,13 +199,12 @@ impl SqlStore {
             )),
             |s, n| s.bind(n),
         );
-        let rows: Vec<(String, String, String, i32)> =
+        let rows: Vec<(String, String, i32)> =
             self.db.read_all(&statement, "look cards up").await?;
         Ok(rows
             .into_iter()
-            .map(|(card, customer, pin, indexed)| Known {
+            .map(|(card, pin, indexed)| Known {
                 card,
-                customer,
                 pin: crate::domain::PinHmac::parse(&pin).ok(),
                 pin_indexed: indexed == 1,
             })
