@@ -10,6 +10,9 @@
 //! `CPS_BENCH_CLIENTS` (default 16) size the run. Rows are timed, not counted: a run of a second
 //! or two never reaches the database's checkpoints, autovacuum or a grown WAL, and flatters
 //! every figure (measured: 2,000-request rows gave SQLite 2.6 times its sustained rate).
+//! `CPS_BENCH_BACKENDS` (default `sqlite,postgres`) picks the backends; `CPS_BENCH_MAX_IN_FLIGHT`
+//! overrides the server's running bound for the closed and open loops (the overload rows name
+//! their own bounds).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -243,7 +246,10 @@ const OPERATIONS: [Operation; 4] = [
 
 /// Runs every operation for `run` each, one row each: registrations of fresh cards, then each
 /// later operation on the cards the one before it reached.
-async fn run_backend(name: &str, s: Settings, run: Duration, clients: usize) {
+async fn run_backend(name: &str, mut s: Settings, run: Duration, clients: usize) {
+    if let Ok(bound) = std::env::var("CPS_BENCH_MAX_IN_FLIGHT") {
+        s.max_in_flight = bound;
+    }
     let server = Server::start(&s);
     let base = server.base();
     let http = reqwest::Client::new();
@@ -681,22 +687,30 @@ async fn main() {
     );
 
     let dir = tempfile::tempdir().expect("a temporary directory");
-    let sqlite = format!("sqlite://{}", dir.path().join("bench.db").display());
-    run_backend("sqlite", settings(&sqlite, None), run, clients).await;
-    let sqlite_bound = sqlite_loop(run).await;
-    match sqlite_bound {
-        Some(tx) => println!(
-            "{:<22} {:<10} {tx:>9.0}   (the same writes, one transaction at a time, fsync each: the bound)",
-            "sqlite plain loop", "register"
-        ),
-        None => println!("sqlite plain loop: failed"),
+    let backends = std::env::var("CPS_BENCH_BACKENDS").unwrap_or_else(|_| "sqlite,postgres".into());
+    let (with_sqlite, with_pg) = (
+        backends.split(',').any(|b| b == "sqlite"),
+        backends.split(',').any(|b| b == "postgres"),
+    );
+    let mut sqlite_bound = None;
+    if with_sqlite {
+        let sqlite = format!("sqlite://{}", dir.path().join("bench.db").display());
+        run_backend("sqlite", settings(&sqlite, None), run, clients).await;
+        sqlite_bound = sqlite_loop(run).await;
+        match sqlite_bound {
+            Some(tx) => println!(
+                "{:<22} {:<10} {tx:>9.0}   (the same writes, one transaction at a time, fsync each: the bound)",
+                "sqlite plain loop", "register"
+            ),
+            None => println!("sqlite plain loop: failed"),
+        }
     }
 
     let pg = std::env::var("CPS_TEST_DATABASE_URL")
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned());
     let redis =
         std::env::var("CPS_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned());
-    let pg_up = sqlx::PgConnection::connect(&pg).await.is_ok();
+    let pg_up = with_pg && sqlx::PgConnection::connect(&pg).await.is_ok();
     if pg_up {
         let mut admin = sqlx::PgConnection::connect(&pg).await.expect("PostgreSQL");
         for (name, with_redis) in [("postgres", false), ("postgres+redis", true)] {
@@ -791,7 +805,7 @@ async fn main() {
                 0.95,
             );
         }
-    } else {
+    } else if with_pg {
         println!("skipped: no PostgreSQL at {pg}");
     }
     ratio(
@@ -829,7 +843,7 @@ async fn main() {
     let bounds =
         std::env::var("CPS_BENCH_OVERLOAD_BOUNDS").unwrap_or_else(|_| "12+36,100000+0".into());
     let bounds: Vec<&str> = bounds.split(',').collect();
-    for &bound in &bounds {
+    for &bound in bounds.iter().filter(|_| with_sqlite) {
         let dir = tempfile::tempdir().expect("a temporary directory");
         let sqlite = format!("sqlite://{}", dir.path().join("overload.db").display());
         overload(

@@ -32,6 +32,8 @@ pub mod names {
     pub const REFILL_RUNNING: &str = "cps_cache_refill_running";
     pub const REFILL_CARDS: &str = "cps_cache_refill_cards";
     pub const PRUNED_ROWS: &str = "cps_pruned_rows_total";
+    pub const SQLITE_COMMITS: &str = "cps_sqlite_commits_total";
+    pub const SQLITE_COMMITTED_UNITS: &str = "cps_sqlite_committed_units_total";
     pub const UPTIME: &str = "cps_uptime_seconds";
     pub const BUILD_INFO: &str = "cps_build_info";
 }
@@ -53,6 +55,14 @@ fn describe() {
         names::DB_TRANSACTION,
         Unit::Seconds,
         "Time an operation's database work took (its one retry included), by operation."
+    );
+    describe_counter!(
+        names::SQLITE_COMMITS,
+        "SQLite write transactions committed (group commit: one fsync each)."
+    );
+    describe_counter!(
+        names::SQLITE_COMMITTED_UNITS,
+        "Writes those commits held: over the commits, how many writes share an fsync."
     );
     describe_gauge!(
         names::DB_CONNECTIONS,

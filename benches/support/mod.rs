@@ -152,8 +152,16 @@ impl Server {
                     .next()
                     .expect("an address")
                     .to_owned();
-                // Keep draining in the background.
-                std::thread::spawn(move || while rx.recv().is_ok() {});
+                // Keep draining in the background; `CPS_BENCH_SERVER_ERRORS=1` shows the
+                // server's warnings and errors (a failed row's cause) on stderr.
+                let show = std::env::var_os("CPS_BENCH_SERVER_ERRORS").is_some();
+                std::thread::spawn(move || {
+                    while let Ok(line) = rx.recv() {
+                        if show && (line.contains(" WARN ") || line.contains(" ERROR ")) {
+                            eprintln!("server: {line}");
+                        }
+                    }
+                });
                 server.addr = addr;
                 return server;
             }
