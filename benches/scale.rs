@@ -3,7 +3,13 @@
 //! service while it serves registrations and activations at a fixed rate; Redis's memory per
 //! card; request latency beside the same load on an empty database.
 //!
-//! `cargo bench --bench scale -- --cards 1000000 [--backend postgres|sqlite] [--no-load]`
+//! `cargo bench --bench scale -- --cards 1000000 [--backend postgres|sqlite] [--no-load]
+//! [--soak SECS] [--private-postgres]`
+//!
+//! `--soak SECS` then offers 1,000 writes/s for that long (PostgreSQL) and prints the outbox's
+//! live and dead rows and autovacuum runs; `--private-postgres` runs the PostgreSQL part on a
+//! server the benchmark makes with `initdb` at the default settings (autovacuum on), instead of
+//! the shared one.
 //!
 //! The seed: one card registered and activated through the real API (the template), then
 //! copied N times inside the database with `insert … select` over a series, a chunk of 100,000
@@ -22,6 +28,8 @@ use sqlx::Connection;
 
 mod support;
 use support::{Server, settings};
+#[path = "support/private_pg.rs"]
+mod private_pg;
 
 const TEMPLATE: &str = "1000000000000000";
 const TEMPLATE_PHONE: &str = "+48602123789";
@@ -35,6 +43,8 @@ struct Args {
     load: bool,
     /// Seconds of writes at [`SOAK_RATE`] on PostgreSQL, then the outbox's dead rows.
     soak: Option<u64>,
+    /// PostgreSQL on a server of the benchmark's own, at the default settings (autovacuum on).
+    private_postgres: bool,
 }
 
 /// Writes per second of the soak (`--soak SECS`): registrations and activations.
@@ -46,6 +56,7 @@ fn args() -> Args {
         backends: vec!["postgres".into(), "sqlite".into()],
         load: true,
         soak: None,
+        private_postgres: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(a) = it.next() {
@@ -54,6 +65,7 @@ fn args() -> Args {
             "--backend" => args.backends = vec![it.next().expect("--backend NAME")],
             "--no-load" => args.load = false,
             "--soak" => args.soak = it.next().and_then(|v| v.parse().ok()),
+            "--private-postgres" => args.private_postgres = true,
             // `cargo bench` passes `--bench`.
             _ => {}
         }
@@ -833,6 +845,33 @@ async fn run_backend(name: &str, url: &str, mut db: Db, redis_url: &str, a: &Arg
     if let (Some(secs), Db::Pg(_)) = (a.soak, &db) {
         let (server, _) = serve(url, redis_url, full, dir.path());
         let (_keep, stop) = tokio::sync::watch::channel(false);
+        // The outbox every minute of the soak: whether autovacuum keeps up as it goes, not
+        // only at the end.
+        let sampler = {
+            let url = url.to_owned();
+            tokio::spawn(async move {
+                let Ok(mut conn) = sqlx::PgConnection::connect(&url).await else {
+                    return;
+                };
+                let started = Instant::now();
+                loop {
+                    tokio::time::sleep(Duration::from_secs(60)).await;
+                    let Ok((live, dead, vacuums)) = sqlx::query_as::<_, (i64, i64, i64)>(
+                        "select n_live_tup, n_dead_tup, autovacuum_count
+                         from pg_stat_user_tables where relname = 'outbox'",
+                    )
+                    .fetch_one(&mut conn)
+                    .await
+                    else {
+                        return;
+                    };
+                    println!(
+                        "  soak at {:>4} s: outbox {live} live rows, {dead} dead, {vacuums} autovacuum runs",
+                        started.elapsed().as_secs()
+                    );
+                }
+            })
+        };
         let soak = open_loop(
             server.base(),
             20_000_000,
@@ -841,21 +880,23 @@ async fn run_backend(name: &str, url: &str, mut db: Db, redis_url: &str, a: &Arg
             stop,
         )
         .await;
+        sampler.abort();
         drop(server);
         // The statistics collector reports with a delay.
         tokio::time::sleep(Duration::from_secs(2)).await;
         let Db::Pg(conn) = &mut db else {
             unreachable!("PostgreSQL only")
         };
-        let (live, dead, vacuums, size): (i64, i64, i64, i64) = sqlx::query_as(
-            "select n_live_tup, n_dead_tup, autovacuum_count, pg_total_relation_size(relid)
+        let (live, dead, vacuums, size, autovacuum): (i64, i64, i64, i64, String) = sqlx::query_as(
+            "select n_live_tup, n_dead_tup, autovacuum_count, pg_total_relation_size(relid),
+                    current_setting('autovacuum')
              from pg_stat_user_tables where relname = 'outbox'",
         )
         .fetch_one(conn)
         .await
         .expect("the outbox's statistics");
         println!(
-            "{name}: soak {secs} s at {SOAK_RATE} writes/s: {} sent, {} failed, p99 {:.2} ms; outbox after it: {live} live rows, {dead} dead, {vacuums} autovacuum runs, {} KiB",
+            "{name}: soak {secs} s at {SOAK_RATE} writes/s: {} sent, {} failed, p99 {:.2} ms; outbox after it: {live} live rows, {dead} dead, {vacuums} autovacuum runs (autovacuum = {autovacuum}), {} KiB",
             soak.sent,
             soak.failed,
             ms(soak.p99),
@@ -881,8 +922,20 @@ async fn main() {
     for backend in &a.backends {
         match backend.as_str() {
             "postgres" => {
-                let base = std::env::var("CPS_TEST_DATABASE_URL")
-                    .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned());
+                // Kept until the backend's run ends.
+                let private = if a.private_postgres {
+                    let Some(private) = private_pg::PrivatePostgres::start() else {
+                        continue;
+                    };
+                    Some(private)
+                } else {
+                    None
+                };
+                let base = match &private {
+                    Some(private) => private.url(),
+                    None => std::env::var("CPS_TEST_DATABASE_URL")
+                        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned()),
+                };
                 let Ok(mut admin) = sqlx::PgConnection::connect(&base).await else {
                     println!("postgres: skipped: no PostgreSQL at {base}");
                     continue;
