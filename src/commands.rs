@@ -154,9 +154,14 @@ pub async fn verify(config: &Config, batch: i64) -> Outcome {
         println!("{drift}");
     }
     println!(
-        "cache verified: {} cards, {} differences",
+        "cache verified: {} cards, {} differences (stray keys: {})",
         report.cards,
-        report.drift.len()
+        report.drift.len(),
+        if report.counted {
+            "card and customer keys counted, as many as the database has; PIN index looked up"
+        } else {
+            "every key looked up in the database"
+        }
     );
     eprintln!("{}", pace(report.cards, "cards", started.elapsed()));
     Ok(if report.drift.is_empty() {

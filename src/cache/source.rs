@@ -19,6 +19,9 @@ pub trait CacheSource: Send + Sync + 'static {
 
     async fn count_cards(&self) -> Result<i64, StoreError>;
 
+    /// How many customers have a card (each has a `customer:` key in a full cache).
+    async fn count_customers(&self) -> Result<i64, StoreError>;
+
     /// The database's identity: a random id written on first use and never changed. The cache
     /// carries it in its marker key, so an emptied or foreign cache is recognized.
     async fn database_id(&self) -> Result<String, StoreError>;
@@ -40,6 +43,10 @@ impl CacheSource for SqlStore {
 
     async fn count_cards(&self) -> Result<i64, StoreError> {
         SqlStore::count_cards(self).await
+    }
+
+    async fn count_customers(&self) -> Result<i64, StoreError> {
+        SqlStore::count_customers(self).await
     }
 
     async fn database_id(&self) -> Result<String, StoreError> {
@@ -64,6 +71,10 @@ impl CacheSource for Guarded {
 
     async fn count_cards(&self) -> Result<i64, StoreError> {
         self.call(self.inner().count_cards()).await
+    }
+
+    async fn count_customers(&self) -> Result<i64, StoreError> {
+        self.call(self.inner().count_customers()).await
     }
 
     async fn database_id(&self) -> Result<String, StoreError> {

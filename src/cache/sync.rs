@@ -55,6 +55,9 @@ pub enum Drift {
 pub struct VerifyReport {
     pub cards: u64,
     pub drift: Vec<Drift>,
+    /// Whether stray `card:` and `customer:` keys were ruled out by counting them (Redis held
+    /// as many as the database has) rather than by looking each up.
+    pub counted: bool,
 }
 
 /// Hashes of a batch of cards: each card's, its customer's and its PIN index entry.
@@ -200,12 +203,22 @@ pub async fn verify(
         }
         report.cards += cards;
     }
+    // Counted first. Pass 1 found every card and customer key the database expects; when
+    // Redis holds exactly as many of each as the database has, none of them is a stray, and
+    // pass 2 need look up only the PIN index (a count cannot check its members). A missing key
+    // or a different count (a stray, or writes while this runs), and every key is looked up.
+    let missing = report
+        .drift
+        .iter()
+        .any(|d| matches!(d, Drift::MissingKey { .. }));
+    report.counted = !missing && counts_match(source.as_ref(), cache).await?;
+    let kind = if report.counted { PIN_INDEX } else { "" };
     // Pages are checked on tasks of their own, a few at a time, while SCAN goes on: the
     // database answers several pages' questions at once.
     let mut checks = tokio::task::JoinSet::new();
     let mut cursor = 0;
     loop {
-        let (next, page) = cache.scan(cursor, "").await?;
+        let (next, page) = cache.scan(cursor, kind).await?;
         let (source, cache) = (source.clone(), cache.clone());
         checks.spawn(async move { strays(source.as_ref(), &cache, page).await });
         while checks.len() >= CHECKS_IN_FLIGHT || (next == 0 && !checks.is_empty()) {
@@ -224,6 +237,29 @@ pub async fn verify(
     let mut seen = HashSet::new();
     report.drift.retain(|d| seen.insert(d.clone()));
     Ok(report)
+}
+
+/// Whether Redis holds as many `card:` and `customer:` keys as the database has cards and
+/// customers with a card. Only Redis is read key by key; the database answers two counts.
+async fn counts_match(source: &dyn CacheSource, cache: &RedisCache) -> Result<bool, SyncError> {
+    let (mut cards, mut customers) = (0_i64, 0_i64);
+    let mut cursor = 0;
+    loop {
+        let (next, page) = cache.scan(cursor, "").await?;
+        for key in &page {
+            if key.starts_with("card:") {
+                cards += 1;
+            } else if key.starts_with("customer:") {
+                customers += 1;
+            }
+        }
+        if next == 0 {
+            break;
+        }
+        cursor = next;
+    }
+    let expected = tokio::try_join!(source.count_cards(), source.count_customers())?;
+    Ok((cards, customers) == expected)
 }
 
 /// The keys of one SCAN page that no card accounts for, and the PIN index entries of cards

@@ -228,10 +228,24 @@ impl SqlStore {
     }
 
     pub(crate) async fn count_cards(&self) -> Result<i64, StoreError> {
-        let counted: Vec<(i64,)> = self
-            .db
-            .read_all(&sql("select count(*) from cards"), "count cards")
-            .await?;
+        self.count("select count(*) from cards", "count cards")
+            .await
+    }
+
+    pub(crate) async fn count_customers(&self) -> Result<i64, StoreError> {
+        self.count(
+            "select count(distinct customer_id) from cards",
+            "count customers with a card",
+        )
+        .await
+    }
+
+    async fn count(
+        &self,
+        statement: &'static str,
+        context: &'static str,
+    ) -> Result<i64, StoreError> {
+        let counted: Vec<(i64,)> = self.db.read_all(&sql(statement), context).await?;
         Ok(counted.first().map_or(0, |(n,)| *n))
     }
 }

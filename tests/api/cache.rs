@@ -402,6 +402,62 @@ async fn verify_reports_every_difference_by_name_without_values() {
 }
 
 #[tokio::test]
+async fn verify_counts_keys_when_they_match_and_looks_each_up_when_they_do_not() {
+    let Some(app) = cache_app().await else {
+        return;
+    };
+    let id = app.registered(CARD).await;
+    app.registered("5").await;
+    let out = app.cps(&["cache", "verify"]).await;
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("card and customer keys counted"), "{text}");
+    // A stray customer key, nothing missing: the count differs, and the look-up names it.
+    let (_, prefix) = app.redis.clone().unwrap();
+    let mut conn = app.redis_conn().await;
+    let stray = "0123456789abcdef0123456789abcdef";
+    let _: () = redis::cmd("HSET")
+        .arg(format!("{prefix}customer:{stray}"))
+        .arg("Status")
+        .arg("Active")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let out = app.cps(&["cache", "verify"]).await;
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains(&format!("not in the database: customer:{stray}")),
+        "{text}"
+    );
+    assert!(!text.contains(&format!("customer:{id}")), "{text}");
+    assert!(text.contains("every key looked up"), "{text}");
+    // A stray PIN index member with the counts equal: found by the PIN index's look-up.
+    let _: () = redis::cmd("DEL")
+        .arg(format!("{prefix}customer:{stray}"))
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let pins: Vec<String> = redis::cmd("KEYS")
+        .arg(format!("{prefix}hmac:Password:*"))
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let _: () = redis::cmd("HSET")
+        .arg(&pins[0])
+        .arg("77")
+        .arg("1")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let out = app.cps(&["cache", "verify"]).await;
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(text.contains("card and customer keys counted"), "{text}");
+    assert!(text.contains("1 differences"), "{text}");
+}
+
+#[tokio::test]
 async fn a_cache_write_cut_off_by_a_crash_is_delivered_after_restart() {
     if !backend().has_cache() {
         return;
