@@ -3,8 +3,9 @@
 //! SQLite has one writer, and with `synchronous = FULL` every `COMMIT` waits for an fsync: one
 //! transaction per request caps writes at the disk's fsync rate. Here the requests that queue
 //! for the writer share one transaction instead. Each runs in its own `SAVEPOINT` (a failing one
-//! rolls back alone, `ROLLBACK TO`; a kept one is left open for `COMMIT`), and the batch commits when nobody else is waiting for the
-//! writer (or it reached [`MAX_BATCH`]): one fsync for all of them. No request is answered
+//! rolls back alone, `ROLLBACK TO`; a kept one is left open for `COMMIT`), and the batch
+//! commits when nobody else is waiting for the writer (or it reached [`MAX_BATCH`]): one fsync
+//! for all of them. No request is answered
 //! before the commit that holds its work is on disk; if that commit fails, every request in the
 //! batch fails with it, and nothing of any of them is stored.
 //!
