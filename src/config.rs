@@ -236,7 +236,8 @@ pub struct Settings {
     pub support_session_max_secs: String,
     /// Database URL: `sqlite://FILE` (created and migrated on start) or `postgres://…`; TLS to
     /// PostgreSQL with `?sslmode=verify-full&sslrootcert=CA.pem` (also `require`, `verify-ca`,
-    /// and a client certificate with `sslcert=…&sslkey=…`).
+    /// and a client certificate with `sslcert=…&sslkey=…`). One host: the endpoint that follows
+    /// the primary (several hosts and `target_session_attrs` are refused).
     #[arg(
         long,
         env = "CPS_DATABASE_URL",
@@ -875,6 +876,10 @@ impl DatabaseConfig {
                 "--database-url / CPS_DATABASE_URL: unsupported database URL (expected sqlite://FILE or postgres://…)"
                     .to_owned(),
             );
+        }
+        if !s.database_url.starts_with("sqlite:") {
+            crate::store::check_postgres_url(&s.database_url)
+                .map_err(|e| format!("--database-url / CPS_DATABASE_URL: {e}"))?;
         }
         let activation_limit = crate::store::AttemptLimit {
             max_failures: u32::try_from(number(

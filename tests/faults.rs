@@ -18,6 +18,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use reqwest::StatusCode;
+use sqlx::Connection as _;
 use support::*;
 
 /// The backend the support library assumes where a test names none.
@@ -105,7 +106,11 @@ impl Load {
                             t.sent += 1;
                             match answer {
                                 Some((status, body)) => {
-                                    *t.statuses.entry(status.as_u16()).or_default() += 1;
+                                    let seen = t.statuses.entry(status.as_u16()).or_default();
+                                    *seen += 1;
+                                    if *seen == 1 && !matches!(status.as_u16(), 200 | 503) {
+                                        report("load", &format!("first {status}: {body}"));
+                                    }
                                     if status == StatusCode::OK {
                                         let v: serde_json::Value =
                                             serde_json::from_str(&body).unwrap();
@@ -352,6 +357,201 @@ async fn postgresql_stopped_and_started_under_load_fails_fast_and_recovers_by_it
         .cache_converges(Duration::from_secs(30))
         .await
         .unwrap_or_else(|drift| panic!("cache differs:\n{drift}"));
+}
+
+/// How the endpoint in front of PostgreSQL is moved to the promoted replica.
+#[derive(Debug, Clone, Copy)]
+enum Switch {
+    /// The primary stops; the proxy moves (cutting its connections) first to the replica while
+    /// it is still a standby, then the replica is promoted: new connections meet a read-only
+    /// server for a while.
+    StopThenPromote,
+    /// The primary is fenced read-only (`default_transaction_read_only`) and keeps running;
+    /// the replica is promoted once it has replayed everything, and the proxy sends new
+    /// connections to it but leaves the open ones on the old primary (no `shutdown-sessions`):
+    /// the pool holds connections whose every write fails with 25006.
+    FenceThenRedirect,
+}
+
+/// A PostgreSQL failover under write load, behind one endpoint that follows the primary (the
+/// supported shape): a private primary, its streaming replica, the test's proxy in front. The
+/// old primary then rejoins as a standby of the new one. Nothing acknowledged is lost or
+/// doubled, nothing but 200 and 503 is answered, readiness says 503 during the switch, and
+/// writes come back without a restart.
+async fn postgresql_failover(switch: Switch) {
+    let Some((_, prefix)) = TestApp::resources(Backend::PostgresRedis).await else {
+        return;
+    };
+    // `wal_log_hints`, and WAL kept: so that the old primary can be rewound to follow the new
+    // one (pg_rewind reads its WAL back to the last checkpoint before they diverged).
+    let Some(primary) = PrivatePostgres::start_with(|_| {
+        vec!["wal_log_hints=on".into(), "wal_keep_size=256MB".into()]
+    }) else {
+        return;
+    };
+    let replica = primary.replica();
+    let mut proxy = Proxy::start(socket_addr(&primary.url())).await;
+    let mut s = settings(&via_port(&primary.url(), proxy.port));
+    s.redis_url = Some(redis_url());
+    s.redis_prefix = prefix.as_ref().unwrap().0.clone();
+    s.database_timeout_secs = "5".into();
+    let app = TestApp::start(s, None, prefix).await;
+    let settle = no_settle();
+    let tag = match switch {
+        Switch::StopThenPromote => 94,
+        Switch::FenceThenRedirect => 95,
+    };
+    let load = Load::start(vec![app.base.clone()], 8, tag, settle.clone());
+    let loading = Instant::now();
+    while load.acked() < 100 {
+        assert!(loading.elapsed() < Duration::from_secs(60), "no load");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let ready = || async {
+        reqwest::Client::new()
+            .get(format!("{}/health/ready", app.base))
+            .timeout(Duration::from_secs(2))
+            .send()
+            .await
+            .unwrap()
+            .status()
+    };
+
+    let switch_at = Instant::now();
+    match switch {
+        Switch::StopThenPromote => {
+            // A fast stop sends every WAL record to the replica before the primary goes.
+            primary.down();
+            proxy.retarget(socket_addr(&replica.url())).await;
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            *settle.lock().unwrap() = Some(Instant::now());
+            tokio::time::sleep(Duration::from_secs(2)).await;
+            // The endpoint leads to a standby: no connection to it is used for a write.
+            assert_eq!(ready().await, StatusCode::SERVICE_UNAVAILABLE);
+            replica.promote();
+        }
+        Switch::FenceThenRedirect => {
+            let mut admin = sqlx::PgConnection::connect(&primary.url()).await.unwrap();
+            for statement in [
+                "alter system set default_transaction_read_only = on",
+                "select pg_reload_conf()",
+            ] {
+                sqlx::query(statement).execute(&mut admin).await.unwrap();
+            }
+            // The pool's connections see the fence within moments; then nothing is written.
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            *settle.lock().unwrap() = Some(Instant::now());
+            assert_eq!(ready().await, StatusCode::SERVICE_UNAVAILABLE);
+            // A careful switchover: the replica has replayed all the primary wrote.
+            let mut standby = sqlx::PgConnection::connect(&replica.url()).await.unwrap();
+            let written: String = sqlx::query_scalar("select pg_current_wal_lsn()::text")
+                .fetch_one(&mut admin)
+                .await
+                .unwrap();
+            let caught_up = Instant::now();
+            while !sqlx::query_scalar::<_, bool>(
+                "select pg_last_wal_replay_lsn() >= $1::text::pg_lsn",
+            )
+            .bind(&written)
+            .fetch_one(&mut standby)
+            .await
+            .unwrap()
+            {
+                assert!(caught_up.elapsed() < Duration::from_secs(30), "no catch-up");
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            replica.promote();
+            // The old primary keeps running, fenced, with the pool's connections on it.
+            proxy.redirect_new(socket_addr(&replica.url()));
+        }
+    }
+    let promoted_at = Instant::now();
+    let acked_at_switch = load.acked();
+    while load.acked() <= acked_at_switch + 8 {
+        assert!(
+            promoted_at.elapsed() < Duration::from_secs(30),
+            "no write acknowledged within 30 s of the promotion: {:?}",
+            load.tally.lock().unwrap().statuses
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let recovered = promoted_at.elapsed();
+    if matches!(switch, Switch::FenceThenRedirect) {
+        primary.down();
+    }
+    primary.rejoin_as_standby_of(replica.port);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let tally = load.finish().await;
+
+    let mut audit = TestApp::at(&app.base);
+    audit.database_url = replica.url();
+    let (lost, doubled) = audit_writes(&audit, &tally.acked).await;
+    let served_503 = tally.statuses.get(&503).copied().unwrap_or(0);
+    let others: Vec<_> = tally
+        .statuses
+        .iter()
+        .filter(|(s, _)| !matches!(**s, 200 | 503))
+        .collect();
+    // The old primary follows the new one: the last acknowledged card reaches it.
+    let cards = audit.count("cards").await;
+    let mut old = sqlx::PgConnection::connect(&primary.url()).await.unwrap();
+    let following = Instant::now();
+    loop {
+        let (in_recovery, count): (bool, i64) =
+            sqlx::query_as("select pg_is_in_recovery(), (select count(*) from cards)")
+                .fetch_one(&mut old)
+                .await
+                .unwrap();
+        assert!(in_recovery, "the old primary rejoined as a standby");
+        if count == cards {
+            break;
+        }
+        if following.elapsed() > Duration::from_secs(30) {
+            let log = std::fs::read_to_string(primary.dir.path().join("log")).unwrap_or_default();
+            let tail: Vec<_> = log.lines().rev().take(15).collect();
+            panic!(
+                "the old primary does not follow: {count} of {cards} cards; its log ends:\n{tail:#?}"
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    report(
+        &format!("PostgreSQL failover behind a proxy ({switch:?})"),
+        &format!(
+            "sent {}, acknowledged {}, 503 {served_503}, lost {lost}, doubled {doubled}, switch {:.1} s, slowest 503 once known {} ms, {:.1} s from promotion to writes",
+            tally.sent,
+            tally.acked.len(),
+            promoted_at.duration_since(switch_at).as_secs_f64(),
+            tally.slowest_503.as_millis(),
+            recovered.as_secs_f64()
+        ),
+    );
+    assert_eq!((lost, doubled), (0, 0));
+    assert!(others.is_empty(), "answers other than 200/503: {others:?}");
+    assert_eq!(tally.no_answer, 0);
+    assert!(
+        tally.slowest_503 < Duration::from_secs(2),
+        "a 503 took {:?} once the switch was known",
+        tally.slowest_503
+    );
+    // Writes back within seconds (5 s is the aim; the bound leaves room for a loaded CI).
+    assert!(recovered < Duration::from_secs(10), "{recovered:?}");
+    audit.redis = app.redis.clone();
+    audit
+        .cache_converges(Duration::from_secs(30))
+        .await
+        .unwrap_or_else(|drift| panic!("cache differs:\n{drift}"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn postgresql_failover_with_the_proxy_on_a_standby_first_loses_nothing_and_recovers_by_itself()
+ {
+    postgresql_failover(Switch::StopThenPromote).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn postgresql_failover_leaving_pooled_connections_on_a_fenced_primary_recovers_by_itself() {
+    postgresql_failover(Switch::FenceThenRedirect).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

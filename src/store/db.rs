@@ -13,6 +13,8 @@
 //! commit is fsync'd before the API answers.
 
 use std::str::FromStr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
@@ -28,11 +30,109 @@ use super::{Context, StoreError, StoreOptions};
 static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 
+/// Refuses, at start, what a PostgreSQL URL may say that this service cannot do: several hosts
+/// (`host1,host2`, in the URL's authority or a `host`/`hostaddr`/`port` parameter) and
+/// `target_session_attrs`. libpq picks the primary among several hosts; sqlx does neither and
+/// ignores unknown parameters with a warning, so such a URL would connect to the first host
+/// whatever it is. The supported shape for failover is one endpoint that follows the primary
+/// (a proxy, a virtual IP, a DNS name). The message never repeats the URL (it may hold a
+/// password).
+pub fn check_postgres_url(url: &str) -> Result<(), String> {
+    const ONE_ENDPOINT: &str = "give one endpoint that follows the primary (a proxy such as \
+        HAProxy or PgBouncer, a virtual IP or a DNS name); the service checks that each \
+        connection it opens is writable";
+    let Some((_, rest)) = url.split_once("://") else {
+        return Ok(());
+    };
+    let end = rest.find(['/', '?']).unwrap_or(rest.len());
+    let authority = &rest[..end];
+    let hosts = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    if hosts.contains(',') {
+        return Err(format!(
+            "several hosts in one PostgreSQL URL are not supported: {ONE_ENDPOINT}"
+        ));
+    }
+    let query = rest.split_once('?').map_or("", |(_, q)| q);
+    for pair in query.split('&') {
+        let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+        let name = name.to_ascii_lowercase();
+        if name == "target_session_attrs" {
+            return Err(format!(
+                "target_session_attrs is not supported in the PostgreSQL URL (it would be \
+                 ignored): {ONE_ENDPOINT}"
+            ));
+        }
+        if matches!(name.as_str(), "host" | "hostaddr" | "port")
+            && (value.contains(',') || value.to_ascii_lowercase().contains("%2c"))
+        {
+            return Err(format!(
+                "several hosts in one PostgreSQL URL are not supported: {ONE_ENDPOINT}"
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Whether a PostgreSQL connection's server takes writes: not a standby (`pg_is_in_recovery()`)
+/// and not fenced with `default_transaction_read_only`. One round trip.
+async fn writable(conn: &mut PgConnection) -> Result<bool, sqlx::Error> {
+    sqlx::query_scalar(
+        "select not pg_is_in_recovery() and current_setting('transaction_read_only') = 'off'",
+    )
+    .fetch_one(conn)
+    .await
+}
+
+/// A new connection found on a server that takes no writes (a standby behind the endpoint
+/// after a failover, or a primary fenced read-only): the pool drops it and tries again.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "the PostgreSQL server behind the URL is read-only (a standby, or default_transaction_read_only is on); waiting for a writable primary"
+)]
+struct ReadOnlyServer;
+
+/// How long after a connection reported the server read-only every pooled connection is
+/// checked before use: the others were most likely opened to the same server.
+const READ_ONLY_SUSPECT: Duration = Duration::from_secs(60);
+
+/// When a connection last reported the server read-only (milliseconds since the pool began;
+/// 0: never). Checked before a pooled connection is handed out.
+#[derive(Debug)]
+pub(crate) struct ReadOnlySeen {
+    start: std::time::Instant,
+    at_ms: AtomicU64,
+}
+
+impl ReadOnlySeen {
+    fn new() -> Self {
+        Self {
+            start: std::time::Instant::now(),
+            at_ms: AtomicU64::new(0),
+        }
+    }
+
+    fn now_ms(&self) -> u64 {
+        u64::try_from(self.start.elapsed().as_millis())
+            .unwrap_or(u64::MAX)
+            .max(1)
+    }
+
+    fn mark(&self) {
+        self.at_ms.store(self.now_ms(), Ordering::Release);
+    }
+
+    fn suspect(&self) -> bool {
+        let at = self.at_ms.load(Ordering::Acquire);
+        at != 0 && self.now_ms().saturating_sub(at) < READ_ONLY_SUSPECT.as_millis() as u64
+    }
+}
+
 pub(crate) enum Db {
     Postgres {
         pool: PgPool,
         /// For reachability probes, apart from the pool (boxed: it is large, and rarely used).
         connect: Box<PgConnectOptions>,
+        read_only: Arc<ReadOnlySeen>,
     },
     Sqlite {
         writer: Writer,
@@ -67,6 +167,7 @@ impl Db {
     /// Connects and applies pending migrations under PostgreSQL's advisory lock (sqlx takes
     /// it), so several instances can start at once.
     pub(crate) async fn postgres(url: &str, opts: &StoreOptions) -> Result<Self, StoreError> {
+        check_postgres_url(url).map_err(|e| StoreError::failed("parse the PostgreSQL URL", e))?;
         let millis = opts.timeout.as_millis().to_string();
         let connect = PgConnectOptions::from_str(url)
             .map_err(|e| StoreError::failed("parse the PostgreSQL URL", e))?
@@ -75,9 +176,34 @@ impl Db {
                 ("lock_timeout", millis.as_str()),
                 ("idle_in_transaction_session_timeout", "60000"),
             ]);
+        let read_only = Arc::new(ReadOnlySeen::new());
+        let seen = read_only.clone();
         let pool = PgPoolOptions::new()
             .max_connections(opts.max_connections)
             .acquire_timeout(opts.timeout)
+            // A new connection must reach a writable primary: after a failover the endpoint
+            // may still lead to the old one, now a standby. Refused, the pool tries again
+            // until its timeout (the request then answers 503; the breaker takes over).
+            .after_connect(|conn, _| {
+                Box::pin(async move {
+                    match writable(conn).await? {
+                        true => Ok(()),
+                        false => Err(sqlx::Error::Configuration(Box::new(ReadOnlyServer))),
+                    }
+                })
+            })
+            // A connection reported the server read-only: until that is a while ago, each
+            // pooled connection is checked before it is handed out, and dropped if its server
+            // takes no writes (one round trip; none otherwise).
+            .before_acquire(move |conn, _| {
+                let seen = seen.clone();
+                Box::pin(async move {
+                    if !seen.suspect() {
+                        return Ok(true);
+                    }
+                    writable(conn).await
+                })
+            })
             .connect_with(connect.clone())
             .await
             .context("connect to PostgreSQL")?;
@@ -96,6 +222,7 @@ impl Db {
         Ok(Self::Postgres {
             pool,
             connect: Box::new(connect),
+            read_only,
         })
     }
 
@@ -235,18 +362,27 @@ impl Db {
     }
 
     /// Whether a new connection to the database can be opened now, apart from the pool (whose
-    /// timeout cannot tell "down" from "busy"). SQLite is a file: it always can.
+    /// timeout cannot tell "down" from "busy"), to a server that takes writes. SQLite is a
+    /// file: it always can.
     pub(crate) async fn reachable(&self) -> bool {
         let Self::Postgres { connect, .. } = self else {
             return true;
         };
         match PgConnection::connect_with(connect).await {
             Ok(mut conn) => {
-                let ok = sqlx::query("select 1").execute(&mut conn).await.is_ok();
+                let ok = writable(&mut conn).await.unwrap_or(false);
                 let _ = conn.close().await;
                 ok
             }
             Err(_) => false,
+        }
+    }
+
+    /// A connection reported the server read-only: pooled connections are checked before use
+    /// for a while (see [`READ_ONLY_SUSPECT`]).
+    pub(crate) fn read_only_seen(&self) {
+        if let Self::Postgres { read_only, .. } = self {
+            read_only.mark();
         }
     }
 }
@@ -291,5 +427,34 @@ impl ReadTx {
             Self::Sqlite(tx) => tx.commit().await,
         }
         .context("end the read")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::check_postgres_url;
+
+    #[test]
+    fn one_endpoint_is_taken_and_several_hosts_or_a_session_choice_are_refused() {
+        for ok in [
+            "postgres://cps:secret@db.example:5432/cps?sslmode=verify-full&sslrootcert=ca.pem",
+            "postgresql://localhost/cps",
+            "postgres://u@[::1]:5432/cps?application_name=a,b",
+        ] {
+            assert_eq!(check_postgres_url(ok), Ok(()), "{ok}");
+        }
+        for refused in [
+            "postgres://cps:secret@db1:5432,db2:5432/cps",
+            "postgres://db1,db2/cps",
+            "postgres://db/cps?target_session_attrs=read-write",
+            "postgres://db/cps?sslmode=require&Target_Session_Attrs=any",
+            "postgres:///cps?host=db1,db2",
+            "postgres:///cps?host=db1%2Cdb2",
+            "postgres://db/cps?port=5432,5433",
+        ] {
+            let e = check_postgres_url(refused).expect_err(refused);
+            assert!(e.contains("one endpoint that follows the primary"), "{e}");
+            assert!(!e.contains("secret"), "{e}");
+        }
     }
 }

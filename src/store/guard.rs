@@ -80,6 +80,13 @@ impl Guarded {
             return;
         }
         match e {
+            // Every pooled connection probably leads to the same read-only server: they are
+            // checked before use for a while, and calls wait behind the breaker (503 at once)
+            // until a new connection reaches a writable primary.
+            _ if e.is_read_only() => {
+                self.inner.read_only_seen();
+                self.trip("the database takes no writes (read-only: a standby, or fenced)");
+            }
             StoreError::Unreachable { .. } => self.trip(&crate::error_chain(e)),
             _ if e.is_pool_timeout() => {
                 if self.checking.swap(true, Ordering::AcqRel) {

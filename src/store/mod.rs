@@ -35,6 +35,7 @@ use crate::domain::{
     Registration, Replacement, ReplacementPlan,
 };
 
+pub use db::check_postgres_url;
 pub use desk::{
     DeskCard, DeskCustomer, DeskCustomerHead, DeskStore, HistoryEntry, HistoryOf, NoticeState,
 };
@@ -372,6 +373,24 @@ impl StoreError {
             .is_some_and(|pg| matches!(pg.code(), "40001" | "40P01" | "55000" | "57P03" | "53300"))
     }
 
+    /// The server refused a write because it takes none: `25006` (a read-only transaction: a
+    /// standby, or `default_transaction_read_only`), or `0A000` on starting a read-write
+    /// transaction during recovery. The connection that saw it leads to a server that cannot
+    /// serve this service until it is a primary again.
+    pub fn is_read_only(&self) -> bool {
+        let Self::Unavailable { source, .. } = self else {
+            return false;
+        };
+        let Some(sqlx::Error::Database(db)) = source.downcast_ref::<sqlx::Error>() else {
+            return false;
+        };
+        db.try_downcast_ref::<sqlx::postgres::PgDatabaseError>()
+            .is_some_and(|pg| {
+                pg.code() == "25006"
+                    || (pg.code() == "0A000" && pg.message().contains("read-write"))
+            })
+    }
+
     pub(crate) fn failed(context: &'static str, source: impl Into<BoxError>) -> Self {
         Self::Failed {
             context,
@@ -411,15 +430,23 @@ enum Class {
 
 fn class_of(e: &sqlx::Error) -> Class {
     match e {
+        // A protocol error: the stream does not carry PostgreSQL's protocol as expected, e.g.
+        // a proxy that accepted the connection and closed it because its server is down
+        // ("unexpected response from SSLRequest"). A transport failure like a reset.
         sqlx::Error::PoolClosed
         | sqlx::Error::Io(_)
         | sqlx::Error::Tls(_)
+        | sqlx::Error::Protocol(_)
         | sqlx::Error::WorkerCrashed => Class::Unreachable,
         sqlx::Error::PoolTimedOut => Class::Unavailable,
         sqlx::Error::Database(db) => match db.code() {
             None => Class::Failed,
             Some(code) if db.try_downcast_ref::<sqlx::sqlite::SqliteError>().is_some() => {
                 sqlite_class(&code)
+            }
+            // "cannot set transaction read-write mode during recovery": a standby, as 25006.
+            Some(code) if code == "0A000" && db.message().contains("read-write") => {
+                Class::Unavailable
             }
             Some(code) => postgres_class(&code),
         },
@@ -583,5 +610,19 @@ pub async fn connect(url: &str, options: &StoreOptions) -> Result<Arc<Guarded>, 
             "connect",
             "unsupported database URL scheme (expected sqlite: or postgres:)",
         ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Class, class_of, postgres_class};
+
+    #[test]
+    fn a_broken_stream_is_unreachable_and_a_read_only_server_unavailable() {
+        let handshake = sqlx::Error::Protocol("unexpected response from SSLRequest: 0x00".into());
+        assert_eq!(class_of(&handshake), Class::Unreachable);
+        assert_eq!(postgres_class("25006"), Class::Unavailable);
+        assert_eq!(postgres_class("57P03"), Class::Unreachable);
+        assert_eq!(postgres_class("23505"), Class::Failed);
     }
 }

@@ -78,6 +78,11 @@ impl SqlStore {
             .ok_or_else(|| StoreError::failed("read the database id", "no database id"))
     }
 
+    /// See [`Db::read_only_seen`].
+    pub(crate) fn read_only_seen(&self) {
+        self.db.read_only_seen();
+    }
+
     /// The database, for the capabilities written beside their users (the outbox queue).
     pub(crate) fn db(&self) -> &Db {
         &self.db

@@ -30,7 +30,7 @@ type Case<'a> = (&'a [&'a str], &'a [(&'a str, &'a str)], &'a str);
 fn invalid_configuration_stops_the_start_with_one_line_naming_the_setting() {
     let dir = tempfile::tempdir().unwrap();
     let db = format!("sqlite://{}", dir.path().join("x.db").display());
-    let cases: [Case; 16] = [
+    let cases: [Case; 18] = [
         (&["--listen", "nowhere"], &[], "--listen / CPS_LISTEN"),
         (
             &["--admin-listen", "nowhere"],
@@ -52,6 +52,21 @@ fn invalid_configuration_stops_the_start_with_one_line_naming_the_setting() {
             &["--database-url", "mysql://db"],
             &[],
             "--database-url / CPS_DATABASE_URL",
+        ),
+        // One endpoint that follows the primary; libpq's host lists and session choice are
+        // refused, not silently ignored.
+        (
+            &["--database-url", "postgres://cps:pw@db1:5432,db2:5432/cps"],
+            &[],
+            "--database-url / CPS_DATABASE_URL: several hosts",
+        ),
+        (
+            &[
+                "--database-url",
+                "postgres://db/cps?target_session_attrs=read-write",
+            ],
+            &[],
+            "--database-url / CPS_DATABASE_URL: target_session_attrs",
         ),
         (
             &["--request-timeout-secs", "0"],
@@ -114,6 +129,7 @@ fn invalid_configuration_stops_the_start_with_one_line_naming_the_setting() {
         let stderr = String::from_utf8(out.stderr).unwrap();
         assert_eq!(stderr.lines().count(), 1, "one line: {stderr}");
         assert!(stderr.contains(setting), "{args:?}: {stderr}");
+        assert!(!stderr.contains(":pw@"), "a password repeated: {stderr}");
     }
     // Flags win over the environment.
     let out = cps(&["--listen", "nowhere"], &[("CPS_LISTEN", "127.0.0.1:0")])

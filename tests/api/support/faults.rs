@@ -2,6 +2,7 @@
 //! to cut.
 
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
 use sqlx::Connection;
 use tempfile::TempDir;
@@ -214,7 +215,8 @@ impl Drop for PrivateRedis {
 /// connections reset, new ones refused) and restore on the same port.
 pub struct Proxy {
     pub port: u16,
-    target: std::net::SocketAddr,
+    /// Where new connections go (read at each accept).
+    target: Arc<Mutex<std::net::SocketAddr>>,
     task: Option<tokio::task::JoinHandle<()>>,
 }
 
@@ -222,7 +224,7 @@ impl Proxy {
     pub async fn start(target: std::net::SocketAddr) -> Self {
         let mut proxy = Self {
             port: 0,
-            target,
+            target: Arc::new(Mutex::new(target)),
             task: None,
         };
         proxy.restore().await;
@@ -234,6 +236,20 @@ impl Proxy {
             // Dropping the task drops the listener and every connection with it.
             task.abort();
         }
+    }
+
+    /// Points it at another server, as HAProxy does when its health check finds the primary
+    /// moved: the open connections are cut, new ones go to `target`.
+    pub async fn retarget(&mut self, target: std::net::SocketAddr) {
+        *self.target.lock().unwrap() = target;
+        self.restore().await;
+    }
+
+    /// Sends new connections to `target` and leaves the open ones where they are, as a proxy
+    /// or a DNS change without `shutdown-sessions` does: pooled connections stay on the old
+    /// server.
+    pub fn redirect_new(&self, target: std::net::SocketAddr) {
+        *self.target.lock().unwrap() = target;
     }
 
     pub async fn restore(&mut self) {
@@ -250,10 +266,11 @@ impl Proxy {
         }
         let listener = socket.listen(64).expect("listen");
         self.port = listener.local_addr().expect("an address").port();
-        let target = self.target;
+        let target = self.target.clone();
         self.task = Some(tokio::spawn(async move {
             let mut connections = tokio::task::JoinSet::new();
             while let Ok((mut inbound, _)) = listener.accept().await {
+                let target = *target.lock().unwrap();
                 connections.spawn(async move {
                     if let Ok(mut outbound) = tokio::net::TcpStream::connect(target).await {
                         let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
@@ -371,6 +388,89 @@ impl PrivatePostgres {
         };
         pg.up();
         Some(pg)
+    }
+
+    /// A streaming replica of this server (`pg_basebackup -R`: a standby that follows it),
+    /// started on a port of its own with the same options.
+    pub fn replica(&self) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let status = std::process::Command::new("chown")
+            .args(["postgres:postgres", &dir.path().display().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let data = dir.path().join("data");
+        let out = std::process::Command::new("runuser")
+            .args(["-u", "postgres", "--"])
+            .arg(self.bin.join("pg_basebackup"))
+            .args([
+                "-h",
+                "127.0.0.1",
+                "-p",
+                &self.port.to_string(),
+                "-U",
+                "postgres",
+            ])
+            .args([
+                "-D",
+                data.to_str().unwrap(),
+                "-R",
+                "-X",
+                "stream",
+                "-c",
+                "fast",
+            ])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "pg_basebackup: {out:?}");
+        let replica = Self {
+            bin: self.bin.clone(),
+            dir,
+            port: free_port(),
+            options: self.options.clone(),
+        };
+        replica.up();
+        replica
+    }
+
+    /// Promotes this standby to a primary (returns once it takes writes).
+    pub fn promote(&self) {
+        assert!(self.pg_ctl(&["promote"]), "the standby is promoted");
+    }
+
+    /// Starts this (stopped) server again as a standby of the primary on `primary_port`: what
+    /// a failed-over primary becomes once it rejoins. `pg_rewind` first takes back what it
+    /// wrote after the replica's promotion (its shutdown checkpoint, at least), as an operator
+    /// (or Patroni) does; the server must run with `wal_log_hints = on`.
+    pub fn rejoin_as_standby_of(&self, primary_port: u16) {
+        // pg_rewind reads the new primary's control file, which names the new timeline only
+        // after a checkpoint; without one it would find nothing to rewind.
+        let out = std::process::Command::new("runuser")
+            .args(["-u", "postgres", "--"])
+            .arg(self.bin.join("psql"))
+            .args([
+                "-h",
+                "127.0.0.1",
+                "-p",
+                &primary_port.to_string(),
+                "-U",
+                "postgres",
+            ])
+            .args(["-d", "postgres", "-c", "checkpoint"])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "checkpoint: {out:?}");
+        let out = std::process::Command::new("runuser")
+            .args(["-u", "postgres", "--"])
+            .arg(self.bin.join("pg_rewind"))
+            .args(["-D", self.data().to_str().unwrap(), "-R"])
+            .arg(format!(
+                "--source-server=host=127.0.0.1 port={primary_port} user=postgres dbname=postgres"
+            ))
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "pg_rewind: {out:?}");
+        self.up();
     }
 
     pub fn data(&self) -> PathBuf {
