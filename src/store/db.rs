@@ -83,6 +83,68 @@ async fn writable(conn: &mut PgConnection) -> Result<bool, sqlx::Error> {
     .await
 }
 
+/// Readies a new connection, in one round trip: its timeouts (`statement_timeout` and
+/// `lock_timeout` of `millis`, so that a database that hangs answers 503 in bounded time; an
+/// idle transaction ended after a minute), and whether its server takes writes (see
+/// [`writable`]).
+async fn prepare(conn: &mut PgConnection, millis: u128) -> Result<bool, sqlx::Error> {
+    use sqlx::Row as _;
+    // The simple protocol (no prepared statement): it works behind any pooler, so that one in
+    // transaction mode is found and named at start rather than failing here obscurely.
+    let sql = format!(
+        "select not pg_is_in_recovery() and current_setting('transaction_read_only') = 'off',
+                set_config('statement_timeout', '{millis}', false),
+                set_config('lock_timeout', '{millis}', false),
+                set_config('idle_in_transaction_session_timeout', '60000', false)"
+    );
+    // A statement without arguments goes by the simple protocol.
+    let row = sqlx::Executor::fetch_one(conn, sql.as_str()).await?;
+    row.try_get(0)
+}
+
+/// Whether the connections lead to a pooler that hands a server connection to a client only
+/// for a transaction or a statement (PgBouncer's transaction or statement pooling), where
+/// session state (prepared statements, advisory locks, settings) does not follow the client.
+/// Asked once at
+/// start: while a second client holds a transaction open, a first client's server process must
+/// stay the same, as it does on PostgreSQL itself and under session pooling. Under transaction
+/// pooling the first client's last server is the one the second just took (PgBouncer reuses the
+/// most recently freed server first), so it gets another. A pool of one connection cannot tell.
+async fn pooled_per_transaction(pool: &PgPool) -> Result<bool, StoreError> {
+    const CONTEXT: &str = "check the PostgreSQL connection";
+    if pool.options().get_max_connections() < 2 {
+        return Ok(false);
+    }
+    // The simple protocol (statements without arguments): a prepared statement would not
+    // survive the switch it looks for.
+    async fn pid(conn: &mut PgConnection) -> Result<i32, StoreError> {
+        use sqlx::Row as _;
+        let row = sqlx::Executor::fetch_one(conn, "select pg_backend_pid()")
+            .await
+            .context(CONTEXT)?;
+        row.try_get(0).context(CONTEXT)
+    }
+    let mut first = pool.acquire().await.context(CONTEXT)?;
+    let before = pid(&mut first).await?;
+    let mut second = pool.acquire().await.context(CONTEXT)?;
+    match sqlx::Executor::execute(&mut *second, "begin").await {
+        Ok(_) => {}
+        // PostgreSQL itself refuses no `begin`; a pooler in statement mode refuses them all
+        // ("transaction blocks not allowed in statement pooling mode").
+        Err(sqlx::Error::Database(_)) => {
+            second.close_on_drop();
+            return Ok(true);
+        }
+        Err(e) => return Err(e).context(CONTEXT),
+    }
+    pid(&mut second).await?;
+    let after = pid(&mut first).await?;
+    sqlx::Executor::execute(&mut *second, "rollback")
+        .await
+        .context(CONTEXT)?;
+    Ok(before != after)
+}
+
 /// A new connection found on a server that takes no writes (a standby behind the endpoint
 /// after a failover, or a primary fenced read-only): the pool drops it and tries again.
 #[derive(Debug, thiserror::Error)]
@@ -168,14 +230,14 @@ impl Db {
     /// it), so several instances can start at once.
     pub(crate) async fn postgres(url: &str, opts: &StoreOptions) -> Result<Self, StoreError> {
         check_postgres_url(url).map_err(|e| StoreError::failed("parse the PostgreSQL URL", e))?;
-        let millis = opts.timeout.as_millis().to_string();
+        let millis = opts.timeout.as_millis();
+        // No startup parameter beyond the protocol's own: PgBouncer refuses unknown ones
+        // (`extra_float_digits`, `options`), and dropping them there (its
+        // `ignore_startup_parameters`) would drop the timeouts with them. The timeouts are set
+        // when a connection opens instead; no value this service reads is a float.
         let connect = PgConnectOptions::from_str(url)
             .map_err(|e| StoreError::failed("parse the PostgreSQL URL", e))?
-            .options([
-                ("statement_timeout", millis.as_str()),
-                ("lock_timeout", millis.as_str()),
-                ("idle_in_transaction_session_timeout", "60000"),
-            ]);
+            .extra_float_digits(None);
         let read_only = Arc::new(ReadOnlySeen::new());
         let seen = read_only.clone();
         let pool = PgPoolOptions::new()
@@ -184,9 +246,9 @@ impl Db {
             // A new connection must reach a writable primary: after a failover the endpoint
             // may still lead to the old one, now a standby. Refused, the pool tries again
             // until its timeout (the request then answers 503; the breaker takes over).
-            .after_connect(|conn, _| {
+            .after_connect(move |conn, _| {
                 Box::pin(async move {
-                    match writable(conn).await? {
+                    match prepare(conn, millis).await? {
                         true => Ok(()),
                         false => Err(sqlx::Error::Configuration(Box::new(ReadOnlyServer))),
                     }
@@ -207,6 +269,15 @@ impl Db {
             .connect_with(connect.clone())
             .await
             .context("connect to PostgreSQL")?;
+        if pooled_per_transaction(&pool).await? {
+            return Err(StoreError::failed(
+                "check the PostgreSQL connection",
+                "the URL leads to a pooler that shares server connections between transactions \
+                 (PgBouncer's pool_mode = transaction or statement): not supported, as \
+                 migrations take session locks and statements are prepared per session; set \
+                 pool_mode = session for this service's database",
+            ));
+        }
         POSTGRES_MIGRATIONS
             .run(&pool)
             .await

@@ -211,3 +211,41 @@ where
     }
     out
 }
+
+/// PgBouncer in transaction (or statement) mode hands a server connection to a client only for
+/// a transaction: session locks (migrations) and prepared statements would not follow the
+/// client. The start is refused, naming the setting to change, before any migration runs.
+#[tokio::test]
+async fn pgbouncer_in_transaction_mode_is_refused_at_start_with_the_setting_to_change() {
+    // Once, in the PgBouncer suite (the PgBouncer is the test's own).
+    if backend() != Backend::PgBouncerRedis {
+        return;
+    }
+    let Some((db, _)) = TestApp::resources(backend()).await else {
+        return;
+    };
+    let database = db.url.rsplit('/').next().unwrap().to_owned();
+    let mut refused = String::new();
+    for mode in ["transaction", "statement"] {
+        let Some(bouncer) = PgBouncer::start(mode) else {
+            return;
+        };
+        let config = Config::from_settings(&settings(&bouncer.url(&database))).unwrap();
+        refused = match Application::build(config).await {
+            Ok(_) => panic!("the service started behind {mode} pooling"),
+            Err(e) => format!("{e:#}"),
+        };
+        assert!(refused.contains("pool_mode = session"), "{mode}: {refused}");
+    }
+    // Nothing was migrated.
+    let server = postgres_url();
+    let server = server.rsplit_once('/').unwrap().0;
+    let mut direct = pg_connect(&format!("{server}/{database}")).await.unwrap();
+    let tables: i64 = sqlx::query_scalar(
+        "select count(*) from information_schema.tables where table_schema = 'public'",
+    )
+    .fetch_one(&mut direct)
+    .await
+    .unwrap();
+    assert_eq!(tables, 0, "{refused}");
+}

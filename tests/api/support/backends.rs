@@ -10,6 +10,8 @@ pub enum Backend {
     Sqlite,
     SqliteRedis,
     PostgresRedis,
+    /// PostgreSQL through PgBouncer in session mode, with the Redis cache.
+    PgBouncerRedis,
 }
 
 impl Backend {
@@ -18,7 +20,7 @@ impl Backend {
     }
 
     pub fn is_postgres(self) -> bool {
-        self == Self::PostgresRedis
+        matches!(self, Self::PostgresRedis | Self::PgBouncerRedis)
     }
 }
 
@@ -103,11 +105,21 @@ pub async fn redis_up() -> bool {
     *UP.get_or_init(|| up)
 }
 
-/// A database of the test's own: a SQLite file in a temporary directory, or a fresh schema in
-/// the PostgreSQL test database. Dropped with the test.
+/// A connection of the test's own to `url`, also through PgBouncer: without the startup
+/// parameter sqlx adds by default (`extra_float_digits`), which PgBouncer refuses.
+pub async fn pg_connect(url: &str) -> Result<sqlx::PgConnection, sqlx::Error> {
+    use std::str::FromStr as _;
+    let options = sqlx::postgres::PgConnectOptions::from_str(url)?.extra_float_digits(None);
+    sqlx::PgConnection::connect_with(&options).await
+}
+
+/// A database of the test's own: a SQLite file in a temporary directory, a fresh schema in
+/// the PostgreSQL test database, or (through PgBouncer, which forwards no `search_path`) a
+/// fresh database. Dropped with the test.
 pub struct TestDb {
     pub url: String,
     schema: Option<String>,
+    database: Option<String>,
     _dir: TempDir,
 }
 
@@ -119,12 +131,30 @@ impl TestDb {
             return Some(Self {
                 url,
                 schema: None,
+                database: None,
                 _dir: dir,
             });
         }
         let base = postgres_url();
         if !available("PostgreSQL", &base, postgres_up().await) {
             return None;
+        }
+        if backend == Backend::PgBouncerRedis {
+            let port = super::PgBouncer::shared()?;
+            let database = format!("cps_test_{}", uuid::Uuid::new_v4().simple());
+            let mut admin = sqlx::PgConnection::connect(&base)
+                .await
+                .expect("connect to PostgreSQL");
+            sqlx::query(&format!("create database {database}"))
+                .execute(&mut admin)
+                .await
+                .expect("create a test database");
+            return Some(Self {
+                url: super::pgbouncer::url(port, &database),
+                schema: None,
+                database: Some(database),
+                _dir: dir,
+            });
         }
         let schema = format!("cps_test_{}", uuid::Uuid::new_v4().simple());
         let mut admin = sqlx::PgConnection::connect(&base)
@@ -138,6 +168,7 @@ impl TestDb {
         Some(Self {
             url: format!("{base}{sep}options[search_path]={schema}"),
             schema: Some(schema),
+            database: None,
             _dir: dir,
         })
     }
@@ -145,6 +176,16 @@ impl TestDb {
 
 impl Drop for TestDb {
     fn drop(&mut self) {
+        if let Some(database) = self.database.take() {
+            let base = postgres_url();
+            cleanup(async move {
+                let mut admin = sqlx::PgConnection::connect(&base).await.ok()?;
+                sqlx::query(&format!("drop database {database} with (force)"))
+                    .execute(&mut admin)
+                    .await
+                    .ok()
+            });
+        }
         if let Some(schema) = self.schema.take() {
             let base = postgres_url();
             cleanup(async move {

@@ -182,7 +182,7 @@ impl TestApp {
                     .unwrap_or_else(|e| panic!("{statement}: {e}"));
             }
         } else {
-            let mut conn = sqlx::PgConnection::connect(&self.database_url)
+            let mut conn = super::backends::pg_connect(&self.database_url)
                 .await
                 .expect("connect to PostgreSQL");
             for statement in statements {
@@ -226,7 +226,7 @@ impl TestApp {
                     .expect("count")
             } else {
                 use sqlx::Connection;
-                let mut conn = sqlx::PgConnection::connect(&self.database_url)
+                let mut conn = super::backends::pg_connect(&self.database_url)
                     .await
                     .expect("connect to PostgreSQL");
                 sqlx::query_scalar(&query)

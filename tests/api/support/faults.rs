@@ -16,7 +16,7 @@ impl TestApp {
     /// lock of the whole database.
     pub async fn hold_lock(&self, postgres_statement: &str) -> Box<dyn std::any::Any + Send> {
         if self.database_url.starts_with("postgres") {
-            let mut conn = sqlx::PgConnection::connect(&self.database_url)
+            let mut conn = super::backends::pg_connect(&self.database_url)
                 .await
                 .expect("the test can open the database");
             sqlx::query("begin").execute(&mut conn).await.unwrap();

@@ -15,6 +15,7 @@ mod browser;
 mod desk;
 mod faults;
 mod peek;
+pub(crate) mod pgbouncer;
 mod process;
 mod tls;
 
@@ -24,5 +25,6 @@ pub use bodies::*;
 pub use browser::*;
 pub use desk::*;
 pub use faults::*;
+pub use pgbouncer::PgBouncer;
 pub use process::*;
 pub use tls::*;
