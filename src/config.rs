@@ -264,7 +264,8 @@ pub struct Settings {
     )]
     pub database_timeout_secs: String,
     /// Redis URL of the customer cache ALCS reads (`redis://host:6379/0`, or `rediss://…` over
-    /// TLS); unset: no cache.
+    /// TLS; a master Sentinel names: `redis+sentinel://host1:26379,host2:26379/MASTER[/db]`,
+    /// `rediss+sentinel://…`); unset: no cache.
     // URLs may carry passwords: `--help` must not print the environment's values.
     #[arg(long, env = "CPS_REDIS_URL", global = true, hide_env_values = true)]
     pub redis_url: Option<String>,
@@ -922,10 +923,8 @@ impl RedisConfig {
         let Some(url) = s.redis_url.clone().filter(|u| !u.trim().is_empty()) else {
             return Ok(None);
         };
-        let info = redis::IntoConnectionInfo::into_connection_info(url.as_str()).map_err(|_| {
-            "--redis-url / CPS_REDIS_URL: not a Redis URL such as redis://127.0.0.1:6379/0 or rediss://host:6380/0"
-                .to_owned()
-        })?;
+        let topology = crate::cache::Topology::parse(&url)
+            .map_err(|e| format!("--redis-url / CPS_REDIS_URL: {e}"))?;
         let tls = crate::tls::ClientFiles::check(
             s.redis_ca_file.clone(),
             s.redis_client_cert.clone(),
@@ -936,8 +935,7 @@ impl RedisConfig {
                 "--redis-client-key / CPS_REDIS_CLIENT_KEY",
             ],
         )?;
-        let over_tls = matches!(info.addr(), redis::ConnectionAddr::TcpTls { .. });
-        if !over_tls && !tls.is_empty() {
+        if !topology.over_tls() && !tls.is_empty() {
             return Err(
                 "--redis-ca-file / --redis-client-cert: given, but --redis-url is not a rediss:// URL (TLS)"
                     .to_owned(),

@@ -554,6 +554,154 @@ async fn postgresql_failover_leaving_pooled_connections_on_a_fenced_primary_reco
     postgresql_failover(Switch::FenceThenRedirect).await;
 }
 
+/// How the master behind the sentinels is replaced.
+#[derive(Debug, Clone, Copy)]
+enum RedisSwitch {
+    /// `SENTINEL FAILOVER`: the replica becomes the master, the master its replica (the
+    /// demoted master takes writes until the sentinels reconfigure it: those are lost).
+    Manual,
+    /// The replica is cut off from the master, which takes writes for a second more and is
+    /// killed; the sentinels promote the replica: every write it had not received is lost
+    /// with the master.
+    KillLaggingMaster,
+}
+
+/// Redis Sentinel under write load. The service's connection, told of the switch by the
+/// sentinels (or `READONLY`, or cut), asks them for the master again: the cache writes of
+/// changes acknowledged after the failover reach the new master, and nothing is answered but
+/// 200. The writes the new master lacks are found by the service itself (the server behind the
+/// cache changed: a repair rewrites what differs), so the cache verifies without an operator.
+async fn sentinel_failover(switch: RedisSwitch) {
+    let Some((db, _)) = TestApp::resources(Backend::PostgresRedis).await else {
+        return;
+    };
+    let Some(mut set) = SentinelSet::start().await else {
+        return;
+    };
+    let prefix = format!("cps-sentinel:{}:", uuid::Uuid::new_v4().simple());
+    let mut s = settings(&db.url);
+    s.redis_url = Some(set.url());
+    s.redis_prefix = prefix.clone();
+    // The service's own check of the server behind the cache (5 s by default).
+    s.cache_check_secs = "1".into();
+    let app = TestApp::start(s, Some(db), None).await;
+    let load = Load::start(vec![app.base.clone()], 8, 96, no_settle());
+    let loading = Instant::now();
+    while load.acked() < 100 {
+        assert!(loading.elapsed() < Duration::from_secs(60), "no load");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // The replica holds the marker of a filled cache (written at start): what it lacks after
+    // the switch is found only because the server changed, not because the marker is gone.
+    let replica = redis::Client::open(format!("redis://127.0.0.1:{}", set.replica.port)).unwrap();
+    let mut replica = replica.get_multiplexed_async_connection().await.unwrap();
+    let marked = Instant::now();
+    while !redis::cmd("EXISTS")
+        .arg(format!("{prefix}cps:{{meta}}:filled-from"))
+        .query_async::<bool>(&mut replica)
+        .await
+        // LOADING while the replica takes in the master's data: not yet.
+        .unwrap_or(false)
+    {
+        assert!(
+            marked.elapsed() < Duration::from_secs(30),
+            "no marker on the replica"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let old_master = set.master_port().await;
+    let before: std::collections::HashSet<String> =
+        load.tally.lock().unwrap().acked.keys().cloned().collect();
+    let started = Instant::now();
+    let new_master = match switch {
+        RedisSwitch::Manual => set.failover().await,
+        RedisSwitch::KillLaggingMaster => {
+            // The replica is cut off: the master now wants a password the replica does not
+            // have, and its link is closed. Open connections (the service's) stay.
+            set.master
+                .commands(&[
+                    &["CONFIG", "SET", "requirepass", "cut-off"],
+                    &["CLIENT", "KILL", "TYPE", "replica"],
+                ])
+                .await
+                .unwrap();
+            // A second of acknowledged writes that only the master holds.
+            let acked = load.acked();
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            assert!(
+                load.acked() > acked + 50,
+                "no writes while the replica was cut off"
+            );
+            set.master.stop();
+            set.master_moved_from(old_master).await
+        }
+    };
+    let switched = started.elapsed();
+    // A card acknowledged after the switch, found in the new master's cache.
+    let client = redis::Client::open(format!("redis://127.0.0.1:{new_master}")).unwrap();
+    let mut new = client.get_multiplexed_async_connection().await.unwrap();
+    let reached = loop {
+        let fresh: Vec<String> = {
+            let tally = load.tally.lock().unwrap();
+            tally
+                .acked
+                .keys()
+                .filter(|c| !before.contains(*c))
+                .cloned()
+                .collect()
+        };
+        let mut found = false;
+        for card in fresh.iter().rev().take(20) {
+            let exists: bool = redis::cmd("EXISTS")
+                .arg(format!("{prefix}card:{card}"))
+                .query_async(&mut new)
+                .await
+                .unwrap();
+            found |= exists;
+        }
+        if found && started.elapsed() > switched {
+            break started.elapsed();
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "no cache write reached the new master within 30 s"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let tally = load.finish().await;
+    let (lost, doubled) = audit_writes(&app, &tally.acked).await;
+    let others: Vec<_> = tally.statuses.iter().filter(|(s, _)| **s != 200).collect();
+    let verify_started = Instant::now();
+    let verified = app.cache_converges(Duration::from_secs(60)).await;
+    report(
+        &format!("Redis Sentinel failover under load ({switch:?})"),
+        &format!(
+            "sent {}, acknowledged {}, lost {lost}, doubled {doubled}, master {old_master} -> {new_master} in {:.1} s, cache writes on the new master {:.1} s after the failover began, cache verified {:.1} s after the load",
+            tally.sent,
+            tally.acked.len(),
+            switched.as_secs_f64(),
+            reached.as_secs_f64(),
+            verify_started.elapsed().as_secs_f64(),
+        ),
+    );
+    assert_eq!((lost, doubled), (0, 0));
+    assert!(others.is_empty(), "answers other than 200: {others:?}");
+    assert_eq!(tally.no_answer, 0);
+    assert!(reached < Duration::from_secs(10), "{reached:?}");
+    verified.unwrap_or_else(|drift| panic!("cache differs:\n{drift}"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn redis_sentinel_failover_under_load_moves_cache_writes_to_the_new_master() {
+    sentinel_failover(RedisSwitch::Manual).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn redis_master_killed_with_its_replica_behind_loses_cache_writes_that_the_service_repairs() {
+    sentinel_failover(RedisSwitch::KillLaggingMaster).await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn redis_frozen_then_restarted_empty_under_load_ends_with_the_cache_equal_to_the_database() {
     let Some((db, _)) = TestApp::resources(Backend::PostgresRedis).await else {

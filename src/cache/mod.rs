@@ -8,7 +8,9 @@ pub mod redis;
 pub mod refill;
 pub mod source;
 pub mod sync;
+pub mod topology;
 
 pub use projection::{CardRecord, CardState, CustomerState, HashWrite};
 pub use redis::{CacheError, RedisCache, Written};
 pub use source::CacheSource;
+pub use topology::Topology;

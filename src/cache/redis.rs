@@ -1,8 +1,9 @@
 //! Writing and reading the cache hashes in Redis.
 //!
-//! One multiplexed `ConnectionManager` (cloned per call, no pool), created lazily so that the
-//! service starts and serves while Redis is down; it reconnects by itself. Timeouts are explicit
-//! because a cashier waits on every write.
+//! One multiplexed connection (cloned per call, no pool), created lazily so that the service
+//! starts and serves while Redis is down; it reconnects by itself, through the sentinels when
+//! the URL names them (see [`super::topology`]). Timeouts are explicit because a cashier waits
+//! on every write.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -13,6 +14,7 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{AsyncCommands, Script};
 
 use super::HashWrite;
+use super::topology::{CacheConn, SentinelConn, SentinelSpec, Topology};
 use crate::breaker::Breaker;
 
 /// Version-guarded writes of one or more keys. ARGV[1] is the mode; then, for each key in
@@ -164,10 +166,9 @@ const PIPELINE: usize = 16;
 
 #[derive(Clone)]
 pub struct RedisCache {
-    conn: ConnectionManager,
+    conn: CacheConn,
     /// What the connection was made from, for [`RedisCache::with_own_connection`].
-    client: redis::Client,
-    config: ConnectionManagerConfig,
+    source: Arc<ConnSource>,
     prefix: String,
     timeout: Duration,
     script: Script,
@@ -176,44 +177,59 @@ pub struct RedisCache {
 
 impl RedisCache {
     /// Checks the URL and prepares the connection; nothing is sent until the first command.
-    /// Over `rediss://`, `tls` gives the CA to verify the server with (instead of the system
-    /// roots) and the client certificate to present.
+    /// Over TLS (`rediss://`, `rediss+sentinel://`), `tls` gives the CA to verify the servers
+    /// with (instead of the system roots) and the client certificate to present. See
+    /// [`Topology`] for the URLs.
     pub fn connect(
         url: &str,
         prefix: &str,
         timeout: Duration,
         tls: &crate::tls::ClientMaterial,
     ) -> Result<Self, CacheError> {
-        let client = if tls.ca_pem.is_none() && tls.identity_pem.is_none() {
-            redis::Client::open(url)
-        } else {
-            redis::Client::build_with_tls(
-                url,
-                redis::TlsCertificates {
-                    client_tls: tls.identity_pem.as_ref().map(|(cert, key)| {
-                        redis::ClientTlsConfig {
-                            client_cert: cert.clone(),
-                            client_key: key.clone(),
-                        }
+        let certificates =
+            (tls.ca_pem.is_some() || tls.identity_pem.is_some()).then(|| redis::TlsCertificates {
+                client_tls: tls
+                    .identity_pem
+                    .as_ref()
+                    .map(|(cert, key)| redis::ClientTlsConfig {
+                        client_cert: cert.clone(),
+                        client_key: key.clone(),
                     }),
-                    root_cert: tls.ca_pem.clone(),
-                },
-            )
-        }
-        .context("parse the Redis URL")?;
-        let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(timeout))
-            .set_response_timeout(Some(timeout))
-            // Reconnect once per command at most: a request must not wait out a long retry
-            // loop, and the outbox retries later anyway.
-            .set_number_of_retries(1)
-            .set_max_delay(Duration::from_millis(100));
-        let conn = ConnectionManager::new_lazy_with_config(client.clone(), config.clone())
-            .context("set up the Redis connection")?;
+                root_cert: tls.ca_pem.clone(),
+            });
+        let topology = Topology::parse(url).map_err(|e| CacheError::Redis {
+            context: "parse the Redis URL",
+            source: redis::RedisError::from((
+                redis::ErrorKind::InvalidClientConfig,
+                "invalid URL",
+                e,
+            )),
+        })?;
+        let source = match topology {
+            Topology::Single(url) => {
+                let client = match certificates {
+                    None => redis::Client::open(url),
+                    Some(certificates) => redis::Client::build_with_tls(url, certificates),
+                }
+                .context("parse the Redis URL")?;
+                let config = ConnectionManagerConfig::new()
+                    .set_connection_timeout(Some(timeout))
+                    .set_response_timeout(Some(timeout))
+                    // Reconnect once per command at most: a request must not wait out a long
+                    // retry loop, and the outbox retries later anyway.
+                    .set_number_of_retries(1)
+                    .set_max_delay(Duration::from_millis(100));
+                ConnSource::Single { client, config }
+            }
+            Topology::Sentinel(spec) => ConnSource::Sentinel {
+                spec,
+                certificates,
+                timeout,
+            },
+        };
         Ok(Self {
-            conn,
-            client,
-            config,
+            conn: source.open()?,
+            source: Arc::new(source),
             prefix: prefix.to_owned(),
             timeout,
             script: Script::new(WRITE_SCRIPT),
@@ -226,11 +242,8 @@ impl RedisCache {
     /// on the requests' connection each request's write would wait behind all of them; on two
     /// connections Redis takes turns.
     pub fn with_own_connection(&self) -> Result<Self, CacheError> {
-        let conn =
-            ConnectionManager::new_lazy_with_config(self.client.clone(), self.config.clone())
-                .context("set up the Redis connection")?;
         Ok(Self {
-            conn,
+            conn: self.source.open()?,
             ..self.clone()
         })
     }
@@ -508,6 +521,36 @@ impl RedisCache {
             .map(drop)
     }
 
+    /// Which server, in which replication history, answers for the cache: its `run_id` (new
+    /// at every start) and `master_replid` (new when a replica is promoted). Either changing
+    /// means the server behind the cache changed (a failover, a restart), and writes
+    /// acknowledged by the old one may be missing.
+    pub async fn server_identity(&self) -> Result<String, CacheError> {
+        let (server, replication): (String, String) = self
+            .guarded(async {
+                redis::pipe()
+                    .cmd("INFO")
+                    .arg("server")
+                    .cmd("INFO")
+                    .arg("replication")
+                    .query_async(&mut self.conn.clone())
+                    .await
+                    .context("read the server's identity")
+            })
+            .await?;
+        let field = |text: &str, name: &str| {
+            text.lines()
+                .find_map(|l| l.strip_prefix(name).and_then(|v| v.strip_prefix(':')))
+                .map(|v| v.trim().to_owned())
+                .unwrap_or_default()
+        };
+        Ok(format!(
+            "{}/{}",
+            field(&server, "run_id"),
+            field(&replication, "master_replid")
+        ))
+    }
+
     /// The database id the cache was last completely filled from, if any.
     pub async fn filled_from(&self) -> Result<Option<String>, CacheError> {
         self.guarded(async {
@@ -548,6 +591,40 @@ impl RedisCache {
             })
             .await?;
         Ok(marked == 1)
+    }
+}
+
+/// What the cache's connections are made from.
+enum ConnSource {
+    Single {
+        client: redis::Client,
+        config: ConnectionManagerConfig,
+    },
+    Sentinel {
+        spec: SentinelSpec,
+        certificates: Option<redis::TlsCertificates>,
+        timeout: Duration,
+    },
+}
+
+impl ConnSource {
+    /// A new connection, made lazily: nothing is sent until the first command, so the service
+    /// starts and serves while Redis is down.
+    fn open(&self) -> Result<CacheConn, CacheError> {
+        match self {
+            Self::Single { client, config } => {
+                ConnectionManager::new_lazy_with_config(client.clone(), config.clone())
+                    .map(CacheConn::Single)
+                    .context("set up the Redis connection")
+            }
+            Self::Sentinel {
+                spec,
+                certificates,
+                timeout,
+            } => SentinelConn::new(spec, *timeout, certificates.clone())
+                .map(CacheConn::Sentinel)
+                .context("set up the Redis Sentinel connection"),
+        }
     }
 }
 

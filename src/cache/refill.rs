@@ -7,6 +7,11 @@
 //! becomes reachable again. Missing or foreign: one instance — whoever takes the database lease
 //! `cache-refill` — rewrites every hash from the database, throttled, version-guarded (a
 //! request's newer write always wins), and marks the cache filled at the end.
+//!
+//! A failover keeps the marker (it was replicated) but may lose the last writes the old master
+//! acknowledged, which no version guard can see. So the check also notes the server behind the
+//! cache (its `run_id` and `master_replid`); when it changes, the same rebuild repairs whatever
+//! differs.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -45,6 +50,8 @@ pub struct Refiller {
     database_id: tokio::sync::OnceCell<String>,
     /// Told when the cache is back, so that pending writes go out at once.
     on_reconnect: Arc<tokio::sync::Notify>,
+    /// The Redis server last seen behind the cache (see [`RedisCache::server_identity`]).
+    server: std::sync::Mutex<Option<String>>,
 }
 
 impl Refiller {
@@ -67,6 +74,7 @@ impl Refiller {
             holder: uuid::Uuid::new_v4().simple().to_string(),
             database_id: tokio::sync::OnceCell::new(),
             on_reconnect,
+            server: std::sync::Mutex::new(None),
         }
     }
 
@@ -130,16 +138,46 @@ impl Refiller {
                 return;
             }
         };
+        // Read before the marker: a failover after this read is seen at the next check.
+        let server = self.cache.server_identity().await.ok();
+        let moved = {
+            let mut seen = self
+                .server
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            let moved = matches!((&*seen, &server), (Some(was), Some(now)) if was != now);
+            if server.is_some() {
+                seen.clone_from(&server);
+            }
+            moved
+        };
         match self.cache.filled_from().await {
-            Ok(Some(id)) if id == *database_id => {}
-            Ok(marker) => self.refill(marker.is_some(), shutdown).await,
+            // A failover keeps the marker (it was replicated) but may have lost the last
+            // writes the old master acknowledged (replication is asynchronous); a restart
+            // from an append-only file may lack its last second. The repair rewrites what
+            // differs; request writes stay newer and win.
+            Ok(Some(id)) if id == *database_id => {
+                if moved {
+                    self.refill(
+                        "the Redis server behind the cache changed (a failover or a restart): \
+                         repairing what it may lack",
+                        shutdown,
+                    )
+                    .await;
+                }
+            }
+            Ok(Some(_)) => self.refill("filled from another database", shutdown).await,
+            Ok(None) => {
+                self.refill("marker missing: emptied or new", shutdown)
+                    .await;
+            }
             Err(e) => {
                 tracing::debug!(error = %crate::error_chain(&e), "cache check skipped: no Redis")
             }
         }
     }
 
-    async fn refill(&self, foreign: bool, shutdown: &watch::Receiver<bool>) {
+    async fn refill(&self, reason: &'static str, shutdown: &watch::Receiver<bool>) {
         match self
             .store
             .take_lease(LEASE, &self.holder, LEASE_TTL, Utc::now())
@@ -154,11 +192,7 @@ impl Refiller {
             }
         }
         tracing::warn!(
-            reason = if foreign {
-                "filled from another database"
-            } else {
-                "marker missing: emptied or new"
-            },
+            reason,
             "cache refill started: rewriting every card and customer hash from the database"
         );
         let started = Instant::now();

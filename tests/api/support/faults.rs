@@ -48,6 +48,8 @@ pub struct PrivateRedis {
     /// Serving TLS only (no plain port), with the server certificate of this private CA; the
     /// client certificate is required when `mutual`.
     tls: Option<(std::path::PathBuf, bool)>,
+    /// More `redis-server` arguments (e.g. `--replicaof`).
+    extra: Vec<String>,
 }
 
 impl PrivateRedis {
@@ -61,7 +63,23 @@ impl PrivateRedis {
         Self::start_with(Some((pki.dir.path().to_owned(), mutual))).await
     }
 
+    /// A replica of the server on `port` (plain TCP).
+    pub async fn start_replica_of(port: u16) -> Option<Self> {
+        Self::start_full(
+            None,
+            vec!["--replicaof".into(), "127.0.0.1".into(), port.to_string()],
+        )
+        .await
+    }
+
     async fn start_with(tls: Option<(std::path::PathBuf, bool)>) -> Option<Self> {
+        Self::start_full(tls, Vec::new()).await
+    }
+
+    async fn start_full(
+        tls: Option<(std::path::PathBuf, bool)>,
+        extra: Vec<String>,
+    ) -> Option<Self> {
         let found = std::process::Command::new("redis-server")
             .arg("--version")
             .output()
@@ -75,6 +93,7 @@ impl PrivateRedis {
             dir: tempfile::tempdir().expect("a temporary directory"),
             child: None,
             tls,
+            extra,
         };
         redis.run().await;
         Some(redis)
@@ -135,6 +154,7 @@ impl PrivateRedis {
             ])
             .arg("--dir")
             .arg(self.dir.path())
+            .args(&self.extra)
             .stdout(std::process::Stdio::null())
             .spawn()
             .expect("start redis-server");
@@ -156,6 +176,20 @@ impl PrivateRedis {
             );
             tokio::time::sleep(std::time::Duration::from_millis(50)).await;
         }
+    }
+
+    /// Runs commands on it, in order, on one connection (a private server: its configuration
+    /// may be changed).
+    pub async fn commands(&self, commands: &[&[&str]]) -> redis::RedisResult<()> {
+        let mut conn = self.client().get_multiplexed_async_connection().await?;
+        for args in commands {
+            let mut cmd = redis::cmd(args[0]);
+            for arg in &args[1..] {
+                cmd.arg(*arg);
+            }
+            cmd.query_async::<redis::Value>(&mut conn).await?;
+        }
+        Ok(())
     }
 
     /// Stops the server abruptly (SIGKILL): clients see connections refused.

@@ -17,6 +17,7 @@ mod faults;
 mod peek;
 pub(crate) mod pgbouncer;
 mod process;
+mod sentinel;
 mod tls;
 
 pub use app::*;
@@ -27,4 +28,5 @@ pub use desk::*;
 pub use faults::*;
 pub use pgbouncer::PgBouncer;
 pub use process::*;
+pub use sentinel::*;
 pub use tls::*;
