@@ -43,6 +43,17 @@ struct Tally {
     slowest_503: Duration,
 }
 
+impl Tally {
+    /// The answers with a status other than `allowed`, and how many of each.
+    fn unexpected(&self, allowed: &[u16]) -> Vec<(u16, u64)> {
+        self.statuses
+            .iter()
+            .filter(|(s, _)| !allowed.contains(s))
+            .map(|(s, n)| (*s, *n))
+            .collect()
+    }
+}
+
 /// Registers fresh cards from `clients` concurrent loops until `stop` turns true.
 struct Load {
     tally: Arc<Mutex<Tally>>,
@@ -139,6 +150,19 @@ impl Load {
 
     fn acked(&self) -> usize {
         self.tally.lock().unwrap().acked.len()
+    }
+
+    /// Waits until more than `n` writes are acknowledged; fails after `within`.
+    async fn until_acked(&self, n: usize, within: Duration) {
+        let started = Instant::now();
+        while self.acked() <= n {
+            assert!(
+                started.elapsed() < within,
+                "no more than {n} acknowledged writes within {within:?}: {:?}",
+                self.tally.lock().unwrap().statuses
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
     }
 
     async fn finish(self) -> Tally {
@@ -327,11 +351,7 @@ async fn postgresql_stopped_and_started_under_load_fails_fast_and_recovers_by_it
     audit.database_url = pg.url();
     let (lost, doubled) = audit_writes(&audit, &tally.acked).await;
     let served_503 = tally.statuses.get(&503).copied().unwrap_or(0);
-    let others: Vec<_> = tally
-        .statuses
-        .iter()
-        .filter(|(s, _)| !matches!(**s, 200 | 503))
-        .collect();
+    let others = tally.unexpected(&[200, 503]);
     report(
         "PostgreSQL stopped and started under load",
         &format!(
@@ -402,11 +422,7 @@ async fn postgresql_failover(switch: Switch) {
         Switch::FenceThenRedirect => 95,
     };
     let load = Load::start(vec![app.base.clone()], 8, tag, settle.clone());
-    let loading = Instant::now();
-    while load.acked() < 100 {
-        assert!(loading.elapsed() < Duration::from_secs(60), "no load");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    load.until_acked(100, Duration::from_secs(60)).await;
     let ready = || async {
         reqwest::Client::new()
             .get(format!("{}/health/ready", app.base))
@@ -466,15 +482,8 @@ async fn postgresql_failover(switch: Switch) {
         }
     }
     let promoted_at = Instant::now();
-    let acked_at_switch = load.acked();
-    while load.acked() <= acked_at_switch + 8 {
-        assert!(
-            promoted_at.elapsed() < Duration::from_secs(30),
-            "no write acknowledged within 30 s of the promotion: {:?}",
-            load.tally.lock().unwrap().statuses
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    load.until_acked(load.acked() + 8, Duration::from_secs(30))
+        .await;
     let recovered = promoted_at.elapsed();
     if matches!(switch, Switch::FenceThenRedirect) {
         primary.down();
@@ -487,11 +496,7 @@ async fn postgresql_failover(switch: Switch) {
     audit.database_url = replica.url();
     let (lost, doubled) = audit_writes(&audit, &tally.acked).await;
     let served_503 = tally.statuses.get(&503).copied().unwrap_or(0);
-    let others: Vec<_> = tally
-        .statuses
-        .iter()
-        .filter(|(s, _)| !matches!(**s, 200 | 503))
-        .collect();
+    let others = tally.unexpected(&[200, 503]);
     // The old primary follows the new one: the last acknowledged card reaches it.
     let cards = audit.count("cards").await;
     let mut old = sqlx::PgConnection::connect(&primary.url()).await.unwrap();
@@ -586,11 +591,7 @@ async fn sentinel_failover(switch: RedisSwitch) {
     s.cache_check_secs = "1".into();
     let app = TestApp::start(s, Some(db), None).await;
     let load = Load::start(vec![app.base.clone()], 8, 96, no_settle());
-    let loading = Instant::now();
-    while load.acked() < 100 {
-        assert!(loading.elapsed() < Duration::from_secs(60), "no load");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    load.until_acked(100, Duration::from_secs(60)).await;
     // The replica holds the marker of a filled cache (written at start): what it lacks after
     // the switch is found only because the server changed, not because the marker is gone.
     let replica = redis::Client::open(format!("redis://127.0.0.1:{}", set.replica.port)).unwrap();
@@ -671,7 +672,7 @@ async fn sentinel_failover(switch: RedisSwitch) {
     tokio::time::sleep(Duration::from_millis(500)).await;
     let tally = load.finish().await;
     let (lost, doubled) = audit_writes(&app, &tally.acked).await;
-    let others: Vec<_> = tally.statuses.iter().filter(|(s, _)| **s != 200).collect();
+    let others = tally.unexpected(&[200]);
     let verify_started = Instant::now();
     let verified = app.cache_converges(Duration::from_secs(60)).await;
     report(

@@ -345,6 +345,34 @@ pub fn socket_addr(url: &str) -> std::net::SocketAddr {
         .expect("an address")
 }
 
+/// Runs a PostgreSQL tool as the `postgres` user (the servers refuse to run as root);
+/// panics with its output when it fails.
+fn as_postgres(tool: &Path, args: &[&str]) {
+    let out = std::process::Command::new("runuser")
+        .args(["-u", "postgres", "--"])
+        .arg(tool)
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{tool:?} {args:?}: {out:?}");
+}
+
+/// The arguments that point a PostgreSQL client tool at the server on `port`, as `postgres`.
+fn server_args(port: &str) -> [&str; 6] {
+    ["-h", "127.0.0.1", "-p", port, "-U", "postgres"]
+}
+
+/// A temporary directory the `postgres` user owns.
+fn postgres_dir() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let status = std::process::Command::new("chown")
+        .args(["postgres:postgres", &dir.path().display().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    dir
+}
+
 /// A PostgreSQL server of the test's own, from the installed binaries, which the test may stop
 /// and start (never the shared one).
 pub struct PrivatePostgres {
@@ -383,31 +411,20 @@ impl PrivatePostgres {
             return None;
         }
         let bin = bin?;
-        let dir = tempfile::tempdir().unwrap();
+        let dir = postgres_dir();
         let port = free_port();
-        let run = |args: &[&str]| {
-            let out = std::process::Command::new("runuser")
-                .args(["-u", "postgres", "--"])
-                .args(args)
-                .output()
-                .unwrap();
-            assert!(out.status.success(), "{args:?}: {out:?}");
-        };
-        let status = std::process::Command::new("chown")
-            .args(["postgres:postgres", &dir.path().display().to_string()])
-            .status()
-            .unwrap();
-        assert!(status.success());
         let data = dir.path().join("data");
-        run(&[
-            bin.join("initdb").to_str().unwrap(),
-            "-D",
-            data.to_str().unwrap(),
-            "-A",
-            "trust",
-            "-U",
-            "postgres",
-        ]);
+        as_postgres(
+            &bin.join("initdb"),
+            &[
+                "-D",
+                data.to_str().unwrap(),
+                "-A",
+                "trust",
+                "-U",
+                "postgres",
+            ],
+        );
         let options = options(dir.path());
         let status = std::process::Command::new("chown")
             .args(["-R", "postgres:postgres", &dir.path().display().to_string()])
@@ -427,36 +444,23 @@ impl PrivatePostgres {
     /// A streaming replica of this server (`pg_basebackup -R`: a standby that follows it),
     /// started on a port of its own with the same options.
     pub fn replica(&self) -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let status = std::process::Command::new("chown")
-            .args(["postgres:postgres", &dir.path().display().to_string()])
-            .status()
-            .unwrap();
-        assert!(status.success());
+        let dir = postgres_dir();
         let data = dir.path().join("data");
-        let out = std::process::Command::new("runuser")
-            .args(["-u", "postgres", "--"])
-            .arg(self.bin.join("pg_basebackup"))
-            .args([
-                "-h",
-                "127.0.0.1",
-                "-p",
-                &self.port.to_string(),
-                "-U",
-                "postgres",
-            ])
-            .args([
-                "-D",
-                data.to_str().unwrap(),
-                "-R",
-                "-X",
-                "stream",
-                "-c",
-                "fast",
-            ])
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "pg_basebackup: {out:?}");
+        let port = self.port.to_string();
+        let server = server_args(&port);
+        let into = [
+            "-D",
+            data.to_str().unwrap(),
+            "-R",
+            "-X",
+            "stream",
+            "-c",
+            "fast",
+        ];
+        as_postgres(
+            &self.bin.join("pg_basebackup"),
+            &[&server[..], &into].concat(),
+        );
         let replica = Self {
             bin: self.bin.clone(),
             dir,
@@ -479,31 +483,23 @@ impl PrivatePostgres {
     pub fn rejoin_as_standby_of(&self, primary_port: u16) {
         // pg_rewind reads the new primary's control file, which names the new timeline only
         // after a checkpoint; without one it would find nothing to rewind.
-        let out = std::process::Command::new("runuser")
-            .args(["-u", "postgres", "--"])
-            .arg(self.bin.join("psql"))
-            .args([
-                "-h",
-                "127.0.0.1",
-                "-p",
-                &primary_port.to_string(),
-                "-U",
-                "postgres",
-            ])
-            .args(["-d", "postgres", "-c", "checkpoint"])
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "checkpoint: {out:?}");
-        let out = std::process::Command::new("runuser")
-            .args(["-u", "postgres", "--"])
-            .arg(self.bin.join("pg_rewind"))
-            .args(["-D", self.data().to_str().unwrap(), "-R"])
-            .arg(format!(
-                "--source-server=host=127.0.0.1 port={primary_port} user=postgres dbname=postgres"
-            ))
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "pg_rewind: {out:?}");
+        let port = primary_port.to_string();
+        let checkpoint = ["-d", "postgres", "-c", "checkpoint"];
+        as_postgres(
+            &self.bin.join("psql"),
+            &[&server_args(&port)[..], &checkpoint].concat(),
+        );
+        as_postgres(
+            &self.bin.join("pg_rewind"),
+            &[
+                "-D",
+                self.data().to_str().unwrap(),
+                "-R",
+                &format!(
+                    "--source-server=host=127.0.0.1 port={port} user=postgres dbname=postgres"
+                ),
+            ],
+        );
         self.up();
     }
 
