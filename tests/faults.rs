@@ -580,7 +580,10 @@ async fn sentinel_failover(switch: RedisSwitch) {
     let Some((db, _)) = TestApp::resources(Backend::PostgresRedis).await else {
         return;
     };
-    let Some(mut set) = SentinelSet::start().await else {
+    // The manual failover runs with every server and sentinel wanting a password (the
+    // kill changes the master's password to cut its replica off).
+    let password = matches!(switch, RedisSwitch::Manual).then_some("sentinel-test-pw");
+    let Some(mut set) = SentinelSet::start(password).await else {
         return;
     };
     let prefix = format!("cps-sentinel:{}:", uuid::Uuid::new_v4().simple());
@@ -594,7 +597,7 @@ async fn sentinel_failover(switch: RedisSwitch) {
     load.until_acked(100, Duration::from_secs(60)).await;
     // The replica holds the marker of a filled cache (written at start): what it lacks after
     // the switch is found only because the server changed, not because the marker is gone.
-    let replica = redis::Client::open(format!("redis://127.0.0.1:{}", set.replica.port)).unwrap();
+    let replica = redis::Client::open(set.server_url(set.replica.port)).unwrap();
     let mut replica = replica.get_multiplexed_async_connection().await.unwrap();
     let marked = Instant::now();
     while !redis::cmd("EXISTS")
@@ -639,7 +642,7 @@ async fn sentinel_failover(switch: RedisSwitch) {
     };
     let switched = started.elapsed();
     // A card acknowledged after the switch, found in the new master's cache.
-    let client = redis::Client::open(format!("redis://127.0.0.1:{new_master}")).unwrap();
+    let client = redis::Client::open(set.server_url(new_master)).unwrap();
     let mut new = client.get_multiplexed_async_connection().await.unwrap();
     let reached = loop {
         let fresh: Vec<String> = {

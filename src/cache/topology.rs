@@ -6,8 +6,8 @@
 //!   `rediss+sentinel://`, TLS to the sentinels and the master): the sentinels are asked which
 //!   server is the master `MASTER` whenever a connection is made, and the connection is
 //!   re-made, through them, when it drops, times out or is told `READONLY` (the master it was
-//!   made to was demoted). The user and password are the master's; the sentinels are asked
-//!   without them.
+//!   made to was demoted). The user and password are the master's; sentinels that require
+//!   their own are given them as `?sentinel_username=…&sentinel_password=…`.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -34,6 +34,10 @@ pub struct SentinelSpec {
     pub db: i64,
     pub username: Option<String>,
     pub password: Option<String>,
+    /// The sentinels' own credentials, when they require them (`?sentinel_username=…&
+    /// sentinel_password=…`).
+    pub sentinel_username: Option<String>,
+    pub sentinel_password: Option<String>,
 }
 
 impl std::fmt::Debug for Topology {
@@ -54,6 +58,11 @@ impl std::fmt::Debug for SentinelSpec {
             .field("db", &self.db)
             .field("username", &self.username)
             .field("password", &self.password.as_ref().map(|_| "<hidden>"))
+            .field("sentinel_username", &self.sentinel_username)
+            .field(
+                "sentinel_password",
+                &self.sentinel_password.as_ref().map(|_| "<hidden>"),
+            )
             .finish()
     }
 }
@@ -83,6 +92,20 @@ impl Topology {
                 ));
             }
         };
+        let (rest, query) = rest.split_once('?').unwrap_or((rest, ""));
+        let (mut sentinel_username, mut sentinel_password) = (None, None);
+        for (name, value) in url::form_urlencoded::parse(query.as_bytes()) {
+            match name.as_ref() {
+                "sentinel_username" => sentinel_username = Some(value.into_owned()),
+                "sentinel_password" => sentinel_password = Some(value.into_owned()),
+                _ => {
+                    return Err(format!(
+                        "redis+sentinel:// takes no parameter {name} (only sentinel_username \
+                         and sentinel_password)"
+                    ));
+                }
+            }
+        }
         let (authority, path) = rest.split_once('/').unwrap_or((rest, ""));
         let (userinfo, hosts) = match authority.rsplit_once('@') {
             Some((u, h)) => (Some(u), h),
@@ -141,6 +164,8 @@ impl Topology {
             db,
             username,
             password,
+            sentinel_username,
+            sentinel_password,
         }))
     }
 
@@ -237,7 +262,15 @@ fn addrs_for_pubsub(
     sentinel_addrs(spec)
         .into_iter()
         .filter_map(|addr| {
-            let info = redis::IntoConnectionInfo::into_connection_info(addr).ok()?;
+            let mut info = redis::IntoConnectionInfo::into_connection_info(addr).ok()?;
+            let mut settings = info.redis_settings().clone();
+            if let Some(username) = &spec.sentinel_username {
+                settings = settings.set_username(username);
+            }
+            if let Some(password) = &spec.sentinel_password {
+                settings = settings.set_password(password);
+            }
+            info = info.set_redis_settings(settings);
             match certificates {
                 Some(c) if spec.tls => redis::Client::build_with_tls(info, c.clone()).ok(),
                 _ => redis::Client::open(info).ok(),
@@ -336,6 +369,12 @@ impl SentinelConn {
         }
         if let Some(password) = &spec.password {
             builder = builder.set_client_to_redis_password(password);
+        }
+        if let Some(username) = &spec.sentinel_username {
+            builder = builder.set_client_to_sentinel_username(username);
+        }
+        if let Some(password) = &spec.sentinel_password {
+            builder = builder.set_client_to_sentinel_password(password);
         }
         let config = AsyncConnectionConfig::new()
             .set_connection_timeout(Some(timeout))
@@ -468,8 +507,17 @@ mod tests {
                 db: 2,
                 username: None,
                 password: None,
+                sentinel_username: None,
+                sentinel_password: None,
             }))
         );
+        let Ok(Topology::Sentinel(spec)) =
+            Topology::parse("redis+sentinel://s1/cache?sentinel_password=s%26cret")
+        else {
+            panic!("a sentinel URL with the sentinels' password");
+        };
+        assert_eq!(spec.sentinel_password.as_deref(), Some("s&cret"));
+        assert!(!format!("{spec:?}").contains("s&cret"));
         let Ok(Topology::Sentinel(spec)) =
             Topology::parse("rediss+sentinel://cps:p%40ss@s1:26379/cache")
         else {
@@ -486,6 +534,7 @@ mod tests {
             "redis+sentinel://s1/cache/x",
             "memcached://m:11211",
             "redis://:x:y@h:z",
+            "redis+sentinel://s1/cache?password=x",
         ] {
             let e = Topology::parse(bad)
                 .err()

@@ -50,6 +50,8 @@ pub struct PrivateRedis {
     tls: Option<(std::path::PathBuf, bool)>,
     /// More `redis-server` arguments (e.g. `--replicaof`).
     extra: Vec<String>,
+    /// What its clients must give (`--requirepass`).
+    password: Option<String>,
 }
 
 impl PrivateRedis {
@@ -63,22 +65,27 @@ impl PrivateRedis {
         Self::start_with(Some((pki.dir.path().to_owned(), mutual))).await
     }
 
-    /// A replica of the server on `port` (plain TCP).
-    pub async fn start_replica_of(port: u16) -> Option<Self> {
-        Self::start_full(
-            None,
-            vec!["--replicaof".into(), "127.0.0.1".into(), port.to_string()],
-        )
-        .await
+    /// A plain-TCP server that wants `password` from its clients (and gives it to its master),
+    /// a replica of the server on `replica_of` if given.
+    pub async fn start_plain(password: Option<&str>, replica_of: Option<u16>) -> Option<Self> {
+        let mut extra = Vec::new();
+        if let Some(password) = password {
+            extra.extend(["--requirepass", password, "--masterauth", password].map(String::from));
+        }
+        if let Some(port) = replica_of {
+            extra.extend(["--replicaof".into(), "127.0.0.1".into(), port.to_string()]);
+        }
+        Self::start_full(None, extra, password.map(str::to_owned)).await
     }
 
     async fn start_with(tls: Option<(std::path::PathBuf, bool)>) -> Option<Self> {
-        Self::start_full(tls, Vec::new()).await
+        Self::start_full(tls, Vec::new(), None).await
     }
 
     async fn start_full(
         tls: Option<(std::path::PathBuf, bool)>,
         extra: Vec<String>,
+        password: Option<String>,
     ) -> Option<Self> {
         let found = std::process::Command::new("redis-server")
             .arg("--version")
@@ -94,6 +101,7 @@ impl PrivateRedis {
             child: None,
             tls,
             extra,
+            password,
         };
         redis.run().await;
         Some(redis)
@@ -101,7 +109,10 @@ impl PrivateRedis {
 
     pub fn url(&self) -> String {
         match self.tls {
-            None => format!("redis://127.0.0.1:{}", self.port),
+            None => match &self.password {
+                None => format!("redis://127.0.0.1:{}", self.port),
+                Some(password) => format!("redis://:{password}@127.0.0.1:{}", self.port),
+            },
             Some(_) => format!("rediss://localhost:{}", self.port),
         }
     }

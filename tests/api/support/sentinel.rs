@@ -28,17 +28,27 @@ pub struct SentinelSet {
     pub master: PrivateRedis,
     pub replica: PrivateRedis,
     sentinels: Vec<Sentinel>,
+    /// The one password of every server and sentinel, if they want one.
+    pub password: Option<String>,
 }
 
 impl SentinelSet {
-    pub async fn start() -> Option<Self> {
-        let master = PrivateRedis::start().await?;
-        let replica = PrivateRedis::start_replica_of(master.port).await?;
+    /// The set; with `password`, every server and sentinel requires it.
+    pub async fn start(password: Option<&str>) -> Option<Self> {
+        let master = PrivateRedis::start_plain(password, None).await?;
+        let replica = PrivateRedis::start_plain(password, Some(master.port)).await?;
         let mut sentinels = Vec::new();
         for _ in 0..3 {
             let dir = tempfile::tempdir().expect("a temporary directory");
             let port = free_port();
             let config = dir.path().join("sentinel.conf");
+            let auth = password.map_or(String::new(), |p| {
+                format!(
+                    "requirepass {p}\n\
+                     sentinel sentinel-pass {p}\n\
+                     sentinel auth-pass {MASTER_NAME} {p}\n"
+                )
+            });
             std::fs::write(
                 &config,
                 format!(
@@ -48,7 +58,8 @@ impl SentinelSet {
                      sentinel monitor {MASTER_NAME} 127.0.0.1 {} 2\n\
                      sentinel down-after-milliseconds {MASTER_NAME} 1000\n\
                      sentinel failover-timeout {MASTER_NAME} 10000\n\
-                     sentinel parallel-syncs {MASTER_NAME} 1\n",
+                     sentinel parallel-syncs {MASTER_NAME} 1\n\
+                     {auth}",
                     dir.path().display(),
                     master.port,
                 ),
@@ -70,6 +81,7 @@ impl SentinelSet {
             master,
             replica,
             sentinels,
+            password: password.map(str::to_owned),
         };
         // Ready once every sentinel knows the master and its replica.
         let started = Instant::now();
@@ -93,13 +105,21 @@ impl SentinelSet {
     }
 
     async fn ask<T: redis::FromRedisValue>(&self, port: u16, args: &[&str]) -> Option<T> {
-        let client = redis::Client::open(format!("redis://127.0.0.1:{port}")).ok()?;
+        let client = redis::Client::open(self.server_url(port)).ok()?;
         let mut conn = client.get_multiplexed_async_connection().await.ok()?;
         let mut cmd = redis::cmd(args[0]);
         for arg in &args[1..] {
             cmd.arg(*arg);
         }
         cmd.query_async(&mut conn).await.ok()
+    }
+
+    /// A plain URL of the server (or sentinel) on `port`, with the password.
+    pub fn server_url(&self, port: u16) -> String {
+        match &self.password {
+            None => format!("redis://127.0.0.1:{port}"),
+            Some(password) => format!("redis://:{password}@127.0.0.1:{port}"),
+        }
     }
 
     /// The service's URL for this set.
@@ -109,7 +129,13 @@ impl SentinelSet {
             .iter()
             .map(|s| format!("127.0.0.1:{}", s.port))
             .collect();
-        format!("redis+sentinel://{}/{MASTER_NAME}", hosts.join(","))
+        match &self.password {
+            None => format!("redis+sentinel://{}/{MASTER_NAME}", hosts.join(",")),
+            Some(p) => format!(
+                "redis+sentinel://:{p}@{}/{MASTER_NAME}?sentinel_password={p}",
+                hosts.join(",")
+            ),
+        }
     }
 
     /// The master's port, as the sentinels name it now.
