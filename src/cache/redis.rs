@@ -134,7 +134,7 @@ impl CacheError {
 }
 
 /// A failure that means Redis is not there (or hung), not a refused command.
-fn shows_down(e: &redis::RedisError) -> bool {
+pub(super) fn shows_down(e: &redis::RedisError) -> bool {
     e.is_timeout() || e.is_io_error() || e.is_connection_refusal() || e.is_connection_dropped()
 }
 

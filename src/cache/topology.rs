@@ -255,7 +255,7 @@ fn sentinel_addrs(spec: &SentinelSpec) -> Vec<ConnectionAddr> {
 }
 
 /// A client per sentinel, for its announcements.
-fn addrs_for_pubsub(
+fn sentinel_clients(
     spec: &SentinelSpec,
     certificates: Option<&redis::TlsCertificates>,
 ) -> Vec<redis::Client> {
@@ -318,10 +318,7 @@ async fn watch_switches(
                                 master = %master,
                                 "Redis Sentinel moved the master: reconnecting to the new one"
                             );
-                            *serving
-                                .current
-                                .lock()
-                                .unwrap_or_else(std::sync::PoisonError::into_inner) = None;
+                            *serving.lock_current() = None;
                         }
                     }
                 }
@@ -334,13 +331,18 @@ async fn watch_switches(
     }
 }
 
+impl SentinelInner {
+    fn lock_current(&self) -> std::sync::MutexGuard<'_, Option<(u64, MultiplexedConnection)>> {
+        self.current
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
 /// A failure after which the connection is made again through the sentinels: the server is
 /// gone, hung, or no longer the master.
 fn needs_master(e: &redis::RedisError) -> bool {
-    e.is_io_error()
-        || e.is_connection_dropped()
-        || e.is_connection_refusal()
-        || e.is_timeout()
+    super::redis::shows_down(e)
         || e.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::ReadOnly)
 }
 
@@ -393,7 +395,7 @@ impl SentinelConn {
         // may take writes for seconds more (until the sentinels reconfigure it), and every one
         // of them would be lost when it turns replica.
         if let Ok(runtime) = tokio::runtime::Handle::try_current() {
-            let clients = addrs_for_pubsub(spec, certificates.as_ref());
+            let clients = sentinel_clients(spec, certificates.as_ref());
             runtime.spawn(watch_switches(
                 Arc::downgrade(&conn.inner),
                 clients,
@@ -437,10 +439,7 @@ impl SentinelConn {
     }
 
     fn lock_current(&self) -> std::sync::MutexGuard<'_, Option<(u64, MultiplexedConnection)>> {
-        self.inner
-            .current
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.inner.lock_current()
     }
 
     fn current(&self) -> Option<(u64, MultiplexedConnection)> {

@@ -73,14 +73,16 @@ pub fn check_postgres_url(url: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// Whether a PostgreSQL connection's server takes writes: not a standby (`pg_is_in_recovery()`)
-/// and not fenced with `default_transaction_read_only`. One round trip.
+/// Whether the server takes writes: not a standby (`pg_is_in_recovery()`) and not fenced with
+/// `default_transaction_read_only`.
+const WRITABLE: &str =
+    "not pg_is_in_recovery() and current_setting('transaction_read_only') = 'off'";
+
+/// Whether a PostgreSQL connection's server takes writes ([`WRITABLE`]). One round trip.
 async fn writable(conn: &mut PgConnection) -> Result<bool, sqlx::Error> {
-    sqlx::query_scalar(
-        "select not pg_is_in_recovery() and current_setting('transaction_read_only') = 'off'",
-    )
-    .fetch_one(conn)
-    .await
+    sqlx::query_scalar(&format!("select {WRITABLE}"))
+        .fetch_one(conn)
+        .await
 }
 
 /// Readies a new connection, in one round trip: its timeouts (`statement_timeout` and
@@ -89,15 +91,15 @@ async fn writable(conn: &mut PgConnection) -> Result<bool, sqlx::Error> {
 /// [`writable`]).
 async fn prepare(conn: &mut PgConnection, millis: u128) -> Result<bool, sqlx::Error> {
     use sqlx::Row as _;
-    // The simple protocol (no prepared statement): it works behind any pooler, so that one in
-    // transaction mode is found and named at start rather than failing here obscurely.
     let sql = format!(
-        "select not pg_is_in_recovery() and current_setting('transaction_read_only') = 'off',
+        "select {WRITABLE},
                 set_config('statement_timeout', '{millis}', false),
                 set_config('lock_timeout', '{millis}', false),
                 set_config('idle_in_transaction_session_timeout', '60000', false)"
     );
-    // A statement without arguments goes by the simple protocol.
+    // Without arguments, by the simple protocol (no prepared statement): it works behind any
+    // pooler, so that one in transaction mode is found and named at start rather than failing
+    // here obscurely.
     let row = sqlx::Executor::fetch_one(conn, sql.as_str()).await?;
     row.try_get(0)
 }
@@ -105,11 +107,11 @@ async fn prepare(conn: &mut PgConnection, millis: u128) -> Result<bool, sqlx::Er
 /// Whether the connections lead to a pooler that hands a server connection to a client only
 /// for a transaction or a statement (PgBouncer's transaction or statement pooling), where
 /// session state (prepared statements, advisory locks, settings) does not follow the client.
-/// Asked once at
-/// start: while a second client holds a transaction open, a first client's server process must
-/// stay the same, as it does on PostgreSQL itself and under session pooling. Under transaction
-/// pooling the first client's last server is the one the second just took (PgBouncer reuses the
-/// most recently freed server first), so it gets another. A pool of one connection cannot tell.
+/// Asked once at start: while a second client holds a transaction open, a first client's server
+/// process must stay the same, as it does on PostgreSQL itself and under session pooling. Under
+/// transaction pooling the first client's last server is the one the second just took
+/// (PgBouncer reuses the most recently freed server first), so it gets another. A pool of one
+/// connection cannot tell.
 async fn pooled_per_transaction(pool: &PgPool) -> Result<bool, StoreError> {
     const CONTEXT: &str = "check the PostgreSQL connection";
     if pool.options().get_max_connections() < 2 {

@@ -363,13 +363,7 @@ impl StoreError {
     /// starting up): the operation certainly did not happen, so running it again once is safe.
     /// A lost connection is not among these: a commit may have happened before the loss.
     pub fn is_retryable(&self) -> bool {
-        let (Self::Unavailable { source, .. } | Self::Unreachable { source, .. }) = self else {
-            return false;
-        };
-        let Some(sqlx::Error::Database(db)) = source.downcast_ref::<sqlx::Error>() else {
-            return false;
-        };
-        db.try_downcast_ref::<sqlx::postgres::PgDatabaseError>()
+        self.postgres_error()
             .is_some_and(|pg| matches!(pg.code(), "40001" | "40P01" | "55000" | "57P03" | "53300"))
     }
 
@@ -378,17 +372,19 @@ impl StoreError {
     /// transaction during recovery. The connection that saw it leads to a server that cannot
     /// serve this service until it is a primary again.
     pub fn is_read_only(&self) -> bool {
-        let Self::Unavailable { source, .. } = self else {
-            return false;
+        self.postgres_error()
+            .is_some_and(|pg| pg.code() == "25006" || read_write_refused(pg.code(), pg.message()))
+    }
+
+    /// PostgreSQL's error behind an operation that did not happen (answered 503).
+    fn postgres_error(&self) -> Option<&sqlx::postgres::PgDatabaseError> {
+        let (Self::Unavailable { source, .. } | Self::Unreachable { source, .. }) = self else {
+            return None;
         };
         let Some(sqlx::Error::Database(db)) = source.downcast_ref::<sqlx::Error>() else {
-            return false;
+            return None;
         };
         db.try_downcast_ref::<sqlx::postgres::PgDatabaseError>()
-            .is_some_and(|pg| {
-                pg.code() == "25006"
-                    || (pg.code() == "0A000" && pg.message().contains("read-write"))
-            })
     }
 
     pub(crate) fn failed(context: &'static str, source: impl Into<BoxError>) -> Self {
@@ -444,10 +440,7 @@ fn class_of(e: &sqlx::Error) -> Class {
             Some(code) if db.try_downcast_ref::<sqlx::sqlite::SqliteError>().is_some() => {
                 sqlite_class(&code)
             }
-            // "cannot set transaction read-write mode during recovery": a standby, as 25006.
-            Some(code) if code == "0A000" && db.message().contains("read-write") => {
-                Class::Unavailable
-            }
+            Some(code) if read_write_refused(&code, db.message()) => Class::Unavailable,
             Some(code) => postgres_class(&code),
         },
         _ => Class::Failed,
@@ -462,6 +455,11 @@ fn sqlite_class(code: &str) -> Class {
         Ok(5 | 6 | 8 | 10 | 13 | 14) => Class::Unavailable,
         _ => Class::Failed,
     }
+}
+
+/// "cannot set transaction read-write mode during recovery" (`0A000`): a standby, as `25006`.
+fn read_write_refused(code: &str, message: &str) -> bool {
+    code == "0A000" && message.contains("read-write")
 }
 
 /// PostgreSQL's SQLSTATE codes.
