@@ -97,6 +97,7 @@ if redis.call('GET', KEYS[1]) ~= ARGV[1] then
   return 0
 end
 redis.call('SET', KEYS[2], ARGV[2])
+redis.call('SET', KEYS[3], ARGV[3])
 redis.call('DEL', KEYS[1])
 return 1
 ";
@@ -108,6 +109,11 @@ return 1
 const MARKER_KEY: &str = "cps:{meta}:filled-from";
 /// Present while a refill runs; emptied along with everything else if Redis is flushed.
 const REFILL_KEY: &str = "cps:{meta}:refilling";
+/// The server (see [`RedisCache::server_identity`]) that was behind the cache when its last
+/// complete fill started. Replicated with the marker: a failover or a restart leaves it naming
+/// the old server, and every instance (one started after the switch too) sees that the cache
+/// may lack writes until a repair completes and notes the new one.
+const SERVER_KEY: &str = "cps:{meta}:filled-on";
 
 #[derive(Debug, thiserror::Error)]
 pub enum CacheError {
@@ -551,14 +557,30 @@ impl RedisCache {
         ))
     }
 
-    /// The database id the cache was last completely filled from, if any.
-    pub async fn filled_from(&self) -> Result<Option<String>, CacheError> {
+    /// What the cache was last completely filled from (read together: one round trip).
+    pub async fn fill_state(&self) -> Result<FillState, CacheError> {
+        let (database, server) = self
+            .guarded(async {
+                redis::pipe()
+                    .get(format!("{}{MARKER_KEY}", self.prefix))
+                    .get(format!("{}{SERVER_KEY}", self.prefix))
+                    .query_async(&mut self.conn.clone())
+                    .await
+                    .context("read the cache marker")
+            })
+            .await?;
+        Ok(FillState { database, server })
+    }
+
+    /// Notes `server` as the one the cache was filled on, unless one is noted: a cache marked
+    /// filled before servers were noted.
+    pub async fn note_server(&self, server: &str) -> Result<(), CacheError> {
         self.guarded(async {
             self.conn
                 .clone()
-                .get(format!("{}{MARKER_KEY}", self.prefix))
+                .set_nx::<_, _, ()>(format!("{}{SERVER_KEY}", self.prefix), server)
                 .await
-                .context("read the cache marker")
+                .context("note the server behind the cache")
         })
         .await
     }
@@ -575,16 +597,24 @@ impl RedisCache {
         .await
     }
 
-    /// Marks the cache completely filled from `database_id`, if the refill `token` started is
-    /// still noted (Redis was not emptied meanwhile). Returns whether it was marked.
-    pub async fn finish_refill(&self, token: &str, database_id: &str) -> Result<bool, CacheError> {
+    /// Marks the cache completely filled from `database_id` on `server` (the one behind the
+    /// cache when the refill started), if the refill `token` started is still noted (Redis
+    /// was not emptied meanwhile). Returns whether it was marked.
+    pub async fn finish_refill(
+        &self,
+        token: &str,
+        database_id: &str,
+        server: &str,
+    ) -> Result<bool, CacheError> {
         let marked: i64 = self
             .guarded(async {
                 Script::new(FINISH_REFILL_SCRIPT)
                     .key(format!("{}{REFILL_KEY}", self.prefix))
                     .key(format!("{}{MARKER_KEY}", self.prefix))
+                    .key(format!("{}{SERVER_KEY}", self.prefix))
                     .arg(token)
                     .arg(database_id)
+                    .arg(server)
                     .invoke_async(&mut self.conn.clone())
                     .await
                     .context("mark the cache filled")
@@ -592,6 +622,17 @@ impl RedisCache {
             .await?;
         Ok(marked == 1)
     }
+}
+
+/// What the cache's marker keys say; see [`RedisCache::fill_state`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FillState {
+    /// The database the cache was last completely filled from (none: emptied, replaced or
+    /// never filled).
+    pub database: Option<String>,
+    /// The server behind the cache when that fill started (none: filled before servers were
+    /// noted).
+    pub server: Option<String>,
 }
 
 /// What the cache's connections are made from.

@@ -9,9 +9,12 @@
 //! request's newer write always wins), and marks the cache filled at the end.
 //!
 //! A failover keeps the marker (it was replicated) but may lose the last writes the old master
-//! acknowledged, which no version guard can see. So the check also notes the server behind the
-//! cache (its `run_id` and `master_replid`); when it changes, the same rebuild repairs whatever
-//! differs.
+//! acknowledged, which no version guard can see. So a fill also notes, beside the marker, the
+//! server behind the cache when it started (its `run_id` and `master_replid`); when the server
+//! answering differs, the same rebuild repairs whatever differs and notes the new server at its
+//! end. The note lives in Redis, not in the process: a repair that stops half-way (Redis cut
+//! again, the instance holding the lease gone) is taken up again at a later check by whichever
+//! instance holds the lease then, and an instance started after the switch sees it too.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -50,8 +53,6 @@ pub struct Refiller {
     database_id: tokio::sync::OnceCell<String>,
     /// Told when the cache is back, so that pending writes go out at once.
     on_reconnect: Arc<tokio::sync::Notify>,
-    /// The Redis server last seen behind the cache (see [`RedisCache::server_identity`]).
-    server: std::sync::Mutex<Option<String>>,
 }
 
 impl Refiller {
@@ -74,7 +75,6 @@ impl Refiller {
             holder: uuid::Uuid::new_v4().simple().to_string(),
             database_id: tokio::sync::OnceCell::new(),
             on_reconnect,
-            server: std::sync::Mutex::new(None),
         }
     }
 
@@ -139,40 +139,46 @@ impl Refiller {
             }
         };
         // Read before the marker: a failover after this read is seen at the next check.
-        let server = self.cache.server_identity().await.ok();
-        let moved = {
-            let mut seen = self
-                .server
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
-            let moved = matches!((&*seen, &server), (Some(was), Some(now)) if was != now);
-            if server.is_some() {
-                seen.clone_from(&server);
+        let server = match self.cache.server_identity().await {
+            Ok(server) => server,
+            Err(e) => {
+                tracing::debug!(error = %crate::error_chain(&e), "cache check skipped: no Redis");
+                return;
             }
-            moved
         };
-        match self.cache.filled_from().await {
+        let state = match self.cache.fill_state().await {
+            Ok(state) => state,
+            Err(e) => {
+                tracing::debug!(error = %crate::error_chain(&e), "cache check skipped: no Redis");
+                return;
+            }
+        };
+        match (state.database, state.server) {
+            (None, _) => {
+                self.refill("marker missing: emptied or new", shutdown)
+                    .await;
+            }
+            (Some(id), _) if id != *database_id => {
+                self.refill("filled from another database", shutdown).await;
+            }
             // A failover keeps the marker (it was replicated) but may have lost the last
             // writes the old master acknowledged (replication is asynchronous); a restart
             // from an append-only file may lack its last second. The repair rewrites what
             // differs; request writes stay newer and win.
-            Ok(Some(id)) if id == *database_id => {
-                if moved {
-                    self.refill(
-                        "the Redis server behind the cache changed (a failover or a restart): \
-                         repairing what it may lack",
-                        shutdown,
-                    )
-                    .await;
+            (Some(_), Some(filled_on)) if filled_on != server => {
+                self.refill(
+                    "the Redis server behind the cache changed (a failover or a restart): \
+                     repairing what it may lack",
+                    shutdown,
+                )
+                .await;
+            }
+            (Some(_), Some(_)) => {}
+            // Filled before servers were noted: nothing says it lacks anything.
+            (Some(_), None) => {
+                if let Err(e) = self.cache.note_server(&server).await {
+                    tracing::debug!(error = %crate::error_chain(&e), "cannot note the server behind the cache");
                 }
-            }
-            Ok(Some(_)) => self.refill("filled from another database", shutdown).await,
-            Ok(None) => {
-                self.refill("marker missing: emptied or new", shutdown)
-                    .await;
-            }
-            Err(e) => {
-                tracing::debug!(error = %crate::error_chain(&e), "cache check skipped: no Redis")
             }
         }
     }

@@ -131,6 +131,9 @@ pub struct Rebuild<'a> {
     database_id: String,
     /// Noted in Redis at the start; see [`RedisCache::finish_refill`].
     token: String,
+    /// The server behind the cache at the start: noted with the marker at the end, so that a
+    /// switch during the rebuild is seen (the next check repairs again).
+    server: String,
     batches: mpsc::Receiver<Prepared>,
     pub report: RebuildReport,
     /// Cards in the database when the rebuild started.
@@ -147,6 +150,7 @@ impl<'a> Rebuild<'a> {
     ) -> Result<Self, SyncError> {
         let database_id = source.database_id().await?;
         let token = uuid::Uuid::new_v4().simple().to_string();
+        let server = cache.server_identity().await?;
         cache.start_refill(&token).await?;
         let total = source.count_cards().await?;
         Ok(Self {
@@ -154,6 +158,7 @@ impl<'a> Rebuild<'a> {
             force,
             database_id,
             token,
+            server,
             batches: read_ahead(source, batch.max(1)),
             report: RebuildReport::default(),
             total,
@@ -180,7 +185,7 @@ impl<'a> Rebuild<'a> {
     pub async fn finish(mut self) -> Result<RebuildReport, SyncError> {
         self.report.marked = self
             .cache
-            .finish_refill(&self.token, &self.database_id)
+            .finish_refill(&self.token, &self.database_id, &self.server)
             .await?;
         Ok(self.report)
     }
