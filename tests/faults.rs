@@ -706,6 +706,58 @@ async fn redis_master_killed_with_its_replica_behind_loses_cache_writes_that_the
     sentinel_failover(RedisSwitch::KillLaggingMaster).await;
 }
 
+/// Redis Cluster under write load: a replica takes over its primary's slots (`CLUSTER
+/// FAILOVER`, coordinated: the replica first catches up). The service's cluster client follows
+/// `MOVED` to the new primary; a write refused meanwhile waits in the outbox; nothing is
+/// answered but 200; the new primary's run gives the cluster a new identity, and the repair
+/// that follows leaves the cache verified within 60 s.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn redis_cluster_failover_under_load_ends_with_the_cache_verified() {
+    let Some((db, _)) = TestApp::resources(Backend::PostgresRedis).await else {
+        return;
+    };
+    let Some(cluster) = tokio::task::spawn_blocking(RedisCluster::start)
+        .await
+        .unwrap()
+    else {
+        return;
+    };
+    let mut s = settings(&db.url);
+    s.redis_url = Some(cluster.url());
+    s.redis_prefix = format!("cps-cluster:{}:", uuid::Uuid::new_v4().simple());
+    s.cache_check_secs = "1".into();
+    let app = TestApp::start(s, Some(db), None).await;
+    let load = Load::start(vec![app.base.clone()], 8, 97, no_settle());
+    load.until_acked(100, Duration::from_secs(60)).await;
+    let replica = cluster.replicas()[0];
+    let started = Instant::now();
+    cluster.fail_over_to(replica).await;
+    let promoted = started.elapsed();
+    // Writes go on against the new primary for a while.
+    let acked = load.acked();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(load.acked() > acked + 50, "no writes after the failover");
+    let tally = load.finish().await;
+    let (lost, doubled) = audit_writes(&app, &tally.acked).await;
+    let others = tally.unexpected(&[200]);
+    let verify_started = Instant::now();
+    let verified = app.cache_converges(Duration::from_secs(60)).await;
+    report(
+        "Redis Cluster failover under load",
+        &format!(
+            "sent {}, acknowledged {}, lost {lost}, doubled {doubled}, replica {replica} promoted in {:.1} s, cache verified {:.1} s after the load",
+            tally.sent,
+            tally.acked.len(),
+            promoted.as_secs_f64(),
+            verify_started.elapsed().as_secs_f64(),
+        ),
+    );
+    assert_eq!((lost, doubled), (0, 0));
+    assert!(others.is_empty(), "answers other than 200: {others:?}");
+    assert_eq!(tally.no_answer, 0);
+    verified.unwrap_or_else(|drift| panic!("cache differs:\n{drift}"));
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn redis_frozen_then_restarted_empty_under_load_ends_with_the_cache_equal_to_the_database() {
     let Some((db, _)) = TestApp::resources(Backend::PostgresRedis).await else {

@@ -3,6 +3,7 @@
 //! [`projection`] turns database state into the exact hashes readers expect (pure, no Redis);
 //! [`redis`] writes them with a version guard, reads them back, and lists keys.
 
+mod cluster;
 pub mod projection;
 pub mod redis;
 pub mod refill;

@@ -14,7 +14,8 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{AsyncCommands, Script};
 
 use super::HashWrite;
-use super::topology::{CacheConn, SentinelConn, SentinelSpec, Topology};
+use super::cluster::ClusterConn;
+use super::topology::{CacheConn, ClusterSpec, SentinelConn, SentinelSpec, Topology};
 use crate::breaker::Breaker;
 
 /// Version-guarded writes of one or more keys. ARGV[1] is the mode; then, for each key in
@@ -232,6 +233,11 @@ impl RedisCache {
                 certificates,
                 timeout,
             },
+            Topology::Cluster(spec) => ConnSource::Cluster {
+                spec,
+                certificates,
+                timeout,
+            },
         };
         Ok(Self {
             conn: source.open()?,
@@ -328,19 +334,19 @@ impl RedisCache {
     ) -> Result<Vec<BTreeMap<String, String>>, CacheError> {
         let reads: Vec<_> = hashes
             .chunks(PIPELINE)
-            .map(|chunk| self.read_chunk(chunk))
+            .map(|chunk| self.per_slot(chunk, |h| &h.key, |part| self.read_pipeline(part)))
             .collect();
         Ok(try_join_all(reads).await?.into_iter().flatten().collect())
     }
 
-    async fn read_chunk(
+    /// One pipeline reading `hashes` (see [`Self::read_all`]).
+    async fn read_pipeline(
         &self,
-        chunk: &[HashWrite],
+        hashes: Vec<&HashWrite>,
     ) -> Result<Vec<BTreeMap<String, String>>, CacheError> {
-        let mut all = Vec::with_capacity(chunk.len());
         let mut pipe = redis::pipe();
-        for hash in chunk {
-            let key = format!("{}{}", self.prefix, hash.key);
+        for hash in &hashes {
+            let key = self.key(&hash.key);
             match &hash.member {
                 None => pipe.cmd("HGETALL").arg(key),
                 Some(member) => pipe
@@ -357,7 +363,8 @@ impl RedisCache {
                     .context("read cache hashes")
             })
             .await?;
-        for (hash, value) in chunk.iter().zip(read) {
+        let mut all = Vec::with_capacity(hashes.len());
+        for (hash, value) in hashes.iter().zip(read) {
             let fields = match &hash.member {
                 None => redis::from_redis_value(value),
                 Some(member) => {
@@ -386,19 +393,76 @@ impl RedisCache {
         let reads: Vec<_> = keys
             .chunks(PIPELINE)
             .map(|chunk| {
-                let mut pipe = redis::pipe();
-                for key in chunk {
-                    pipe.cmd("HGETALL").arg(format!("{}{key}", self.prefix));
-                }
-                let mut conn = self.conn.clone();
-                self.guarded(async move {
-                    pipe.query_async::<Vec<BTreeMap<String, String>>>(&mut conn)
-                        .await
-                        .context("read cache hashes")
+                self.per_slot(chunk, String::as_str, |part| {
+                    let mut pipe = redis::pipe();
+                    for key in part {
+                        pipe.cmd("HGETALL").arg(self.key(key));
+                    }
+                    let mut conn = self.conn.clone();
+                    self.guarded(async move {
+                        pipe.query_async::<Vec<BTreeMap<String, String>>>(&mut conn)
+                            .await
+                            .context("read cache hashes")
+                    })
                 })
             })
             .collect();
         Ok(try_join_all(reads).await?.into_iter().flatten().collect())
+    }
+
+    /// A key as Redis holds it: `key` under the prefix.
+    fn key(&self, key: &str) -> String {
+        format!("{}{key}", self.prefix)
+    }
+
+    /// Runs `call` once for `items` on one server; on a cluster, once per hash slot their keys
+    /// fall in (a cluster takes a script call or a pipeline only within one slot), all at once
+    /// and all awaited. Returns the answers in `items`' order, or the first failure.
+    async fn per_slot<'a, T, R, Fut>(
+        &self,
+        items: &'a [T],
+        key: impl Fn(&'a T) -> &'a str,
+        call: impl Fn(Vec<&'a T>) -> Fut,
+    ) -> Result<Vec<R>, CacheError>
+    where
+        Fut: Future<Output = Result<Vec<R>, CacheError>>,
+    {
+        if !self.conn.is_cluster() {
+            return call(items.iter().collect()).await;
+        }
+        let mut groups: Vec<(u16, Vec<usize>)> = Vec::new();
+        for (i, item) in items.iter().enumerate() {
+            let slot = super::cluster::slot(self.key(key(item)).as_bytes());
+            match groups.iter_mut().find(|(s, _)| *s == slot) {
+                Some((_, group)) => group.push(i),
+                None => groups.push((slot, vec![i])),
+            }
+        }
+        let answers = futures_util::future::join_all(
+            groups
+                .iter()
+                .map(|(_, group)| call(group.iter().map(|&i| &items[i]).collect())),
+        )
+        .await;
+        let mut placed: Vec<Option<R>> =
+            std::iter::repeat_with(|| None).take(items.len()).collect();
+        for ((_, group), answer) in groups.iter().zip(answers) {
+            for (&i, r) in group.iter().zip(answer?) {
+                placed[i] = Some(r);
+            }
+        }
+        placed
+            .into_iter()
+            .map(|r| {
+                r.ok_or_else(|| CacheError::Redis {
+                    context: "read cache answers",
+                    source: redis::RedisError::from((
+                        redis::ErrorKind::Client,
+                        "fewer answers than commands",
+                    )),
+                })
+            })
+            .collect()
     }
 
     async fn write_mode(&self, hash: &HashWrite, mode: &str) -> Result<Written, CacheError> {
@@ -422,7 +486,8 @@ impl RedisCache {
         written
     }
 
-    /// One script call for all of `hashes` (see [`WRITE_SCRIPT`]): one round trip.
+    /// `hashes` written through [`WRITE_SCRIPT`]: one call (one round trip) on one server; on a
+    /// cluster one per slot, all at once.
     async fn write_all(
         &self,
         hashes: &[HashWrite],
@@ -431,36 +496,47 @@ impl RedisCache {
         if hashes.is_empty() {
             return Ok(Vec::new());
         }
-        let mut call = redis::cmd("EVALSHA");
-        call.arg(self.script.get_hash()).arg(hashes.len());
-        for hash in hashes {
-            call.arg(format!("{}{}", self.prefix, hash.key));
-        }
-        call.arg(mode);
-        for hash in hashes {
-            call.arg(hash.version)
-                .arg(hash.member.as_deref().unwrap_or(""))
-                .arg(hash.fields.len());
-            for (field, value) in &hash.fields {
-                call.arg(field).arg(value);
+        self.per_slot(hashes, |h| &h.key, |part| self.write_call(part, mode))
+            .await
+    }
+
+    /// One script call writing `hashes` (their keys in one slot on a cluster).
+    async fn write_call(
+        &self,
+        hashes: Vec<&HashWrite>,
+        mode: &str,
+    ) -> Result<Vec<Written>, CacheError> {
+        // By its digest; a server that does not have the script (restarted, flushed of
+        // scripts, a replica promoted in a cluster) is sent the script itself, which it keeps.
+        let call = |command: &str, script: &str| {
+            let mut call = redis::cmd(command);
+            call.arg(script).arg(hashes.len());
+            for hash in &hashes {
+                call.arg(self.key(&hash.key));
             }
-        }
+            call.arg(mode);
+            for hash in &hashes {
+                call.arg(hash.version)
+                    .arg(hash.member.as_deref().unwrap_or(""))
+                    .arg(hash.fields.len());
+                for (field, value) in &hash.fields {
+                    call.arg(field).arg(value);
+                }
+            }
+            call
+        };
         let written: Vec<i64> = self
             .guarded(async {
                 let mut conn = self.conn.clone();
-                match call.query_async(&mut conn).await {
-                    // A Redis that restarted or was flushed of scripts: load it, once.
+                match call("EVALSHA", self.script.get_hash())
+                    .query_async(&mut conn)
+                    .await
+                {
                     Err(e)
                         if e.kind()
                             == redis::ErrorKind::Server(redis::ServerErrorKind::NoScript) =>
                     {
-                        redis::cmd("SCRIPT")
-                            .arg("LOAD")
-                            .arg(WRITE_SCRIPT)
-                            .query_async::<String>(&mut conn)
-                            .await
-                            .context("load the cache write script")?;
-                        call.query_async(&mut conn).await
+                        call("EVAL", WRITE_SCRIPT).query_async(&mut conn).await
                     }
                     done => done,
                 }
@@ -482,37 +558,37 @@ impl RedisCache {
         self.guarded(async {
             self.conn
                 .clone()
-                .hgetall(format!("{}{key}", self.prefix))
+                .hgetall(self.key(key))
                 .await
                 .context("read a cache hash")
         })
         .await
     }
 
-    /// One page of a SCAN over the keys under the prefix that start with `kind` (`""`: all of
-    /// them), without the prefix; the next cursor is 0 when the scan is complete. A key may
-    /// come twice in one scan (Redis's guarantee is only that every key present throughout
-    /// comes at least once).
-    pub async fn scan(&self, cursor: u64, kind: &str) -> Result<(u64, Vec<String>), CacheError> {
-        let pattern = format!("{}{kind}*", glob_escape(&self.prefix));
-        let (next, page): (u64, Vec<String>) = self
-            .guarded(async {
-                redis::cmd("SCAN")
-                    .arg(cursor)
-                    .arg("MATCH")
-                    .arg(&pattern)
-                    .arg("COUNT")
-                    .arg(1000)
-                    .query_async(&mut self.conn.clone())
-                    .await
-                    .context("list cache keys")
-            })
-            .await?;
-        let page = page
-            .into_iter()
-            .filter_map(|k| k.strip_prefix(&self.prefix).map(str::to_owned))
-            .collect();
-        Ok((next, page))
+    /// A SCAN over the keys under the prefix that start with `kind` (`""`: all of them), page
+    /// by page: on a cluster, every primary's keys in turn (the primaries as the cluster names
+    /// them now; one that does not answer fails the scan rather than leave its keys out).
+    pub async fn scan(&self, kind: &str) -> Result<KeyScan, CacheError> {
+        let nodes = match self.conn.cluster() {
+            None => vec![None],
+            Some(cluster) => self
+                .guarded(async {
+                    cluster
+                        .primaries()
+                        .await
+                        .context("list the cluster's primaries")
+                })
+                .await?
+                .into_iter()
+                .map(Some)
+                .collect(),
+        };
+        Ok(KeyScan {
+            cache: self.clone(),
+            pattern: format!("{}{kind}*", glob_escape(&self.prefix)),
+            nodes,
+            cursor: 0,
+        })
     }
 
     pub async fn ping(&self) -> Result<(), CacheError> {
@@ -520,6 +596,9 @@ impl RedisCache {
     }
 
     async fn ping_unguarded(&self) -> Result<(), CacheError> {
+        if let Some(cluster) = self.conn.cluster() {
+            return cluster.ping_all().await.context("answer PING");
+        }
         redis::cmd("PING")
             .query_async::<String>(&mut self.conn.clone())
             .await
@@ -530,31 +609,42 @@ impl RedisCache {
     /// Which server, in which replication history, answers for the cache: its `run_id` (new
     /// at every start) and `master_replid` (new when a replica is promoted). Either changing
     /// means the server behind the cache changed (a failover, a restart), and writes
-    /// acknowledged by the old one may be missing.
+    /// acknowledged by the old one may be missing. On a cluster, every primary's, in a stable
+    /// order: one shard's failover or restart changes it.
     pub async fn server_identity(&self) -> Result<String, CacheError> {
-        let (server, replication): (String, String) = self
-            .guarded(async {
-                redis::pipe()
+        const CONTEXT: &str = "read the server's identity";
+        self.guarded(async {
+            let mut conn = self.conn.clone();
+            let Some(cluster) = self.conn.cluster() else {
+                let (server, replication): (String, String) = redis::pipe()
                     .cmd("INFO")
                     .arg("server")
                     .cmd("INFO")
                     .arg("replication")
-                    .query_async(&mut self.conn.clone())
+                    .query_async(&mut conn)
                     .await
-                    .context("read the server's identity")
-            })
-            .await?;
-        let field = |text: &str, name: &str| {
-            text.lines()
-                .find_map(|l| l.strip_prefix(name).and_then(|v| v.strip_prefix(':')))
-                .map(|v| v.trim().to_owned())
-                .unwrap_or_default()
-        };
-        Ok(format!(
-            "{}/{}",
-            field(&server, "run_id"),
-            field(&replication, "master_replid")
-        ))
+                    .context(CONTEXT)?;
+                return Ok(identity(&server, &replication));
+            };
+            let mut each = Vec::new();
+            for addr in cluster.primaries().await.context(CONTEXT)? {
+                let section = async |name: &str| -> Result<String, CacheError> {
+                    let answer = cluster
+                        .on_node(&addr, redis::cmd("INFO").arg(name))
+                        .await
+                        .context(CONTEXT)?;
+                    redis::from_redis_value(answer.extract_error().context(CONTEXT)?)
+                        .map_err(redis::RedisError::from)
+                        .context(CONTEXT)
+                };
+                let server = section("server").await?;
+                let replication = section("replication").await?;
+                each.push(identity(&server, &replication));
+            }
+            each.sort();
+            Ok(each.join(","))
+        })
+        .await
     }
 
     /// What the cache was last completely filled from (read together: one round trip).
@@ -646,6 +736,11 @@ enum ConnSource {
         certificates: Option<redis::TlsCertificates>,
         timeout: Duration,
     },
+    Cluster {
+        spec: ClusterSpec,
+        certificates: Option<redis::TlsCertificates>,
+        timeout: Duration,
+    },
 }
 
 impl ConnSource {
@@ -665,8 +760,83 @@ impl ConnSource {
             } => SentinelConn::new(spec, *timeout, certificates.clone())
                 .map(CacheConn::Sentinel)
                 .context("set up the Redis Sentinel connection"),
+            Self::Cluster {
+                spec,
+                certificates,
+                timeout,
+            } => Ok(CacheConn::Cluster(ClusterConn::new(
+                spec.clone(),
+                certificates.clone(),
+                *timeout,
+            ))),
         }
     }
+}
+
+/// A SCAN under way (see [`RedisCache::scan`]).
+pub struct KeyScan {
+    cache: RedisCache,
+    pattern: String,
+    /// The nodes whose keys are still to be listed (`None`: the one server), the last first.
+    nodes: Vec<Option<String>>,
+    cursor: u64,
+}
+
+impl KeyScan {
+    /// The next page of keys (without the prefix; possibly empty), or `None` once the scan is
+    /// complete. A key may come twice in one scan (Redis's guarantee is only that every key
+    /// present throughout comes at least once).
+    pub async fn next_page(&mut self) -> Result<Option<Vec<String>>, CacheError> {
+        let Some(node) = self.nodes.last().cloned() else {
+            return Ok(None);
+        };
+        let mut scan = redis::cmd("SCAN");
+        scan.arg(self.cursor)
+            .arg("MATCH")
+            .arg(&self.pattern)
+            .arg("COUNT")
+            .arg(1000);
+        let (next, page): (u64, Vec<String>) = self
+            .cache
+            .guarded(async {
+                let mut conn = self.cache.conn.clone();
+                match (node, self.cache.conn.cluster()) {
+                    (Some(addr), Some(cluster)) => {
+                        cluster.on_node(&addr, &scan).await.and_then(|v| {
+                            redis::from_redis_value(v.extract_error()?).map_err(Into::into)
+                        })
+                    }
+                    _ => scan.query_async(&mut conn).await,
+                }
+                .context("list cache keys")
+            })
+            .await?;
+        if next == 0 {
+            self.nodes.pop();
+        }
+        self.cursor = next;
+        let prefix = &self.cache.prefix;
+        Ok(Some(
+            page.into_iter()
+                .filter_map(|k| k.strip_prefix(prefix.as_str()).map(str::to_owned))
+                .collect(),
+        ))
+    }
+}
+
+/// A server's identity from its `INFO server` and `INFO replication`.
+fn identity(server: &str, replication: &str) -> String {
+    let field = |text: &str, name: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(name).and_then(|v| v.strip_prefix(':')))
+            .map(|v| v.trim().to_owned())
+            .unwrap_or_default()
+    };
+    format!(
+        "{}/{}",
+        field(server, "run_id"),
+        field(replication, "master_replid")
+    )
 }
 
 /// Escapes Redis glob characters so that a prefix matches only itself.

@@ -221,21 +221,23 @@ pub async fn verify(
     // Pages are checked on tasks of their own, a few at a time, while SCAN goes on: the
     // database answers several pages' questions at once.
     let mut checks = tokio::task::JoinSet::new();
-    let mut cursor = 0;
+    let mut scan = cache.scan(kind).await?;
     loop {
-        let (next, page) = cache.scan(cursor, kind).await?;
-        let (source, cache) = (source.clone(), cache.clone());
-        checks.spawn(async move { strays(source.as_ref(), &cache, page).await });
-        while checks.len() >= CHECKS_IN_FLIGHT || (next == 0 && !checks.is_empty()) {
+        let page = scan.next_page().await?;
+        let done = page.is_none();
+        if let Some(page) = page {
+            let (source, cache) = (source.clone(), cache.clone());
+            checks.spawn(async move { strays(source.as_ref(), &cache, page).await });
+        }
+        while checks.len() >= CHECKS_IN_FLIGHT || (done && !checks.is_empty()) {
             let checked = checks.join_next().await.expect("a check in flight");
             report
                 .drift
                 .extend(checked.map_err(|e| SyncError::Stopped(panicked(&e)))??);
         }
-        if next == 0 {
+        if done {
             break;
         }
-        cursor = next;
     }
     // A customer of several cards is compared once per card, and SCAN may return a key twice:
     // each difference is reported once.
@@ -248,9 +250,8 @@ pub async fn verify(
 /// customers with a card. Only Redis is read key by key; the database answers two counts.
 async fn counts_match(source: &dyn CacheSource, cache: &RedisCache) -> Result<bool, SyncError> {
     let (mut cards, mut customers) = (0_i64, 0_i64);
-    let mut cursor = 0;
-    loop {
-        let (next, page) = cache.scan(cursor, "").await?;
+    let mut scan = cache.scan("").await?;
+    while let Some(page) = scan.next_page().await? {
         for key in &page {
             if key.starts_with("card:") {
                 cards += 1;
@@ -258,10 +259,6 @@ async fn counts_match(source: &dyn CacheSource, cache: &RedisCache) -> Result<bo
                 customers += 1;
             }
         }
-        if next == 0 {
-            break;
-        }
-        cursor = next;
     }
     let expected = tokio::try_join!(source.count_cards(), source.count_customers())?;
     Ok((cards, customers) == expected)

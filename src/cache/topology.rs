@@ -1,4 +1,5 @@
-//! Where the cache's Redis is, by URL: one server, or a master that Redis Sentinel names.
+//! Where the cache's Redis is, by URL: one server, a master that Redis Sentinel names, or a
+//! Redis Cluster.
 //!
 //! - `redis://` and `rediss://`: one server (or one endpoint that follows the master). The
 //!   connection is re-made to the same address when it drops.
@@ -8,6 +9,10 @@
 //!   re-made, through them, when it drops, times out or is told `READONLY` (the master it was
 //!   made to was demoted). The user and password are the master's; sentinels that require
 //!   their own are given them as `?sentinel_username=…&sentinel_password=…`.
+//! - `redis+cluster://[user:password@]host1:6379,host2:6379` (and `rediss+cluster://`): any
+//!   nodes of a Redis Cluster, from which the client learns the others and the slots; commands
+//!   go to the primary of their key's slot and follow `MOVED`/`ASK` after a failover or a
+//!   resharding. See [`super::RedisCache`] for what is sent where.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -24,6 +29,27 @@ pub enum Topology {
     /// One server: the URL as the Redis client takes it.
     Single(String),
     Sentinel(SentinelSpec),
+    Cluster(ClusterSpec),
+}
+
+#[derive(Clone, PartialEq, Eq)]
+pub struct ClusterSpec {
+    pub tls: bool,
+    /// Nodes to learn the cluster from (any of them, primaries or replicas).
+    pub nodes: Vec<(String, u16)>,
+    pub username: Option<String>,
+    pub password: Option<String>,
+}
+
+impl std::fmt::Debug for ClusterSpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClusterSpec")
+            .field("tls", &self.tls)
+            .field("nodes", &self.nodes)
+            .field("username", &self.username)
+            .field("password", &self.password.as_ref().map(|_| "<hidden>"))
+            .finish()
+    }
 }
 
 #[derive(Clone, PartialEq, Eq)]
@@ -45,6 +71,7 @@ impl std::fmt::Debug for Topology {
         match self {
             Self::Single(_) => f.write_str("Single(<url>)"),
             Self::Sentinel(spec) => f.debug_tuple("Sentinel").field(spec).finish(),
+            Self::Cluster(spec) => f.debug_tuple("Cluster").field(spec).finish(),
         }
     }
 }
@@ -69,53 +96,27 @@ impl std::fmt::Debug for SentinelSpec {
 
 /// The sentinels' usual port.
 const SENTINEL_PORT: u16 = 26379;
+/// Redis's usual port (cluster nodes).
+const REDIS_PORT: u16 = 6379;
 
-impl Topology {
-    /// Parses a cache URL; the error says what is wrong without repeating the URL.
-    pub fn parse(url: &str) -> Result<Self, String> {
-        let (scheme, rest) = url
-            .split_once("://")
-            .ok_or("not a URL (expected redis://, rediss:// or redis+sentinel://)")?;
-        let tls = match scheme {
-            "redis" | "rediss" | "unix" | "redis+unix" => {
-                redis::IntoConnectionInfo::into_connection_info(url).map_err(
-                    |_| "not a Redis URL such as redis://127.0.0.1:6379/0 or rediss://host:6380/0",
-                )?;
-                return Ok(Self::Single(url.to_owned()));
-            }
-            "redis+sentinel" => false,
-            "rediss+sentinel" => true,
-            _ => {
-                return Err(format!(
-                    "unsupported scheme {scheme}:// (expected redis://, rediss://, \
-                     redis+sentinel:// or rediss+sentinel://)"
-                ));
-            }
-        };
+/// The part of a multi-host URL after the scheme: credentials, hosts, path segments, query.
+struct HostList<'a> {
+    username: Option<String>,
+    password: Option<String>,
+    hosts: Vec<(String, u16)>,
+    path: Vec<&'a str>,
+    query: &'a str,
+}
+
+impl<'a> HostList<'a> {
+    /// `[user:password@]host1[:port],host2[:port][/path…][?query]`; `what` names the hosts in
+    /// messages.
+    fn parse(rest: &'a str, default_port: u16, what: &str) -> Result<Self, String> {
         let (rest, query) = rest.split_once('?').unwrap_or((rest, ""));
-        let (mut sentinel_username, mut sentinel_password) = (None, None);
-        for (name, value) in url::form_urlencoded::parse(query.as_bytes()) {
-            match name.as_ref() {
-                "sentinel_username" => sentinel_username = Some(value.into_owned()),
-                "sentinel_password" => sentinel_password = Some(value.into_owned()),
-                _ => {
-                    return Err(format!(
-                        "redis+sentinel:// takes no parameter {name} (only sentinel_username \
-                         and sentinel_password)"
-                    ));
-                }
-            }
-        }
         let (authority, path) = rest.split_once('/').unwrap_or((rest, ""));
         let (userinfo, hosts) = match authority.rsplit_once('@') {
             Some((u, h)) => (Some(u), h),
             None => (None, authority),
-        };
-        let decode = |s: &str| {
-            url::form_urlencoded::parse(format!("x={s}").as_bytes())
-                .next()
-                .map(|(_, v)| v.into_owned())
-                .unwrap_or_default()
         };
         let (username, password) = match userinfo {
             None => (None, None),
@@ -127,27 +128,106 @@ impl Topology {
                 None => (Some(decode(u)).filter(|u| !u.is_empty()), None),
             },
         };
-        let mut sentinels = Vec::new();
+        let mut list = Vec::new();
         for host in hosts.split(',').filter(|h| !h.is_empty()) {
             let (name, port) = match host.rsplit_once(':') {
                 Some((name, port)) if !name.ends_with(']') || host.starts_with('[') => {
                     let port = port
                         .parse()
-                        .map_err(|_| "a sentinel's port is not a number".to_owned())?;
+                        .map_err(|_| format!("a {what}'s port is not a number"))?;
                     (name, port)
                 }
-                _ => (host, SENTINEL_PORT),
+                _ => (host, default_port),
             };
-            sentinels.push((name.trim_matches(['[', ']']).to_owned(), port));
+            list.push((name.trim_matches(['[', ']']).to_owned(), port));
         }
-        if sentinels.is_empty() {
+        Ok(Self {
+            username,
+            password,
+            hosts: list,
+            path: path.split('/').filter(|s| !s.is_empty()).collect(),
+            query,
+        })
+    }
+}
+
+/// A percent-encoded URL part, decoded.
+fn decode(s: &str) -> String {
+    url::form_urlencoded::parse(format!("x={s}").as_bytes())
+        .next()
+        .map(|(_, v)| v.into_owned())
+        .unwrap_or_default()
+}
+
+impl Topology {
+    /// Parses a cache URL; the error says what is wrong without repeating the URL.
+    pub fn parse(url: &str) -> Result<Self, String> {
+        let (scheme, rest) = url
+            .split_once("://")
+            .ok_or("not a URL (expected redis://, rediss:// or redis+sentinel://)")?;
+        let (tls, cluster) = match scheme {
+            "redis" | "rediss" | "unix" | "redis+unix" => {
+                redis::IntoConnectionInfo::into_connection_info(url).map_err(
+                    |_| "not a Redis URL such as redis://127.0.0.1:6379/0 or rediss://host:6380/0",
+                )?;
+                return Ok(Self::Single(url.to_owned()));
+            }
+            "redis+sentinel" => (false, false),
+            "rediss+sentinel" => (true, false),
+            "redis+cluster" => (false, true),
+            "rediss+cluster" => (true, true),
+            _ => {
+                return Err(format!(
+                    "unsupported scheme {scheme}:// (expected redis://, rediss://, \
+                     redis+sentinel://, rediss+sentinel://, redis+cluster:// or \
+                     rediss+cluster://)"
+                ));
+            }
+        };
+        if cluster {
+            let list = HostList::parse(rest, REDIS_PORT, "node")?;
+            if !list.query.is_empty() {
+                return Err("redis+cluster:// takes no parameters".into());
+            }
+            if list.hosts.is_empty() {
+                return Err("redis+cluster:// names no node (host:port, comma-separated)".into());
+            }
+            // A cluster has one database; `/0` is accepted as the same.
+            if !matches!(list.path.as_slice(), [] | ["0"]) {
+                return Err(
+                    "redis+cluster:// takes no database (a Redis Cluster has only database 0)"
+                        .into(),
+                );
+            }
+            return Ok(Self::Cluster(ClusterSpec {
+                tls,
+                nodes: list.hosts,
+                username: list.username,
+                password: list.password,
+            }));
+        }
+        let list = HostList::parse(rest, SENTINEL_PORT, "sentinel")?;
+        let (mut sentinel_username, mut sentinel_password) = (None, None);
+        for (name, value) in url::form_urlencoded::parse(list.query.as_bytes()) {
+            match name.as_ref() {
+                "sentinel_username" => sentinel_username = Some(value.into_owned()),
+                "sentinel_password" => sentinel_password = Some(value.into_owned()),
+                _ => {
+                    return Err(format!(
+                        "redis+sentinel:// takes no parameter {name} (only sentinel_username \
+                         and sentinel_password)"
+                    ));
+                }
+            }
+        }
+        if list.hosts.is_empty() {
             return Err("redis+sentinel:// names no sentinel (host:port, comma-separated)".into());
         }
-        let mut segments = path.split('/').filter(|s| !s.is_empty());
-        let master = segments
+        let mut segments = list.path.iter();
+        let master = (*segments
             .next()
-            .ok_or("redis+sentinel:// names no master: …/MASTER[/db]")?
-            .to_owned();
+            .ok_or("redis+sentinel:// names no master: …/MASTER[/db]")?)
+        .to_owned();
         let db = match segments.next() {
             None => 0,
             Some(db) => db
@@ -159,11 +239,11 @@ impl Topology {
         }
         Ok(Self::Sentinel(SentinelSpec {
             tls,
-            sentinels,
+            sentinels: list.hosts,
             master,
             db,
-            username,
-            password,
+            username: list.username,
+            password: list.password,
             sentinel_username,
             sentinel_password,
         }))
@@ -174,6 +254,7 @@ impl Topology {
         match self {
             Self::Single(url) => url.starts_with("rediss:"),
             Self::Sentinel(spec) => spec.tls,
+            Self::Cluster(spec) => spec.tls,
         }
     }
 }
@@ -183,6 +264,22 @@ impl Topology {
 pub(super) enum CacheConn {
     Single(ConnectionManager),
     Sentinel(SentinelConn),
+    /// Connections to every primary (made in the background, re-made and re-routed by the
+    /// client after a failover or a resharding).
+    Cluster(super::cluster::ClusterConn),
+}
+
+impl CacheConn {
+    pub(super) fn is_cluster(&self) -> bool {
+        matches!(self, Self::Cluster(_))
+    }
+
+    pub(super) fn cluster(&self) -> Option<&super::cluster::ClusterConn> {
+        match self {
+            Self::Cluster(conn) => Some(conn),
+            _ => None,
+        }
+    }
 }
 
 impl ConnectionLike for CacheConn {
@@ -192,6 +289,7 @@ impl ConnectionLike for CacheConn {
             Self::Sentinel(conn) => {
                 Box::pin(conn.run(move |mut c| async move { c.req_packed_command(cmd).await }))
             }
+            Self::Cluster(conn) => conn.req_packed_command(cmd),
         }
     }
 
@@ -206,6 +304,7 @@ impl ConnectionLike for CacheConn {
             Self::Sentinel(conn) => Box::pin(conn.run(move |mut c| async move {
                 c.req_packed_commands(pipeline, offset, count).await
             })),
+            Self::Cluster(conn) => conn.req_packed_commands(pipeline, offset, count),
         }
     }
 
@@ -213,6 +312,7 @@ impl ConnectionLike for CacheConn {
         match self {
             Self::Single(conn) => conn.get_db(),
             Self::Sentinel(conn) => conn.inner.db,
+            Self::Cluster(_) => 0,
         }
     }
 }

@@ -12,6 +12,8 @@ pub enum Backend {
     PostgresRedis,
     /// PostgreSQL through PgBouncer in session mode, with the Redis cache.
     PgBouncerRedis,
+    /// PostgreSQL, with the cache on a Redis Cluster of the test binary's own.
+    PostgresRedisCluster,
 }
 
 impl Backend {
@@ -20,7 +22,10 @@ impl Backend {
     }
 
     pub fn is_postgres(self) -> bool {
-        matches!(self, Self::PostgresRedis | Self::PgBouncerRedis)
+        matches!(
+            self,
+            Self::PostgresRedis | Self::PgBouncerRedis | Self::PostgresRedisCluster
+        )
     }
 }
 
@@ -33,7 +38,12 @@ pub fn postgres_url() -> String {
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned())
 }
 
+/// The cache's Redis: the shared server, or this binary's own cluster (started on first use).
 pub fn redis_url() -> String {
+    if backend() == Backend::PostgresRedisCluster {
+        return super::RedisCluster::shared()
+            .unwrap_or_else(|| "redis+cluster://(not started)".to_owned());
+    }
     std::env::var("CPS_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned())
 }
 
@@ -87,10 +97,10 @@ pub async fn redis_up() -> bool {
         return *up;
     }
     let up = async {
-        let client = redis::Client::open(redis_url()).ok()?;
+        let url = redis_url();
         let mut conn = tokio::time::timeout(
             std::time::Duration::from_secs(3),
-            client.get_multiplexed_async_connection(),
+            super::redis_connect(&url),
         )
         .await
         .ok()?
@@ -205,9 +215,9 @@ pub struct TestPrefix(pub String);
 impl Drop for TestPrefix {
     fn drop(&mut self) {
         let prefix = self.0.clone();
+        let url = redis_url();
         cleanup(async move {
-            let client = redis::Client::open(redis_url()).ok()?;
-            let mut conn = client.get_multiplexed_async_connection().await.ok()?;
+            let mut conn = super::redis_connect(&url).await.ok()?;
             let keys: Vec<String> = redis::cmd("KEYS")
                 .arg(format!("{prefix}*"))
                 .query_async(&mut conn)

@@ -78,13 +78,9 @@ impl TestApp {
             .expect("read a hash")
     }
     /// A connection to the app's Redis, for tests that look at or tamper with the cache.
-    pub async fn redis_conn(&self) -> redis::aio::MultiplexedConnection {
+    pub async fn redis_conn(&self) -> super::RedisConn {
         let (url, _) = self.redis.as_ref().expect("an app with a cache");
-        redis::Client::open(url.as_str())
-            .expect("a Redis URL")
-            .get_multiplexed_async_connection()
-            .await
-            .expect("connect to Redis")
+        super::redis_connect(url).await.expect("connect to Redis")
     }
     /// Every card, customer and PIN index hash under the app's prefix, key → fields (not the
     /// service's own bookkeeping keys, `cps:…`).
