@@ -162,9 +162,9 @@ fn decode(s: &str) -> String {
 impl Topology {
     /// Parses a cache URL; the error says what is wrong without repeating the URL.
     pub fn parse(url: &str) -> Result<Self, String> {
-        let (scheme, rest) = url
-            .split_once("://")
-            .ok_or("not a URL (expected redis://, rediss:// or redis+sentinel://)")?;
+        let (scheme, rest) = url.split_once("://").ok_or(
+            "not a URL (expected redis://, rediss://, redis+sentinel:// or redis+cluster://)",
+        )?;
         let (tls, cluster) = match scheme {
             "redis" | "rediss" | "unix" | "redis+unix" => {
                 redis::IntoConnectionInfo::into_connection_info(url).map_err(
@@ -584,7 +584,40 @@ impl SentinelConn {
 
 #[cfg(test)]
 mod tests {
-    use super::{SentinelSpec, Topology};
+    use super::{ClusterSpec, SentinelSpec, Topology};
+
+    #[test]
+    fn cluster_urls_name_any_nodes_and_no_database() {
+        assert_eq!(
+            Topology::parse("redis+cluster://n1:7000,n2,[::1]:7001"),
+            Ok(Topology::Cluster(ClusterSpec {
+                tls: false,
+                nodes: vec![
+                    ("n1".into(), 7000),
+                    ("n2".into(), 6379),
+                    ("::1".into(), 7001)
+                ],
+                username: None,
+                password: None,
+            }))
+        );
+        let Ok(Topology::Cluster(spec)) = Topology::parse("rediss+cluster://cps:p%40ss@n1/0")
+        else {
+            panic!("a cluster URL with credentials");
+        };
+        assert!(spec.tls);
+        assert_eq!(spec.username.as_deref(), Some("cps"));
+        assert_eq!(spec.password.as_deref(), Some("p@ss"));
+        assert!(!format!("{spec:?}").contains("p@ss"));
+        for bad in [
+            "redis+cluster://",
+            "redis+cluster://n1/2",
+            "redis+cluster://n1:x",
+            "redis+cluster://n1?password=x",
+        ] {
+            assert!(Topology::parse(bad).is_err(), "{bad} taken");
+        }
+    }
 
     #[test]
     fn urls_name_one_server_or_the_sentinels_of_a_master() {
