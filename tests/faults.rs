@@ -205,6 +205,42 @@ async fn audit_writes(app: &TestApp, acked: &HashMap<String, String>) -> (usize,
     (lost, doubled)
 }
 
+/// How a Redis failover run ends: the load stopped and audited, and the cache given 60 s to
+/// verify.
+struct RedisFailoverEnd {
+    tally: Tally,
+    lost: usize,
+    doubled: i64,
+    verified: Result<(), String>,
+    verify_secs: f64,
+}
+
+impl RedisFailoverEnd {
+    async fn of(load: Load, app: &TestApp) -> Self {
+        let tally = load.finish().await;
+        let (lost, doubled) = audit_writes(app, &tally.acked).await;
+        let verify_started = Instant::now();
+        let verified = app.cache_converges(Duration::from_secs(60)).await;
+        Self {
+            tally,
+            lost,
+            doubled,
+            verified,
+            verify_secs: verify_started.elapsed().as_secs_f64(),
+        }
+    }
+
+    /// Nothing lost or doubled, every request answered 200, the cache verified.
+    fn assert_clean(self) {
+        assert_eq!((self.lost, self.doubled), (0, 0));
+        let others = self.tally.unexpected(&[200]);
+        assert!(others.is_empty(), "answers other than 200: {others:?}");
+        assert_eq!(self.tally.no_answer, 0);
+        self.verified
+            .unwrap_or_else(|drift| panic!("cache differs:\n{drift}"));
+    }
+}
+
 /// Waits (bounded) until `/health/ready` answers 200; returns how long it took.
 async fn until_ready(base: &str, within: Duration) -> Duration {
     let started = Instant::now();
@@ -673,27 +709,22 @@ async fn sentinel_failover(switch: RedisSwitch) {
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let tally = load.finish().await;
-    let (lost, doubled) = audit_writes(&app, &tally.acked).await;
-    let others = tally.unexpected(&[200]);
-    let verify_started = Instant::now();
-    let verified = app.cache_converges(Duration::from_secs(60)).await;
+    let end = RedisFailoverEnd::of(load, &app).await;
     report(
         &format!("Redis Sentinel failover under load ({switch:?})"),
         &format!(
-            "sent {}, acknowledged {}, lost {lost}, doubled {doubled}, master {old_master} -> {new_master} in {:.1} s, cache writes on the new master {:.1} s after the failover began, cache verified {:.1} s after the load",
-            tally.sent,
-            tally.acked.len(),
+            "sent {}, acknowledged {}, lost {}, doubled {}, master {old_master} -> {new_master} in {:.1} s, cache writes on the new master {:.1} s after the failover began, cache verified {:.1} s after the load",
+            end.tally.sent,
+            end.tally.acked.len(),
+            end.lost,
+            end.doubled,
             switched.as_secs_f64(),
             reached.as_secs_f64(),
-            verify_started.elapsed().as_secs_f64(),
+            end.verify_secs,
         ),
     );
-    assert_eq!((lost, doubled), (0, 0));
-    assert!(others.is_empty(), "answers other than 200: {others:?}");
-    assert_eq!(tally.no_answer, 0);
     assert!(reached < Duration::from_secs(10), "{reached:?}");
-    verified.unwrap_or_else(|drift| panic!("cache differs:\n{drift}"));
+    end.assert_clean();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -737,25 +768,20 @@ async fn redis_cluster_failover_under_load_ends_with_the_cache_verified() {
     let acked = load.acked();
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert!(load.acked() > acked + 50, "no writes after the failover");
-    let tally = load.finish().await;
-    let (lost, doubled) = audit_writes(&app, &tally.acked).await;
-    let others = tally.unexpected(&[200]);
-    let verify_started = Instant::now();
-    let verified = app.cache_converges(Duration::from_secs(60)).await;
+    let end = RedisFailoverEnd::of(load, &app).await;
     report(
         "Redis Cluster failover under load",
         &format!(
-            "sent {}, acknowledged {}, lost {lost}, doubled {doubled}, replica {replica} promoted in {:.1} s, cache verified {:.1} s after the load",
-            tally.sent,
-            tally.acked.len(),
+            "sent {}, acknowledged {}, lost {}, doubled {}, replica {replica} promoted in {:.1} s, cache verified {:.1} s after the load",
+            end.tally.sent,
+            end.tally.acked.len(),
+            end.lost,
+            end.doubled,
             promoted.as_secs_f64(),
-            verify_started.elapsed().as_secs_f64(),
+            end.verify_secs,
         ),
     );
-    assert_eq!((lost, doubled), (0, 0));
-    assert!(others.is_empty(), "answers other than 200: {others:?}");
-    assert_eq!(tally.no_answer, 0);
-    verified.unwrap_or_else(|drift| panic!("cache differs:\n{drift}"));
+    end.assert_clean();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -15,8 +15,8 @@ use std::time::Duration;
 
 use redis::aio::{ConnectionLike, MultiplexedConnection};
 use redis::{
-    AsyncConnectionConfig, Cmd, ConnectionAddr, ErrorKind, Pipeline, RedisError, RedisResult,
-    ServerErrorKind, Value,
+    AsyncConnectionConfig, Cmd, ErrorKind, Pipeline, RedisError, RedisResult, ServerErrorKind,
+    Value,
 };
 
 use super::topology::ClusterSpec;
@@ -81,31 +81,11 @@ impl ClusterConn {
     fn client(&self, addr: &str) -> RedisResult<redis::Client> {
         let (host, port) = split_addr(addr)?;
         let spec = &self.inner.spec;
-        let addr = if spec.tls {
-            ConnectionAddr::TcpTls {
-                host,
-                port,
-                insecure: false,
-                tls_params: None,
-            }
-        } else {
-            ConnectionAddr::Tcp(host, port)
-        };
-        let mut info = redis::IntoConnectionInfo::into_connection_info(addr)?;
-        let mut settings = info.redis_settings().clone();
-        if let Some(username) = &spec.username {
-            settings = settings.set_username(username);
-        }
-        if let Some(password) = &spec.password {
-            settings = settings.set_password(password);
-        }
-        info = info.set_redis_settings(settings);
-        match &self.inner.certificates {
-            Some(certificates) if spec.tls => {
-                redis::Client::build_with_tls(info, certificates.clone())
-            }
-            _ => redis::Client::open(info),
-        }
+        super::topology::client_for(
+            super::topology::tcp_addr(&host, port, spec.tls),
+            (spec.username.as_deref(), spec.password.as_deref()),
+            self.inner.certificates.as_ref(),
+        )
     }
 
     /// The connection to `addr`, made if there is none.
@@ -133,12 +113,19 @@ impl ClusterConn {
     }
 
     /// Reads the slot map again from a node that answers: the primaries known, then the
-    /// URL's nodes. A caller that finds a refresh under way waits for it instead.
+    /// URL's nodes, in two timeouts at most. A caller that finds a refresh under way waits for
+    /// it instead.
     async fn refresh(&self) -> RedisResult<()> {
         let Ok(_refreshing) = self.inner.refreshing.try_lock() else {
             drop(self.inner.refreshing.lock().await);
             return Ok(());
         };
+        tokio::time::timeout(self.inner.timeout * 2, self.read_slots())
+            .await
+            .unwrap_or_else(|_| Err(timed_out("no cluster node gave the slots in time")))
+    }
+
+    async fn read_slots(&self) -> RedisResult<()> {
         let mut candidates: Vec<Addr> = self.primaries_known();
         for (host, port) in &self.inner.spec.nodes {
             let addr = join_addr(host, *port);

@@ -335,22 +335,47 @@ struct SentinelInner {
     db: i64,
 }
 
+/// A TCP address, over TLS (verified against the roots or the CA given) when `tls`.
+pub(super) fn tcp_addr(host: &str, port: u16, tls: bool) -> ConnectionAddr {
+    if tls {
+        ConnectionAddr::TcpTls {
+            host: host.to_owned(),
+            port,
+            insecure: false,
+            tls_params: None,
+        }
+    } else {
+        ConnectionAddr::Tcp(host.to_owned(), port)
+    }
+}
+
+/// A client for `addr` with these credentials, and the certificates over TLS.
+pub(super) fn client_for(
+    addr: ConnectionAddr,
+    (username, password): (Option<&str>, Option<&str>),
+    certificates: Option<&redis::TlsCertificates>,
+) -> RedisResult<redis::Client> {
+    let tls = matches!(addr, ConnectionAddr::TcpTls { .. });
+    let mut info = redis::IntoConnectionInfo::into_connection_info(addr)?;
+    let mut settings = info.redis_settings().clone();
+    if let Some(username) = username {
+        settings = settings.set_username(username);
+    }
+    if let Some(password) = password {
+        settings = settings.set_password(password);
+    }
+    info = info.set_redis_settings(settings);
+    match certificates {
+        Some(c) if tls => redis::Client::build_with_tls(info, c.clone()),
+        _ => redis::Client::open(info),
+    }
+}
+
 /// The sentinels' addresses.
 fn sentinel_addrs(spec: &SentinelSpec) -> Vec<ConnectionAddr> {
     spec.sentinels
         .iter()
-        .map(|(host, port)| {
-            if spec.tls {
-                ConnectionAddr::TcpTls {
-                    host: host.clone(),
-                    port: *port,
-                    insecure: false,
-                    tls_params: None,
-                }
-            } else {
-                ConnectionAddr::Tcp(host.clone(), *port)
-            }
-        })
+        .map(|(host, port)| tcp_addr(host, *port, spec.tls))
         .collect()
 }
 
@@ -362,19 +387,15 @@ fn sentinel_clients(
     sentinel_addrs(spec)
         .into_iter()
         .filter_map(|addr| {
-            let mut info = redis::IntoConnectionInfo::into_connection_info(addr).ok()?;
-            let mut settings = info.redis_settings().clone();
-            if let Some(username) = &spec.sentinel_username {
-                settings = settings.set_username(username);
-            }
-            if let Some(password) = &spec.sentinel_password {
-                settings = settings.set_password(password);
-            }
-            info = info.set_redis_settings(settings);
-            match certificates {
-                Some(c) if spec.tls => redis::Client::build_with_tls(info, c.clone()).ok(),
-                _ => redis::Client::open(info).ok(),
-            }
+            client_for(
+                addr,
+                (
+                    spec.sentinel_username.as_deref(),
+                    spec.sentinel_password.as_deref(),
+                ),
+                certificates,
+            )
+            .ok()
         })
         .collect()
 }
