@@ -248,6 +248,55 @@ async fn redis_over_tls_is_verified_and_given_the_client_certificate() {
     assert_eq!(hash.get("Guid"), Some(&customer), "{hash:?}");
 }
 
+/// Redis Cluster over TLS only: every node's certificate verified against the configured CA,
+/// by the name the nodes announce (the slot map's), and a change's hashes written to the
+/// primaries of their slots.
+#[tokio::test]
+async fn a_redis_cluster_over_tls_is_verified_on_every_node() {
+    let pki = pki();
+    let dir = pki.dir.path().to_owned();
+    let started = tokio::task::spawn_blocking(move || RedisCluster::start_tls(&dir))
+        .await
+        .unwrap();
+    let Some(cluster) = started else {
+        return;
+    };
+    let url = cluster.url();
+    assert!(url.starts_with("rediss+cluster://localhost:"), "{url}");
+    let dir = pki.dir.path();
+    let ca = dir.join("ca.pem");
+    cache(&url, Some(&ca), None)
+        .ping()
+        .await
+        .expect("every primary over TLS with the right CA");
+    let other = support::pki();
+    assert!(
+        cache(&url, Some(&other.dir.path().join("ca.pem")), None)
+            .ping()
+            .await
+            .is_err(),
+        "a certificate the configured CA did not sign was accepted"
+    );
+
+    let Some(db) = TestDb::new(Backend::PostgresRedis).await else {
+        return;
+    };
+    let mut s = settings(&db.url);
+    s.redis_url = Some(url.clone());
+    s.redis_prefix = "tls:".into();
+    s.redis_ca_file = Some(ca.clone());
+    let app = TestApp::start(s, Some(db), None).await;
+    let customer = app.registered("7003").await;
+    let cache = cache(&url, Some(&ca), None);
+    let hash = cache.read("card:7003").await.expect("the card's hash");
+    assert_eq!(hash.get("Guid"), Some(&customer), "{hash:?}");
+    let hash = cache
+        .read(&format!("customer:{customer}"))
+        .await
+        .expect("the customer's hash");
+    assert!(hash.contains_key("PhoneNumber"), "{hash:?}");
+}
+
 #[test]
 fn tls_files_for_a_plain_redis_url_are_a_configuration_error() {
     let mut s = settings("sqlite://x.db");

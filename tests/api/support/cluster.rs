@@ -31,12 +31,26 @@ impl Drop for Node {
 pub struct RedisCluster {
     nodes: Vec<Node>,
     _dir: tempfile::TempDir,
+    /// Over TLS only: the CA the nodes' certificates (for `localhost`) are signed by.
+    ca: Option<std::path::PathBuf>,
 }
 
 impl RedisCluster {
     /// A new cluster, ready (every slot served, every node agreeing); `None` (or a failure
     /// under `CI=true`) without `redis-server` and `redis-cli`.
     pub fn start() -> Option<Self> {
+        Self::start_with(None)
+    }
+
+    /// The same over TLS only (`--port 0 --tls-port`, `--tls-cluster`, `--tls-replication`),
+    /// with the server certificate for `localhost` in `pki` (a [`super::Pki`]'s directory);
+    /// the nodes announce themselves by that name (`cluster-preferred-endpoint-type
+    /// hostname`), so that clients verify it.
+    pub fn start_tls(pki: &Path) -> Option<Self> {
+        Self::start_with(Some(pki))
+    }
+
+    fn start_with(pki: Option<&Path>) -> Option<Self> {
         let installed = Command::new("redis-cli")
             .arg("--version")
             .stdout(Stdio::null())
@@ -53,11 +67,15 @@ impl RedisCluster {
             std::fs::create_dir(&node_dir).unwrap();
             nodes.push(Node {
                 port,
-                child: spawn_node(&node_dir, port),
+                child: spawn_node(&node_dir, port, pki),
                 dir: node_dir,
             });
         }
-        let cluster = Self { nodes, _dir: dir };
+        let cluster = Self {
+            nodes,
+            _dir: dir,
+            ca: pki.map(|p| p.join("ca.pem")),
+        };
         for node in &cluster.nodes {
             let started = Instant::now();
             while std::net::TcpStream::connect(("127.0.0.1", node.port)).is_err() {
@@ -69,7 +87,7 @@ impl RedisCluster {
                 std::thread::sleep(Duration::from_millis(20));
             }
         }
-        let mut create = Command::new("redis-cli");
+        let mut create = cluster.redis_cli();
         create.arg("--cluster").arg("create");
         for node in &cluster.nodes {
             create.arg(format!("127.0.0.1:{}", node.port));
@@ -95,14 +113,34 @@ impl RedisCluster {
         SHARED.get_or_init(Self::start).as_ref().map(Self::url)
     }
 
-    /// The service's URL: every node, as an operator would list them.
+    /// The service's URL: every node, as an operator would list them (over TLS by the name
+    /// in their certificate).
     pub fn url(&self) -> String {
+        let host = if self.ca.is_some() {
+            "localhost"
+        } else {
+            "127.0.0.1"
+        };
         let nodes: Vec<String> = self
             .nodes
             .iter()
-            .map(|n| format!("127.0.0.1:{}", n.port))
+            .map(|n| format!("{host}:{}", n.port))
             .collect();
-        format!("redis+cluster://{}", nodes.join(","))
+        let scheme = if self.ca.is_some() {
+            "rediss+cluster"
+        } else {
+            "redis+cluster"
+        };
+        format!("{scheme}://{}", nodes.join(","))
+    }
+
+    /// `redis-cli`, with `--tls --cacert` over TLS.
+    fn redis_cli(&self) -> Command {
+        let mut cli = Command::new("redis-cli");
+        if let Some(ca) = &self.ca {
+            cli.arg("--tls").arg("--cacert").arg(ca);
+        }
+        cli
     }
 
     /// Waits until every node says `cluster_state:ok` and knows all six.
@@ -110,7 +148,7 @@ impl RedisCluster {
         let started = Instant::now();
         loop {
             let ok = self.nodes.iter().all(|n| {
-                let info = cli(n.port, &["CLUSTER", "INFO"]);
+                let info = self.cli(n.port, &["CLUSTER", "INFO"]);
                 info.contains("cluster_state:ok") && info.contains("cluster_known_nodes:6")
             });
             if ok {
@@ -128,7 +166,7 @@ impl RedisCluster {
     pub fn replicas(&self) -> Vec<u16> {
         self.nodes
             .iter()
-            .filter(|n| cli(n.port, &["ROLE"]).starts_with("slave"))
+            .filter(|n| self.cli(n.port, &["ROLE"]).starts_with("slave"))
             .map(|n| n.port)
             .collect()
     }
@@ -152,11 +190,11 @@ impl RedisCluster {
     pub async fn fail_over_to(&self, port: u16) {
         let started = Instant::now();
         loop {
-            let answer = cli(port, &["CLUSTER", "FAILOVER"]);
+            let answer = self.cli(port, &["CLUSTER", "FAILOVER"]);
             assert!(answer.starts_with("OK"), "CLUSTER FAILOVER: {answer}");
             let asked = Instant::now();
             while asked.elapsed() < Duration::from_secs(6) {
-                if cli(port, &["ROLE"]).starts_with("master") {
+                if self.cli(port, &["ROLE"]).starts_with("master") {
                     return;
                 }
                 tokio::time::sleep(Duration::from_millis(50)).await;
@@ -171,25 +209,31 @@ impl RedisCluster {
 
     /// Runs `args` on the node on `port` (its answer as `redis-cli` prints it).
     pub fn cli(&self, port: u16, args: &[&str]) -> String {
-        cli(port, args)
+        let out = self
+            .redis_cli()
+            .args(["-h", "127.0.0.1", "-p", &port.to_string()])
+            .args(args)
+            .output()
+            .expect("run redis-cli");
+        String::from_utf8_lossy(&out.stdout).into_owned()
     }
 }
 
-/// `redis-cli -p port args…`, its output.
-fn cli(port: u16, args: &[&str]) -> String {
-    let out = Command::new("redis-cli")
-        .args(["-h", "127.0.0.1", "-p", &port.to_string()])
-        .args(args)
-        .output()
-        .expect("run redis-cli");
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn spawn_node(dir: &Path, port: u16) -> Child {
+fn spawn_node(dir: &Path, port: u16, pki: Option<&Path>) -> Child {
+    let listen = match pki {
+        None => format!("--port {port}"),
+        Some(pki) => format!(
+            "--port 0 --tls-port {port} --tls-cert-file {pki}/server.pem \
+             --tls-key-file {pki}/server.key --tls-ca-cert-file {pki}/ca.pem \
+             --tls-auth-clients no --tls-cluster yes --tls-replication yes \
+             --cluster-announce-hostname localhost --cluster-preferred-endpoint-type hostname",
+            pki = pki.display()
+        ),
+    };
     Command::new("sh")
         .arg("-c")
         .arg(format!(
-            "redis-server --port {port} --bind 127.0.0.1 --cluster-enabled yes \
+            "redis-server {listen} --bind 127.0.0.1 --cluster-enabled yes \
              --cluster-config-file {dir}/nodes.conf --cluster-node-timeout 2000 \
              --save '' --appendonly no --dir {dir} --logfile {dir}/redis.log & p=$!; \
              cat >/dev/null; kill $p; wait $p",
