@@ -819,3 +819,98 @@ async fn on_a_cluster_the_hashes_spread_over_every_primary_and_verify_sees_them_
     assert!(text.contains("not in the database: card:990000"), "{text}");
     assert!(!text.contains("missing"), "{text}");
 }
+
+/// A slot being moved between primaries (as `redis-cli --cluster reshard` does it): the old
+/// owner answers `ASK` for a key it no longer holds, and the write goes to the new one after
+/// `ASKING`; once the move is done, `MOVED` sends the read there and the slot map is read again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_a_cluster_a_slot_being_moved_is_followed_by_ask_then_moved() {
+    if backend() != Backend::PostgresRedisCluster {
+        return;
+    }
+    let Some(cluster) = tokio::task::spawn_blocking(RedisCluster::start)
+        .await
+        .unwrap()
+    else {
+        return;
+    };
+    let prefix = "ask:";
+    let key = "card:4242";
+    let slot: u16 = cluster
+        .cli(
+            cluster.replicas()[0],
+            &["CLUSTER", "KEYSLOT", &format!("{prefix}{key}")],
+        )
+        .trim()
+        .parse()
+        .unwrap();
+    let primaries = cluster.primaries();
+    let source = primaries
+        .iter()
+        .find(|p| p.slots.iter().any(|(a, b)| (*a..=*b).contains(&slot)))
+        .cloned()
+        .expect("the slot's primary");
+    let target = primaries
+        .iter()
+        .find(|p| p.id != source.id)
+        .cloned()
+        .expect("another primary");
+    let cache = RedisCache::connect(
+        &cluster.url(),
+        prefix,
+        Duration::from_secs(2),
+        &Default::default(),
+    )
+    .unwrap();
+    let write = |version: i64| HashWrite {
+        key: key.into(),
+        version,
+        fields: vec![("Status".into(), "Active".into())],
+        member: None,
+    };
+    // The slot map is read while the source still owns the slot.
+    cache.ping().await.unwrap();
+
+    let slot = slot.to_string();
+    let set_slot = |port: u16, how: &str, node: &str| {
+        let answer = cluster.cli(port, &["CLUSTER", "SETSLOT", &slot, how, node]);
+        assert!(answer.starts_with("OK"), "SETSLOT {how}: {answer}");
+    };
+    set_slot(target.port, "IMPORTING", &source.id);
+    set_slot(source.port, "MIGRATING", &target.id);
+    // The key is not on the source: it answers ASK, and the write lands on the target.
+    assert_eq!(
+        cache.write(&write(1), false).await.unwrap(),
+        Written::Written
+    );
+    let keys_in_slot = |port: u16| {
+        cluster
+            .cli(port, &["CLUSTER", "COUNTKEYSINSLOT", &slot])
+            .trim()
+            .to_owned()
+    };
+    assert_eq!(
+        (keys_in_slot(source.port), keys_in_slot(target.port)),
+        ("0".to_owned(), "1".to_owned()),
+        "the write went to the importing primary"
+    );
+    assert_eq!(
+        cache.read(key).await.unwrap()["Version"],
+        "1",
+        "read through ASK"
+    );
+
+    // The move done: every primary names the target; the source answers MOVED.
+    for primary in &primaries {
+        set_slot(primary.port, "NODE", &target.id);
+    }
+    assert_eq!(
+        cache.write(&write(2), false).await.unwrap(),
+        Written::Written
+    );
+    assert_eq!(
+        cache.read(key).await.unwrap()["Version"],
+        "2",
+        "read through MOVED"
+    );
+}

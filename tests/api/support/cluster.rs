@@ -143,13 +143,21 @@ impl RedisCluster {
         cli
     }
 
-    /// Waits until every node says `cluster_state:ok` and knows all six.
+    /// Waits until every node says `cluster_state:ok`, knows all six and their roles.
     pub fn wait_until_ok(&self) {
         let started = Instant::now();
         loop {
             let ok = self.nodes.iter().all(|n| {
                 let info = self.cli(n.port, &["CLUSTER", "INFO"]);
-                info.contains("cluster_state:ok") && info.contains("cluster_known_nodes:6")
+                // Every node also knows which three are replicas (roles spread after slots).
+                let replicas = self
+                    .cli(n.port, &["CLUSTER", "NODES"])
+                    .lines()
+                    .filter(|l| l.split(' ').nth(2).is_some_and(|f| f.contains("slave")))
+                    .count();
+                info.contains("cluster_state:ok")
+                    && info.contains("cluster_known_nodes:6")
+                    && replicas == 3
             });
             if ok {
                 return;
@@ -207,6 +215,44 @@ impl RedisCluster {
         }
     }
 
+    /// The primaries as `CLUSTER NODES` lists them.
+    pub fn primaries(&self) -> Vec<Primary> {
+        let nodes = self.cli(self.nodes[0].port, &["CLUSTER", "NODES"]);
+        nodes
+            .lines()
+            .filter_map(|line| {
+                let fields: Vec<&str> = line.split(' ').collect();
+                if !fields.get(2)?.contains("master") || fields.get(2)?.contains("fail") {
+                    return None;
+                }
+                if fields.len() <= 8 {
+                    // A primary without slots (none here once the cluster is up).
+                    return None;
+                }
+                let port = fields[1]
+                    .split(['@', ','])
+                    .next()?
+                    .rsplit(':')
+                    .next()?
+                    .parse()
+                    .ok()?;
+                let slots = fields[8..]
+                    .iter()
+                    .filter(|r| !r.starts_with('['))
+                    .filter_map(|r| match r.split_once('-') {
+                        Some((a, b)) => Some((a.parse().ok()?, b.parse().ok()?)),
+                        None => r.parse().ok().map(|s| (s, s)),
+                    })
+                    .collect();
+                Some(Primary {
+                    id: fields[0].to_owned(),
+                    port,
+                    slots,
+                })
+            })
+            .collect()
+    }
+
     /// Runs `args` on the node on `port` (its answer as `redis-cli` prints it).
     pub fn cli(&self, port: u16, args: &[&str]) -> String {
         let out = self
@@ -217,6 +263,14 @@ impl RedisCluster {
             .expect("run redis-cli");
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
+}
+
+/// A primary: its node id, port and slot ranges.
+#[derive(Debug, Clone)]
+pub struct Primary {
+    pub id: String,
+    pub port: u16,
+    pub slots: Vec<(u16, u16)>,
 }
 
 fn spawn_node(dir: &Path, port: u16, pki: Option<&Path>) -> Child {
