@@ -218,7 +218,7 @@ impl ClusterConn {
         answer
     }
 
-    /// Sends to the primary of `slot` what `send` sends, `ASKING` first when told to; follows
+    /// Sends `request` to the primary of `slot` (after `ASKING` where told to); follows
     /// `MOVED` (reading the slot map again) and `ASK`, and a node that is gone (after reading
     /// the slot map again: a replica may have taken over). A timeout is not sent again: the
     /// cashier's wait stays one timeout (and the command may yet have run; every command this
