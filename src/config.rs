@@ -265,7 +265,8 @@ pub struct Settings {
     pub database_timeout_secs: String,
     /// Redis URL of the customer cache ALCS reads (`redis://host:6379/0`, or `rediss://…` over
     /// TLS; a master Sentinel names: `redis+sentinel://host1:26379,host2:26379/MASTER[/db]`,
-    /// `rediss+sentinel://…`); unset: no cache.
+    /// `rediss+sentinel://…`; a Redis Cluster: `redis+cluster://host1:6379,host2:6379`,
+    /// `rediss+cluster://…`); unset: no cache.
     // URLs may carry passwords: `--help` must not print the environment's values.
     #[arg(long, env = "CPS_REDIS_URL", global = true, hide_env_values = true)]
     pub redis_url: Option<String>,

@@ -188,6 +188,26 @@ fn cache(
         .unwrap()
 }
 
+/// The service on the cache at `url` over TLS (verified with `ca`; the client certificate and
+/// key in `identity`, if given): registers `card`, and returns the customer id it answered and
+/// the app (the cache's hashes are the test's to read); `None` where PostgreSQL is missing.
+async fn registered_through(
+    url: &str,
+    ca: &std::path::Path,
+    identity: Option<&std::path::Path>,
+    card: &str,
+) -> Option<(String, TestApp)> {
+    let db = TestDb::new(Backend::PostgresRedis).await?;
+    let mut s = settings(&db.url);
+    s.redis_url = Some(url.to_owned());
+    s.redis_prefix = "tls:".into();
+    s.redis_ca_file = Some(ca.to_owned());
+    s.redis_client_cert = identity.map(|d| d.join("client.pem"));
+    s.redis_client_key = identity.map(|d| d.join("client.key"));
+    let app = TestApp::start(s, Some(db), None).await;
+    Some((app.registered(card).await, app))
+}
+
 #[tokio::test]
 async fn redis_over_tls_is_verified_and_given_the_client_certificate() {
     let pki = pki();
@@ -230,17 +250,9 @@ async fn redis_over_tls_is_verified_and_given_the_client_certificate() {
         .expect("#insecure");
 
     // The service end to end: a registration is written to the cache over TLS.
-    let Some(db) = TestDb::new(Backend::PostgresRedis).await else {
+    let Some((customer, _app)) = registered_through(&url, &ca, Some(dir), "7002").await else {
         return;
     };
-    let mut s = settings(&db.url);
-    s.redis_url = Some(url.clone());
-    s.redis_prefix = "tls:".into();
-    s.redis_ca_file = Some(ca.clone());
-    s.redis_client_cert = Some(dir.join("client.pem"));
-    s.redis_client_key = Some(dir.join("client.key"));
-    let app = TestApp::start(s, Some(db), None).await;
-    let customer = app.registered("7002").await;
     let hash = cache(&url, Some(&ca), Some(dir))
         .read("card:7002")
         .await
@@ -254,11 +266,7 @@ async fn redis_over_tls_is_verified_and_given_the_client_certificate() {
 #[tokio::test]
 async fn a_redis_cluster_over_tls_is_verified_on_every_node() {
     let pki = pki();
-    let dir = pki.dir.path().to_owned();
-    let started = tokio::task::spawn_blocking(move || RedisCluster::start_tls(&dir))
-        .await
-        .unwrap();
-    let Some(cluster) = started else {
+    let Some(cluster) = RedisCluster::own(Some(pki.dir.path())).await else {
         return;
     };
     let url = cluster.url();
@@ -278,15 +286,9 @@ async fn a_redis_cluster_over_tls_is_verified_on_every_node() {
         "a certificate the configured CA did not sign was accepted"
     );
 
-    let Some(db) = TestDb::new(Backend::PostgresRedis).await else {
+    let Some((customer, _app)) = registered_through(&url, &ca, None, "7003").await else {
         return;
     };
-    let mut s = settings(&db.url);
-    s.redis_url = Some(url.clone());
-    s.redis_prefix = "tls:".into();
-    s.redis_ca_file = Some(ca.clone());
-    let app = TestApp::start(s, Some(db), None).await;
-    let customer = app.registered("7003").await;
     let cache = cache(&url, Some(&ca), None);
     let hash = cache.read("card:7003").await.expect("the card's hash");
     assert_eq!(hash.get("Guid"), Some(&customer), "{hash:?}");

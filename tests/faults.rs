@@ -747,10 +747,7 @@ async fn redis_cluster_failover_under_load_ends_with_the_cache_verified() {
     let Some((db, _)) = TestApp::resources(Backend::PostgresRedis).await else {
         return;
     };
-    let Some(cluster) = tokio::task::spawn_blocking(RedisCluster::start)
-        .await
-        .unwrap()
-    else {
+    let Some(cluster) = RedisCluster::own(None).await else {
         return;
     };
     let mut s = settings(&db.url);

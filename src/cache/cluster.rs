@@ -198,16 +198,18 @@ impl ClusterConn {
     pub(super) async fn ping_all(&self) -> RedisResult<()> {
         self.refresh().await?;
         for addr in self.primaries_known() {
-            let answer = self.on_node(&addr, &redis::cmd("PING")).await?;
-            if let Value::ServerError(e) = answer {
-                return Err(e.into());
-            }
+            self.on_node::<String>(&addr, &redis::cmd("PING")).await?;
         }
         Ok(())
     }
 
-    /// `cmd` on the node at `addr` as it is (`PING`, `INFO`, `SCAN`: per node).
-    pub(super) async fn on_node(&self, addr: &str, cmd: &Cmd) -> RedisResult<Value> {
+    /// `cmd` on the node at `addr` as it is (`PING`, `INFO`, `SCAN`: per node), its answer
+    /// (a refusal as an error).
+    pub(super) async fn on_node<T: redis::FromRedisValue>(
+        &self,
+        addr: &str,
+        cmd: &Cmd,
+    ) -> RedisResult<T> {
         let mut conn = self.connection(addr).await?;
         let answer = conn.req_packed_command(cmd).await;
         if let Err(e) = &answer
@@ -215,7 +217,7 @@ impl ClusterConn {
         {
             self.forget(addr);
         }
-        answer
+        Ok(redis::from_redis_value(answer?.extract_error()?)?)
     }
 
     /// Sends `request` to the primary of `slot` (after `ASKING` where told to); follows

@@ -629,12 +629,9 @@ impl RedisCache {
             let mut each = Vec::new();
             for addr in cluster.primaries().await.context(CONTEXT)? {
                 let section = async |name: &str| -> Result<String, CacheError> {
-                    let answer = cluster
+                    cluster
                         .on_node(&addr, redis::cmd("INFO").arg(name))
                         .await
-                        .context(CONTEXT)?;
-                    redis::from_redis_value(answer.extract_error().context(CONTEXT)?)
-                        .map_err(redis::RedisError::from)
                         .context(CONTEXT)
                 };
                 let server = section("server").await?;
@@ -652,8 +649,8 @@ impl RedisCache {
         let (database, server) = self
             .guarded(async {
                 redis::pipe()
-                    .get(format!("{}{MARKER_KEY}", self.prefix))
-                    .get(format!("{}{SERVER_KEY}", self.prefix))
+                    .get(self.key(MARKER_KEY))
+                    .get(self.key(SERVER_KEY))
                     .query_async(&mut self.conn.clone())
                     .await
                     .context("read the cache marker")
@@ -668,7 +665,7 @@ impl RedisCache {
         self.guarded(async {
             self.conn
                 .clone()
-                .set_nx::<_, _, ()>(format!("{}{SERVER_KEY}", self.prefix), server)
+                .set_nx::<_, _, ()>(self.key(SERVER_KEY), server)
                 .await
                 .context("note the server behind the cache")
         })
@@ -680,7 +677,7 @@ impl RedisCache {
         self.guarded(async {
             self.conn
                 .clone()
-                .set(format!("{}{REFILL_KEY}", self.prefix), token)
+                .set(self.key(REFILL_KEY), token)
                 .await
                 .context("note a refill")
         })
@@ -699,9 +696,9 @@ impl RedisCache {
         let marked: i64 = self
             .guarded(async {
                 Script::new(FINISH_REFILL_SCRIPT)
-                    .key(format!("{}{REFILL_KEY}", self.prefix))
-                    .key(format!("{}{MARKER_KEY}", self.prefix))
-                    .key(format!("{}{SERVER_KEY}", self.prefix))
+                    .key(self.key(REFILL_KEY))
+                    .key(self.key(MARKER_KEY))
+                    .key(self.key(SERVER_KEY))
                     .arg(token)
                     .arg(database_id)
                     .arg(server)
@@ -801,11 +798,7 @@ impl KeyScan {
             .guarded(async {
                 let mut conn = self.cache.conn.clone();
                 match (node, self.cache.conn.cluster()) {
-                    (Some(addr), Some(cluster)) => {
-                        cluster.on_node(&addr, &scan).await.and_then(|v| {
-                            redis::from_redis_value(v.extract_error()?).map_err(Into::into)
-                        })
-                    }
+                    (Some(addr), Some(cluster)) => cluster.on_node(&addr, &scan).await,
                     _ => scan.query_async(&mut conn).await,
                 }
                 .context("list cache keys")

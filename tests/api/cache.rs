@@ -828,10 +828,7 @@ async fn on_a_cluster_a_slot_being_moved_is_followed_by_ask_then_moved() {
     if backend() != Backend::PostgresRedisCluster {
         return;
     }
-    let Some(cluster) = tokio::task::spawn_blocking(RedisCluster::start)
-        .await
-        .unwrap()
-    else {
+    let Some(cluster) = RedisCluster::own(None).await else {
         return;
     };
     let prefix = "ask:";

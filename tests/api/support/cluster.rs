@@ -42,12 +42,16 @@ impl RedisCluster {
         Self::start_with(None)
     }
 
-    /// The same over TLS only (`--port 0 --tls-port`, `--tls-cluster`, `--tls-replication`),
-    /// with the server certificate for `localhost` in `pki` (a [`super::Pki`]'s directory);
-    /// the nodes announce themselves by that name (`cluster-preferred-endpoint-type
-    /// hostname`), so that clients verify it.
-    pub fn start_tls(pki: &Path) -> Option<Self> {
-        Self::start_with(Some(pki))
+    /// A cluster of a test's own, started off the async runtime (starting one blocks for
+    /// seconds); over TLS only when given a [`super::Pki`]'s directory: `--port 0
+    /// --tls-port`, `--tls-cluster`, `--tls-replication`, with its server certificate for
+    /// `localhost`. The nodes then announce themselves by that name
+    /// (`cluster-preferred-endpoint-type hostname`), so that clients verify it.
+    pub async fn own(pki: Option<&Path>) -> Option<Self> {
+        let pki = pki.map(Path::to_owned);
+        tokio::task::spawn_blocking(move || Self::start_with(pki.as_deref()))
+            .await
+            .expect("the cluster's start")
     }
 
     fn start_with(pki: Option<&Path>) -> Option<Self> {
