@@ -8,6 +8,7 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand};
 
 use crate::domain::{Country, Language};
+use crate::outbox::alcs::AlcsSettings;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -508,7 +509,7 @@ pub struct Config {
     pub redis: Option<RedisConfig>,
     pub outbox: crate::outbox::worker::WorkerConfig,
     /// Where activation notices go, when configured.
-    pub alcs: Option<AlcsConfig>,
+    pub alcs: Option<AlcsSettings>,
     /// HTTPS, when configured (only looked at when serving).
     pub tls: Option<TlsConfig>,
     /// Which side effects writes record (follows from `redis` and `alcs`).
@@ -581,25 +582,6 @@ impl std::fmt::Debug for RedisConfig {
             .field("prefix", &self.prefix)
             .field("timeout", &self.timeout)
             .field("check", &self.check)
-            .finish_non_exhaustive()
-    }
-}
-
-/// The ALCS activation notice: checked here, its HTTP client built at start-up.
-#[derive(Clone)]
-pub struct AlcsConfig {
-    /// Contains `{card-number}`; may hold credentials: never logged as it is.
-    pub url_template: String,
-    pub timeout: Duration,
-    /// PEM CA bundle replacing the system roots, and the client certificate (mutual TLS).
-    pub tls: crate::tls::ClientFiles,
-}
-
-impl std::fmt::Debug for AlcsConfig {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("AlcsConfig")
-            .field("timeout", &self.timeout)
-            .field("tls", &self.tls)
             .finish_non_exhaustive()
     }
 }
@@ -704,7 +686,7 @@ impl Config {
             1..=600_000,
         )?;
         let redis = RedisConfig::check(s, redis_timeout)?;
-        let alcs = AlcsConfig::check(s, alcs_timeout)?;
+        let alcs = check_alcs(s, alcs_timeout)?;
         let outbox = outbox(s, redis_timeout.max(alcs_timeout))?;
         let database = DatabaseConfig::check(s, serving)?;
         let day = |value: &str, setting: &str| secs(value, setting, 1..=36_500).map(|d| d * 86_400);
@@ -957,32 +939,30 @@ impl RedisConfig {
     }
 }
 
-impl AlcsConfig {
-    fn check(s: &Settings, timeout: Duration) -> Result<Option<Self>, String> {
-        let Some(url) = s
-            .alcs_activation_url
-            .as_deref()
-            .filter(|u| !u.trim().is_empty())
-        else {
-            return Ok(None);
-        };
-        crate::outbox::alcs::check_template(url)
-            .map_err(|e| format!("--alcs-activation-url / CPS_ALCS_ACTIVATION_URL: {e}"))?;
-        Ok(Some(Self {
-            url_template: url.to_owned(),
-            timeout,
-            tls: crate::tls::ClientFiles::check(
-                s.alcs_ca_file.clone(),
-                s.alcs_client_cert.clone(),
-                s.alcs_client_key.clone(),
-                [
-                    "--alcs-ca-file / CPS_ALCS_CA_FILE",
-                    "--alcs-client-cert / CPS_ALCS_CLIENT_CERT",
-                    "--alcs-client-key / CPS_ALCS_CLIENT_KEY",
-                ],
-            )?,
-        }))
-    }
+fn check_alcs(s: &Settings, timeout: Duration) -> Result<Option<AlcsSettings>, String> {
+    let Some(url) = s
+        .alcs_activation_url
+        .as_deref()
+        .filter(|u| !u.trim().is_empty())
+    else {
+        return Ok(None);
+    };
+    crate::outbox::alcs::check_template(url)
+        .map_err(|e| format!("--alcs-activation-url / CPS_ALCS_ACTIVATION_URL: {e}"))?;
+    Ok(Some(AlcsSettings {
+        url_template: url.to_owned(),
+        timeout,
+        tls: crate::tls::ClientFiles::check(
+            s.alcs_ca_file.clone(),
+            s.alcs_client_cert.clone(),
+            s.alcs_client_key.clone(),
+            [
+                "--alcs-ca-file / CPS_ALCS_CA_FILE",
+                "--alcs-client-cert / CPS_ALCS_CLIENT_CERT",
+                "--alcs-client-key / CPS_ALCS_CLIENT_KEY",
+            ],
+        )?,
+    }))
 }
 
 impl TlsConfig {

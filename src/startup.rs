@@ -12,7 +12,8 @@ use crate::cache::RedisCache;
 use crate::cache::refill::Refiller;
 use crate::config::{Config, SettingError};
 use crate::http::{self, AppState};
-use crate::outbox::alcs::AlcsClient;
+use crate::outbox::CacheBacklog;
+use crate::outbox::alcs::{AlcsClient, AlcsSetupError};
 use crate::outbox::worker::{self, Deliverer, WorkerConfig};
 use crate::service::Service;
 use crate::store::Guarded;
@@ -111,9 +112,14 @@ impl Application {
         let alcs = config
             .alcs
             .as_ref()
-            .map(AlcsClient::from_config)
+            .map(AlcsClient::from_settings)
             .transpose()
-            .map_err(SettingError)?;
+            .map_err(|e| match e {
+                AlcsSetupError::Files(e) => SettingError(e),
+                AlcsSetupError::Client(e) => SettingError(format!(
+                    "--alcs-activation-url / CPS_ALCS_ACTIVATION_URL: {e}"
+                )),
+            })?;
         let (store, cache) = open(&config).await?;
         match &cache {
             Some(c) => tracing::info!(prefix = c.prefix(), "Redis customer cache enabled"),
@@ -133,11 +139,19 @@ impl Application {
         let check = config.redis.as_ref().and_then(|r| r.check);
         let refiller = match cache {
             Some(cache) => {
-                let parts = (store.clone() as _, store.clone() as _, store.clone() as _);
+                let backlog = CacheBacklog {
+                    queue: store.clone(),
+                    wake: deliverer.waker(),
+                };
+                let parts = (
+                    store.clone() as _,
+                    store.clone() as _,
+                    Arc::new(backlog) as _,
+                );
                 let own = cache
                     .with_own_connection()
                     .context("connect the cache refill")?;
-                Some(Refiller::new(parts, own, check, deliverer.waker()))
+                Some(Refiller::new(parts, own, check))
             }
             None => None,
         };

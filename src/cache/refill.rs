@@ -19,14 +19,23 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use async_trait::async_trait;
 use chrono::Utc;
 use tokio::sync::watch;
 
 use super::CacheSource;
 use super::RedisCache;
 use super::sync::{Rebuild, RebuildReport, SyncError};
-use crate::outbox::OutboxQueue;
-use crate::store::Store;
+use crate::store::{Store, StoreError};
+
+/// Cache writes that wait elsewhere (in the outbox) for Redis to answer again. Told when it
+/// does, so that they go out at once instead of waiting out their backoff.
+#[async_trait]
+pub trait Backlog: Send + Sync + 'static {
+    /// Makes every waiting cache write due now and wakes whoever delivers them; returns how many
+    /// were waiting.
+    async fn release(&self) -> Result<u64, StoreError>;
+}
 
 /// The lease's name in the database.
 const LEASE: &str = "cache-refill";
@@ -43,7 +52,7 @@ pub struct Refiller {
     /// Where the lease is kept.
     store: Arc<dyn Store>,
     /// Where pending cache writes wait.
-    queue: Arc<dyn OutboxQueue>,
+    backlog: Arc<dyn Backlog>,
     cache: RedisCache,
     /// How often the marker is checked; `None`: never (only reconnects are handled).
     interval: Option<Duration>,
@@ -51,16 +60,13 @@ pub struct Refiller {
     holder: String,
     /// The database's id, read once: it never changes.
     database_id: tokio::sync::OnceCell<String>,
-    /// Told when the cache is back, so that pending writes go out at once.
-    on_reconnect: Arc<tokio::sync::Notify>,
 }
 
 impl Refiller {
     pub fn new(
-        (source, store, queue): (Arc<dyn CacheSource>, Arc<dyn Store>, Arc<dyn OutboxQueue>),
+        (source, store, backlog): (Arc<dyn CacheSource>, Arc<dyn Store>, Arc<dyn Backlog>),
         cache: RedisCache,
         interval: Option<Duration>,
-        on_reconnect: Arc<tokio::sync::Notify>,
     ) -> Self {
         metrics::gauge!(crate::metrics::names::REFILL_RUNNING).set(0.0);
         for state in ["done", "total"] {
@@ -69,12 +75,11 @@ impl Refiller {
         Self {
             source,
             store,
-            queue,
+            backlog,
             cache,
             interval,
             holder: uuid::Uuid::new_v4().simple().to_string(),
             database_id: tokio::sync::OnceCell::new(),
-            on_reconnect,
         }
     }
 
@@ -106,14 +111,7 @@ impl Refiller {
 
     /// Redis answers again: pending cache writes need not wait out their backoff.
     async fn reconnected(&self) {
-        match self
-            .queue
-            .expedite(
-                <crate::outbox::CacheWrite as crate::outbox::Kind>::NAME,
-                Utc::now(),
-            )
-            .await
-        {
+        match self.backlog.release().await {
             Ok(n) if n > 0 => tracing::info!(
                 pending = n,
                 "Redis is back: delivering pending cache writes now"
@@ -123,7 +121,6 @@ impl Refiller {
                 tracing::warn!(error = %crate::error_chain(&e), "cannot make pending cache writes due")
             }
         }
-        self.on_reconnect.notify_one();
     }
 
     async fn check(&self, shutdown: &watch::Receiver<bool>) {

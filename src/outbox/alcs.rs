@@ -34,6 +34,38 @@ fn retry_after(value: &str, now: std::time::SystemTime) -> Option<Duration> {
     Some(wait.min(MAX_RETRY_AFTER))
 }
 
+/// What the activation notice is sent with: checked with the other settings, its client built
+/// at start-up.
+#[derive(Clone)]
+pub struct AlcsSettings {
+    /// Contains `{card-number}`; may hold credentials: never logged as it is.
+    pub url_template: String,
+    pub timeout: Duration,
+    /// PEM CA bundle replacing the system roots, and the client certificate (mutual TLS).
+    pub tls: crate::tls::ClientFiles,
+}
+
+impl std::fmt::Debug for AlcsSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AlcsSettings")
+            .field("timeout", &self.timeout)
+            .field("tls", &self.tls)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Why the client cannot be built: which part of the settings is at fault, for the caller to
+/// name the setting.
+#[derive(Debug, thiserror::Error)]
+pub enum AlcsSetupError {
+    /// A TLS file; the text names its setting ([`crate::tls::ClientFiles::read`]).
+    #[error("{0}")]
+    Files(String),
+    /// The URL template, or the client made from it and the files.
+    #[error("{0}")]
+    Client(String),
+}
+
 #[derive(Clone)]
 pub struct AlcsClient {
     http: reqwest::Client,
@@ -55,12 +87,11 @@ pub fn check_template(url_template: &str) -> Result<(), String> {
 }
 
 impl AlcsClient {
-    /// The client a configuration describes (its files read). Errors name the setting at
-    /// fault.
-    pub fn from_config(config: &crate::config::AlcsConfig) -> Result<Self, String> {
-        let material = config.tls.read()?;
-        Self::new(&config.url_template, config.timeout, &material)
-            .map_err(|e| format!("--alcs-activation-url / CPS_ALCS_ACTIVATION_URL: {e}"))
+    /// The client the settings describe, its files read.
+    pub fn from_settings(settings: &AlcsSettings) -> Result<Self, AlcsSetupError> {
+        let material = settings.tls.read().map_err(AlcsSetupError::Files)?;
+        Self::new(&settings.url_template, settings.timeout, &material)
+            .map_err(AlcsSetupError::Client)
     }
 
     /// `url_template` must contain `{card-number}`; `tls.ca_pem` replaces the system roots,

@@ -2,12 +2,18 @@
 //! causes when a cache is configured. One outbox row and one Redis round trip per change.
 
 use std::fmt;
+use std::sync::Arc;
 
+use async_trait::async_trait;
+use chrono::Utc;
 use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::{Deserialize, Serialize};
 
+use super::OutboxQueue;
 use super::effect::{DeliveryError, Kind, Targets};
 use crate::cache::HashWrite;
+use crate::cache::refill::Backlog;
+use crate::store::StoreError;
 
 pub struct CacheWrite;
 
@@ -76,6 +82,24 @@ impl<'de> Deserialize<'de> for Hashes {
         }
 
         deserializer.deserialize_any(OneOrMany)
+    }
+}
+
+/// The cache writes in the outbox, as the cache refill sees them: when Redis answers again it
+/// makes them due and wakes the worker that delivers them.
+pub struct CacheBacklog {
+    pub queue: Arc<dyn OutboxQueue>,
+    /// The outbox worker's wake-up ([`super::worker::Deliverer::waker`]).
+    pub wake: Arc<tokio::sync::Notify>,
+}
+
+#[async_trait]
+impl Backlog for CacheBacklog {
+    async fn release(&self) -> Result<u64, StoreError> {
+        let due = self.queue.expedite(CacheWrite::NAME, Utc::now()).await;
+        // Woken even when the queue could not be updated: rows already due go out now.
+        self.wake.notify_one();
+        due
     }
 }
 

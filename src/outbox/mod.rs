@@ -13,7 +13,7 @@ pub mod worker;
 use chrono::{DateTime, Utc};
 
 pub use activation::{ActivationNotice, AlcsActivation};
-pub use cache_write::{CacheWrite, Hashes};
+pub use cache_write::{CacheBacklog, CacheWrite, Hashes};
 pub use effect::{DecodeError, DeliveryError, Kind, Targets};
 pub use queue::OutboxQueue;
 
