@@ -235,7 +235,8 @@ fn render(mut response: Response, language: Language, page: bool) -> Response {
         }
         None => return response,
     };
-    metrics::counter!(names::HTTP_ERRORS, "message_code" => error.message_code()).increment(1);
+    metrics::counter!(names::HTTP_ERRORS, "message_code" => error.message_code().as_str())
+        .increment(1);
     let body = serde_json::to_vec(&error.envelope(language)).unwrap_or_default();
     let mut out = (error.status(), body).into_response();
     out.headers_mut().insert(header::CONTENT_TYPE, JSON);

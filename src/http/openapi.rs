@@ -207,24 +207,6 @@ fn amount_or_null() -> ObjectBuilder {
         .description(Some(amount_text()))
 }
 
-/// Every `MessageCode` the service answers: [`ApiError::CODES`], as a string enum (a unit test
-/// holds that list to `ApiError::message_code`).
-pub struct MessageCode;
-
-impl utoipa::PartialSchema for MessageCode {
-    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
-        utoipa::openapi::ObjectBuilder::new()
-            .schema_type(utoipa::openapi::schema::Type::String)
-            .description(Some(
-                "A stable identifier of the error, for programs to switch on",
-            ))
-            .enum_values(Some(super::error::ApiError::CODES.iter().copied()))
-            .into()
-    }
-}
-
-impl ToSchema for MessageCode {}
-
 /// `POST …/activate` and `PATCH …`: the customer's phone number.
 #[derive(ToSchema)]
 #[schema(example = json!({"PhoneNumber": "+48602123789"}))]
