@@ -4,7 +4,6 @@
 mod activate;
 pub mod admission;
 mod change_phone;
-pub mod console;
 pub mod desk;
 pub mod error;
 mod extract;

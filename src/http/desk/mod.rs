@@ -1,50 +1,32 @@
-//! The service desk's API (`/support/v1/…`), on its own listener: look-ups, history, and the
-//! changes the desk makes on a customer's behalf. Same envelope, languages, request ids and
-//! logs as the ALCS API; every request authenticated ([`auth`]).
+//! The service desk's listener: its JSON API ([`api`], `/support/v1/…`) and its console
+//! ([`console`], `/console…`), side by side over the same desk operations, the same tokens
+//! ([`auth`]) and the same answers to a refused change ([`refusal`]). Its admission is its own:
+//! a busy desk never sheds a till.
 
+mod api;
 pub mod auth;
 mod body;
+mod console;
+mod refusal;
 
 use std::sync::Arc;
 
-use axum::extract::{FromRequestParts, Query, State};
-use axum::http::request::Parts;
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use axum::response::Response;
-use axum::routing::{get, post};
-use axum::{Extension, Router, middleware as mw};
+use axum::Router;
 
-use super::error::{ApiError, Reason};
-use super::extract::{CardPath, CustomerPath, EmptyOrJsonObject, JsonBody, field};
-use super::{AppState, apply_failure, enveloped, json, store_failure, wire};
-use crate::domain::{Applied, ExpectedVersion, PhoneNumber, Refusal};
-use crate::service::ApplyError;
+use crate::http::{AppState, enveloped};
 use crate::service::desk::Desk;
-use crate::store::HistoryOf;
-use auth::{Auth, Principal};
-use body::{CardBody, CardsBody, CustomerBody, EntryBody, HistoryBody, RetriedBody};
+use crate::service::sessions::Sessions;
+use auth::Auth;
 
-/// What the desk's handlers reach.
-#[derive(Clone)]
-struct DeskState {
-    desk: Desk,
-    app: AppState,
-}
-
-/// History entries per page unless `limit` says otherwise.
-const PAGE: i64 = 20;
-const MAX_PAGE: i64 = 100;
-
-/// The desk API's routes, behind authentication, in the shared envelope. `app` is the desk
-/// listener's own (its admission is not the ALCS listener's: a busy desk never sheds a till).
+/// Both halves of the desk, each in the shared envelope. `app` is the desk listener's own.
 pub fn router(
     app: AppState,
     desk: Desk,
     auth: Arc<Auth>,
-    sessions: crate::service::sessions::Sessions,
+    sessions: Sessions,
     secure: bool,
 ) -> Router {
-    let console = super::console::router(super::console::ConsoleState {
+    let console = console::router(console::ConsoleState {
         desk: desk.clone(),
         auth: auth.clone(),
         sessions,
@@ -52,34 +34,7 @@ pub fn router(
         default_language: app.default_language,
         secure,
     });
-    let state = DeskState {
-        desk,
-        app: app.clone(),
-    };
-    let api = Router::new()
-        .route("/support/v1/cards", get(cards_by_phone))
-        .route("/support/v1/cards/{card_number}", get(card))
-        .route("/support/v1/cards/{card_number}/history", get(card_history))
-        .route("/support/v1/cards/{card_number}/lock", post(lock))
-        .route("/support/v1/cards/{card_number}/unlock", post(unlock))
-        .route("/support/v1/cards/{card_number}/replace", post(replace))
-        .route(
-            "/support/v1/cards/{card_number}/alcs-notice/retry",
-            post(retry_notice),
-        )
-        .route(
-            "/support/v1/customers/{customer_id}",
-            get(customer).patch(change_phone),
-        )
-        .route(
-            "/support/v1/customers/{customer_id}/history",
-            get(customer_history),
-        )
-        .route("/support/v1/customers/{customer_id}/erase", post(erase))
-        .fallback(|| async { ApiError::NotFound })
-        // Before anything else a handler does: unknown callers learn nothing, not even routes.
-        .layer(mw::from_fn_with_state(auth, auth::authorize))
-        .with_state(state);
+    let api = api::router(app.clone(), desk, auth);
     // The console signs its users in with a cookie of its own, not the bearer header, and
     // answers pages.
     let pages = AppState {
@@ -87,352 +42,4 @@ pub fn router(
         ..app.clone()
     };
     enveloped(api, app).merge(enveloped(console, pages))
-}
-
-/// The query string's parameters (unknown ones ignored, as unknown JSON fields are).
-struct Params(Vec<(String, String)>);
-
-impl<S: Send + Sync> FromRequestParts<S> for Params {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
-        Query::<Vec<(String, String)>>::try_from_uri(&parts.uri)
-            .map(|Query(pairs)| Self(pairs))
-            .map_err(|_| ApiError::invalid("", Reason::Malformed))
-    }
-}
-
-impl Params {
-    fn get(&self, name: &str) -> Option<&str> {
-        field(&self.0, name)
-    }
-
-    /// `cursor` and `limit` of a history page.
-    fn page(&self) -> Result<(Option<i64>, i64), ApiError> {
-        let cursor = self
-            .get("cursor")
-            .map(|c| {
-                c.parse::<i64>()
-                    .ok()
-                    .filter(|c| *c > 0)
-                    .ok_or_else(|| ApiError::invalid("cursor", Reason::Cursor))
-            })
-            .transpose()?;
-        let limit = match self.get("limit") {
-            None => PAGE,
-            Some(l) => l
-                .parse::<i64>()
-                .ok()
-                .filter(|l| (1..=MAX_PAGE).contains(l))
-                .ok_or_else(|| ApiError::invalid("limit", Reason::Limit))?,
-        };
-        Ok((cursor, limit))
-    }
-}
-
-/// A refused or failed desk change. A card that does not exist is a 404 here (the desk names
-/// a resource), where ALCS's contract answers 400.
-pub(super) fn desk_failure(e: ApplyError) -> ApiError {
-    match e {
-        ApplyError::Refused(Refusal::CardNotFound) => ApiError::CardNotFoundOnRead,
-        e => apply_failure(e, ApiError::Unknown),
-    }
-}
-
-fn read_failure(e: crate::service::Failure) -> ApiError {
-    store_failure(&e, ApiError::Unknown)
-}
-
-async fn card(State(s): State<DeskState>, CardPath(card): CardPath) -> Result<Response, ApiError> {
-    match s.desk.card(&card).await.map_err(read_failure)? {
-        Some(card) => Ok(json(StatusCode::OK, &CardBody::new(card, false))),
-        None => Err(ApiError::CardNotFoundOnRead),
-    }
-}
-
-async fn cards_by_phone(State(s): State<DeskState>, params: Params) -> Result<Response, ApiError> {
-    let raw = params
-        .get("phone")
-        .ok_or_else(|| ApiError::invalid("phone", Reason::Missing))?;
-    let phone = PhoneNumber::parse(raw, s.app.default_country)
-        .map_err(|_| ApiError::invalid("phone", Reason::PhoneNumber))?;
-    let cards = s.desk.cards_by_phone(&phone).await.map_err(read_failure)?;
-    let body = CardsBody {
-        cards: cards.into_iter().map(|c| CardBody::new(c, false)).collect(),
-    };
-    Ok(json(StatusCode::OK, &body))
-}
-
-async fn customer(
-    State(s): State<DeskState>,
-    CustomerPath(id): CustomerPath,
-) -> Result<Response, ApiError> {
-    let Some(customer) = s.desk.customer(&id).await.map_err(read_failure)? else {
-        return Err(ApiError::CustomerNotFound);
-    };
-    let etag = etag(customer.customer.version);
-    let mut response = json(StatusCode::OK, &CustomerBody::from(customer));
-    response.headers_mut().insert(header::ETAG, etag);
-    Ok(response)
-}
-
-/// A customer's version as an entity tag: `"3"`.
-fn etag(version: i64) -> HeaderValue {
-    HeaderValue::try_from(format!("\"{version}\"")).unwrap_or(HeaderValue::from_static("\"0\""))
-}
-
-async fn card_history(
-    State(s): State<DeskState>,
-    CardPath(card): CardPath,
-    params: Params,
-) -> Result<Response, ApiError> {
-    history(
-        &s,
-        HistoryOf::Card(card),
-        &params,
-        ApiError::CardNotFoundOnRead,
-    )
-    .await
-}
-
-async fn customer_history(
-    State(s): State<DeskState>,
-    CustomerPath(id): CustomerPath,
-    params: Params,
-) -> Result<Response, ApiError> {
-    history(
-        &s,
-        HistoryOf::Customer(id),
-        &params,
-        ApiError::CustomerNotFound,
-    )
-    .await
-}
-
-async fn history(
-    s: &DeskState,
-    of: HistoryOf,
-    params: &Params,
-    not_found: ApiError,
-) -> Result<Response, ApiError> {
-    let (cursor, limit) = params.page()?;
-    let Some(entries) = s
-        .desk
-        .history(&of, cursor, limit)
-        .await
-        .map_err(read_failure)?
-    else {
-        return Err(not_found);
-    };
-    // A full page may have more behind it: the oldest entry's id is where the next begins.
-    let next_cursor = (entries.len() as i64 == limit)
-        .then(|| entries.last().map(|e| e.id.to_string()))
-        .flatten();
-    let body = HistoryBody {
-        entries: entries.into_iter().map(EntryBody::from).collect(),
-        next_cursor,
-    };
-    Ok(json(StatusCode::OK, &body))
-}
-
-async fn lock(
-    State(s): State<DeskState>,
-    Extension(who): Extension<Principal>,
-    CardPath(card): CardPath,
-    JsonBody(body): JsonBody,
-) -> Result<StatusCode, ApiError> {
-    let (reason, note) = wire::desk_lock_body(&body)?;
-    s.desk
-        .lock(card, reason, note, who.user)
-        .await
-        .map_err(desk_failure)?;
-    Ok(StatusCode::NO_CONTENT)
-}
-
-async fn unlock(
-    State(s): State<DeskState>,
-    Extension(who): Extension<Principal>,
-    CardPath(card): CardPath,
-    _body: EmptyOrJsonObject,
-) -> Result<StatusCode, ApiError> {
-    s.desk.unlock(card, who.user).await.map_err(desk_failure)?;
-    Ok(StatusCode::NO_CONTENT)
-}
-
-/// Answers the new card as it now stands.
-async fn replace(
-    State(s): State<DeskState>,
-    Extension(who): Extension<Principal>,
-    CardPath(card): CardPath,
-    JsonBody(body): JsonBody,
-) -> Result<Response, ApiError> {
-    let replacement = wire::replacement_body(&body, &card)?;
-    let new_card = replacement.new_card.clone();
-    s.desk
-        .replace(card, replacement, who.user)
-        .await
-        .map_err(desk_failure)?;
-    match s.desk.card(&new_card).await.map_err(read_failure)? {
-        Some(card) => Ok(json(StatusCode::OK, &CardBody::new(card, false))),
-        // Committed a moment ago; a read that misses it is a failure, not a 404.
-        None => Err(ApiError::Unknown),
-    }
-}
-
-async fn change_phone(
-    State(s): State<DeskState>,
-    Extension(who): Extension<Principal>,
-    CustomerPath(id): CustomerPath,
-    headers: HeaderMap,
-    JsonBody(body): JsonBody,
-) -> Result<StatusCode, ApiError> {
-    let version = if_match(&headers)?;
-    let phone = wire::phone_body(&body, s.app.default_country)?;
-    s.desk
-        .change_phone(id, phone, version, who.user)
-        .await
-        .map_err(desk_failure)?;
-    Ok(StatusCode::NO_CONTENT)
-}
-
-/// The versions `If-Match` names (RFC 9110 section 13.1.1): required (428 without); `*`, or a
-/// list of entity tags over any number of header lines. A strong tag matches the customer's
-/// version when it is that version's ETag (`"7"`); a weak tag (`W/"7"`) never matches for a
-/// change, and neither does a well-formed tag of another shape (`"stale-0"`): both end in 412.
-/// Only a header that is not HTTP's syntax is 400.
-fn if_match(headers: &HeaderMap) -> Result<ExpectedVersion, ApiError> {
-    let mut values = headers.get_all(header::IF_MATCH).iter().peekable();
-    if values.peek().is_none() {
-        return Err(ApiError::PreconditionRequired);
-    }
-    parse_if_match(values.map(|v| v.as_bytes()))
-        .ok_or_else(|| ApiError::invalid("If-Match", Reason::ETag))
-}
-
-/// `If-Match`'s field values as one list; `None` when they are not its syntax.
-fn parse_if_match<'a>(values: impl Iterator<Item = &'a [u8]>) -> Option<ExpectedVersion> {
-    let ows = |s: &'a [u8]| -> &'a [u8] {
-        let n = s.iter().take_while(|b| matches!(b, b' ' | b'\t')).count();
-        &s[n..]
-    };
-    let (mut stars, mut tags, mut versions) = (0, 0, Vec::new());
-    for value in values {
-        let mut rest = ows(value);
-        // Elements separated by commas; empty elements are allowed (section 5.6.1).
-        while !rest.is_empty() {
-            if let Some(after) = rest.strip_prefix(b",") {
-                rest = ows(after);
-                continue;
-            }
-            if let Some(after) = rest.strip_prefix(b"*") {
-                stars += 1;
-                rest = after;
-            } else {
-                let weak = rest.starts_with(b"W/");
-                let quoted = rest.get(usize::from(weak) * 2..)?.strip_prefix(b"\"")?;
-                let end = quoted.iter().position(|&b| b == b'"')?;
-                let opaque = &quoted[..end];
-                // etagc: %x21 / %x23-7E / obs-text
-                if !opaque
-                    .iter()
-                    .all(|&b| b == 0x21 || (0x23..=0x7e).contains(&b) || b >= 0x80)
-                {
-                    return None;
-                }
-                tags += 1;
-                if !weak && let Some(version) = version_tag(opaque) {
-                    versions.push(version);
-                }
-                rest = &quoted[end + 1..];
-            }
-            rest = ows(rest);
-            match rest.first() {
-                None => {}
-                Some(b',') => rest = ows(&rest[1..]),
-                Some(_) => return None,
-            }
-        }
-    }
-    match (stars, tags) {
-        (1, 0) => Some(ExpectedVersion::Any),
-        (0, 1..) => Some(ExpectedVersion::OneOf(versions)),
-        // Empty, `*` twice, or `*` beside tags.
-        _ => None,
-    }
-}
-
-/// The version an ETag's opaque part names, as the service writes it (`7`, no sign, no
-/// leading zero); strong comparison is by characters, so `07` is another tag.
-fn version_tag(opaque: &[u8]) -> Option<i64> {
-    let text = std::str::from_utf8(opaque).ok()?;
-    let canonical = !text.is_empty()
-        && text.bytes().all(|b| b.is_ascii_digit())
-        && (text == "0" || !text.starts_with('0'));
-    canonical.then(|| text.parse().ok()).flatten()
-}
-
-async fn erase(
-    State(s): State<DeskState>,
-    Extension(who): Extension<Principal>,
-    CustomerPath(id): CustomerPath,
-    _body: EmptyOrJsonObject,
-) -> Result<StatusCode, ApiError> {
-    match s.desk.erase(id, who.user).await.map_err(desk_failure)? {
-        // A second erasure finds nothing to do: the same answer.
-        Applied::Changed | Applied::Unchanged => Ok(StatusCode::NO_CONTENT),
-    }
-}
-
-async fn retry_notice(
-    State(s): State<DeskState>,
-    Extension(who): Extension<Principal>,
-    CardPath(card): CardPath,
-    _body: EmptyOrJsonObject,
-) -> Result<Response, ApiError> {
-    let queued = s
-        .desk
-        .retry_notice(card, who.user)
-        .await
-        .map_err(desk_failure)?;
-    let body = RetriedBody {
-        notices_queued: queued,
-    };
-    Ok(json(StatusCode::ACCEPTED, &body))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn parse(values: &[&str]) -> Option<ExpectedVersion> {
-        parse_if_match(values.iter().map(|v| v.as_bytes()))
-    }
-
-    #[test]
-    fn if_match_is_read_as_http_defines_it() {
-        use ExpectedVersion::{Any, OneOf};
-        assert_eq!(parse(&["\"7\""]), Some(OneOf(vec![7])));
-        assert_eq!(parse(&["*"]), Some(Any));
-        assert_eq!(parse(&[" \"1\" , \"5\","]), Some(OneOf(vec![1, 5])));
-        assert_eq!(parse(&["\"1\"", "\"5\""]), Some(OneOf(vec![1, 5])));
-        // Well-formed tags that name no version of ours, and weak tags, match nothing.
-        assert_eq!(parse(&["\"stale-0\""]), Some(OneOf(vec![])));
-        assert_eq!(parse(&["W/\"7\""]), Some(OneOf(vec![])));
-        assert_eq!(parse(&["\"07\", \"\""]), Some(OneOf(vec![])));
-        assert_eq!(parse(&["\"a,b\""]), Some(OneOf(vec![])));
-        // Not HTTP's syntax.
-        for broken in [
-            "7",
-            "",
-            " , ",
-            "\"7",
-            "\"7\" \"8\"",
-            "*, \"7\"",
-            "**",
-            "w/\"7\"",
-            "\"a b\"",
-        ] {
-            assert_eq!(parse(&[broken]), None, "{broken:?}");
-        }
-    }
 }

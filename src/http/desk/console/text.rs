@@ -62,7 +62,6 @@ pub enum T {
     Cards,
     None,
     Forbidden,
-    Language,
     ViewerHint,
 }
 
@@ -150,7 +149,6 @@ impl T {
                 "Formularz wygasł lub nie pochodzi z tej konsoli. Odśwież stronę i spróbuj ponownie.",
                 "The form expired or did not come from this console. Reload the page and try again.",
             ),
-            Self::Language => ("Język", "Language"),
             Self::ViewerHint => (
                 "Twoja rola pozwala tylko na podgląd.",
                 "Your role allows viewing only.",

@@ -1,0 +1,150 @@
+//! A customer's page, and the desk's actions on the customer.
+
+use axum::extract::{Form, Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+
+use crate::domain::CustomerId;
+use crate::http::desk::refusal::desk_failure;
+use crate::http::error::ApiError;
+use crate::http::extract::field;
+use crate::http::wire;
+
+use super::session::{Session, may_change};
+use super::{ConsoleState, failure, given, html, redirect};
+use super::{page, text};
+use text::T;
+
+pub(super) async fn customer_page(
+    State(state): State<ConsoleState>,
+    session: Session,
+    Path(id): Path<String>,
+    Query(query): Query<Vec<(String, String)>>,
+) -> Response {
+    let not_found = |session: &Session| {
+        let message = ApiError::CustomerNotFound.message(session.lang);
+        html(StatusCode::NOT_FOUND, page::refused(session, &message))
+    };
+    let Ok(id) = CustomerId::parse(&id) else {
+        return not_found(&session);
+    };
+    match state.desk.customer(&id).await {
+        Ok(Some(customer)) => {
+            let done = field(&query, "done").is_some();
+            html(StatusCode::OK, page::customer(&session, &customer, done))
+        }
+        Ok(None) => not_found(&session),
+        Err(e) => failure(&session, &e),
+    }
+}
+
+/// The customer actions, by their path segment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CustomerAction {
+    Phone,
+    Erase,
+}
+
+impl CustomerAction {
+    fn parse(s: &str) -> Option<Self> {
+        match s {
+            "phone" => Some(Self::Phone),
+            "erase" => Some(Self::Erase),
+            _ => None,
+        }
+    }
+
+    pub fn path(self) -> &'static str {
+        match self {
+            Self::Phone => "phone",
+            Self::Erase => "erase",
+        }
+    }
+
+    pub fn title(self) -> T {
+        match self {
+            Self::Phone => T::ChangePhone,
+            Self::Erase => T::Erase,
+        }
+    }
+}
+
+pub(super) async fn confirm_customer(
+    State(state): State<ConsoleState>,
+    session: Session,
+    Path((id, action)): Path<(String, String)>,
+) -> Response {
+    let (Ok(id), Some(action)) = (CustomerId::parse(&id), CustomerAction::parse(&action)) else {
+        let message = ApiError::NotFound.message(session.lang);
+        return html(StatusCode::NOT_FOUND, page::refused(&session, &message));
+    };
+    if !session.can_act() {
+        let message = ApiError::RoleForbidden.message(session.lang);
+        return html(StatusCode::FORBIDDEN, page::refused(&session, &message));
+    }
+    // The version the agent sees is the one the change is made against.
+    let customer = match state.desk.customer(&id).await {
+        Ok(Some(customer)) => customer,
+        Ok(None) => {
+            let message = ApiError::CustomerNotFound.message(session.lang);
+            return html(StatusCode::NOT_FOUND, page::refused(&session, &message));
+        }
+        Err(e) => return failure(&session, &e),
+    };
+    html(
+        StatusCode::OK,
+        page::confirm_customer(&session, &customer.customer, action, None),
+    )
+}
+
+pub(super) async fn act_on_customer(
+    State(state): State<ConsoleState>,
+    session: Session,
+    headers: HeaderMap,
+    Path((id, action)): Path<(String, String)>,
+    Form(form): Form<Vec<(String, String)>>,
+) -> Response {
+    if let Err(page) = may_change(&session, &headers, &form) {
+        return *page;
+    }
+    let (Ok(id), Some(action)) = (CustomerId::parse(&id), CustomerAction::parse(&action)) else {
+        let message = ApiError::NotFound.message(session.lang);
+        return html(StatusCode::NOT_FOUND, page::refused(&session, &message));
+    };
+    let user = session.principal.user.clone();
+    let result = match action {
+        CustomerAction::Phone => {
+            let version = field(&form, "version").and_then(|v| v.parse::<i64>().ok());
+            let body = serde_json::json!({ "PhoneNumber": given(&form, "phone") });
+            match (version, wire::phone_body(&body, state.country)) {
+                (None, _) => Err(ApiError::PreconditionRequired),
+                (_, Err(e)) => Err(e),
+                (Some(version), Ok(phone)) => state
+                    .desk
+                    .change_phone(id, phone, version.into(), user)
+                    .await
+                    .map_err(desk_failure),
+            }
+        }
+        CustomerAction::Erase => state.desk.erase(id, user).await.map_err(desk_failure),
+    };
+    match result {
+        Ok(_) => redirect(&format!("/console/customers/{id}?done=1"), &[]),
+        Err(error) => {
+            let message = error.message(session.lang);
+            // Shown again as it stands now (a 412 means it changed).
+            let customer = match state.desk.customer(&id).await {
+                Ok(Some(customer)) => customer,
+                Ok(None) => {
+                    let message = ApiError::CustomerNotFound.message(session.lang);
+                    return html(StatusCode::NOT_FOUND, page::refused(&session, &message));
+                }
+                Err(e) => return failure(&session, &e),
+            };
+            html(
+                error.status(),
+                page::confirm_customer(&session, &customer.customer, action, Some(&message)),
+            )
+        }
+    }
+}

@@ -1,0 +1,170 @@
+//! The service desk console: server-rendered pages for people, on the desk's listener, over
+//! the same desk operations as the desk API (`crate::service::desk`).
+//!
+//! - **Sign-in** takes a desk token (the same tokens file, roles and brake on failures as the
+//!   API) and opens a console session of its own: a random id in a cookie (`HttpOnly`,
+//!   `SameSite=Strict`, `Secure` when served over TLS, path `/console`) that the database maps
+//!   to the user, shared by every instance (`crate::service::sessions`). The cookie is not the
+//!   token: a leaked cookie is no API key, and it dies with the session — on sign-out, when the
+//!   token is revoked, after the idle timeout and at the absolute one.
+//! - **Forms** carry a CSRF token derived from the session's id (SHA-256 under a fixed label):
+//!   a page of another site can neither read nor compute it. Every `POST` must carry it, and an
+//!   `Origin`, when sent, must be this console's.
+//! - **No script**: every page works with plain links and forms, so the Content-Security-Policy
+//!   allows no script at all, and styles only from the console's own stylesheet, which is
+//!   embedded in the binary and served under a name that changes with its content.
+//! - **Each change behind a confirmation**: an action's button leads to a page that says what
+//!   will happen and asks for its inputs; only that page's form changes anything.
+
+mod cards;
+mod customers;
+mod page;
+mod session;
+mod text;
+
+use super::auth::Auth;
+use super::refusal::read_failure;
+use crate::domain::{Country, Language};
+use crate::http::extract::field;
+use crate::service::desk::Desk;
+use crate::service::sessions::Sessions;
+use crate::tokens::hash_hex;
+use axum::Router;
+use axum::extract::Path;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use std::sync::{Arc, LazyLock};
+
+pub use cards::CardAction;
+use cards::{act_on_card, card_page, confirm_card, search};
+pub use customers::CustomerAction;
+use customers::{act_on_customer, confirm_customer, customer_page};
+pub use session::Session;
+use session::{home, set_language, sign_in, sign_out};
+
+#[derive(Clone)]
+pub struct ConsoleState {
+    pub desk: Desk,
+    pub auth: Arc<Auth>,
+    pub sessions: Sessions,
+    pub country: Country,
+    pub default_language: Language,
+    /// Served over TLS: the cookie is `Secure`.
+    pub secure: bool,
+}
+
+/// The console's routes (under `/console`), for the desk listener.
+pub fn router(state: ConsoleState) -> Router<()> {
+    Router::new()
+        .route("/console", get(home))
+        .route("/console/sign-in", axum::routing::post(sign_in))
+        .route("/console/sign-out", axum::routing::post(sign_out))
+        .route("/console/search", get(search))
+        .route("/console/language/{lang}", get(set_language))
+        .route("/console/assets/{name}", get(asset))
+        .route("/console/cards/{card}", get(card_page))
+        .route(
+            "/console/cards/{card}/{action}",
+            get(confirm_card).post(act_on_card),
+        )
+        .route("/console/customers/{id}", get(customer_page))
+        .route(
+            "/console/customers/{id}/{action}",
+            get(confirm_customer).post(act_on_customer),
+        )
+        .with_state(state)
+}
+
+/// The stylesheet, and its name: its content's hash, so a new release is never served a stale
+/// copy while an unchanged one is cached for good.
+static STYLESHEET: &str = include_str!("../../../../assets/console.css");
+static STYLESHEET_NAME: LazyLock<String> =
+    LazyLock::new(|| format!("console-{}.css", &hash_hex(STYLESHEET)[..12]));
+
+/// What every page answers with besides its body.
+fn html(status: StatusCode, body: maud::Markup) -> Response {
+    let mut response = (status, body.into_string()).into_response();
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(
+            "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+        ),
+    );
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    // Not `no-referrer`: under it a browser sends `Origin: null` with the console's own
+    // forms, and the origin check would refuse them.
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("same-origin"),
+    );
+    response
+}
+
+/// `303 See Other` to a console page, with cookies to set.
+fn redirect(to: &str, cookies: &[String]) -> Response {
+    let mut response = StatusCode::SEE_OTHER.into_response();
+    if let Ok(location) = HeaderValue::try_from(to) {
+        response.headers_mut().insert(header::LOCATION, location);
+    }
+    for cookie in cookies {
+        set_cookie(&mut response, cookie);
+    }
+    response
+}
+
+fn set_cookie(response: &mut Response, cookie: &str) {
+    if let Ok(value) = HeaderValue::try_from(cookie) {
+        response.headers_mut().append(header::SET_COOKIE, value);
+    }
+}
+
+/// A form field that is given and not blank.
+fn given<'a>(form: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    field(form, name).filter(|v| !v.trim().is_empty())
+}
+
+async fn asset(Path(name): Path<String>) -> Response {
+    if name != *STYLESHEET_NAME {
+        return (StatusCode::NOT_FOUND, "").into_response();
+    }
+    let mut response = STYLESHEET.into_response();
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/css; charset=utf-8"),
+    );
+    headers.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("public, max-age=31536000, immutable"),
+    );
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    response
+}
+
+/// The stylesheet's path, for the pages.
+pub fn stylesheet() -> String {
+    format!("/console/assets/{}", *STYLESHEET_NAME)
+}
+
+/// A page for an infrastructure failure: the API's message for it, in the page's language.
+fn failure(session: &Session, e: &crate::service::Failure) -> Response {
+    let error = read_failure(e);
+    html(
+        error.status(),
+        page::refused(session, &error.message(session.lang)),
+    )
+}
