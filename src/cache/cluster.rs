@@ -19,6 +19,7 @@ use redis::{
     Value,
 };
 
+use super::node::{client_for, shows_down, tcp_addr};
 use super::topology::ClusterSpec;
 
 /// Attempts per command: the first, and one per redirect or lost node.
@@ -81,8 +82,8 @@ impl ClusterConn {
     fn client(&self, addr: &str) -> RedisResult<redis::Client> {
         let (host, port) = split_addr(addr)?;
         let spec = &self.inner.spec;
-        super::topology::client_for(
-            super::topology::tcp_addr(&host, port, spec.tls),
+        client_for(
+            tcp_addr(&host, port, spec.tls),
             (spec.username.as_deref(), spec.password.as_deref()),
             self.inner.certificates.as_ref(),
         )
@@ -213,7 +214,7 @@ impl ClusterConn {
         let mut conn = self.connection(addr).await?;
         let answer = conn.req_packed_command(cmd).await;
         if let Err(e) = &answer
-            && super::redis::shows_down(e)
+            && shows_down(e)
         {
             self.forget(addr);
         }
@@ -277,7 +278,7 @@ impl ClusterConn {
                     }
                     last = error;
                 }
-                Err(e) if super::redis::shows_down(&e) => {
+                Err(e) if shows_down(&e) => {
                     self.forget(&addr);
                     if e.is_timeout() {
                         // The map may be stale (a node hung or gone): read it again in the

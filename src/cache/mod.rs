@@ -4,6 +4,8 @@
 //! [`redis`] writes them with a version guard, reads them back, and lists keys.
 
 mod cluster;
+mod connection;
+mod node;
 pub mod projection;
 pub mod redis;
 pub mod refill;

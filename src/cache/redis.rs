@@ -15,7 +15,9 @@ use redis::{AsyncCommands, Script};
 
 use super::HashWrite;
 use super::cluster::ClusterConn;
-use super::topology::{CacheConn, ClusterSpec, SentinelConn, SentinelSpec, Topology};
+use super::connection::{CacheConn, SentinelConn};
+use super::node::shows_down;
+use super::topology::{ClusterSpec, SentinelSpec, Topology};
 use crate::breaker::Breaker;
 
 /// Version-guarded writes of one or more keys. ARGV[1] is the mode; then, for each key in
@@ -138,11 +140,6 @@ impl CacheError {
             Self::Redis { source, .. } => shows_down(source),
         }
     }
-}
-
-/// A failure that means Redis is not there (or hung), not a refused command.
-pub(super) fn shows_down(e: &redis::RedisError) -> bool {
-    e.is_timeout() || e.is_io_error() || e.is_connection_refusal() || e.is_connection_dropped()
 }
 
 /// What a version-guarded write did.
