@@ -123,9 +123,7 @@ fn path_tree(text: &str) -> (Vec<Vec<String>>, &str) {
             paths.push(head.iter().cloned().chain(item).collect());
         }
         // Skip what a path does not name (`as alias`, `self`, `*`).
-        let skip = after
-            .find(|c: char| c == ',' || c == '}')
-            .unwrap_or(after.len());
+        let skip = after.find([',', '}']).unwrap_or(after.len());
         rest = &after[skip..];
     }
 }

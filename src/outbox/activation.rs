@@ -6,8 +6,22 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::effect::{DeliveryError, Kind, Targets};
+use crate::store::NoticeRows;
 
 pub struct AlcsActivation;
+
+impl AlcsActivation {
+    /// The subject of a card's notices: what the desk finds them by.
+    pub fn subject_of(card_number: &str) -> String {
+        format!("card:{card_number}")
+    }
+
+    /// Where the desk finds a card's notices in the outbox.
+    pub const ROWS: NoticeRows = NoticeRows {
+        kind: Self::NAME,
+        subject: Self::subject_of,
+    };
+}
 
 impl Kind for AlcsActivation {
     const NAME: &'static str = "alcs_activation";
@@ -23,7 +37,7 @@ impl Kind for AlcsActivation {
     type Payload = ActivationNotice;
 
     fn subject(notice: &ActivationNotice) -> String {
-        format!("card:{}", notice.card_number)
+        Self::subject_of(notice.card_number.as_str())
     }
 
     async fn deliver(notice: &ActivationNotice, targets: &Targets) -> Result<(), DeliveryError> {

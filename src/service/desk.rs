@@ -13,9 +13,13 @@ use crate::domain::{
     Actor, Applied, CardCommand, CardNumber, CustomerCommand, CustomerId, DeskUser,
     ExpectedVersion, LockNote, LockReason, PhoneNumber, Refusal, Replacement,
 };
+use crate::outbox::AlcsActivation;
 use crate::store::{
-    DeskCard, DeskCustomer, DeskStore, HistoryEntry, HistoryOf, Outcome, StoreError,
+    DeskCard, DeskCustomer, DeskStore, HistoryEntry, HistoryOf, NoticeRows, Outcome, StoreError,
 };
+
+/// Where a card's ALCS notices are: the outbox says.
+const NOTICES: NoticeRows = AlcsActivation::ROWS;
 
 #[derive(Clone)]
 pub struct Desk {
@@ -29,15 +33,15 @@ impl Desk {
     }
 
     pub async fn card(&self, card: &CardNumber) -> Result<Option<DeskCard>, Failure> {
-        Ok(self.store.desk_card(card).await?)
+        Ok(self.store.desk_card(card, NOTICES).await?)
     }
 
     pub async fn cards_by_phone(&self, phone: &PhoneNumber) -> Result<Vec<DeskCard>, Failure> {
-        Ok(self.store.cards_by_phone(phone).await?)
+        Ok(self.store.cards_by_phone(phone, NOTICES).await?)
     }
 
     pub async fn customer(&self, id: &CustomerId) -> Result<Option<DeskCustomer>, Failure> {
-        Ok(self.store.desk_customer(id).await?)
+        Ok(self.store.desk_customer(id, NOTICES).await?)
     }
 
     /// A page of a trail, newest first; `None` when the card or customer does not exist.
@@ -54,8 +58,8 @@ impl Desk {
         // Every card and customer has an entry from its creation, but a trail may be paged to
         // its end: an empty page is only "not found" when there is no such card or customer.
         let exists = match of {
-            HistoryOf::Card(card) => self.store.desk_card(card).await?.is_some(),
-            HistoryOf::Customer(id) => self.store.desk_customer(id).await?.is_some(),
+            HistoryOf::Card(card) => self.store.desk_card(card, NOTICES).await?.is_some(),
+            HistoryOf::Customer(id) => self.store.desk_customer(id, NOTICES).await?.is_some(),
         };
         Ok(exists.then_some(entries))
     }
@@ -164,7 +168,7 @@ impl Desk {
             let (store, card, actor) = (store.clone(), card.clone(), actor.clone());
             async move {
                 let result = store
-                    .retry_notice(&card, &actor, Utc::now(), &policy)
+                    .retry_notice((&card, NOTICES), &actor, Utc::now(), &policy)
                     .await?;
                 Ok(Outcome::without_effects(result))
             }

@@ -21,8 +21,14 @@ use crate::domain::{
     CustomerSnapshot, CustomerStatus, Gender, Lock, PhoneNumber, Refusal, Replacement, Wallet,
 };
 
-/// The outbox kind of ALCS activation notices (`outbox::AlcsActivation::NAME`).
-const NOTICE_KIND: &str = "alcs_activation";
+/// Where a card's ALCS notices are in the outbox: their kind, and the subject that names the
+/// card. The outbox spells both; the desk's caller passes them in.
+#[derive(Debug, Clone, Copy)]
+pub struct NoticeRows {
+    pub kind: &'static str,
+    /// The subject of a card's notices, from its number.
+    pub subject: fn(&str) -> String,
+}
 
 /// A customer as the desk sees it: never the PIN HMAC.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -141,18 +147,30 @@ pub trait DeskStore: Send + Sync + 'static {
     /// Puts `card`'s dead (or never sent) ALCS notices back in the queue; the number queued.
     async fn retry_notice(
         &self,
-        card: &CardNumber,
+        (card, notices): (&CardNumber, NoticeRows),
         actor: &Actor,
         at: DateTime<Utc>,
         recorder: &dyn Recorder,
     ) -> Result<Result<u64, Refusal>, StoreError>;
 
-    async fn desk_card(&self, card: &CardNumber) -> Result<Option<DeskCard>, StoreError>;
+    async fn desk_card(
+        &self,
+        card: &CardNumber,
+        notices: NoticeRows,
+    ) -> Result<Option<DeskCard>, StoreError>;
 
     /// The cards of every customer with this phone number.
-    async fn cards_by_phone(&self, phone: &PhoneNumber) -> Result<Vec<DeskCard>, StoreError>;
+    async fn cards_by_phone(
+        &self,
+        phone: &PhoneNumber,
+        notices: NoticeRows,
+    ) -> Result<Vec<DeskCard>, StoreError>;
 
-    async fn desk_customer(&self, id: &CustomerId) -> Result<Option<DeskCustomer>, StoreError>;
+    async fn desk_customer(
+        &self,
+        id: &CustomerId,
+        notices: NoticeRows,
+    ) -> Result<Option<DeskCustomer>, StoreError>;
 
     /// Up to `limit` entries of a trail, newest first, older than the entry `before` if given.
     async fn history(
@@ -195,24 +213,33 @@ impl DeskStore for SqlStore {
 
     async fn retry_notice(
         &self,
-        card: &CardNumber,
+        (card, notices): (&CardNumber, NoticeRows),
         actor: &Actor,
         at: DateTime<Utc>,
         recorder: &dyn Recorder,
     ) -> Result<Result<u64, Refusal>, StoreError> {
         let mut tx = self.db().begin().await?;
-        let step = retry_notice(&mut tx.conn(), card, actor, at, recorder).await;
+        let step = retry_notice(&mut tx.conn(), (card, notices), actor, at, recorder).await;
         end(tx, step).await
     }
 
-    async fn desk_card(&self, card: &CardNumber) -> Result<Option<DeskCard>, StoreError> {
+    async fn desk_card(
+        &self,
+        card: &CardNumber,
+        notices: NoticeRows,
+    ) -> Result<Option<DeskCard>, StoreError> {
         let mut tx = self.db().begin_read().await?;
-        let found = desk_cards(&mut tx.conn(), "c.card_number = $1", card.as_str()).await?;
+        let found =
+            desk_cards(&mut tx.conn(), notices, "c.card_number = $1", card.as_str()).await?;
         tx.end().await?;
         Ok(found.into_iter().next())
     }
 
-    async fn cards_by_phone(&self, phone: &PhoneNumber) -> Result<Vec<DeskCard>, StoreError> {
+    async fn cards_by_phone(
+        &self,
+        phone: &PhoneNumber,
+        notices: NoticeRows,
+    ) -> Result<Vec<DeskCard>, StoreError> {
         let mut tx = self.db().begin_read().await?;
         // The first 100 customers of the number by the index, then their cards: the listing
         // stops early however many customers gave the number (a shop's own number typed at the
@@ -220,6 +247,7 @@ impl DeskStore for SqlStore {
         // cards are among them.
         let found = desk_cards(
             &mut tx.conn(),
+            notices,
             "u.id in (select id from customers where phone_number = $1 order by id limit 100)",
             phone.as_str(),
         )
@@ -228,9 +256,13 @@ impl DeskStore for SqlStore {
         Ok(found)
     }
 
-    async fn desk_customer(&self, id: &CustomerId) -> Result<Option<DeskCustomer>, StoreError> {
+    async fn desk_customer(
+        &self,
+        id: &CustomerId,
+        notices: NoticeRows,
+    ) -> Result<Option<DeskCustomer>, StoreError> {
         let mut tx = self.db().begin_read().await?;
-        let cards = desk_cards(&mut tx.conn(), "u.id = $1", &id.to_string()).await?;
+        let cards = desk_cards(&mut tx.conn(), notices, "u.id = $1", &id.to_string()).await?;
         tx.end().await?;
         // Every customer has a card: none found is no such customer.
         let Some(customer) = cards.first().map(|card| card.customer.clone()) else {
@@ -291,25 +323,37 @@ impl DeskStore for Guarded {
 
     async fn retry_notice(
         &self,
-        card: &CardNumber,
+        of: (&CardNumber, NoticeRows),
         actor: &Actor,
         at: DateTime<Utc>,
         recorder: &dyn Recorder,
     ) -> Result<Result<u64, Refusal>, StoreError> {
-        self.call(self.inner().retry_notice(card, actor, at, recorder))
+        self.call(self.inner().retry_notice(of, actor, at, recorder))
             .await
     }
 
-    async fn desk_card(&self, card: &CardNumber) -> Result<Option<DeskCard>, StoreError> {
-        self.call(self.inner().desk_card(card)).await
+    async fn desk_card(
+        &self,
+        card: &CardNumber,
+        notices: NoticeRows,
+    ) -> Result<Option<DeskCard>, StoreError> {
+        self.call(self.inner().desk_card(card, notices)).await
     }
 
-    async fn cards_by_phone(&self, phone: &PhoneNumber) -> Result<Vec<DeskCard>, StoreError> {
-        self.call(self.inner().cards_by_phone(phone)).await
+    async fn cards_by_phone(
+        &self,
+        phone: &PhoneNumber,
+        notices: NoticeRows,
+    ) -> Result<Vec<DeskCard>, StoreError> {
+        self.call(self.inner().cards_by_phone(phone, notices)).await
     }
 
-    async fn desk_customer(&self, id: &CustomerId) -> Result<Option<DeskCustomer>, StoreError> {
-        self.call(self.inner().desk_customer(id)).await
+    async fn desk_customer(
+        &self,
+        id: &CustomerId,
+        notices: NoticeRows,
+    ) -> Result<Option<DeskCustomer>, StoreError> {
+        self.call(self.inner().desk_customer(id, notices)).await
     }
 
     async fn history(
@@ -521,7 +565,7 @@ async fn forget(tx: &mut Conn<'_>, id: &CustomerId) -> Result<(), StoreError> {
 
 async fn retry_notice(
     tx: &mut Conn<'_>,
-    card: &CardNumber,
+    (card, notices): (&CardNumber, NoticeRows),
     actor: &Actor,
     at: DateTime<Utc>,
     recorder: &dyn Recorder,
@@ -535,8 +579,8 @@ async fn retry_notice(
     )
     .bind(OutboxStatus::Pending.as_str())
     .bind(at)
-    .bind(NOTICE_KIND)
-    .bind(format!("card:{card}"))
+    .bind(notices.kind)
+    .bind((notices.subject)(card.as_str()))
     .bind(OutboxStatus::Dead.as_str())
     .bind(OutboxStatus::Unsent.as_str())
     .execute(tx)
@@ -585,6 +629,7 @@ struct DeskCardRow {
 /// `customers u`, one placeholder) selects, in card number order.
 async fn desk_cards(
     conn: &mut Conn<'_>,
+    notice_rows: NoticeRows,
     filter: &'static str,
     key: &str,
 ) -> Result<Vec<DeskCard>, StoreError> {
@@ -643,8 +688,8 @@ async fn desk_cards(
                    and not exists (select 1 from outbox n
                                    where n.subject = o.subject and n.kind = $1 and n.id > o.id)"
             ))
-            .bind(NOTICE_KIND),
-            |s, n| s.bind(format!("card:{n}")),
+            .bind(notice_rows.kind),
+            |s, n| s.bind((notice_rows.subject)(n)),
         )
         .fetch_all(conn)
         .await
@@ -675,7 +720,7 @@ async fn desk_cards(
     for row in found {
         let number = rows::card_number(&row.card_number)?;
         let wallets = rows::wallets(wallets_of.remove(&row.card_number).unwrap_or_default())?;
-        let notice = notice_of.remove(&format!("card:{number}"));
+        let notice = notice_of.remove(&(notice_rows.subject)(number.as_str()));
         let last_change = change_of.remove(&row.card_number);
         cards.push(DeskCard {
             status: rows::status(&row.card_status)?,

@@ -37,7 +37,8 @@ use crate::domain::{
 
 pub use db::check_postgres_url;
 pub use desk::{
-    DeskCard, DeskCustomer, DeskCustomerHead, DeskStore, HistoryEntry, HistoryOf, NoticeState,
+    DeskCard, DeskCustomer, DeskCustomerHead, DeskStore, HistoryEntry, HistoryOf, NoticeRows,
+    NoticeState,
 };
 pub use guard::Guarded;
 pub use ops::{Batch, Known, Position, SqlStore};
