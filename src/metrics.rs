@@ -1,5 +1,5 @@
-//! Prometheus metrics. Code records through the `metrics` facade (a no-op until a recorder is
-//! installed); the admin listener installs the Prometheus recorder and renders it at `/metrics`.
+//! Prometheus metrics. Code records through the `metrics` facade (a no-op until a policy is
+//! installed); the admin listener installs the Prometheus policy and renders it at `/metrics`.
 //!
 //! No label ever carries a card number, phone number or customer id: labels are route
 //! templates, methods, statuses, `MessageCode`s, operation and effect kinds, and outcomes.
@@ -143,8 +143,8 @@ pub fn record_process() {
     process_collector().collect();
 }
 
-/// The process's Prometheus recorder, installed on first call. There is one per process: the
-/// `metrics` facade has one global recorder (tests that start several apps in one process share
+/// The process's Prometheus policy, installed on first call. There is one per process: the
+/// `metrics` facade has one global policy (tests that start several apps in one process share
 /// it, and their counters add up).
 pub fn handle() -> Option<&'static PrometheusHandle> {
     static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
@@ -170,7 +170,7 @@ pub fn handle() -> Option<&'static PrometheusHandle> {
                     Some(handle)
                 }
                 Err(e) => {
-                    tracing::warn!(error = %e, "metrics are not recorded: the recorder could not be installed");
+                    tracing::warn!(error = %e, "metrics are not recorded: the policy could not be installed");
                     None
                 }
             }

@@ -1,5 +1,5 @@
 //! What each write records besides its rows: the audit account and the side effects. The
-//! store runs the transaction and asks this policy (its [`Recorder`]) what to write with it.
+//! store runs the transaction and asks this policy (its [`WritePolicy`]) what to write with it.
 
 use chrono::{DateTime, Utc};
 
@@ -10,7 +10,7 @@ use crate::domain::{
 };
 use crate::outbox::{ActivationNotice, Effect, Hashes};
 use crate::store::{
-    AttemptLimit, Audit, NewEffect, OutboxStatus, Record, Recorder, Write, WriteKind,
+    AttemptLimit, Audit, Consequences, NewEffect, OutboxStatus, Write, WriteKind, WritePolicy,
 };
 
 /// The audit operations besides the commands' own names ([`CardCommand::name`]).
@@ -34,8 +34,8 @@ pub struct Policy {
     pub alcs_notices: bool,
 }
 
-impl Recorder for Policy {
-    fn needs_records(&self, write: &Write<'_>) -> bool {
+impl WritePolicy for Policy {
+    fn needs_cards(&self, write: &Write<'_>) -> bool {
         self.cache
             && !matches!(
                 write.kind,
@@ -43,11 +43,11 @@ impl Recorder for Policy {
             )
     }
 
-    fn record(&self, write: &Write<'_>, records: &[CardRecord]) -> Record {
+    fn consequences(&self, write: &Write<'_>, cards: &[CardRecord]) -> Consequences {
         // Every changed card's hash, its PIN index entry, and their customer's, once each.
         let mut hashes: Vec<HashWrite> = Vec::new();
-        for record in records {
-            for hash in record.hashes() {
+        for card in cards {
+            for hash in card.hashes() {
                 if !hashes
                     .iter()
                     .any(|h| h.key == hash.key && h.member == hash.member)
@@ -123,7 +123,7 @@ impl Recorder for Policy {
                 details: serde_json::json!({ "NoticesQueued": queued }).to_string(),
             }],
         };
-        Record {
+        Consequences {
             audit,
             effects: self.new_effects(effects, write.at),
         }

@@ -1,7 +1,7 @@
 //! What the service desk needs of the store, beside [`super::Store`]: its look-ups and history,
 //! and its writes that are not a command on one card (a replacement, a command on a customer,
 //! a retried ALCS notice). The writes are transaction scripts like `script.rs`'s, ended the
-//! same way, recording their audit entries and outbox rows through the same [`Recorder`].
+//! same way, recording their audit entries and outbox rows through the same [`WritePolicy`].
 
 use std::collections::HashMap;
 
@@ -15,7 +15,7 @@ use super::script::{
     Application, NewCard, Step, insert_card, lock_card, record_write, refused, update_card,
 };
 use super::sql::{Conn, Time, placeholders, sql};
-use super::{Context, Guarded, OutboxStatus, Outcome, Recorder, StoreError, Write, WriteKind};
+use super::{Context, Guarded, OutboxStatus, Outcome, StoreError, Write, WriteKind, WritePolicy};
 use crate::domain::{
     Actor, Applied, CardNumber, CardStatus, CustomerCard, CustomerCommand, CustomerId,
     CustomerSnapshot, CustomerStatus, Gender, Lock, PhoneNumber, Refusal, Replacement, Wallet,
@@ -130,7 +130,7 @@ pub trait DeskStore: Send + Sync + 'static {
         replacement: &Replacement,
         actor: &Actor,
         at: DateTime<Utc>,
-        recorder: &dyn Recorder,
+        policy: &dyn WritePolicy,
     ) -> Result<Outcome<Result<Applied, Refusal>>, StoreError>;
 
     /// Loads the customer and its cards under a write lock, lets the domain decide, and writes
@@ -141,7 +141,7 @@ pub trait DeskStore: Send + Sync + 'static {
         command: &CustomerCommand,
         actor: &Actor,
         at: DateTime<Utc>,
-        recorder: &dyn Recorder,
+        policy: &dyn WritePolicy,
     ) -> Result<Outcome<Result<Applied, Refusal>>, StoreError>;
 
     /// Puts `card`'s dead (or never sent) ALCS notices back in the queue; the number queued.
@@ -150,7 +150,7 @@ pub trait DeskStore: Send + Sync + 'static {
         (card, notices): (&CardNumber, NoticeRows),
         actor: &Actor,
         at: DateTime<Utc>,
-        recorder: &dyn Recorder,
+        policy: &dyn WritePolicy,
     ) -> Result<Result<u64, Refusal>, StoreError>;
 
     async fn desk_card(
@@ -189,10 +189,10 @@ impl DeskStore for SqlStore {
         replacement: &Replacement,
         actor: &Actor,
         at: DateTime<Utc>,
-        recorder: &dyn Recorder,
+        policy: &dyn WritePolicy,
     ) -> Result<Outcome<Result<Applied, Refusal>>, StoreError> {
         let mut tx = self.db().begin().await?;
-        let step = replace(&mut tx.conn(), card, replacement, actor, at, recorder).await;
+        let step = replace(&mut tx.conn(), card, replacement, actor, at, policy).await;
         let (result, effects) = end(tx, step).await?;
         Ok(Outcome { result, effects })
     }
@@ -203,10 +203,10 @@ impl DeskStore for SqlStore {
         command: &CustomerCommand,
         actor: &Actor,
         at: DateTime<Utc>,
-        recorder: &dyn Recorder,
+        policy: &dyn WritePolicy,
     ) -> Result<Outcome<Result<Applied, Refusal>>, StoreError> {
         let mut tx = self.db().begin().await?;
-        let step = apply_to_customer(&mut tx.conn(), customer, command, actor, at, recorder).await;
+        let step = apply_to_customer(&mut tx.conn(), customer, command, actor, at, policy).await;
         let (result, effects) = end(tx, step).await?;
         Ok(Outcome { result, effects })
     }
@@ -216,10 +216,10 @@ impl DeskStore for SqlStore {
         (card, notices): (&CardNumber, NoticeRows),
         actor: &Actor,
         at: DateTime<Utc>,
-        recorder: &dyn Recorder,
+        policy: &dyn WritePolicy,
     ) -> Result<Result<u64, Refusal>, StoreError> {
         let mut tx = self.db().begin().await?;
-        let step = retry_notice(&mut tx.conn(), (card, notices), actor, at, recorder).await;
+        let step = retry_notice(&mut tx.conn(), (card, notices), actor, at, policy).await;
         end(tx, step).await
     }
 
@@ -300,9 +300,9 @@ impl DeskStore for Guarded {
         replacement: &Replacement,
         actor: &Actor,
         at: DateTime<Utc>,
-        recorder: &dyn Recorder,
+        policy: &dyn WritePolicy,
     ) -> Result<Outcome<Result<Applied, Refusal>>, StoreError> {
-        self.call(self.inner().replace(card, replacement, actor, at, recorder))
+        self.call(self.inner().replace(card, replacement, actor, at, policy))
             .await
     }
 
@@ -312,11 +312,11 @@ impl DeskStore for Guarded {
         command: &CustomerCommand,
         actor: &Actor,
         at: DateTime<Utc>,
-        recorder: &dyn Recorder,
+        policy: &dyn WritePolicy,
     ) -> Result<Outcome<Result<Applied, Refusal>>, StoreError> {
         self.call(
             self.inner()
-                .apply_to_customer(customer, command, actor, at, recorder),
+                .apply_to_customer(customer, command, actor, at, policy),
         )
         .await
     }
@@ -326,9 +326,9 @@ impl DeskStore for Guarded {
         of: (&CardNumber, NoticeRows),
         actor: &Actor,
         at: DateTime<Utc>,
-        recorder: &dyn Recorder,
+        policy: &dyn WritePolicy,
     ) -> Result<Result<u64, Refusal>, StoreError> {
-        self.call(self.inner().retry_notice(of, actor, at, recorder))
+        self.call(self.inner().retry_notice(of, actor, at, policy))
             .await
     }
 
@@ -375,7 +375,7 @@ async fn replace(
     replacement: &Replacement,
     actor: &Actor,
     at: DateTime<Utc>,
-    recorder: &dyn Recorder,
+    policy: &dyn WritePolicy,
 ) -> Result<Step<Application>, StoreError> {
     let Some(row) = lock_card(tx, old).await? else {
         return refused(Refusal::CardNotFound);
@@ -420,7 +420,7 @@ async fn replace(
             plan: &plan,
         },
     };
-    let effects = record_write(tx, &write, recorder).await?;
+    let effects = record_write(tx, &write, policy).await?;
     Ok(Step::Commit((Ok(Applied::Changed), effects)))
 }
 
@@ -460,7 +460,7 @@ async fn apply_to_customer(
     command: &CustomerCommand,
     actor: &Actor,
     at: DateTime<Utc>,
-    recorder: &dyn Recorder,
+    policy: &dyn WritePolicy,
 ) -> Result<Step<Application>, StoreError> {
     // Cards, then their customer, as a command on one card locks them.
     let rows: Vec<CustomerCardRow> = sql(
@@ -537,7 +537,7 @@ async fn apply_to_customer(
             change: &change,
         },
     };
-    let effects = record_write(tx, &write, recorder).await?;
+    let effects = record_write(tx, &write, policy).await?;
     Ok(Step::Commit((Ok(Applied::Changed), effects)))
 }
 
@@ -568,7 +568,7 @@ async fn retry_notice(
     (card, notices): (&CardNumber, NoticeRows),
     actor: &Actor,
     at: DateTime<Utc>,
-    recorder: &dyn Recorder,
+    policy: &dyn WritePolicy,
 ) -> Result<Step<Result<u64, Refusal>>, StoreError> {
     let Some(row) = lock_card(tx, card).await? else {
         return Ok(Step::Discard(Err(Refusal::CardNotFound)));
@@ -595,7 +595,7 @@ async fn retry_notice(
         actor,
         kind: WriteKind::NoticeRetried { card, queued },
     };
-    record_write(tx, &write, recorder).await?;
+    record_write(tx, &write, policy).await?;
     Ok(Step::Commit(Ok(queued)))
 }
 

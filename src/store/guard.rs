@@ -15,7 +15,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
-use super::{AuditEntry, Outcome, PoolState, Recorder, RowCounts, SqlStore, Store, StoreError};
+use super::{AuditEntry, Outcome, PoolState, RowCounts, SqlStore, Store, StoreError, WritePolicy};
 use crate::breaker::Breaker;
 use crate::domain::{
     Actor, Applied, CardCommand, CardNumber, CardView, Identity, Refusal, Registered, Registration,
@@ -132,9 +132,9 @@ impl Store for Guarded {
         registration: &Registration,
         identity: Option<&Identity>,
         at: DateTime<Utc>,
-        recorder: &dyn Recorder,
+        policy: &dyn WritePolicy,
     ) -> Result<Outcome<Registered>, StoreError> {
-        self.call(self.inner.register(registration, identity, at, recorder))
+        self.call(self.inner.register(registration, identity, at, policy))
             .await
     }
 
@@ -144,9 +144,9 @@ impl Store for Guarded {
         command: &CardCommand,
         actor: &Actor,
         at: DateTime<Utc>,
-        recorder: &dyn Recorder,
+        policy: &dyn WritePolicy,
     ) -> Result<Outcome<Result<Applied, Refusal>>, StoreError> {
-        self.call(self.inner.apply(card, command, actor, at, recorder))
+        self.call(self.inner.apply(card, command, actor, at, policy))
             .await
     }
 

@@ -8,7 +8,7 @@
 //! migrations.
 //!
 //! The store decides nothing of what a write means: the domain decides the change, and the
-//! caller's [`Recorder`] what it records besides (the audit account, the side effects). The
+//! caller's [`WritePolicy`] what it records besides (the audit account, the side effects). The
 //! store writes them in the same transaction.
 
 pub(crate) mod db;
@@ -112,7 +112,7 @@ impl AttemptLimit {
     }
 }
 
-/// A write, as the [`Recorder`] is told of it inside its transaction.
+/// A write, as the [`WritePolicy`] is told of it inside its transaction.
 #[derive(Debug)]
 pub struct Write<'a> {
     pub customer: CustomerId,
@@ -161,7 +161,7 @@ pub enum WriteKind<'a> {
 }
 
 impl WriteKind<'_> {
-    /// The cards whose records the recorder is given (when it asks): those the write changed.
+    /// The cards whose records the policy is given (when it asks): those the write changed.
     fn cards(&self) -> Vec<&CardNumber> {
         match self {
             Self::Registered { card, .. }
@@ -179,20 +179,20 @@ impl WriteKind<'_> {
     }
 }
 
-/// What the application records with a write, in the same transaction. The store runs the
-/// transaction; what a write means besides its rows is the caller's policy.
-pub trait Recorder: Send + Sync {
-    /// Whether [`Recorder::record`] needs the cards as the write leaves them.
-    fn needs_records(&self, write: &Write<'_>) -> bool;
+/// What a write means besides its rows, decided by the application: its consequences (audit
+/// entries, side effects), kept in the same transaction. The store runs the transaction.
+pub trait WritePolicy: Send + Sync {
+    /// Whether [`WritePolicy::consequences`] needs the cards as the write leaves them.
+    fn needs_cards(&self, write: &Write<'_>) -> bool;
 
-    /// The audit account and side effects of `write`; `records` are the cards it changed (and
+    /// The audit account and side effects of `write`; `cards` are the cards it changed (and
     /// their customer) as it leaves them, when asked for.
-    fn record(&self, write: &Write<'_>, records: &[CardRecord]) -> Record;
+    fn consequences(&self, write: &Write<'_>, cards: &[CardRecord]) -> Consequences;
 }
 
 /// The audit entries and the outbox rows of one write.
 #[derive(Debug)]
-pub struct Record {
+pub struct Consequences {
     pub audit: Vec<Audit>,
     pub effects: Vec<NewEffect>,
 }
@@ -530,18 +530,18 @@ fn classify(context: &'static str, e: sqlx::Error) -> StoreError {
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
     /// Stores a new customer, its card (`WaitingForActivation`) and wallets, with what
-    /// `recorder` records, atomically; or recognizes a replay or a conflict by the card
+    /// `policy` records, atomically; or recognizes a replay or a conflict by the card
     /// number's unique key.
     async fn register(
         &self,
         registration: &Registration,
         identity: Option<&Identity>,
         at: DateTime<Utc>,
-        recorder: &dyn Recorder,
+        policy: &dyn WritePolicy,
     ) -> Result<Outcome<Registered>, StoreError>;
 
     /// Loads the card and its customer under a write lock, lets the domain decide, and writes
-    /// the change with what `recorder` records — all in one transaction. A refusal is a
+    /// the change with what `policy` records — all in one transaction. A refusal is a
     /// result, not an error (a failed activation is even committed: it counts).
     async fn apply(
         &self,
@@ -549,7 +549,7 @@ pub trait Store: Send + Sync + 'static {
         command: &CardCommand,
         actor: &Actor,
         at: DateTime<Utc>,
-        recorder: &dyn Recorder,
+        policy: &dyn WritePolicy,
     ) -> Result<Outcome<Result<Applied, Refusal>>, StoreError>;
 
     async fn card(&self, card: &CardNumber) -> Result<Option<CardView>, StoreError>;

@@ -11,7 +11,8 @@ use super::rows::{self, CACHE_COLUMNS, CardViewRow, WALLET_COLUMNS};
 use super::script::{self, Step};
 use super::sql::{placeholders, sql};
 use super::{
-    AuditEntry, Context, Outcome, PoolState, Recorder, RowCounts, Store, StoreError, StoreOptions,
+    AuditEntry, Context, Outcome, PoolState, RowCounts, Store, StoreError, StoreOptions,
+    WritePolicy,
 };
 use crate::domain::{
     Actor, Applied, CardCommand, CardNumber, CardRecord, CardView, Identity, Refusal, Registered,
@@ -282,10 +283,10 @@ impl Store for SqlStore {
         registration: &Registration,
         identity: Option<&Identity>,
         at: DateTime<Utc>,
-        recorder: &dyn Recorder,
+        policy: &dyn WritePolicy,
     ) -> Result<Outcome<Registered>, StoreError> {
         let mut tx = self.db.begin().await?;
-        let step = script::register(&mut tx.conn(), registration, identity, at, recorder).await;
+        let step = script::register(&mut tx.conn(), registration, identity, at, policy).await;
         let (result, effects) = end(tx, step).await?;
         Ok(Outcome { result, effects })
     }
@@ -296,11 +297,11 @@ impl Store for SqlStore {
         command: &CardCommand,
         actor: &Actor,
         at: DateTime<Utc>,
-        recorder: &dyn Recorder,
+        policy: &dyn WritePolicy,
     ) -> Result<Outcome<Result<Applied, Refusal>>, StoreError> {
         let limit = self.options.activation_limit;
         let mut tx = self.db.begin().await?;
-        let step = script::apply(&mut tx.conn(), card, command, actor, at, limit, recorder).await;
+        let step = script::apply(&mut tx.conn(), card, command, actor, at, limit, policy).await;
         let (result, effects) = end(tx, step).await?;
         Ok(Outcome { result, effects })
     }

@@ -11,7 +11,9 @@ use super::rows::{
     self, CACHE_COLUMNS, CacheRow, SNAPSHOT_COLUMNS, SnapshotRow, WALLET_COLUMNS, WalletRow,
 };
 use super::sql::{Conn, Time, sql};
-use super::{AttemptLimit, Context, OutboxRow, Record, Recorder, StoreError, Write, WriteKind};
+use super::{
+    AttemptLimit, Consequences, Context, OutboxRow, StoreError, Write, WriteKind, WritePolicy,
+};
 use crate::domain::{
     Actor, Applied, CardCommand, CardNumber, CardRecord, CardStatus, CustomerId, CustomerStatus,
     Identity, LockChange, PhoneNumber, PinHmac, Refusal, Registered, Registration, RuleError,
@@ -34,7 +36,7 @@ pub(super) async fn register(
     reg: &Registration,
     identity: Option<&Identity>,
     at: DateTime<Utc>,
-    recorder: &dyn Recorder,
+    policy: &dyn WritePolicy,
 ) -> Result<Step<Registering>, StoreError> {
     let customer = CustomerId::generate();
     // Stored with the card, and compared with the stored one when the number is taken.
@@ -90,12 +92,12 @@ pub(super) async fn register(
         },
     };
     // What was written is known: no need to read it back.
-    let records: Vec<CardRecord> = if recorder.needs_records(&write) {
+    let records: Vec<CardRecord> = if policy.needs_cards(&write) {
         vec![CardRecord::registered(reg, customer)]
     } else {
         Vec::new()
     };
-    let effects = keep(tx, &write, recorder.record(&write, &records)).await?;
+    let effects = keep(tx, &write, policy.consequences(&write, &records)).await?;
     Ok(Step::Commit((Registered::Created(customer), effects)))
 }
 
@@ -214,7 +216,7 @@ pub(super) async fn apply(
     actor: &Actor,
     at: DateTime<Utc>,
     limit: AttemptLimit,
-    recorder: &dyn Recorder,
+    policy: &dyn WritePolicy,
 ) -> Result<Step<Application>, StoreError> {
     let Some(row) = lock_card(tx, card).await? else {
         return refused(Refusal::CardNotFound);
@@ -253,7 +255,7 @@ pub(super) async fn apply(
                     limit,
                 },
             };
-            keep(tx, &write, recorder.record(&write, &[])).await?;
+            keep(tx, &write, policy.consequences(&write, &[])).await?;
             let refusal = Refusal::Rule(RuleError::IncorrectPhoneNumber);
             return Ok(Step::Commit((Err(refusal), Vec::new())));
         }
@@ -286,7 +288,7 @@ pub(super) async fn apply(
             change: &change,
         },
     };
-    let effects = record_write(tx, &write, recorder).await?;
+    let effects = record_write(tx, &write, policy).await?;
     Ok(Step::Commit((Ok(Applied::Changed), effects)))
 }
 
@@ -339,20 +341,20 @@ pub(super) async fn update_card(
     Ok(())
 }
 
-/// Writes the audit entries and outbox rows of `write`, giving the recorder the changed cards
+/// Writes the audit entries and outbox rows of `write`, giving the policy the changed cards
 /// as the write leaves them when it asks for them.
 pub(super) async fn record_write(
     tx: &mut Conn<'_>,
     write: &Write<'_>,
-    recorder: &dyn Recorder,
+    policy: &dyn WritePolicy,
 ) -> Result<Vec<OutboxRow>, StoreError> {
     let mut records = Vec::new();
-    if recorder.needs_records(write) {
+    if policy.needs_cards(write) {
         for card in write.kind.cards() {
             records.push(record(tx, card).await?);
         }
     }
-    keep(tx, write, recorder.record(write, &records)).await
+    keep(tx, write, policy.consequences(write, &records)).await
 }
 
 /// Records a failed activation of `card`, forgetting its failures that left the window.
@@ -377,13 +379,13 @@ async fn record_activation_failure(
     Ok(())
 }
 
-/// Writes a write's audit entries and outbox rows; returns the rows the recorder asked back.
+/// Writes a write's audit entries and outbox rows; returns the rows the policy asked back.
 async fn keep(
     tx: &mut Conn<'_>,
     write: &Write<'_>,
-    record: Record,
+    consequences: Consequences,
 ) -> Result<Vec<OutboxRow>, StoreError> {
-    for audit in &record.audit {
+    for audit in &consequences.audit {
         sql(
             "insert into audit_log (occurred_at, operation, card_number, customer_id, identity,
                                     details, actor)
@@ -400,7 +402,7 @@ async fn keep(
         .await
         .context("write the audit record")?;
     }
-    let effects = record.effects;
+    let effects = consequences.effects;
     if effects.is_empty() {
         return Ok(Vec::new());
     }

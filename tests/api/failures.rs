@@ -15,7 +15,7 @@ use cps::outbox::OutboxQueue;
 use cps::outbox::worker::Deliverer;
 use cps::service::{Policy, Service};
 use cps::store::{
-    AuditEntry, OutboxCount, OutboxRow, Outcome, Recorder, RowCounts, Store, StoreError,
+    AuditEntry, OutboxCount, OutboxRow, Outcome, RowCounts, Store, StoreError, WritePolicy,
 };
 use reqwest::Method;
 use serde_json::json;
@@ -64,7 +64,7 @@ impl Store for FailingStore {
         _: &Registration,
         _: Option<&Identity>,
         _: DateTime<Utc>,
-        _: &dyn Recorder,
+        _: &dyn WritePolicy,
     ) -> Result<Outcome<Registered>, StoreError> {
         self.fail().await
     }
@@ -75,7 +75,7 @@ impl Store for FailingStore {
         _: &CardCommand,
         _: &cps::domain::Actor,
         _: DateTime<Utc>,
-        _: &dyn Recorder,
+        _: &dyn WritePolicy,
     ) -> Result<Outcome<Result<Applied, Refusal>>, StoreError> {
         self.fail().await
     }
