@@ -13,7 +13,7 @@ use crate::cache::sync::{self, Drift, Rebuild, SyncError};
 use crate::cache::{CacheError, RedisCache};
 use crate::config::Config;
 use crate::outbox::OutboxQueue;
-use crate::store::{Guarded, StoreError};
+use crate::store::{SqlStore, StoreError};
 
 /// Why a command failed, and so its exit code.
 #[derive(Debug, thiserror::Error)]
@@ -73,7 +73,7 @@ impl From<SyncError> for CommandError {
 
 type Outcome = Result<ExitCode, CommandError>;
 
-async fn open_store(config: &Config) -> Result<Arc<Guarded>, CommandError> {
+async fn open_store(config: &Config) -> Result<Arc<SqlStore>, CommandError> {
     Ok(crate::store::connect(&config.database.url, &config.database.store).await?)
 }
 
@@ -87,7 +87,7 @@ pub async fn migrate(config: &Config) -> Outcome {
     Ok(ExitCode::SUCCESS)
 }
 
-async fn open_cache(config: &Config) -> Result<(Arc<Guarded>, RedisCache), CommandError> {
+async fn open_cache(config: &Config) -> Result<(Arc<SqlStore>, RedisCache), CommandError> {
     let redis = config.redis.as_ref().ok_or_else(|| {
         CommandError::Usage("no cache is configured: set --redis-url / CPS_REDIS_URL".to_owned())
     })?;

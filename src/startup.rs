@@ -16,7 +16,7 @@ use crate::outbox::CacheBacklog;
 use crate::outbox::alcs::{AlcsClient, AlcsSetupError};
 use crate::outbox::worker::{self, Deliverer, WorkerConfig};
 use crate::service::Service;
-use crate::store::Guarded;
+use crate::store::SqlStore;
 
 /// The service desk's listener, its routes, TLS (without client certificates: desk users
 /// authenticate with tokens), and its users, reloaded on SIGHUP.
@@ -58,7 +58,7 @@ pub struct Application {
 }
 
 /// The database and the cache a configuration names, opened (and the database migrated).
-pub async fn open(config: &Config) -> anyhow::Result<(Arc<Guarded>, Option<RedisCache>)> {
+pub async fn open(config: &Config) -> anyhow::Result<(Arc<SqlStore>, Option<RedisCache>)> {
     let store = crate::store::connect(&config.database.url, &config.database.store)
         .await
         .context("cannot open the database")?;

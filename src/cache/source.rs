@@ -3,7 +3,7 @@
 
 use async_trait::async_trait;
 
-use crate::store::{Batch, Guarded, Known, Position, SqlStore, StoreError};
+use crate::store::{Batch, Known, Position, SqlStore, StoreError};
 
 #[async_trait]
 pub trait CacheSource: Send + Sync + 'static {
@@ -51,33 +51,5 @@ impl CacheSource for SqlStore {
 
     async fn database_id(&self) -> Result<String, StoreError> {
         SqlStore::database_id(self).await
-    }
-}
-
-/// Behind the database's circuit breaker, like the store's own operations.
-#[async_trait]
-impl CacheSource for Guarded {
-    async fn records(&self, after: Option<&Position>, limit: i64) -> Result<Batch, StoreError> {
-        self.call(self.inner().records(after, limit)).await
-    }
-
-    async fn known_cards(&self, numbers: &[String]) -> Result<Vec<Known>, StoreError> {
-        self.call(self.inner().known_cards(numbers)).await
-    }
-
-    async fn known_customers(&self, ids: &[String]) -> Result<Vec<String>, StoreError> {
-        self.call(self.inner().known_customers(ids)).await
-    }
-
-    async fn count_cards(&self) -> Result<i64, StoreError> {
-        self.call(self.inner().count_cards()).await
-    }
-
-    async fn count_customers(&self) -> Result<i64, StoreError> {
-        self.call(self.inner().count_customers()).await
-    }
-
-    async fn database_id(&self) -> Result<String, StoreError> {
-        self.call(self.inner().database_id()).await
     }
 }

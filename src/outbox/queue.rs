@@ -8,7 +8,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use crate::store::sql::{Statement, Value, placeholders, sql};
-use crate::store::{Guarded, OutboxCount, OutboxRow, OutboxStatus, SqlStore, StoreError};
+use crate::store::{OutboxCount, OutboxRow, OutboxStatus, SqlStore, StoreError};
 
 /// The outbox as the worker, the cache refill and `cps outbox` use it. Safe to use from several
 /// instances at once: claims skip rows another instance holds.
@@ -201,53 +201,5 @@ impl OutboxQueue for SqlStore {
         .bind(kind)
         .bind(OutboxStatus::Pending.as_str());
         self.db().execute(&expedite, "make outbox rows due").await
-    }
-}
-
-/// Behind the database's circuit breaker, like the store's own operations.
-#[async_trait]
-impl OutboxQueue for Guarded {
-    async fn claim_effects(
-        &self,
-        now: DateTime<Utc>,
-        lease: Duration,
-        limit: i64,
-    ) -> Result<Vec<OutboxRow>, StoreError> {
-        self.call(self.inner().claim_effects(now, lease, limit))
-            .await
-    }
-
-    async fn effects_done(&self, remove: &[i64], keep: &[i64]) -> Result<(), StoreError> {
-        self.call(self.inner().effects_done(remove, keep)).await
-    }
-
-    async fn effect_dead(&self, id: i64, error: &str) -> Result<(), StoreError> {
-        self.call(self.inner().effect_dead(id, error)).await
-    }
-
-    async fn release_effects(&self, ids: &[i64]) -> Result<(), StoreError> {
-        self.call(self.inner().release_effects(ids)).await
-    }
-
-    async fn outbox_summary(&self) -> Result<Vec<OutboxCount>, StoreError> {
-        self.call(self.inner().outbox_summary()).await
-    }
-
-    async fn retry_dead(&self) -> Result<u64, StoreError> {
-        self.call(self.inner().retry_dead()).await
-    }
-
-    async fn effect_failed(
-        &self,
-        id: i64,
-        retry_at: DateTime<Utc>,
-        error: &str,
-    ) -> Result<(), StoreError> {
-        self.call(self.inner().effect_failed(id, retry_at, error))
-            .await
-    }
-
-    async fn expedite(&self, kind: &str, at: DateTime<Utc>) -> Result<u64, StoreError> {
-        self.call(self.inner().expedite(kind, at)).await
     }
 }

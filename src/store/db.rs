@@ -12,6 +12,7 @@
 //! `group.rs`). Reads use their own pool and see the last commit. `synchronous = FULL`: a
 //! commit is fsync'd before the API answers.
 
+use std::future::Future;
 use std::str::FromStr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -24,6 +25,7 @@ use sqlx::sqlite::{
 use sqlx::{Connection, Postgres, Sqlite, Transaction};
 
 use super::group::{WriteTx, Writer};
+use super::guard::{Guard, Probe};
 use super::sql::{Conn, FromEither, Statement};
 use super::{Context, StoreError, StoreOptions};
 
@@ -71,6 +73,18 @@ pub fn check_postgres_url(url: &str) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+/// Whether a new connection opens, apart from any pool, to a server that takes writes.
+async fn opens_writable(connect: &PgConnectOptions) -> bool {
+    match PgConnection::connect_with(connect).await {
+        Ok(mut conn) => {
+            let ok = writable(&mut conn).await.unwrap_or(false);
+            let _ = conn.close().await;
+            ok
+        }
+        Err(_) => false,
+    }
 }
 
 /// Whether the server takes writes: not a standby (`pg_is_in_recovery()`) and not fenced with
@@ -181,7 +195,7 @@ impl ReadOnlySeen {
             .max(1)
     }
 
-    fn mark(&self) {
+    pub(crate) fn mark(&self) {
         self.at_ms.store(self.now_ms(), Ordering::Release);
     }
 
@@ -194,9 +208,11 @@ impl ReadOnlySeen {
 pub(crate) enum Db {
     Postgres {
         pool: PgPool,
-        /// For reachability probes, apart from the pool (boxed: it is large, and rarely used).
-        connect: Box<PgConnectOptions>,
-        read_only: Arc<ReadOnlySeen>,
+        /// For reachability probes, apart from the pool (shared with the guard's probe).
+        connect: Arc<PgConnectOptions>,
+        /// The circuit breaker every acquisition passes (a file cannot be down: SQLite has
+        /// none).
+        guard: Arc<Guard>,
     },
     Sqlite {
         writer: Writer,
@@ -292,10 +308,16 @@ impl Db {
             user = connect.get_username(),
             "database: PostgreSQL"
         );
+        let connect = Arc::new(connect);
+        let probed = connect.clone();
+        let probe: Probe = Arc::new(move || {
+            let connect = probed.clone();
+            Box::pin(async move { opens_writable(&connect).await })
+        });
         Ok(Self::Postgres {
             pool,
-            connect: Box::new(connect),
-            read_only,
+            connect,
+            guard: Guard::new(probe, read_only),
         })
     }
 
@@ -340,17 +362,49 @@ impl Db {
         })
     }
 
+    /// Runs `work` unless the database is known to be unreachable, and looks at its failure
+    /// (see [`Guard`]).
+    async fn guarded<T>(
+        &self,
+        work: impl Future<Output = Result<T, StoreError>>,
+    ) -> Result<T, StoreError> {
+        let Self::Postgres { guard, .. } = self else {
+            return work.await;
+        };
+        guard.admit()?;
+        let result = work.await;
+        if let Err(e) = &result {
+            guard.observe(e);
+        }
+        result
+    }
+
+    /// Looks at the failure of work done on a connection this gave out (a transaction's
+    /// statements, its commit): it may show the server unreachable or read-only.
+    pub(crate) fn observe(&self, e: &StoreError) {
+        if let Self::Postgres { guard, .. } = self {
+            guard.observe(e);
+        }
+    }
+
     pub(crate) async fn begin(&self) -> Result<Tx, StoreError> {
-        Ok(match self {
-            Self::Postgres { pool, .. } => {
-                Tx::Postgres(pool.begin().await.context("begin a transaction")?)
-            }
-            Self::Sqlite { writer, .. } => Tx::Sqlite(writer.begin().await?),
+        self.guarded(async {
+            Ok(match self {
+                Self::Postgres { pool, .. } => {
+                    Tx::Postgres(pool.begin().await.context("begin a transaction")?)
+                }
+                Self::Sqlite { writer, .. } => Tx::Sqlite(writer.begin().await?),
+            })
         })
+        .await
     }
 
     /// A read of one snapshot (PostgreSQL: repeatable read; SQLite: a WAL read transaction).
     pub(crate) async fn begin_read(&self) -> Result<ReadTx, StoreError> {
+        self.guarded(self.begin_read_unguarded()).await
+    }
+
+    async fn begin_read_unguarded(&self) -> Result<ReadTx, StoreError> {
         Ok(match self {
             Self::Postgres { pool, .. } => {
                 let mut tx = pool.begin().await.context("begin a read")?;
@@ -368,6 +422,15 @@ impl Db {
 
     /// Runs one writing statement on its own; returns the rows it changed.
     pub(crate) async fn execute(
+        &self,
+        statement: &Statement,
+        context: &'static str,
+    ) -> Result<u64, StoreError> {
+        self.guarded(self.execute_unguarded(statement, context))
+            .await
+    }
+
+    async fn execute_unguarded(
         &self,
         statement: &Statement,
         context: &'static str,
@@ -398,6 +461,15 @@ impl Db {
         statement: &Statement,
         context: &'static str,
     ) -> Result<Vec<T>, StoreError> {
+        self.guarded(self.write_all_unguarded(statement, context))
+            .await
+    }
+
+    async fn write_all_unguarded<T: FromEither>(
+        &self,
+        statement: &Statement,
+        context: &'static str,
+    ) -> Result<Vec<T>, StoreError> {
         match self {
             Self::Postgres { pool, .. } => {
                 let mut conn = pool.acquire().await.context(context)?;
@@ -421,6 +493,15 @@ impl Db {
         statement: &Statement,
         context: &'static str,
     ) -> Result<Vec<T>, StoreError> {
+        self.guarded(self.read_all_unguarded(statement, context))
+            .await
+    }
+
+    async fn read_all_unguarded<T: FromEither>(
+        &self,
+        statement: &Statement,
+        context: &'static str,
+    ) -> Result<Vec<T>, StoreError> {
         let rows = match self {
             Self::Postgres { pool, .. } => {
                 let mut conn = pool.acquire().await.context(context)?;
@@ -438,24 +519,9 @@ impl Db {
     /// timeout cannot tell "down" from "busy"), to a server that takes writes. SQLite is a
     /// file: it always can.
     pub(crate) async fn reachable(&self) -> bool {
-        let Self::Postgres { connect, .. } = self else {
-            return true;
-        };
-        match PgConnection::connect_with(connect).await {
-            Ok(mut conn) => {
-                let ok = writable(&mut conn).await.unwrap_or(false);
-                let _ = conn.close().await;
-                ok
-            }
-            Err(_) => false,
-        }
-    }
-
-    /// A connection reported the server read-only: pooled connections are checked before use
-    /// for a while (see [`READ_ONLY_SUSPECT`]).
-    pub(crate) fn read_only_seen(&self) {
-        if let Self::Postgres { read_only, .. } = self {
-            read_only.mark();
+        match self {
+            Self::Postgres { connect, .. } => opens_writable(connect).await,
+            Self::Sqlite { .. } => true,
         }
     }
 }

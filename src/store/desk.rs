@@ -15,7 +15,7 @@ use super::script::{
     Application, NewCard, Step, insert_card, lock_card, record_write, refused, update_card,
 };
 use super::sql::{Conn, Time, placeholders, sql};
-use super::{Context, Guarded, OutboxStatus, Outcome, StoreError, Write, WriteKind, WritePolicy};
+use super::{Context, OutboxStatus, Outcome, StoreError, Write, WriteKind, WritePolicy};
 use crate::domain::{
     Actor, Applied, CardNumber, CardStatus, CustomerCard, CustomerCommand, CustomerId,
     CustomerSnapshot, CustomerStatus, Gender, Lock, PhoneNumber, Refusal, Replacement, Wallet,
@@ -193,7 +193,7 @@ impl DeskStore for SqlStore {
     ) -> Result<Outcome<Result<Applied, Refusal>>, StoreError> {
         let mut tx = self.db().begin().await?;
         let step = replace(&mut tx.conn(), card, replacement, actor, at, policy).await;
-        let (result, effects) = end(tx, step).await?;
+        let (result, effects) = end(self.db(), tx, step).await?;
         Ok(Outcome { result, effects })
     }
 
@@ -207,7 +207,7 @@ impl DeskStore for SqlStore {
     ) -> Result<Outcome<Result<Applied, Refusal>>, StoreError> {
         let mut tx = self.db().begin().await?;
         let step = apply_to_customer(&mut tx.conn(), customer, command, actor, at, policy).await;
-        let (result, effects) = end(tx, step).await?;
+        let (result, effects) = end(self.db(), tx, step).await?;
         Ok(Outcome { result, effects })
     }
 
@@ -220,7 +220,7 @@ impl DeskStore for SqlStore {
     ) -> Result<Result<u64, Refusal>, StoreError> {
         let mut tx = self.db().begin().await?;
         let step = retry_notice(&mut tx.conn(), (card, notices), actor, at, policy).await;
-        end(tx, step).await
+        end(self.db(), tx, step).await
     }
 
     async fn desk_card(
@@ -289,80 +289,6 @@ impl DeskStore for SqlStore {
         .bind(before.unwrap_or(i64::MAX))
         .bind(limit);
         self.db().read_all(&trail, "read the history").await
-    }
-}
-
-#[async_trait]
-impl DeskStore for Guarded {
-    async fn replace(
-        &self,
-        card: &CardNumber,
-        replacement: &Replacement,
-        actor: &Actor,
-        at: DateTime<Utc>,
-        policy: &dyn WritePolicy,
-    ) -> Result<Outcome<Result<Applied, Refusal>>, StoreError> {
-        self.call(self.inner().replace(card, replacement, actor, at, policy))
-            .await
-    }
-
-    async fn apply_to_customer(
-        &self,
-        customer: &CustomerId,
-        command: &CustomerCommand,
-        actor: &Actor,
-        at: DateTime<Utc>,
-        policy: &dyn WritePolicy,
-    ) -> Result<Outcome<Result<Applied, Refusal>>, StoreError> {
-        self.call(
-            self.inner()
-                .apply_to_customer(customer, command, actor, at, policy),
-        )
-        .await
-    }
-
-    async fn retry_notice(
-        &self,
-        of: (&CardNumber, NoticeRows),
-        actor: &Actor,
-        at: DateTime<Utc>,
-        policy: &dyn WritePolicy,
-    ) -> Result<Result<u64, Refusal>, StoreError> {
-        self.call(self.inner().retry_notice(of, actor, at, policy))
-            .await
-    }
-
-    async fn desk_card(
-        &self,
-        card: &CardNumber,
-        notices: NoticeRows,
-    ) -> Result<Option<DeskCard>, StoreError> {
-        self.call(self.inner().desk_card(card, notices)).await
-    }
-
-    async fn cards_by_phone(
-        &self,
-        phone: &PhoneNumber,
-        notices: NoticeRows,
-    ) -> Result<Vec<DeskCard>, StoreError> {
-        self.call(self.inner().cards_by_phone(phone, notices)).await
-    }
-
-    async fn desk_customer(
-        &self,
-        id: &CustomerId,
-        notices: NoticeRows,
-    ) -> Result<Option<DeskCustomer>, StoreError> {
-        self.call(self.inner().desk_customer(id, notices)).await
-    }
-
-    async fn history(
-        &self,
-        of: &HistoryOf,
-        before: Option<i64>,
-        limit: i64,
-    ) -> Result<Vec<HistoryEntry>, StoreError> {
-        self.call(self.inner().history(of, before, limit)).await
     }
 }
 

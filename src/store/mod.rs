@@ -40,7 +40,6 @@ pub use desk::{
     DeskCard, DeskCustomer, DeskCustomerHead, DeskStore, HistoryEntry, HistoryOf, NoticeRows,
     NoticeState,
 };
-pub use guard::Guarded;
 pub use ops::{Batch, Known, Position, SqlStore};
 pub use prune::{Prunable, Prune};
 pub use sessions::{SessionStore, StoredSession};
@@ -595,15 +594,13 @@ pub trait Store: Send + Sync + 'static {
 /// Opens (and migrates) the database a URL names: `sqlite:` or `postgres:`/`postgresql:`. The
 /// one value serves every capability: the card store ([`Store`]), the outbox queue and the
 /// cache source (their traits live beside their users).
-pub async fn connect(url: &str, options: &StoreOptions) -> Result<Arc<Guarded>, StoreError> {
+pub async fn connect(url: &str, options: &StoreOptions) -> Result<Arc<SqlStore>, StoreError> {
     if url.starts_with("sqlite:") {
-        // A file is not down: no breaker.
         let store = SqlStore::new(db::Db::sqlite(url, options).await?, options);
-        Ok(Arc::new(Guarded::unguarded(Arc::new(store))))
+        Ok(Arc::new(store))
     } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
-        // A server can be down; then fail fast rather than let every request wait the timeout.
         let store = SqlStore::new(db::Db::postgres(url, options).await?, options);
-        Ok(Arc::new(Guarded::new(Arc::new(store))))
+        Ok(Arc::new(store))
     } else {
         Err(StoreError::failed(
             "connect",

@@ -79,11 +79,6 @@ impl SqlStore {
             .ok_or_else(|| StoreError::failed("read the database id", "no database id"))
     }
 
-    /// See [`Db::read_only_seen`].
-    pub(crate) fn read_only_seen(&self) {
-        self.db.read_only_seen();
-    }
-
     /// The database, for the capabilities written beside their users (the outbox queue).
     pub(crate) fn db(&self) -> &Db {
         &self.db
@@ -256,8 +251,22 @@ impl SqlStore {
     }
 }
 
-/// Ends a write's transaction as its script said, and returns the answer.
-pub(super) async fn end<T>(tx: Tx, step: Result<Step<T>, StoreError>) -> Result<T, StoreError> {
+/// Ends a write's transaction as its script said, and returns the answer. A failure (the
+/// script's, or the commit's) is shown to the database's breaker: a write refused by a read-only
+/// server shows only here.
+pub(super) async fn end<T>(
+    db: &Db,
+    tx: Tx,
+    step: Result<Step<T>, StoreError>,
+) -> Result<T, StoreError> {
+    let result = finish(tx, step).await;
+    if let Err(e) = &result {
+        db.observe(e);
+    }
+    result
+}
+
+async fn finish<T>(tx: Tx, step: Result<Step<T>, StoreError>) -> Result<T, StoreError> {
     match step {
         Ok(Step::Commit(answer)) => {
             tx.commit("commit the change").await?;
@@ -287,7 +296,7 @@ impl Store for SqlStore {
     ) -> Result<Outcome<Registered>, StoreError> {
         let mut tx = self.db.begin().await?;
         let step = script::register(&mut tx.conn(), registration, identity, at, policy).await;
-        let (result, effects) = end(tx, step).await?;
+        let (result, effects) = end(&self.db, tx, step).await?;
         Ok(Outcome { result, effects })
     }
 
@@ -302,7 +311,7 @@ impl Store for SqlStore {
         let limit = self.options.activation_limit;
         let mut tx = self.db.begin().await?;
         let step = script::apply(&mut tx.conn(), card, command, actor, at, limit, policy).await;
-        let (result, effects) = end(tx, step).await?;
+        let (result, effects) = end(&self.db, tx, step).await?;
         Ok(Outcome { result, effects })
     }
 

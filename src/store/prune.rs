@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 
 use super::ops::SqlStore;
 use super::sql::sql;
-use super::{Guarded, OutboxStatus, StoreError};
+use super::{OutboxStatus, StoreError};
 
 /// What the pruning job deletes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -89,17 +89,5 @@ impl Prune for SqlStore {
             _ => statement,
         };
         self.db().execute(&statement, "prune old rows").await
-    }
-}
-
-#[async_trait]
-impl Prune for Guarded {
-    async fn prune(
-        &self,
-        what: Prunable,
-        before: DateTime<Utc>,
-        limit: i64,
-    ) -> Result<u64, StoreError> {
-        self.call(self.inner().prune(what, before, limit)).await
     }
 }

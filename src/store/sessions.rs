@@ -5,9 +5,9 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
+use super::StoreError;
 use super::ops::SqlStore;
 use super::sql::{Time, sql};
-use super::{Guarded, StoreError};
 
 /// A session as stored.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
@@ -94,30 +94,5 @@ impl SessionStore for SqlStore {
         let close = sql("delete from desk_sessions where id_hash = $1").bind(id_hash);
         self.db().execute(&close, "end a console session").await?;
         Ok(())
-    }
-}
-
-#[async_trait]
-impl SessionStore for Guarded {
-    async fn open_session(
-        &self,
-        id_hash: &str,
-        session: &StoredSession,
-        idle_since: DateTime<Utc>,
-    ) -> Result<(), StoreError> {
-        self.call(self.inner().open_session(id_hash, session, idle_since))
-            .await
-    }
-
-    async fn session(&self, id_hash: &str) -> Result<Option<StoredSession>, StoreError> {
-        self.call(self.inner().session(id_hash)).await
-    }
-
-    async fn touch_session(&self, id_hash: &str, at: DateTime<Utc>) -> Result<(), StoreError> {
-        self.call(self.inner().touch_session(id_hash, at)).await
-    }
-
-    async fn close_session(&self, id_hash: &str) -> Result<(), StoreError> {
-        self.call(self.inner().close_session(id_hash)).await
     }
 }

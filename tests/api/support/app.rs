@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use cps::config::{Config, Settings};
 use cps::startup::Application;
-use cps::store::Guarded;
+use cps::store::SqlStore;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
@@ -23,7 +23,7 @@ pub struct TestApp {
     /// The Redis URL and key prefix, when the app has a cache.
     pub redis: Option<(String, String)>,
     /// The app's database, opened by the test as the app opens it: what peeks read.
-    pub(super) store: tokio::sync::OnceCell<Arc<Guarded>>,
+    pub(super) store: tokio::sync::OnceCell<Arc<SqlStore>>,
     _db: Option<TestDb>,
     _prefix: Option<TestPrefix>,
 }

@@ -5,14 +5,14 @@ use std::sync::Arc;
 
 use cps::domain::CardNumber;
 use cps::outbox::OutboxQueue;
-use cps::store::{Guarded, Store, StoreOptions};
+use cps::store::{SqlStore, Store, StoreOptions};
 use serde_json::Value;
 
 use super::app::TestApp;
 
 impl TestApp {
     /// The app's database, opened as the app opens it (never created: it must exist).
-    pub async fn store(&self) -> &Arc<Guarded> {
+    pub async fn store(&self) -> &Arc<SqlStore> {
         self.store
             .get_or_init(|| async {
                 let options = StoreOptions {
