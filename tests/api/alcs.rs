@@ -2,13 +2,9 @@
 //! once, with an idempotency key, retried with backoff, dead-lettered when it keeps failing.
 //! A real HTTP server stands in for ALCS: it records every call and can be told to fail.
 
-use std::collections::VecDeque;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
-use axum::routing::post;
 use serde_json::{Value, json};
 
 use super::support::*;
@@ -21,128 +17,78 @@ pub struct Call {
     pub at: Instant,
 }
 
-#[derive(Default)]
-struct Recorder {
-    calls: Mutex<Vec<Call>>,
-    /// Statuses to answer next, in order; 200 when empty.
-    plan: Mutex<VecDeque<u16>>,
-    /// How long to take over each answer.
-    delay: Mutex<Duration>,
-    /// `Retry-After` sent with every answer that is not a success.
-    retry_after: Mutex<Option<String>>,
-}
+/// ALCS's notice path; the card number in place of `{card-number}`.
+const ACTIVATION: &str = "/alcs/loyalty/v1/loyalty-cards/{card-number}/activation";
 
-/// The stand-in for ALCS.
-pub struct FakeAlcs {
-    pub port: u16,
-    recorder: Arc<Recorder>,
-    task: tokio::task::JoinHandle<()>,
-}
-
-async fn activation(
-    State(rec): State<Arc<Recorder>>,
-    Path(card): Path<String>,
-    headers: HeaderMap,
-    body: String,
-) -> axum::response::Response {
-    use axum::response::IntoResponse as _;
-    rec.calls.lock().unwrap().push(Call {
-        card,
-        key: headers
-            .get("idempotency-key")
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned),
-        body: serde_json::from_str(&body).unwrap_or(Value::Null),
-        at: Instant::now(),
-    });
-    let status = rec.plan.lock().unwrap().pop_front().unwrap_or(200);
-    let delay = *rec.delay.lock().unwrap();
-    tokio::time::sleep(delay).await;
-    let status = StatusCode::from_u16(status).unwrap();
-    let retry_after = rec.retry_after.lock().unwrap().clone();
-    match retry_after.filter(|_| !status.is_success()) {
-        Some(after) => (status, [("retry-after", after)]).into_response(),
-        None => status.into_response(),
-    }
-}
-
-fn router(recorder: Arc<Recorder>) -> axum::Router {
-    axum::Router::new()
-        .route(
-            "/alcs/loyalty/v1/loyalty-cards/{card}/activation",
-            post(activation),
-        )
-        .with_state(recorder)
-}
+/// The stand-in for ALCS: the shared fake receiver, its requests read as activation notices.
+pub struct FakeAlcs(FakeReceiver);
 
 impl FakeAlcs {
     pub async fn start() -> Self {
-        Self::start_on(0).await
+        Self(FakeReceiver::start().await)
     }
 
     /// On a given port, e.g. one the service was told about while nothing listened there.
     pub async fn start_on(port: u16) -> Self {
-        let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
-            .await
-            .expect("bind the fake ALCS");
-        let port = listener.local_addr().unwrap().port();
-        let recorder = Arc::new(Recorder::default());
-        let app = router(recorder.clone());
-        let task = tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
-        });
-        Self {
-            port,
-            recorder,
-            task,
-        }
+        Self(FakeReceiver::start_on(port).await)
+    }
+
+    /// Over HTTPS with `pki`'s certificate, requiring a client certificate when `mutual`.
+    pub async fn start_https(pki: &Pki, mutual: bool) -> Self {
+        Self(FakeReceiver::start_https(pki, mutual).await)
     }
 
     pub fn url(&self) -> String {
-        url_on(self.port)
+        self.0.url(ACTIVATION)
     }
 
     pub fn answer_next(&self, statuses: &[u16]) {
-        self.recorder.plan.lock().unwrap().extend(statuses);
+        self.0.answer_next(statuses);
     }
 
     /// Sends `Retry-After: value` with every failure from now on.
     pub fn ask_to_retry_after(&self, value: &str) {
-        *self.recorder.retry_after.lock().unwrap() = Some(value.to_owned());
+        self.0.ask_to_retry_after(value);
     }
 
     pub fn answer_after(&self, delay: Duration) {
-        *self.recorder.delay.lock().unwrap() = delay;
+        self.0.answer_after(delay);
     }
 
     pub fn calls(&self) -> Vec<Call> {
-        self.recorder.calls.lock().unwrap().clone()
+        self.0.received().iter().map(notice).collect()
     }
 
     /// Waits (bounded) until at least `n` calls arrived, then a little longer to catch extras.
     pub async fn wait_for(&self, n: usize, within: Duration) -> Vec<Call> {
-        let deadline = Instant::now() + within;
-        while self.calls().len() < n {
-            assert!(
-                Instant::now() < deadline,
-                "expected {n} calls, got {:?}",
-                self.calls()
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        tokio::time::sleep(Duration::from_millis(700)).await;
-        self.calls()
+        self.0
+            .wait_for(n, within)
+            .await
+            .iter()
+            .map(notice)
+            .collect()
     }
 }
 
-impl Drop for FakeAlcs {
-    fn drop(&mut self) {
-        self.task.abort();
+/// A request to the fake ALCS, which must be a notice: a `POST` to the activation path.
+fn notice(r: &Received) -> Call {
+    let (head, tail) = ACTIVATION.split_once("{card-number}").unwrap();
+    let card = r
+        .path
+        .strip_prefix(head)
+        .and_then(|rest| rest.strip_suffix(tail))
+        .unwrap_or_else(|| panic!("not an activation notice: {} {}", r.method, r.path));
+    assert_eq!(r.method, "POST", "{}", r.path);
+    Call {
+        card: card.to_owned(),
+        key: r.header("idempotency-key").map(str::to_owned),
+        body: r.json(),
+        at: r.at,
     }
 }
 
 pub fn url_on(port: u16) -> String {
-    format!("http://127.0.0.1:{port}/alcs/loyalty/v1/loyalty-cards/{{card-number}}/activation")
+    format!("http://127.0.0.1:{port}{ACTIVATION}")
 }
 
 async fn app_notifying(
@@ -445,69 +391,30 @@ async fn a_retry_after_from_alcs_is_waited_out() {
     assert!(waited < Duration::from_secs(6), "retried after {waited:?}");
 }
 
-/// A fake ALCS over HTTPS with `pki`'s server certificate (for `localhost`), requiring a client
-/// certificate signed by `pki`'s CA when `mutual`: its URL template, what it records, its task.
-fn https_alcs(
-    pki: &super::support::Pki,
-    mutual: bool,
-) -> (String, Arc<Recorder>, tokio::task::JoinHandle<()>) {
-    let recorder = Arc::new(Recorder::default());
-    let ca = pki.dir.path().join("ca.pem");
-    let tls = cps::tls::server_config(
-        &pki.dir.path().join("server.pem"),
-        &pki.dir.path().join("server.key"),
-        mutual.then_some(ca.as_path()),
-    )
-    .unwrap();
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let app_router = router(recorder.clone());
-    let server = tokio::spawn(async move {
-        listener.set_nonblocking(true).unwrap();
-        let listener = tokio::net::TcpListener::from_std(listener).unwrap();
-        let (_stop, stop) = tokio::sync::watch::channel(false);
-        let _ = cps::server::serve(
-            listener,
-            Some(tls),
-            app_router,
-            cps::server::Limits::default(),
-            stop,
-        )
-        .await;
-    });
-    let url = format!(
-        "https://localhost:{port}/alcs/loyalty/v1/loyalty-cards/{{card-number}}/activation"
-    );
-    (url, recorder, server)
-}
-
-async fn wait_for_a_call(recorder: &Recorder) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while recorder.calls.lock().unwrap().is_empty() {
-        assert!(Instant::now() < deadline, "no notice over HTTPS");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    assert_eq!(recorder.calls.lock().unwrap()[0].card, CARD);
+async fn wait_for_a_call(alcs: &FakeAlcs) {
+    let calls = alcs.wait_for(1, Duration::from_secs(10)).await;
+    assert_eq!(calls[0].card, CARD, "a notice over HTTPS");
 }
 
 #[tokio::test]
 async fn notices_go_over_https_verified_with_the_configured_ca() {
     let pki = super::support::pki();
-    let (url, recorder, server) = https_alcs(&pki, false);
+    let alcs = FakeAlcs::start_https(&pki, false).await;
+    let url = alcs.url();
     let ca = pki.dir.path().join("ca.pem");
     let Some(app) = app_notifying(&url, |s| s.alcs_ca_file = Some(ca)).await else {
         return;
     };
     app.registered(CARD).await;
     app.activate(CARD, PHONE).await.assert_no_content();
-    wait_for_a_call(&recorder).await;
-    server.abort();
+    wait_for_a_call(&alcs).await;
 }
 
 #[tokio::test]
 async fn an_alcs_that_requires_mutual_tls_is_given_the_client_certificate() {
     let pki = super::support::pki();
-    let (url, recorder, server) = https_alcs(&pki, true);
+    let alcs = FakeAlcs::start_https(&pki, true).await;
+    let url = alcs.url();
     let dir = pki.dir.path().to_owned();
     let Some(app) = app_notifying(&url, |s| {
         s.alcs_ca_file = Some(dir.join("ca.pem"));
@@ -520,7 +427,7 @@ async fn an_alcs_that_requires_mutual_tls_is_given_the_client_certificate() {
     };
     app.registered(CARD).await;
     app.activate(CARD, PHONE).await.assert_no_content();
-    wait_for_a_call(&recorder).await;
+    wait_for_a_call(&alcs).await;
     // Without the certificate the same ALCS refuses the handshake: the notice is not delivered
     // (a failure worth retrying, not a permanent refusal).
     let material =
@@ -533,12 +440,7 @@ async fn an_alcs_that_requires_mutual_tls_is_given_the_client_certificate() {
     let notice = cps::outbox::ActivationNotice::new(&card, "c", chrono::Utc::now());
     let refused = bare.notify(&notice).await.unwrap_err();
     assert!(!refused.permanent, "{refused}");
-    assert_eq!(
-        recorder.calls.lock().unwrap().len(),
-        1,
-        "no second call got through"
-    );
-    server.abort();
+    assert_eq!(alcs.calls().len(), 1, "no second call got through");
 }
 
 // Multi-threaded: the fake ALCS must answer while this thread waits for the process to exit.

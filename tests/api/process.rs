@@ -392,38 +392,18 @@ fn maintenance_commands_list_only_the_settings_they_read() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("--listen / CPS_LISTEN"));
 }
 
-/// With the `otlp` feature, spans reach a collector. The collector here is a stand-in: an HTTP
-/// server that keeps what is posted to `/v1/traces` (OTLP/HTTP, protobuf, where span names
+/// With the `otlp` feature, spans reach a collector. The collector here is the tests' fake
+/// receiver, which keeps what is posted to `/v1/traces` (OTLP/HTTP, protobuf, where span names
 /// travel as plain UTF-8).
 #[cfg(feature = "otlp")]
 // Two threads: the collector keeps answering while the test waits for the process to exit.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn spans_are_exported_to_an_otlp_collector() {
-    use std::sync::{Arc, Mutex};
     let Some((db, _)) = TestApp::resources(Backend::Sqlite).await else {
         return;
     };
-    /// Each post's content type and body.
-    type Posts = Arc<Mutex<Vec<(String, Vec<u8>)>>>;
-    let received: Posts = Arc::default();
-    let kept = received.clone();
-    let collector = axum::Router::new().route(
-        "/v1/traces",
-        axum::routing::post(
-            move |headers: axum::http::HeaderMap, body: axum::body::Bytes| async move {
-                let kind = headers
-                    .get("content-type")
-                    .and_then(|v| v.to_str().ok())
-                    .unwrap_or_default()
-                    .to_owned();
-                kept.lock().unwrap().push((kind, body.to_vec()));
-                axum::http::StatusCode::OK
-            },
-        ),
-    );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let endpoint = format!("http://{}/v1/traces", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, collector).await });
+    let collector = FakeReceiver::start().await;
+    let endpoint = collector.url("/v1/traces");
     let (mut child, _lines, addr) = start(&[
         ("CPS_DATABASE_URL", db.url.as_str()),
         ("CPS_OTLP_ENDPOINT", endpoint.as_str()),
@@ -448,14 +428,12 @@ async fn spans_are_exported_to_an_otlp_collector() {
             .is_some(),
         "the server stops"
     );
-    let received = received.lock().unwrap();
+    let received = collector.received();
     assert!(!received.is_empty(), "no spans reached the collector");
-    let body: Vec<u8> = received.iter().flat_map(|(_, b)| b.clone()).collect();
-    assert!(
-        received
-            .iter()
-            .all(|(kind, _)| kind == "application/x-protobuf")
-    );
+    let body: Vec<u8> = received.iter().flat_map(|r| r.body.clone()).collect();
+    assert!(received.iter().all(|r| r.method == "POST"
+        && r.path == "/v1/traces"
+        && r.header("content-type") == Some("application/x-protobuf")));
     for name in ["request", "register", "transaction", "cps"] {
         assert!(
             body.windows(name.len()).any(|w| w == name.as_bytes()),

@@ -1,6 +1,6 @@
 //! What the tests share: the app under test and its backends, request bodies, peeks at what
 //! it stored, faults to inject, the binary as a process, and TLS material. Each test file
-//! takes what it needs from here (`use super::support::*`).
+//! takes what it needs from here (one fake HTTP receiver stands in for everything the service calls out to) (`use super::support::*`).
 
 #![allow(
     dead_code,
@@ -18,6 +18,7 @@ mod faults;
 mod peek;
 pub(crate) mod pgbouncer;
 mod process;
+mod receiver;
 mod sentinel;
 mod tls;
 
@@ -30,5 +31,6 @@ pub use desk::*;
 pub use faults::*;
 pub use pgbouncer::PgBouncer;
 pub use process::*;
+pub use receiver::*;
 pub use sentinel::*;
 pub use tls::*;
