@@ -20,7 +20,7 @@ mod prune;
 mod rows;
 mod script;
 mod sessions;
-pub(crate) mod sql;
+pub mod sql;
 
 use std::error::Error as StdError;
 use std::sync::Arc;
@@ -275,29 +275,6 @@ pub struct OutboxCount {
 pub struct PoolState {
     pub open: u32,
     pub idle: u32,
-}
-
-/// How many rows the store holds, table by table: to show what a request stored or did not.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, sqlx::FromRow)]
-pub struct RowCounts {
-    pub customers: i64,
-    pub cards: i64,
-    pub wallets: i64,
-    pub audit_entries: i64,
-    pub outbox: i64,
-}
-
-/// One entry of a card's audit trail.
-#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
-pub struct AuditEntry {
-    #[sqlx(try_from = "sql::Time")]
-    pub occurred_at: DateTime<Utc>,
-    pub operation: String,
-    pub customer_id: String,
-    /// The POS identity, as JSON.
-    pub identity: Option<String>,
-    /// What changed, as JSON.
-    pub details: Option<String>,
 }
 
 /// What an operation did, and the outbox rows it recorded that the caller asked back.
@@ -555,12 +532,6 @@ pub trait Store: Send + Sync + 'static {
 
     /// Succeeds when the database answers a query.
     async fn ping(&self) -> Result<(), StoreError>;
-
-    /// Rows per table.
-    async fn count_rows(&self) -> Result<RowCounts, StoreError>;
-
-    /// A card's audit trail, oldest first.
-    async fn audit_trail(&self, card: &CardNumber) -> Result<Vec<AuditEntry>, StoreError>;
 
     /// Commits a small write (this instance's row in `health_probes`): proves that writes reach
     /// the disk, for readiness.

@@ -9,11 +9,8 @@ use chrono::{DateTime, Utc};
 use super::db::{Db, Tx};
 use super::rows::{self, CACHE_COLUMNS, CardViewRow, WALLET_COLUMNS};
 use super::script::{self, Step};
-use super::sql::{placeholders, sql};
-use super::{
-    AuditEntry, Context, Outcome, PoolState, RowCounts, Store, StoreError, StoreOptions,
-    WritePolicy,
-};
+use super::sql::{FromEither, Statement, placeholders, sql};
+use super::{Context, Outcome, PoolState, Store, StoreError, StoreOptions, WritePolicy};
 use crate::domain::{
     Actor, Applied, CardCommand, CardNumber, CardRecord, CardView, Identity, Refusal, Registered,
     Registration,
@@ -77,6 +74,16 @@ impl SqlStore {
             .next()
             .map(|(id,)| id)
             .ok_or_else(|| StoreError::failed("read the database id", "no database id"))
+    }
+
+    /// Any read of what is stored, in PostgreSQL's spelling ([`super::sql`] runs it on either
+    /// database): for what no operation shows, as the tests' peeks at what a request left.
+    pub async fn read<T: FromEither>(
+        &self,
+        statement: &Statement,
+        context: &'static str,
+    ) -> Result<Vec<T>, StoreError> {
+        self.db.read_all(statement, context).await
     }
 
     /// The database, for the capabilities written beside their users (the outbox queue).
@@ -343,29 +350,6 @@ impl Store for SqlStore {
             .read_all::<(i32,)>(&sql("select 1"), "ping the database")
             .await?;
         Ok(())
-    }
-
-    async fn count_rows(&self) -> Result<RowCounts, StoreError> {
-        let counts = sql("select (select count(*) from customers) as customers,
-                    (select count(*) from cards) as cards,
-                    (select count(*) from wallets) as wallets,
-                    (select count(*) from audit_log) as audit_entries,
-                    (select count(*) from outbox) as outbox");
-        let counted: Vec<RowCounts> = self.db.read_all(&counts, "count rows").await?;
-        counted
-            .into_iter()
-            .next()
-            .ok_or_else(|| StoreError::failed("count rows", "no answer"))
-    }
-
-    async fn audit_trail(&self, card: &CardNumber) -> Result<Vec<AuditEntry>, StoreError> {
-        let trail = sql(
-            "select occurred_at, operation, customer_id, identity::text as identity,
-                    details::text as details
-             from audit_log where card_number = $1 order by id",
-        )
-        .bind(card.as_str());
-        self.db.read_all(&trail, "read the audit trail").await
     }
 
     async fn probe_write(&self, instance: &str, at: DateTime<Utc>) -> Result<(), StoreError> {

@@ -34,7 +34,7 @@ pub(crate) enum Conn<'c> {
 
 /// A point in time as both databases store it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub(crate) struct Time(pub DateTime<Utc>);
+pub struct Time(pub DateTime<Utc>);
 
 impl Time {
     /// SQLite's form: fixed width, so that comparing the text compares the times.
@@ -97,7 +97,7 @@ impl<'r> Decode<'r, Sqlite> for Time {
 
 /// A value bound to a statement.
 #[derive(Debug, Clone)]
-pub(crate) enum Value {
+pub enum Value {
     Text(Option<String>),
     Int(i64),
     Bool(bool),
@@ -153,7 +153,7 @@ impl From<DateTime<Utc>> for Value {
 }
 
 /// Rows that decode from either database's row.
-pub(crate) trait FromEither:
+pub trait FromEither:
     for<'r> FromRow<'r, PgRow> + for<'r> FromRow<'r, SqliteRow> + Send + Unpin
 {
 }
@@ -165,13 +165,13 @@ impl<T> FromEither for T where
 
 /// One statement and its values, for either database.
 #[derive(Debug, Clone)]
-pub(crate) struct Statement {
+pub struct Statement {
     text: Cow<'static, str>,
     values: Vec<Value>,
 }
 
 /// A statement in PostgreSQL's spelling (see the module's notes for what SQLite is given).
-pub(crate) fn sql(text: impl Into<Cow<'static, str>>) -> Statement {
+pub fn sql(text: impl Into<Cow<'static, str>>) -> Statement {
     Statement {
         text: text.into(),
         values: Vec::new(),
@@ -180,7 +180,7 @@ pub(crate) fn sql(text: impl Into<Cow<'static, str>>) -> Statement {
 
 impl Statement {
     /// Binds the next placeholder (`$1`, `$2`, … in the order of the calls).
-    pub(crate) fn bind(mut self, value: impl Into<Value>) -> Self {
+    pub fn bind(mut self, value: impl Into<Value>) -> Self {
         self.values.push(value.into());
         self
     }

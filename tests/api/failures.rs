@@ -14,9 +14,7 @@ use cps::http::{AppState, router};
 use cps::outbox::OutboxQueue;
 use cps::outbox::worker::Deliverer;
 use cps::service::{Policy, Service};
-use cps::store::{
-    AuditEntry, OutboxCount, OutboxRow, Outcome, RowCounts, Store, StoreError, WritePolicy,
-};
+use cps::store::{OutboxCount, OutboxRow, Outcome, Store, StoreError, WritePolicy};
 use reqwest::Method;
 use serde_json::json;
 
@@ -85,14 +83,6 @@ impl Store for FailingStore {
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
-        self.fail().await
-    }
-
-    async fn count_rows(&self) -> Result<RowCounts, StoreError> {
-        self.fail().await
-    }
-
-    async fn audit_trail(&self, _: &CardNumber) -> Result<Vec<AuditEntry>, StoreError> {
         self.fail().await
     }
 

@@ -1,11 +1,13 @@
-//! Looking at what the app stored and cached: the database through the app's own store (the
-//! same code on every backend), the cache through Redis, maintenance through the `cps` binary.
+//! Looking at what the app stored and cached: the database through the app's own store and its
+//! SQL dialect (one statement for every backend), the cache through Redis, maintenance through
+//! the `cps` binary.
 
 use std::sync::Arc;
 
 use cps::domain::CardNumber;
 use cps::outbox::OutboxQueue;
-use cps::store::{SqlStore, Store, StoreOptions};
+use cps::store::sql::sql;
+use cps::store::{SqlStore, StoreOptions};
 use serde_json::Value;
 
 use super::app::TestApp;
@@ -40,31 +42,35 @@ impl TestApp {
                 .map(|line| line.count)
                 .sum();
         }
-        let rows = store.count_rows().await.expect("count rows");
-        match table {
-            "customers" => rows.customers,
-            "cards" => rows.cards,
-            "wallets" => rows.wallets,
-            "audit_log" => rows.audit_entries,
-            "outbox" => rows.outbox,
-            other => panic!("unknown table {other}"),
-        }
+        assert!(
+            ["customers", "cards", "wallets", "audit_log", "outbox"].contains(&table),
+            "unknown table {table}"
+        );
+        let counted: Vec<(i64,)> = store
+            .read(&sql(format!("select count(*) from {table}")), "count rows")
+            .await
+            .expect("count rows");
+        counted[0].0
     }
 
     /// The audit trail of a card as (operation, identity, details), oldest first; the JSON
     /// parsed, since PostgreSQL's jsonb does not keep the text as written.
     pub async fn audit(&self, card: &str) -> Vec<(String, Option<Value>, Option<Value>)> {
-        let card = CardNumber::parse(card).expect("a card number");
-        let trail = self
+        let trail = sql(
+            "select operation, identity::text as identity, details::text as details
+             from audit_log where card_number = $1 order by id",
+        )
+        .bind(card);
+        let trail: Vec<(String, Option<String>, Option<String>)> = self
             .store()
             .await
-            .audit_trail(&card)
+            .read(&trail, "read the audit trail")
             .await
             .expect("read the audit trail");
         let parse = |s: Option<String>| s.map(|s| serde_json::from_str(&s).expect("JSON"));
         trail
             .into_iter()
-            .map(|e| (e.operation, parse(e.identity), parse(e.details)))
+            .map(|(operation, identity, details)| (operation, parse(identity), parse(details)))
             .collect()
     }
 
