@@ -27,7 +27,7 @@ use serde_json::json;
 use sqlx::Connection;
 
 mod support;
-use support::{Server, settings};
+use support::{Server, config};
 #[path = "support/private_pg.rs"]
 mod private_pg;
 
@@ -544,11 +544,17 @@ fn serve(url: &str, redis_url: &str, prefix: &str, dir: &std::path::Path) -> (Se
         std::fs::write(dir.join("token"), &added.stdout).expect("the token kept");
     }
     let token = std::fs::read_to_string(dir.join("token")).expect("the token");
-    let mut s = settings(url, Some((redis_url, prefix)));
-    s.cache_check_secs = "1".into();
-    s.support_listen = "127.0.0.1:0".into();
-    s.support_tokens_file = Some(tokens);
-    (Server::start(&s), token.trim().to_owned())
+    let mut c = config(url, Some((redis_url, prefix)));
+    if let Some(cache) = c.cache.as_mut() {
+        cache.check = Some(Duration::from_secs(1));
+    }
+    c.desk = Some(cps::http::desk::DeskSettings {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        tokens_file: tokens,
+        max_auth_failures: 10,
+        sessions: Default::default(),
+    });
+    (Server::start(&c), token.trim().to_owned())
 }
 
 /// `load`'s figures, one line per operation, beside the same operation's on the empty

@@ -18,13 +18,13 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use cps::config::{Config, Settings};
+use cps::config::Config;
 use cps::startup::Application;
 use serde_json::json;
 use sqlx::Connection;
 
 mod support;
-use support::{Server, env_num, settings};
+use support::{Server, config, env_num};
 
 fn body(card: &str) -> serde_json::Value {
     json!({
@@ -246,11 +246,11 @@ const OPERATIONS: [Operation; 4] = [
 
 /// Runs every operation for `run` each, one row each: registrations of fresh cards, then each
 /// later operation on the cards the one before it reached.
-async fn run_backend(name: &str, mut s: Settings, run: Duration, clients: usize) {
+async fn run_backend(name: &str, mut c: Config, run: Duration, clients: usize) {
     if let Ok(bound) = std::env::var("CPS_BENCH_MAX_IN_FLIGHT") {
-        s.max_in_flight = bound;
+        c.http.requests.max_in_flight = bound.parse().expect("CPS_BENCH_MAX_IN_FLIGHT: a number");
     }
-    let server = Server::start(&s);
+    let server = Server::start(&c);
     let base = server.base();
     let http = reqwest::Client::new();
     // The floor: the cheapest request there is (no body, no database), for its CPU per request.
@@ -299,7 +299,7 @@ static LATER: tokio::sync::Mutex<Vec<(String, String)>> = tokio::sync::Mutex::co
 /// `seconds`: what the accepted requests' latency is, and how many were shed (503).
 async fn overload(
     name: &str,
-    mut s: Settings,
+    mut c: Config,
     max_in_flight: &str,
     connections: usize,
     seconds: u64,
@@ -308,9 +308,9 @@ async fn overload(
     let (running, queued) = max_in_flight
         .split_once('+')
         .unwrap_or((max_in_flight, "0"));
-    s.max_in_flight = running.into();
-    s.max_queued = queued.into();
-    let server = Server::start(&s);
+    c.http.requests.max_in_flight = running.parse().expect("a number of requests");
+    c.http.requests.max_queued = queued.parse().expect("a number of requests");
+    let server = Server::start(&c);
     let base = server.base();
     let http = reqwest::Client::builder()
         .pool_max_idle_per_host(connections)
@@ -392,11 +392,7 @@ async fn sqlite_loop(run: Duration) -> Option<f64> {
     let dir = tempfile::tempdir().ok()?;
     let url = format!("sqlite://{}", dir.path().join("loop.db").display());
     // Migrated the way the service does.
-    drop(
-        Application::build(Config::from_settings(&settings(&url, None)).ok()?)
-            .await
-            .ok()?,
-    );
+    drop(Application::build(config(&url, None)).await.ok()?);
     let options = sqlx::sqlite::SqliteConnectOptions::from_str(&url)
         .ok()?
         .journal_mode(sqlx::sqlite::SqliteJournalMode::Wal)
@@ -560,13 +556,7 @@ async fn pgbench(base_url: &str, run: Duration, clients: usize) -> Option<Bounds
         .ok()?;
     let url = format!("{base_url}?options[search_path]={schema}");
     // Migrate the schema the way the service does.
-    let mut s = settings(&url, None);
-    s.listen = "127.0.0.1:0".into();
-    drop(
-        Application::build(Config::from_settings(&s).ok()?)
-            .await
-            .ok()?,
-    );
+    drop(Application::build(config(&url, None)).await.ok()?);
     sqlx::query(&format!(
         "create sequence {schema}.bench_cards start 100000000000"
     ))
@@ -695,7 +685,7 @@ async fn main() {
     let mut sqlite_bound = None;
     if with_sqlite {
         let sqlite = format!("sqlite://{}", dir.path().join("bench.db").display());
-        run_backend("sqlite", settings(&sqlite, None), run, clients).await;
+        run_backend("sqlite", config(&sqlite, None), run, clients).await;
         sqlite_bound = sqlite_loop(run).await;
         match sqlite_bound {
             Some(tx) => println!(
@@ -721,7 +711,7 @@ async fn main() {
                 .expect("a schema");
             let url = format!("{pg}?options[search_path]={schema}");
             let prefix = format!("cps-bench:{schema}:");
-            let s = settings(
+            let s = config(
                 &url,
                 with_redis.then_some((redis.as_str(), prefix.as_str())),
             );
@@ -846,14 +836,7 @@ async fn main() {
     for &bound in bounds.iter().filter(|_| with_sqlite) {
         let dir = tempfile::tempdir().expect("a temporary directory");
         let sqlite = format!("sqlite://{}", dir.path().join("overload.db").display());
-        overload(
-            "sqlite",
-            settings(&sqlite, None),
-            bound,
-            connections,
-            seconds,
-        )
-        .await;
+        overload("sqlite", config(&sqlite, None), bound, connections, seconds).await;
     }
     if pg_up {
         let mut admin = sqlx::PgConnection::connect(&pg).await.expect("PostgreSQL");
@@ -864,14 +847,7 @@ async fn main() {
                 .await
                 .expect("a schema");
             let url = format!("{pg}?options[search_path]={schema}");
-            overload(
-                "postgres",
-                settings(&url, None),
-                bound,
-                connections,
-                seconds,
-            )
-            .await;
+            overload("postgres", config(&url, None), bound, connections, seconds).await;
             let _ = sqlx::query(&format!("drop schema {schema} cascade"))
                 .execute(&mut admin)
                 .await;

@@ -74,13 +74,13 @@ impl From<SyncError> for CommandError {
 type Outcome = Result<ExitCode, CommandError>;
 
 async fn open_store(config: &Config) -> Result<Arc<SqlStore>, CommandError> {
-    Ok(crate::store::connect(&config.database.url, &config.database.store).await?)
+    Ok(crate::store::connect(&config.database.url, &config.database.options).await?)
 }
 
 /// `cps migrate`: creates the database if needed, applies pending migrations (under
 /// PostgreSQL's advisory lock) and exits.
 pub async fn migrate(config: &Config) -> Outcome {
-    let mut options = config.database.store.clone();
+    let mut options = config.database.options.clone();
     options.create = true;
     crate::store::connect(&config.database.url, &options).await?;
     println!("database migrated");
@@ -88,7 +88,7 @@ pub async fn migrate(config: &Config) -> Outcome {
 }
 
 async fn open_cache(config: &Config) -> Result<(Arc<SqlStore>, RedisCache), CommandError> {
-    let redis = config.redis.as_ref().ok_or_else(|| {
+    let redis = config.cache.as_ref().ok_or_else(|| {
         CommandError::Usage("no cache is configured: set --redis-url / CPS_REDIS_URL".to_owned())
     })?;
     let cache = crate::startup::cache(redis).map_err(|e| CommandError::Usage(format!("{e:#}")))?;

@@ -5,6 +5,7 @@
 
 pub mod breaker;
 pub mod cache;
+pub mod cli;
 pub mod commands;
 pub mod config;
 pub mod domain;
@@ -16,6 +17,7 @@ pub mod otlp;
 pub mod outbox;
 pub mod server;
 pub mod service;
+pub mod setting;
 pub mod startup;
 pub mod store;
 pub mod tls;

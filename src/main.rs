@@ -3,11 +3,12 @@
 use std::io::IsTerminal;
 use std::process::ExitCode;
 
-use cps::commands;
-use cps::config::{
-    CacheCommand, Cli, Command, Config, LogFormat, OutboxCommand, SettingError, SupportCommand,
-    TokenCommand,
+use cps::cli::{
+    CacheCommand, Cli, Command, LogFormat, OutboxCommand, SupportCommand, TokenCommand, describe,
 };
+use cps::commands;
+use cps::config::Config;
+use cps::setting::Invalid;
 use cps::startup::Application;
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::Layer as _;
@@ -63,14 +64,10 @@ fn run(cli: Cli) -> ExitCode {
     if let Command::Support(SupportCommand::Token(TokenCommand::Add { name, role })) = &command {
         return commands::token_add(cli.settings.support_tokens_file.as_deref(), name, role);
     }
-    let config = match command {
-        Command::Serve => Config::from_settings(&cli.settings),
-        _ => Config::for_tools(&cli.settings),
-    };
-    let config = match config {
+    let config = match cli.settings.config(matches!(command, Command::Serve)) {
         Ok(config) => config,
         Err(problem) => {
-            eprintln!("cps: invalid configuration: {problem}");
+            eprintln!("cps: {}", describe(&problem));
             return ExitCode::from(2);
         }
     };
@@ -84,14 +81,17 @@ fn run(cli: Cli) -> ExitCode {
     runtime.block_on(async {
         let outcome = match command {
             Command::Serve => {
-                return match serve(config).await {
+                return match serve(config)
+                    .await
+                    .map_err(anyhow::Error::downcast::<Invalid>)
+                {
                     Ok(()) => ExitCode::SUCCESS,
                     // A setting found wrong only when building from it: as a checked one.
-                    Err(e) if e.downcast_ref::<SettingError>().is_some() => {
-                        eprintln!("cps: {e}");
+                    Err(Ok(problem)) => {
+                        eprintln!("cps: {}", describe(&problem));
                         ExitCode::from(2)
                     }
-                    Err(e) => {
+                    Err(Err(e)) => {
                         eprintln!("cps: {e:#}");
                         ExitCode::FAILURE
                     }

@@ -43,7 +43,7 @@ const H2_MAX_STREAMS: u32 = 64;
 const EVICT_GRACE: Duration = Duration::from_millis(100);
 
 /// How one listener treats its connections. The defaults are those of `cps serve`.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Limits {
     /// Open connections at most; beyond it the idlest is closed, or accepting waits.
     pub max_connections: usize,

@@ -10,12 +10,13 @@ use tokio::sync::watch;
 
 use crate::cache::RedisCache;
 use crate::cache::refill::Refiller;
-use crate::config::{Config, SettingError};
+use crate::config::Config;
 use crate::http::{self, AppState};
 use crate::outbox::CacheBacklog;
 use crate::outbox::alcs::{AlcsClient, AlcsSetupError};
 use crate::outbox::worker::{self, Deliverer, WorkerConfig};
 use crate::service::Service;
+use crate::setting::Invalid;
 use crate::store::SqlStore;
 
 /// The service desk's listener, its routes, TLS (without client certificates: desk users
@@ -59,18 +60,18 @@ pub struct Application {
 
 /// The database and the cache a configuration names, opened (and the database migrated).
 pub async fn open(config: &Config) -> anyhow::Result<(Arc<SqlStore>, Option<RedisCache>)> {
-    let store = crate::store::connect(&config.database.url, &config.database.store)
+    let store = crate::store::connect(&config.database.url, &config.database.options)
         .await
         .context("cannot open the database")?;
-    let cache = config.redis.as_ref().map(cache).transpose()?;
+    let cache = config.cache.as_ref().map(cache).transpose()?;
     Ok((store, cache))
 }
 
 /// The cache a configuration names, its TLS files read; nothing is sent until the first
 /// command.
-pub fn cache(redis: &crate::config::RedisConfig) -> anyhow::Result<RedisCache> {
-    let tls = redis.tls.read().map_err(SettingError)?;
-    RedisCache::connect(&redis.url, &redis.prefix, redis.timeout, &tls)
+pub fn cache(settings: &crate::cache::CacheSettings) -> anyhow::Result<RedisCache> {
+    let tls = settings.tls.read()?;
+    RedisCache::connect(&settings.url, &settings.prefix, settings.timeout, &tls)
         .context("cannot set up the Redis cache")
 }
 
@@ -96,7 +97,7 @@ impl Application {
     /// picks a free port).
     pub async fn build(config: Config) -> anyhow::Result<Self> {
         crate::tls::install_provider();
-        if config.http.admin_listen.is_some() {
+        if config.admin_listen.is_some() {
             // Recording starts with the listener that exposes it, before anything it counts
             // (the breakers' gauges are set as the database and the cache are opened).
             crate::metrics::handle();
@@ -107,18 +108,15 @@ impl Application {
             .tls
             .as_ref()
             .map(|t| crate::tls::server_config(&t.cert, &t.key, t.client_ca.as_deref()))
-            .transpose()
-            .map_err(SettingError)?;
+            .transpose()?;
         let alcs = config
             .alcs
             .as_ref()
             .map(AlcsClient::from_settings)
             .transpose()
             .map_err(|e| match e {
-                AlcsSetupError::Files(e) => SettingError(e),
-                AlcsSetupError::Client(e) => SettingError(format!(
-                    "--alcs-activation-url / CPS_ALCS_ACTIVATION_URL: {e}"
-                )),
+                AlcsSetupError::Files(e) => e,
+                AlcsSetupError::Client(e) => Invalid::new("alcs_activation_url", e),
             })?;
         let (store, cache) = open(&config).await?;
         match &cache {
@@ -136,7 +134,7 @@ impl Application {
         // One database serves three capabilities: the card store, the outbox queue, and the
         // cache's source.
         let deliverer = Deliverer::new(store.clone(), cache.clone(), alcs);
-        let check = config.redis.as_ref().and_then(|r| r.check);
+        let check = config.cache.as_ref().and_then(|r| r.check);
         let refiller = match cache {
             Some(cache) => {
                 let backlog = CacheBacklog {
@@ -156,7 +154,7 @@ impl Application {
             None => None,
         };
         let http_config = &config.http;
-        let service = Service::new(store.clone(), deliverer.clone(), config.policy);
+        let service = Service::new(store.clone(), deliverer.clone(), config.policy());
         let desk = crate::service::desk::Desk::new(service.clone(), store.clone());
         let state = AppState {
             pages: false,
@@ -170,33 +168,28 @@ impl Application {
                 http_config.requests.max_queued,
             )),
         };
-        let listener = bind(http_config.listen)
-            .with_context(|| format!("cannot listen on {}", http_config.listen))?;
-        let admin = match http_config.admin_listen {
+        let listener =
+            bind(config.listen).with_context(|| format!("cannot listen on {}", config.listen))?;
+        let admin = match config.admin_listen {
             Some(at) => {
                 let admin = bind(at).with_context(|| format!("cannot listen on {at} (admin)"))?;
                 Some((admin, http::admin_router(state.clone())))
             }
             None => None,
         };
-        let support = match &http_config.support {
+        let support = match &config.desk {
             Some(support) => {
                 let auth = crate::http::desk::auth::Auth::load(
                     support.tokens_file.clone(),
                     support.max_auth_failures,
                 )
-                .map_err(|e| {
-                    SettingError(format!(
-                        "--support-tokens-file / CPS_SUPPORT_TOKENS_FILE: {e}"
-                    ))
-                })?;
+                .map_err(|e| Invalid::new("support_tokens_file", e.to_string()))?;
                 let auth = Arc::new(auth);
                 let tls = config
                     .tls
                     .as_ref()
                     .map(|t| crate::tls::server_config(&t.cert, &t.key, None))
-                    .transpose()
-                    .map_err(SettingError)?;
+                    .transpose()?;
                 let listener = bind(support.listen).with_context(|| {
                     format!("cannot listen on {} (service desk)", support.listen)
                 })?;
@@ -226,26 +219,26 @@ impl Application {
         };
         if let Some(files) = crate::server::raise_open_files_limit() {
             // Database, cache, log and listener descriptors need room beside the clients.
-            let wanted = http_config.connections.max_connections as u64 + 256;
+            let wanted = config.connections.max_connections as u64 + 256;
             if files < wanted {
                 tracing::warn!(
                     open_files_limit = files,
-                    max_connections = http_config.connections.max_connections,
+                    max_connections = config.connections.max_connections,
                     "the open-files limit is below --max-connections plus a reserve: accepting may fail before the cap is reached"
                 );
             }
         }
         if config.tls.as_ref().is_some_and(|t| t.client_ca.is_none())
-            && !http_config.listen.ip().is_loopback()
+            && !config.listen.ip().is_loopback()
         {
             tracing::warn!(
-                addr = %http_config.listen,
+                addr = %config.listen,
                 "serving HTTPS on a non-loopback address without --tls-client-ca: any client that can connect may change cards"
             );
         }
         let addr = listener.local_addr()?;
         let service = state.service.clone();
-        let shutdown_delay = http_config.shutdown_delay;
+        let shutdown_delay = config.shutdown_delay;
         let housekeeping = (
             store.clone() as Arc<dyn crate::store::Prune>,
             config.housekeeping,
@@ -257,7 +250,7 @@ impl Application {
             support,
             router: http::router(state),
             tls,
-            connections: config.http.connections,
+            connections: config.connections,
             deliverer,
             refiller,
             worker: config.outbox,

@@ -10,36 +10,38 @@ use rustls::server::WebPkiClientVerifier;
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 
+use crate::setting::{Invalid, flag};
+
 /// Builds the server configuration. Errors name the setting whose file is at fault.
 pub fn server_config(
     cert: &Path,
     key: &Path,
     client_ca: Option<&Path>,
-) -> Result<Arc<rustls::ServerConfig>, String> {
+) -> Result<Arc<rustls::ServerConfig>, Invalid> {
     let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
         .and_then(Iterator::collect)
         .map_err(|e| {
-            format!(
-                "--tls-cert / CPS_TLS_CERT: cannot read certificates from {}: {e}",
-                cert.display()
+            Invalid::new(
+                "tls_cert",
+                format!("cannot read certificates from {}: {e}", cert.display()),
             )
         })?;
     if certs.is_empty() {
-        return Err(format!(
-            "--tls-cert / CPS_TLS_CERT: no certificate in {}",
-            cert.display()
+        return Err(Invalid::new(
+            "tls_cert",
+            format!("no certificate in {}", cert.display()),
         ));
     }
     let key = PrivateKeyDer::from_pem_file(key).map_err(|e| {
-        format!(
-            "--tls-key / CPS_TLS_KEY: cannot read a private key from {}: {e}",
-            key.display()
+        Invalid::new(
+            "tls_key",
+            format!("cannot read a private key from {}: {e}", key.display()),
         )
     })?;
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let builder = rustls::ServerConfig::builder_with_provider(provider.clone())
         .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
-        .map_err(|e| format!("TLS: {e}"))?;
+        .map_err(|e| Invalid::new("tls_cert", format!("TLS: {e}")))?;
     let builder = match client_ca {
         None => builder.with_no_client_auth(),
         Some(path) => {
@@ -47,29 +49,38 @@ pub fn server_config(
             let cas: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(path)
                 .and_then(Iterator::collect)
                 .map_err(|e| {
-                    format!(
-                        "--tls-client-ca / CPS_TLS_CLIENT_CA: cannot read certificates from {}: {e}",
-                        path.display()
+                    Invalid::new(
+                        "tls_client_ca",
+                        format!("cannot read certificates from {}: {e}", path.display()),
                     )
                 })?;
             let (added, _) = roots.add_parsable_certificates(cas);
             if added == 0 {
-                return Err(format!(
-                    "--tls-client-ca / CPS_TLS_CLIENT_CA: no usable CA certificate in {}",
-                    path.display()
+                return Err(Invalid::new(
+                    "tls_client_ca",
+                    format!("no usable CA certificate in {}", path.display()),
                 ));
             }
             let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider)
                 .build()
-                .map_err(|e| format!("--tls-client-ca / CPS_TLS_CLIENT_CA: {e}"))?;
+                .map_err(|e| Invalid::new("tls_client_ca", e.to_string()))?;
             builder.with_client_cert_verifier(verifier)
         }
     };
     let mut config = builder
         .with_single_cert(certs, key)
-        .map_err(|e| format!("--tls-key / CPS_TLS_KEY: does not match the certificate: {e}"))?;
+        .map_err(|e| Invalid::new("tls_key", format!("does not match the certificate: {e}")))?;
     config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     Ok(Arc::new(config))
+}
+
+/// HTTPS for the listeners: the files, read (and the rustls configuration built) at start-up.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerFiles {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+    /// Require client certificates signed by these CAs (mutual TLS).
+    pub client_ca: Option<PathBuf>,
 }
 
 /// Installs `ring` as the process's TLS provider, for the clients that take rustls's default
@@ -81,11 +92,11 @@ pub fn install_provider() {
 /// The files a TLS client is given: a CA to verify its server with (instead of the system
 /// roots) and a certificate chain with its key to present (mutual TLS). Checked for presence
 /// with the settings, read and parsed at start-up ([`ClientFiles::read`]).
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ClientFiles {
     pub ca: Option<PathBuf>,
     pub identity: Option<(PathBuf, PathBuf)>,
-    /// The settings that name the CA, the certificate and the key, for error lines.
+    /// The settings that name the CA, the certificate and the key (their ids), for errors.
     settings: [&'static str; 3],
 }
 
@@ -98,23 +109,22 @@ pub struct ClientMaterial {
 }
 
 impl ClientFiles {
-    /// `settings` names the CA's, the certificate's and the key's setting. A certificate needs
-    /// its key and a key its certificate.
+    /// `settings` names the CA's, the certificate's and the key's setting (their ids). A
+    /// certificate needs its key and a key its certificate.
     pub fn check(
         ca: Option<PathBuf>,
         cert: Option<PathBuf>,
         key: Option<PathBuf>,
         settings: [&'static str; 3],
-    ) -> Result<Self, String> {
+    ) -> Result<Self, Invalid> {
+        let required = |missing: &'static str, with: &str| {
+            Invalid::new(missing, format!("required with {}", flag(with)))
+        };
         let identity = match (cert, key) {
             (Some(cert), Some(key)) => Some((cert, key)),
             (None, None) => None,
-            (Some(_), None) => {
-                return Err(format!("{}: required with {}", settings[2], settings[1]));
-            }
-            (None, Some(_)) => {
-                return Err(format!("{}: required with {}", settings[1], settings[2]));
-            }
+            (Some(_), None) => return Err(required(settings[2], settings[1])),
+            (None, Some(_)) => return Err(required(settings[1], settings[2])),
         };
         Ok(Self {
             ca,
@@ -128,7 +138,7 @@ impl ClientFiles {
     }
 
     /// Reads the files; an error names the setting whose file is at fault.
-    pub fn read(&self) -> Result<ClientMaterial, String> {
+    pub fn read(&self) -> Result<ClientMaterial, Invalid> {
         let [ca_setting, cert_setting, key_setting] = self.settings;
         let ca_pem = match &self.ca {
             None => None,
@@ -137,9 +147,9 @@ impl ClientFiles {
                 let certs = certificates(&pem, path, ca_setting)?;
                 let mut roots = RootCertStore::empty();
                 if roots.add_parsable_certificates(certs).0 == 0 {
-                    return Err(format!(
-                        "{ca_setting}: no usable CA certificate in {}",
-                        path.display()
+                    return Err(Invalid::new(
+                        ca_setting,
+                        format!("no usable CA certificate in {}", path.display()),
                     ));
                 }
                 Some(pem)
@@ -152,9 +162,9 @@ impl ClientFiles {
                 certificates(&cert_pem, cert, cert_setting)?;
                 let key_pem = read(key, key_setting)?;
                 PrivateKeyDer::from_pem_slice(&key_pem).map_err(|e| {
-                    format!(
-                        "{key_setting}: cannot read a private key from {}: {e}",
-                        key.display()
+                    Invalid::new(
+                        key_setting,
+                        format!("cannot read a private key from {}: {e}", key.display()),
                     )
                 })?;
                 Some((cert_pem, key_pem))
@@ -167,26 +177,30 @@ impl ClientFiles {
     }
 }
 
-fn read(path: &Path, setting: &str) -> Result<Vec<u8>, String> {
-    std::fs::read(path).map_err(|e| format!("{setting}: cannot read {}: {e}", path.display()))
+fn read(path: &Path, setting: &'static str) -> Result<Vec<u8>, Invalid> {
+    std::fs::read(path)
+        .map_err(|e| Invalid::new(setting, format!("cannot read {}: {e}", path.display())))
 }
 
 /// The certificates in `pem`, at least one.
 fn certificates(
     pem: &[u8],
     path: &Path,
-    setting: &str,
-) -> Result<Vec<CertificateDer<'static>>, String> {
+    setting: &'static str,
+) -> Result<Vec<CertificateDer<'static>>, Invalid> {
     let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(pem)
         .collect::<Result<_, _>>()
         .map_err(|e| {
-            format!(
-                "{setting}: cannot read certificates from {}: {e}",
-                path.display()
+            Invalid::new(
+                setting,
+                format!("cannot read certificates from {}: {e}", path.display()),
             )
         })?;
     if certs.is_empty() {
-        return Err(format!("{setting}: no certificate in {}", path.display()));
+        return Err(Invalid::new(
+            setting,
+            format!("no certificate in {}", path.display()),
+        ));
     }
     Ok(certs)
 }

@@ -15,7 +15,7 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("the domain: types and rules, no I/O", &["domain"]),
     (
         "shared infrastructure",
-        &["breaker", "metrics", "logs", "tls", "tokens"],
+        &["breaker", "metrics", "logs", "setting", "tls", "tokens"],
     ),
     ("the system of record", &["store"]),
     ("the Redis cache", &["cache"]),
@@ -26,6 +26,10 @@ const LAYERS: &[(&str, &[&str])] = &[
     (
         "the edge: settings, start-up, commands",
         &["config", "startup", "commands", "otlp"],
+    ),
+    (
+        "the command line: flags, variables, their parsing (main's alone)",
+        &["cli"],
     ),
 ];
 
@@ -328,6 +332,19 @@ fn no_module_imports_from_a_layer_above_its_own() {
         "imports from a higher layer:\n{}",
         upward.join("\n")
     );
+}
+
+/// The command line's definitions are `main`'s: no module builds itself from them (each is
+/// built from its typed settings, gathered in `config::Config`).
+#[test]
+fn only_main_reads_the_command_line() {
+    let modules = modules();
+    let readers: Vec<String> = imports(&modules)
+        .into_iter()
+        .filter(|(_, targets)| targets.contains("cli"))
+        .map(|(module, _)| module)
+        .collect();
+    assert!(readers.is_empty(), "modules that import cli: {readers:?}");
 }
 
 /// The check reads what it should: known imports are found, and a cycle made up is caught.

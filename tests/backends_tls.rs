@@ -10,7 +10,6 @@ mod support;
 
 use std::time::Duration;
 
-use cps::config::Config;
 use cps::startup::Application;
 use support::*;
 
@@ -53,12 +52,9 @@ fn tls_postgres(pki: &Pki) -> Option<PrivatePostgres> {
 
 /// Builds the app on `url` with no cache; the error's whole chain when it cannot.
 async fn build_on(url: &str) -> Result<Application, String> {
-    let mut s = settings(url);
-    s.database_timeout_secs = "3".into();
-    let config = Config::from_settings(&s).expect("valid settings");
-    Application::build(config)
-        .await
-        .map_err(|e| format!("{e:#}"))
+    let mut c = config(url);
+    c.database.options.timeout = Duration::from_secs(3);
+    Application::build(c).await.map_err(|e| format!("{e:#}"))
 }
 
 #[tokio::test]
@@ -198,13 +194,15 @@ async fn registered_through(
     card: &str,
 ) -> Option<(String, TestApp)> {
     let db = TestDb::new(Backend::PostgresRedis).await?;
-    let mut s = settings(&db.url);
-    s.redis_url = Some(url.to_owned());
-    s.redis_prefix = "tls:".into();
-    s.redis_ca_file = Some(ca.to_owned());
-    s.redis_client_cert = identity.map(|d| d.join("client.pem"));
-    s.redis_client_key = identity.map(|d| d.join("client.key"));
-    let app = TestApp::start(s, Some(db), None).await;
+    let mut c = config(&db.url);
+    c.cache = Some(CacheSettings {
+        tls: client_files(
+            Some(ca.to_owned()),
+            identity.map(|d| (d.join("client.pem"), d.join("client.key"))),
+        ),
+        ..cache_at(url, "tls:")
+    });
+    let app = TestApp::start(c, Some(db), None).await;
     Some((app.registered(card).await, app))
 }
 
@@ -301,13 +299,21 @@ async fn a_redis_cluster_over_tls_is_verified_on_every_node() {
 
 #[test]
 fn tls_files_for_a_plain_redis_url_are_a_configuration_error() {
-    let mut s = settings("sqlite://x.db");
-    s.redis_url = Some("redis://127.0.0.1:6379".into());
-    s.redis_ca_file = Some("ca.pem".into());
-    let problem = Config::from_settings(&s).unwrap_err();
+    let at = [
+        "--database-url",
+        "sqlite://x.db",
+        "--redis-ca-file",
+        "ca.pem",
+    ];
+    let plain = configured(&[&at[..], &["--redis-url", "redis://127.0.0.1:6379"]].concat());
+    let problem = plain.unwrap_err();
     assert!(problem.contains("rediss://"), "{problem}");
-    s.redis_url = Some("rediss://127.0.0.1:6380".into());
-    s.redis_client_cert = Some("client.pem".into());
-    let problem = Config::from_settings(&s).unwrap_err();
+    let tls = [
+        "--redis-url",
+        "rediss://127.0.0.1:6380",
+        "--redis-client-cert",
+        "client.pem",
+    ];
+    let problem = configured(&[&at[..], &tls].concat()).unwrap_err();
     assert!(problem.contains("--redis-client-key"), "{problem}");
 }

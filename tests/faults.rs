@@ -343,11 +343,10 @@ async fn postgresql_stopped_and_started_under_load_fails_fast_and_recovers_by_it
     let Some(pg) = PrivatePostgres::start() else {
         return;
     };
-    let mut s = settings(&pg.url());
-    s.redis_url = Some(redis_url());
-    s.redis_prefix = prefix.as_ref().unwrap().0.clone();
-    s.database_timeout_secs = "5".into();
-    let app = TestApp::start(s, None, prefix).await;
+    let mut c = config(&pg.url());
+    c.cache = Some(cache_settings(&prefix.as_ref().unwrap().0));
+    c.database.options.timeout = Duration::from_secs(5);
+    let app = TestApp::start(c, None, prefix).await;
     let settle = no_settle();
     let load = Load::start(vec![app.base.clone()], 8, 92, settle.clone());
     tokio::time::sleep(Duration::from_secs(1)).await;
@@ -447,11 +446,10 @@ async fn postgresql_failover(switch: Switch) {
     };
     let replica = primary.replica();
     let mut proxy = Proxy::start(socket_addr(&primary.url())).await;
-    let mut s = settings(&via_port(&primary.url(), proxy.port));
-    s.redis_url = Some(redis_url());
-    s.redis_prefix = prefix.as_ref().unwrap().0.clone();
-    s.database_timeout_secs = "5".into();
-    let app = TestApp::start(s, None, prefix).await;
+    let mut c = config(&via_port(&primary.url(), proxy.port));
+    c.cache = Some(cache_settings(&prefix.as_ref().unwrap().0));
+    c.database.options.timeout = Duration::from_secs(5);
+    let app = TestApp::start(c, None, prefix).await;
     let settle = no_settle();
     let tag = match switch {
         Switch::StopThenPromote => 94,
@@ -623,12 +621,13 @@ async fn sentinel_failover(switch: RedisSwitch) {
         return;
     };
     let prefix = format!("cps-sentinel:{}:", uuid::Uuid::new_v4().simple());
-    let mut s = settings(&db.url);
-    s.redis_url = Some(set.url());
-    s.redis_prefix = prefix.clone();
-    // The service's own check of the server behind the cache (5 s by default).
-    s.cache_check_secs = "1".into();
-    let app = TestApp::start(s, Some(db), None).await;
+    let mut c = config(&db.url);
+    c.cache = Some(CacheSettings {
+        // The service's own check of the server behind the cache (5 s by default).
+        check: Some(Duration::from_secs(1)),
+        ..cache_at(&set.url(), &prefix)
+    });
+    let app = TestApp::start(c, Some(db), None).await;
     let load = Load::start(vec![app.base.clone()], 8, 96, no_settle());
     load.until_acked(100, Duration::from_secs(60)).await;
     // The replica holds the marker of a filled cache (written at start): what it lacks after
@@ -750,11 +749,13 @@ async fn redis_cluster_failover_under_load_ends_with_the_cache_verified() {
     let Some(cluster) = RedisCluster::own(None).await else {
         return;
     };
-    let mut s = settings(&db.url);
-    s.redis_url = Some(cluster.url());
-    s.redis_prefix = format!("cps-cluster:{}:", uuid::Uuid::new_v4().simple());
-    s.cache_check_secs = "1".into();
-    let app = TestApp::start(s, Some(db), None).await;
+    let mut c = config(&db.url);
+    let prefix = format!("cps-cluster:{}:", uuid::Uuid::new_v4().simple());
+    c.cache = Some(CacheSettings {
+        check: Some(Duration::from_secs(1)),
+        ..cache_at(&cluster.url(), &prefix)
+    });
+    let app = TestApp::start(c, Some(db), None).await;
     let load = Load::start(vec![app.base.clone()], 8, 97, no_settle());
     load.until_acked(100, Duration::from_secs(60)).await;
     let replica = cluster.replicas()[0];
@@ -789,10 +790,12 @@ async fn redis_frozen_then_restarted_empty_under_load_ends_with_the_cache_equal_
     let Some(mut redis) = PrivateRedis::start().await else {
         return;
     };
-    let mut s = settings(&db.url);
-    s.redis_url = Some(redis.url());
-    s.cache_check_secs = "2".into();
-    let app = TestApp::start(s, Some(db), None).await;
+    let mut c = config(&db.url);
+    c.cache = Some(CacheSettings {
+        check: Some(Duration::from_secs(2)),
+        ..cache_at(&redis.url(), "")
+    });
+    let app = TestApp::start(c, Some(db), None).await;
     let load = Load::start(vec![app.base.clone()], 8, 93, no_settle());
     tokio::time::sleep(Duration::from_secs(1)).await;
 
@@ -866,7 +869,7 @@ async fn a_full_disk_under_sqlite_answers_503_and_writes_resume_when_space_retur
         return;
     };
     let url = format!("sqlite://{}", dir.path().join("cps.db").display());
-    let app = TestApp::start(settings(&url), None, None).await;
+    let app = TestApp::start(config(&url), None, None).await;
     app.registered(CARD).await;
     // Fill what is left but a little.
     let filler = dir.path().join("filler");

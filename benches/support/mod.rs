@@ -1,11 +1,13 @@
-//! What the benchmarks share: the release binary started in a process of its own with a
-//! configuration, and the settings they start it with.
+//! What the benchmarks share: the release binary started in a process of its own with a typed
+//! configuration (passed whole, as the environment `cps serve` reads), and that configuration.
 
 #![allow(dead_code, reason = "each benchmark uses its own part of what is here")]
 
 use std::time::Duration;
 
-use cps::config::Settings;
+use cps::cache::CacheSettings;
+use cps::config::Config;
+use cps::outbox::alcs::AlcsSettings;
 
 pub fn env_num(name: &str, default: usize) -> usize {
     std::env::var(name)
@@ -14,59 +16,240 @@ pub fn env_num(name: &str, default: usize) -> usize {
         .unwrap_or(default)
 }
 
-/// The settings a benchmark starts the server with: the CLI defaults, on ports the system
-/// picks, the desk off.
-pub fn settings(database_url: &str, redis: Option<(&str, &str)>) -> Settings {
-    Settings {
-        listen: "127.0.0.1:0".into(),
-        admin_listen: "127.0.0.1:0".into(),
-        support_listen: "off".into(),
-        support_tokens_file: None,
-        support_auth_failures: "10".into(),
-        support_session_idle_secs: "1800".into(),
-        support_session_max_secs: "43200".into(),
-        database_url: database_url.into(),
-        database_max_connections: "8".into(),
-        database_timeout_secs: "10".into(),
-        redis_url: redis.map(|(u, _)| u.to_owned()),
-        redis_prefix: redis.map(|(_, p)| p.to_owned()).unwrap_or_default(),
-        redis_timeout_ms: "500".into(),
-        redis_ca_file: None,
-        redis_client_cert: None,
-        redis_client_key: None,
-        cache_check_secs: "5".into(),
-        outbox_poll_ms: "1000".into(),
-        outbox_max_backoff_secs: "60".into(),
-        outbox_max_attempts: "10".into(),
-        outbox_max_age_secs: "86400".into(),
-        alcs_activation_url: None,
-        alcs_timeout_ms: "5000".into(),
-        alcs_ca_file: None,
-        alcs_client_cert: None,
-        alcs_client_key: None,
-        prune_interval_secs: "300".into(),
-        delivered_retention_days: "90".into(),
-        audit_retention_days: "2192".into(),
-        default_language: "pl_PL".into(),
-        default_country: "PL".into(),
-        request_timeout_secs: "30".into(),
-        tls_cert: None,
-        tls_key: None,
-        tls_client_ca: None,
-        plain_http: false,
-        max_connections: "2048".into(),
-        max_in_flight: "12".into(),
-        max_queued: "36".into(),
-        header_timeout_secs: "10".into(),
-        body_timeout_secs: "5".into(),
-        idle_timeout_secs: "10".into(),
-        tls_handshake_timeout_secs: "10".into(),
-        shutdown_delay_secs: "0".into(),
-        shutdown_grace_secs: "10".into(),
-        allowed_origins: String::new(),
-        activation_max_failures: "5".into(),
-        activation_window_secs: "900".into(),
+/// What a benchmark starts the server with: the CLI defaults, on ports the system picks, the
+/// desk off, no shutdown delay, and the waits a loaded machine needs.
+pub fn config(database_url: &str, redis: Option<(&str, &str)>) -> Config {
+    let mut c = Config {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        admin_listen: Some("127.0.0.1:0".parse().unwrap()),
+        ..Config::default()
+    };
+    c.database.url = database_url.to_owned();
+    c.database.options.timeout = Duration::from_secs(10);
+    c.http.request_timeout = Duration::from_secs(30);
+    c.shutdown_delay = Duration::ZERO;
+    c.cache = redis.map(|(url, prefix)| CacheSettings {
+        prefix: prefix.to_owned(),
+        ..CacheSettings::at(url)
+    });
+    c
+}
+
+/// The environment that makes `cps serve` build exactly `c`. Every field is taken apart, so a
+/// new setting cannot be left out unnoticed; what the command line derives rather than reads
+/// (the outbox's lease, batch sizes) must be what it would derive.
+fn environment(c: &Config) -> Vec<(&'static str, String)> {
+    let secs = |d: Duration| {
+        assert_eq!(
+            d.subsec_nanos(),
+            0,
+            "{d:?}: the command line takes whole seconds"
+        );
+        d.as_secs().to_string()
+    };
+    let millis = |d: Duration| d.as_millis().to_string();
+    let days = |d: Duration| {
+        assert_eq!(
+            d.as_secs() % 86_400,
+            0,
+            "{d:?}: the command line takes whole days"
+        );
+        (d.as_secs() / 86_400).to_string()
+    };
+    let every = |d: Option<Duration>| d.map_or("0".to_owned(), secs);
+    let Config {
+        listen,
+        admin_listen,
+        desk,
+        tls,
+        connections,
+        shutdown_delay,
+        http,
+        database,
+        cache,
+        outbox,
+        alcs,
+        housekeeping,
+    } = c;
+    let cps::server::Limits {
+        max_connections,
+        header_timeout,
+        idle_timeout,
+        tls_handshake_timeout,
+        grace,
+    } = connections;
+    let cps::http::HttpSettings {
+        default_language,
+        default_country,
+        request_timeout,
+        requests,
+    } = http;
+    let cps::http::RequestLimits {
+        max_in_flight,
+        max_queued,
+        body_timeout,
+        allowed_origins,
+    } = requests;
+    let cps::store::DatabaseSettings { url, options } = database;
+    let cps::store::StoreOptions {
+        max_connections: pool,
+        timeout,
+        create: _,
+        activation_limit,
+    } = options;
+    let cps::outbox::worker::WorkerConfig {
+        poll,
+        max_backoff,
+        lease,
+        batch,
+        max_attempts,
+        max_age,
+    } = outbox;
+    let cps::service::housekeeping::HousekeepingConfig {
+        interval,
+        delivered,
+        audit,
+        activation_window,
+        batch: prune_batch,
+    } = housekeeping;
+    let defaults = Config::default();
+    assert_eq!(*batch, defaults.outbox.batch, "not a setting");
+    assert_eq!(*prune_batch, defaults.housekeeping.batch, "not a setting");
+    assert_eq!(*activation_window, activation_limit.window, "one setting");
+    let mut env = vec![
+        ("CPS_LISTEN", listen.to_string()),
+        (
+            "CPS_ADMIN_LISTEN",
+            admin_listen.map_or("off".to_owned(), |a| a.to_string()),
+        ),
+        ("CPS_MAX_CONNECTIONS", max_connections.to_string()),
+        ("CPS_HEADER_TIMEOUT_SECS", secs(*header_timeout)),
+        ("CPS_IDLE_TIMEOUT_SECS", secs(*idle_timeout)),
+        (
+            "CPS_TLS_HANDSHAKE_TIMEOUT_SECS",
+            secs(*tls_handshake_timeout),
+        ),
+        ("CPS_SHUTDOWN_GRACE_SECS", secs(*grace)),
+        ("CPS_SHUTDOWN_DELAY_SECS", secs(*shutdown_delay)),
+        ("CPS_DEFAULT_LANGUAGE", default_language.code().to_owned()),
+        ("CPS_DEFAULT_COUNTRY", default_country.code().to_owned()),
+        ("CPS_REQUEST_TIMEOUT_SECS", secs(*request_timeout)),
+        ("CPS_MAX_IN_FLIGHT", max_in_flight.to_string()),
+        ("CPS_MAX_QUEUED", max_queued.to_string()),
+        ("CPS_BODY_TIMEOUT_SECS", secs(*body_timeout)),
+        (
+            "CPS_ALLOWED_ORIGINS",
+            allowed_origins
+                .iter()
+                .map(|o| o.ascii())
+                .collect::<Vec<_>>()
+                .join(","),
+        ),
+        ("CPS_DATABASE_URL", url.clone()),
+        ("CPS_DATABASE_MAX_CONNECTIONS", pool.to_string()),
+        ("CPS_DATABASE_TIMEOUT_SECS", secs(*timeout)),
+        (
+            "CPS_ACTIVATION_MAX_FAILURES",
+            activation_limit.max_failures.to_string(),
+        ),
+        ("CPS_ACTIVATION_WINDOW_SECS", secs(activation_limit.window)),
+        ("CPS_OUTBOX_POLL_MS", millis(*poll)),
+        ("CPS_OUTBOX_MAX_BACKOFF_SECS", secs(*max_backoff)),
+        ("CPS_OUTBOX_MAX_ATTEMPTS", max_attempts.to_string()),
+        ("CPS_OUTBOX_MAX_AGE_SECS", secs(*max_age)),
+        ("CPS_PRUNE_INTERVAL_SECS", every(*interval)),
+        ("CPS_DELIVERED_RETENTION_DAYS", days(*delivered)),
+        ("CPS_AUDIT_RETENTION_DAYS", days(*audit)),
+    ];
+    let mut longest_delivery = CacheSettings::at("")
+        .timeout
+        .max(AlcsSettings::at("").timeout);
+    if let Some(cps::http::desk::DeskSettings {
+        listen,
+        tokens_file,
+        max_auth_failures,
+        sessions,
+    }) = desk
+    {
+        env.extend([
+            ("CPS_SUPPORT_LISTEN", listen.to_string()),
+            ("CPS_SUPPORT_TOKENS_FILE", tokens_file.display().to_string()),
+            ("CPS_SUPPORT_AUTH_FAILURES", max_auth_failures.to_string()),
+            ("CPS_SUPPORT_SESSION_IDLE_SECS", secs(sessions.idle)),
+            ("CPS_SUPPORT_SESSION_MAX_SECS", secs(sessions.absolute)),
+        ]);
     }
+    if let Some(cps::tls::ServerFiles {
+        cert,
+        key,
+        client_ca,
+    }) = tls
+    {
+        env.push(("CPS_TLS_CERT", cert.display().to_string()));
+        env.push(("CPS_TLS_KEY", key.display().to_string()));
+        if let Some(ca) = client_ca {
+            env.push(("CPS_TLS_CLIENT_CA", ca.display().to_string()));
+        }
+    }
+    let files = |tls: &cps::tls::ClientFiles, names: [&'static str; 3]| {
+        let mut env = Vec::new();
+        if let Some(ca) = &tls.ca {
+            env.push((names[0], ca.display().to_string()));
+        }
+        if let Some((cert, key)) = &tls.identity {
+            env.push((names[1], cert.display().to_string()));
+            env.push((names[2], key.display().to_string()));
+        }
+        env
+    };
+    if let Some(CacheSettings {
+        url,
+        prefix,
+        timeout,
+        check,
+        tls,
+    }) = cache
+    {
+        env.extend([
+            ("CPS_REDIS_URL", url.clone()),
+            ("CPS_REDIS_PREFIX", prefix.clone()),
+            ("CPS_REDIS_TIMEOUT_MS", millis(*timeout)),
+            ("CPS_CACHE_CHECK_SECS", every(*check)),
+        ]);
+        env.extend(files(
+            tls,
+            [
+                "CPS_REDIS_CA_FILE",
+                "CPS_REDIS_CLIENT_CERT",
+                "CPS_REDIS_CLIENT_KEY",
+            ],
+        ));
+        longest_delivery = *timeout;
+    }
+    if let Some(AlcsSettings {
+        url_template,
+        timeout,
+        tls,
+    }) = alcs
+    {
+        env.push(("CPS_ALCS_ACTIVATION_URL", url_template.clone()));
+        env.push(("CPS_ALCS_TIMEOUT_MS", millis(*timeout)));
+        env.extend(files(
+            tls,
+            [
+                "CPS_ALCS_CA_FILE",
+                "CPS_ALCS_CLIENT_CERT",
+                "CPS_ALCS_CLIENT_KEY",
+            ],
+        ));
+        longest_delivery = longest_delivery.max(*timeout);
+    }
+    assert_eq!(
+        *lease,
+        (longest_delivery * 3).max(Duration::from_secs(5)),
+        "the outbox's lease follows from the timeouts"
+    );
+    env
 }
 
 /// The release binary serving one configuration, in a process of its own.
@@ -80,35 +263,14 @@ pub struct Server {
 }
 
 impl Server {
-    pub fn start(s: &Settings) -> Self {
+    pub fn start(c: &Config) -> Self {
         use std::io::BufRead as _;
-        let mut env: Vec<(&str, String)> = vec![
-            ("CPS_LISTEN", s.listen.clone()),
-            ("CPS_ADMIN_LISTEN", s.admin_listen.clone()),
-            ("CPS_DATABASE_URL", s.database_url.clone()),
-            (
-                "CPS_DATABASE_MAX_CONNECTIONS",
-                s.database_max_connections.clone(),
-            ),
-            ("CPS_DATABASE_TIMEOUT_SECS", s.database_timeout_secs.clone()),
-            ("CPS_REDIS_PREFIX", s.redis_prefix.clone()),
-            ("CPS_REDIS_TIMEOUT_MS", s.redis_timeout_ms.clone()),
-            ("CPS_CACHE_CHECK_SECS", s.cache_check_secs.clone()),
-            ("CPS_REQUEST_TIMEOUT_SECS", s.request_timeout_secs.clone()),
-            ("CPS_MAX_CONNECTIONS", s.max_connections.clone()),
-            ("CPS_MAX_IN_FLIGHT", s.max_in_flight.clone()),
-            ("CPS_MAX_QUEUED", s.max_queued.clone()),
-        ];
-        if let Some(url) = &s.redis_url {
-            env.push(("CPS_REDIS_URL", url.clone()));
-        }
-        if let Some(file) = &s.support_tokens_file {
-            env.push(("CPS_SUPPORT_LISTEN", s.support_listen.clone()));
-            env.push(("CPS_SUPPORT_TOKENS_FILE", file.display().to_string()));
-        }
+        let env = environment(c);
         let child = std::process::Command::new(env!("CARGO_BIN_EXE_cps"))
             .arg("serve")
-            .env_remove("CPS_REDIS_URL")
+            // Only what `c` says: no setting of the benchmark's own environment leaks in.
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
             .env(
                 "RUST_LOG",
                 std::env::var("CPS_BENCH_SERVER_LOG").unwrap_or_else(|_| "info,sqlx=warn".into()),

@@ -37,6 +37,11 @@ impl Country {
     pub fn poland() -> Self {
         Self(country::Id::PL)
     }
+
+    /// Its ISO 3166-1 alpha-2 code (`PL`).
+    pub fn code(&self) -> &str {
+        self.0.as_ref()
+    }
 }
 
 impl PhoneNumber {

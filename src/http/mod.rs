@@ -53,7 +53,30 @@ pub struct AppState {
 }
 
 /// What one request may hold and take.
-#[derive(Debug, Clone)]
+/// How the API answers: its languages, its country, and what one request may take.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpSettings {
+    /// Of error messages when the request names no language we know.
+    pub default_language: Language,
+    /// Whose numbering plan applies to national phone numbers.
+    pub default_country: Country,
+    /// A request taking longer is answered 503 `Timeout`.
+    pub request_timeout: Duration,
+    pub requests: RequestLimits,
+}
+
+impl Default for HttpSettings {
+    fn default() -> Self {
+        Self {
+            default_language: Language::Polish,
+            default_country: Country::poland(),
+            request_timeout: Duration::from_secs(10),
+            requests: RequestLimits::default(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RequestLimits {
     /// Requests in progress at most.
     pub max_in_flight: usize,

@@ -36,13 +36,24 @@ fn retry_after(value: &str, now: std::time::SystemTime) -> Option<Duration> {
 
 /// What the activation notice is sent with: checked with the other settings, its client built
 /// at start-up.
-#[derive(Clone)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct AlcsSettings {
     /// Contains `{card-number}`; may hold credentials: never logged as it is.
     pub url_template: String,
     pub timeout: Duration,
     /// PEM CA bundle replacing the system roots, and the client certificate (mutual TLS).
     pub tls: crate::tls::ClientFiles,
+}
+
+impl AlcsSettings {
+    /// Notices to `url_template`, with `cps serve`'s defaults for the rest.
+    pub fn at(url_template: &str) -> Self {
+        Self {
+            url_template: url_template.to_owned(),
+            timeout: Duration::from_secs(5),
+            tls: crate::tls::ClientFiles::default(),
+        }
+    }
 }
 
 impl std::fmt::Debug for AlcsSettings {
@@ -58,9 +69,9 @@ impl std::fmt::Debug for AlcsSettings {
 /// name the setting.
 #[derive(Debug, thiserror::Error)]
 pub enum AlcsSetupError {
-    /// A TLS file; the text names its setting ([`crate::tls::ClientFiles::read`]).
-    #[error("{0}")]
-    Files(String),
+    /// A TLS file ([`crate::tls::ClientFiles::read`]).
+    #[error(transparent)]
+    Files(crate::setting::Invalid),
     /// The URL template, or the client made from it and the files.
     #[error("{0}")]
     Client(String),

@@ -171,7 +171,7 @@ async fn mark_done(queue: Arc<dyn OutboxQueue>, mut delivered: mpsc::UnboundedRe
 }
 
 /// Settings of the background worker.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WorkerConfig {
     /// How often an idle worker looks for due rows.
     pub poll: Duration,

@@ -15,7 +15,6 @@
 use std::future::Future;
 use std::str::FromStr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
@@ -25,7 +24,7 @@ use sqlx::sqlite::{
 use sqlx::{Connection, Postgres, Sqlite, Transaction};
 
 use super::group::{WriteTx, Writer};
-use super::guard::{Guard, Probe};
+use super::guard::{Guard, Probe, ReadOnlySeen};
 use super::sql::{Conn, FromEither, Statement};
 use super::{Context, StoreError, StoreOptions};
 
@@ -168,42 +167,6 @@ async fn pooled_per_transaction(pool: &PgPool) -> Result<bool, StoreError> {
     "the PostgreSQL server behind the URL is read-only (a standby, or default_transaction_read_only is on); waiting for a writable primary"
 )]
 struct ReadOnlyServer;
-
-/// How long after a connection reported the server read-only every pooled connection is
-/// checked before use: the others were most likely opened to the same server.
-const READ_ONLY_SUSPECT: Duration = Duration::from_secs(60);
-
-/// When a connection last reported the server read-only (milliseconds since the pool began;
-/// 0: never). Checked before a pooled connection is handed out.
-#[derive(Debug)]
-pub(crate) struct ReadOnlySeen {
-    start: std::time::Instant,
-    at_ms: AtomicU64,
-}
-
-impl ReadOnlySeen {
-    fn new() -> Self {
-        Self {
-            start: std::time::Instant::now(),
-            at_ms: AtomicU64::new(0),
-        }
-    }
-
-    fn now_ms(&self) -> u64 {
-        u64::try_from(self.start.elapsed().as_millis())
-            .unwrap_or(u64::MAX)
-            .max(1)
-    }
-
-    pub(crate) fn mark(&self) {
-        self.at_ms.store(self.now_ms(), Ordering::Release);
-    }
-
-    fn suspect(&self) -> bool {
-        let at = self.at_ms.load(Ordering::Acquire);
-        at != 0 && self.now_ms().saturating_sub(at) < READ_ONLY_SUSPECT.as_millis() as u64
-    }
-}
 
 pub(crate) enum Db {
     Postgres {

@@ -12,11 +12,10 @@
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use super::StoreError;
-use super::db::ReadOnlySeen;
 use crate::breaker::Breaker;
 
 /// How long one reachability probe may take.
@@ -96,5 +95,41 @@ impl Guard {
             }
             _ => {}
         }
+    }
+}
+
+/// How long after a connection reported the server read-only every pooled connection is
+/// checked before use: the others were most likely opened to the same server.
+const READ_ONLY_SUSPECT: Duration = Duration::from_secs(60);
+
+/// When a connection last reported the server read-only (milliseconds since the pool began;
+/// 0: never). Checked before a pooled connection is handed out.
+#[derive(Debug)]
+pub(crate) struct ReadOnlySeen {
+    start: std::time::Instant,
+    at_ms: AtomicU64,
+}
+
+impl ReadOnlySeen {
+    pub(crate) fn new() -> Self {
+        Self {
+            start: std::time::Instant::now(),
+            at_ms: AtomicU64::new(0),
+        }
+    }
+
+    fn now_ms(&self) -> u64 {
+        u64::try_from(self.start.elapsed().as_millis())
+            .unwrap_or(u64::MAX)
+            .max(1)
+    }
+
+    pub(crate) fn mark(&self) {
+        self.at_ms.store(self.now_ms(), Ordering::Release);
+    }
+
+    pub(crate) fn suspect(&self) -> bool {
+        let at = self.at_ms.load(Ordering::Acquire);
+        at != 0 && self.now_ms().saturating_sub(at) < READ_ONLY_SUSPECT.as_millis() as u64
     }
 }

@@ -45,7 +45,7 @@ pub use prune::{Prunable, Prune};
 pub use sessions::{SessionStore, StoredSession};
 
 /// How a store is opened.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoreOptions {
     /// Connections in the pool (PostgreSQL; SQLite has one writer and a few readers).
     pub max_connections: u32,
@@ -68,6 +68,44 @@ impl Default for StoreOptions {
             activation_limit: AttemptLimit::default(),
         }
     }
+}
+
+/// The system of record: where it is and how it is used.
+#[derive(Clone, PartialEq, Eq)]
+pub struct DatabaseSettings {
+    /// `sqlite://FILE` or `postgres://…`; may hold a password: never logged as it is.
+    pub url: String,
+    pub options: StoreOptions,
+}
+
+impl Default for DatabaseSettings {
+    /// A SQLite file in the working directory: the service runs with no other server.
+    fn default() -> Self {
+        Self {
+            url: "sqlite://cps.db".to_owned(),
+            options: StoreOptions::default(),
+        }
+    }
+}
+
+impl std::fmt::Debug for DatabaseSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DatabaseSettings")
+            .field("options", &self.options)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Whether `url` names a database this service can use (checked with the other settings; the
+/// URL is never repeated in the answer: it may hold a password).
+pub fn check_url(url: &str) -> Result<(), String> {
+    if url.starts_with("sqlite:") {
+        return Ok(());
+    }
+    if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+        return check_postgres_url(url);
+    }
+    Err("unsupported database URL (expected sqlite://FILE or postgres://…)".to_owned())
 }
 
 /// How many failed activations (wrong phone number) of one card are tolerated within `window`;

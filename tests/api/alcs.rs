@@ -93,12 +93,12 @@ pub fn url_on(port: u16) -> String {
 
 async fn app_notifying(
     url: &str,
-    adjust: impl FnOnce(&mut cps::config::Settings),
+    adjust: impl FnOnce(&mut cps::config::Config),
 ) -> Option<TestApp> {
     let url = url.to_owned();
-    TestApp::spawn_with(move |s| {
-        s.alcs_activation_url = Some(url);
-        adjust(s);
+    TestApp::spawn_with(move |c| {
+        c.alcs = Some(alcs_settings(&url));
+        adjust(c);
     })
     .await
 }
@@ -216,8 +216,7 @@ async fn a_4xx_other_than_408_or_429_is_a_permanent_failure() {
 #[tokio::test]
 async fn alcs_down_throughout_gives_a_dead_letter_that_retry_delivers_once_it_is_back() {
     let port = free_port();
-    let Some(app) = app_notifying(&url_on(port), |s| s.outbox_max_attempts = "3".into()).await
-    else {
+    let Some(app) = app_notifying(&url_on(port), |c| c.outbox.max_attempts = 3).await else {
         return;
     };
     app.registered(CARD).await;
@@ -402,7 +401,11 @@ async fn notices_go_over_https_verified_with_the_configured_ca() {
     let alcs = FakeAlcs::start_https(&pki, false).await;
     let url = alcs.url();
     let ca = pki.dir.path().join("ca.pem");
-    let Some(app) = app_notifying(&url, |s| s.alcs_ca_file = Some(ca)).await else {
+    let Some(app) = app_notifying(&url, |c| {
+        c.alcs.as_mut().unwrap().tls = client_files(Some(ca), None)
+    })
+    .await
+    else {
         return;
     };
     app.registered(CARD).await;
@@ -416,10 +419,11 @@ async fn an_alcs_that_requires_mutual_tls_is_given_the_client_certificate() {
     let alcs = FakeAlcs::start_https(&pki, true).await;
     let url = alcs.url();
     let dir = pki.dir.path().to_owned();
-    let Some(app) = app_notifying(&url, |s| {
-        s.alcs_ca_file = Some(dir.join("ca.pem"));
-        s.alcs_client_cert = Some(dir.join("client.pem"));
-        s.alcs_client_key = Some(dir.join("client.key"));
+    let Some(app) = app_notifying(&url, |c| {
+        c.alcs.as_mut().unwrap().tls = client_files(
+            Some(dir.join("ca.pem")),
+            Some((dir.join("client.pem"), dir.join("client.key"))),
+        );
     })
     .await
     else {
@@ -497,7 +501,11 @@ async fn a_graceful_shutdown_lets_the_delivery_in_flight_finish() {
 async fn a_call_that_times_out_is_retried() {
     let alcs = FakeAlcs::start().await;
     alcs.answer_after(Duration::from_millis(1500));
-    let Some(app) = app_notifying(&alcs.url(), |s| s.alcs_timeout_ms = "300".into()).await else {
+    let Some(app) = app_notifying(&alcs.url(), |c| {
+        c.alcs.as_mut().unwrap().timeout = Duration::from_millis(300)
+    })
+    .await
+    else {
         return;
     };
     app.registered(CARD).await;
@@ -521,9 +529,9 @@ async fn a_call_that_times_out_is_retried() {
 
 #[tokio::test]
 async fn a_notice_failing_past_the_maximum_age_becomes_a_dead_letter() {
-    let Some(app) = app_notifying(&url_on(free_port()), |s| {
-        s.outbox_max_age_secs = "1".into();
-        s.outbox_max_attempts = "1000".into();
+    let Some(app) = app_notifying(&url_on(free_port()), |c| {
+        c.outbox.max_age = Duration::from_secs(1);
+        c.outbox.max_attempts = 1000;
     })
     .await
     else {
@@ -547,8 +555,8 @@ async fn the_desk_sends_a_dead_notice_again_with_the_same_key() {
     let alcs = FakeAlcs::start().await;
     alcs.answer_next(&[400]);
     let url = alcs.url();
-    let Some((app, desk)) = TestApp::spawn_desk_with(move |s| {
-        s.alcs_activation_url = Some(url);
+    let Some((app, desk)) = TestApp::spawn_desk_with(move |c| {
+        c.alcs = Some(alcs_settings(&url));
     })
     .await
     else {

@@ -32,9 +32,11 @@ async fn app_with_private_redis() -> Option<(TestApp, PrivateRedis)> {
     }
     let redis = PrivateRedis::start().await?;
     let url = redis.url();
-    let app = TestApp::spawn_with(|s| {
-        s.redis_url = Some(url);
-        s.redis_prefix = String::new();
+    let app = TestApp::spawn_with(|c| {
+        c.cache = Some(cps::cache::CacheSettings {
+            url,
+            ..cache_settings("")
+        });
     })
     .await?;
     Some((app, redis))
@@ -732,8 +734,9 @@ async fn bulk_reads_come_most_recently_changed_first_in_short_batches() {
         &format!("update cards set updated_at = '{oldest}' where card_number = '15'"),
     ])
     .await;
-    let config = cps::config::Config::from_settings(&settings(&app.database_url)).unwrap();
-    let (store, _) = cps::startup::open(&config).await.unwrap();
+    let (store, _) = cps::startup::open(&config(&app.database_url))
+        .await
+        .unwrap();
     let source: &dyn cps::cache::CacheSource = store.as_ref();
     let (mut order, mut batches, mut after) = (Vec::new(), 0, None);
     loop {

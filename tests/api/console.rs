@@ -538,10 +538,12 @@ async fn over_tls_the_desk_asks_no_client_certificate_and_the_cookies_are_secure
     let dir = pki.dir.path().to_owned();
     // Mutual TLS for ALCS: the desk's listener serves the same certificate, without asking
     // desk users for one of theirs.
-    let Some((_app, desk)) = TestApp::spawn_desk_with(move |s| {
-        s.tls_cert = Some(dir.join("server.pem"));
-        s.tls_key = Some(dir.join("server.key"));
-        s.tls_client_ca = Some(dir.join("ca.pem"));
+    let Some((_app, desk)) = TestApp::spawn_desk_with(move |c| {
+        c.tls = Some(cps::tls::ServerFiles {
+            cert: dir.join("server.pem"),
+            key: dir.join("server.key"),
+            client_ca: Some(dir.join("ca.pem")),
+        });
     })
     .await
     else {
@@ -609,14 +611,18 @@ async fn the_console_session_is_not_the_token_and_every_instance_knows_it() {
         "a console cookie is not an API key"
     );
     // A second instance on the same database, with the same users: the same session.
-    let mut s = settings(&app.database_url);
-    if let Some((url, prefix)) = &app.redis {
-        s.redis_url = Some(url.clone());
-        s.redis_prefix = prefix.clone();
-    }
-    s.support_listen = "127.0.0.1:0".into();
-    s.support_tokens_file = Some(desk.tokens_file.clone());
-    let other = TestApp::start(s, None, None).await;
+    let mut c = config(&app.database_url);
+    c.cache = app
+        .redis
+        .as_ref()
+        .map(|(url, prefix)| cache_at(url, prefix));
+    c.desk = Some(cps::http::desk::DeskSettings {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        tokens_file: desk.tokens_file.clone(),
+        max_auth_failures: 10,
+        sessions: Default::default(),
+    });
+    let other = TestApp::start(c, None, None).await;
     let base = other.support.clone().unwrap();
     let r = plain()
         .get(format!("{base}/console/cards/{CARD}"))
@@ -645,9 +651,10 @@ async fn the_console_session_is_not_the_token_and_every_instance_knows_it() {
 /// timeout: the desk user signs in again.
 #[tokio::test]
 async fn console_sessions_end_when_idle_and_at_their_absolute_deadline() {
-    let Some((_app, desk)) = TestApp::spawn_desk_with(|s| {
-        s.support_session_idle_secs = "2".into();
-        s.support_session_max_secs = "4".into();
+    let Some((_app, desk)) = TestApp::spawn_desk_with(|c| {
+        let sessions = &mut c.desk.as_mut().unwrap().sessions;
+        sessions.idle = std::time::Duration::from_secs(2);
+        sessions.absolute = std::time::Duration::from_secs(4);
     })
     .await
     else {

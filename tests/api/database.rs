@@ -3,7 +3,6 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use cps::config::Config;
 use cps::startup::Application;
 use reqwest::{Method, StatusCode};
 use serde_json::json;
@@ -12,9 +11,9 @@ use super::support::*;
 
 #[tokio::test]
 async fn a_locked_database_answers_503_within_the_timeout_and_then_recovers() {
-    let Some(app) = TestApp::spawn_with(|s| {
-        s.database_timeout_secs = "1".into();
-        s.database_max_connections = "1".into();
+    let Some(app) = TestApp::spawn_with(|c| {
+        c.database.options.timeout = Duration::from_secs(1);
+        c.database.options.max_connections = 1;
     })
     .await
     else {
@@ -53,11 +52,12 @@ async fn an_unreachable_database_answers_503_in_bounded_time_and_recovers_withou
         return;
     };
     let mut proxy = Proxy::start(socket_addr(&db.url)).await;
-    let mut s = settings(&via_port(&db.url, proxy.port));
-    s.database_timeout_secs = "2".into();
-    s.redis_url = Some(redis_url());
-    s.redis_prefix = prefix.as_ref().map(|p| p.0.clone()).unwrap_or_default();
-    let app = TestApp::start(s, Some(db), prefix).await;
+    let mut c = config(&via_port(&db.url, proxy.port));
+    c.database.options.timeout = Duration::from_secs(2);
+    c.cache = Some(cache_settings(
+        &prefix.as_ref().map(|p| p.0.clone()).unwrap_or_default(),
+    ));
+    let app = TestApp::start(c, Some(db), prefix).await;
     app.registered(CARD).await;
 
     proxy.cut();
@@ -189,10 +189,7 @@ async fn cps_migrate_migrates_without_serving_and_instances_can_start_at_once() 
     let Some((fresh, _prefix)) = TestApp::resources(backend()).await else {
         return;
     };
-    let builds = (0..4).map(|_| {
-        let config = Config::from_settings(&settings(&fresh.url)).unwrap();
-        Application::build(config)
-    });
+    let builds = (0..4).map(|_| Application::build(config(&fresh.url)));
     for built in join_all(builds).await {
         built.expect("every instance starts");
     }
@@ -230,8 +227,7 @@ async fn pgbouncer_in_transaction_mode_is_refused_at_start_with_the_setting_to_c
         let Some(bouncer) = PgBouncer::start(mode) else {
             return;
         };
-        let config = Config::from_settings(&settings(&bouncer.url(&database))).unwrap();
-        refused = match Application::build(config).await {
+        refused = match Application::build(config(&bouncer.url(&database))).await {
             Ok(_) => panic!("the service started behind {mode} pooling"),
             Err(e) => format!("{e:#}"),
         };

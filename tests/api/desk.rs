@@ -473,10 +473,11 @@ async fn the_desk_changes_a_phone_only_at_the_version_it_saw() {
 #[tokio::test]
 async fn erasure_with_redis_down_leaves_no_queued_payload_holding_the_phone_number() {
     let closed = free_port();
-    let Some((app, desk)) = TestApp::spawn_desk_with(move |s| {
-        s.redis_url = Some(format!("redis://127.0.0.1:{closed}"));
-        s.redis_prefix = "erasure:".into();
-        s.redis_timeout_ms = "200".into();
+    let Some((app, desk)) = TestApp::spawn_desk_with(move |c| {
+        c.cache = Some(CacheSettings {
+            timeout: std::time::Duration::from_millis(200),
+            ..cache_at(&format!("redis://127.0.0.1:{closed}"), "erasure:")
+        });
     })
     .await
     else {
@@ -685,7 +686,7 @@ fn routes(customer: &str) -> Vec<(Method, String, Option<Value>)> {
 async fn every_route_needs_a_token_and_changes_need_the_agent_role() {
     // Two failures per route here: above the default brake, which has its own test.
     let Some((app, desk)) =
-        TestApp::spawn_desk_with(|s| s.support_auth_failures = "100".into()).await
+        TestApp::spawn_desk_with(|c| c.desk.as_mut().unwrap().max_auth_failures = 100).await
     else {
         return;
     };

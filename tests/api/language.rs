@@ -42,7 +42,9 @@ async fn messages_default_to_polish_and_follow_accept_language() {
 
 #[tokio::test]
 async fn the_configured_default_language_applies_when_none_is_recognized() {
-    let Some(app) = TestApp::spawn_with(|s| s.default_language = "en_US".into()).await else {
+    let Some(app) =
+        TestApp::spawn_with(|c| c.http.default_language = cps::domain::Language::English).await
+    else {
         return;
     };
     assert_eq!(lock_message(&app, None).await, EN);

@@ -226,8 +226,10 @@ async fn state_changing_calls_from_a_browser_origin_are_refused() {
 async fn a_configured_origin_may_change_cards() {
     // As an operator may write it: default port, trailing slash, capitals. A browser sends
     // `https://desk.example.com`: the same origin.
-    let Some(app) = TestApp::spawn_with(|s| {
-        s.allowed_origins = "https://Desk.Example.com:443/, http://10.0.0.7:8080".into()
+    let Some(app) = TestApp::spawn_with(|c| {
+        c.http.requests.allowed_origins = ["https://Desk.Example.com:443/", "http://10.0.0.7:8080"]
+            .map(|o| cps::http::origin::Origin::configured(o).unwrap())
+            .to_vec()
     })
     .await
     else {
@@ -275,12 +277,11 @@ async fn a_configured_origin_may_change_cards() {
 
 #[test]
 fn an_allowed_origin_with_a_path_is_a_configuration_error() {
-    let mut s = settings("sqlite://x.db");
-    s.allowed_origins = "https://desk.example.com/console".into();
-    let problem = cps::config::Config::from_settings(&s).unwrap_err();
+    let at = ["--database-url", "sqlite://x.db", "--allowed-origins"];
+    let problem =
+        configured(&[&at[..], &["https://desk.example.com/console"]].concat()).unwrap_err();
     assert!(problem.contains("--allowed-origins"), "{problem}");
-    s.allowed_origins = "https://desk.example.com/".into();
-    assert!(cps::config::Config::from_settings(&s).is_ok());
+    assert!(configured(&[&at[..], &["https://desk.example.com/"]].concat()).is_ok());
 }
 
 #[tokio::test]
@@ -370,7 +371,9 @@ async fn a_client_that_writes_an_oversized_body_first_still_reads_the_413() {
 
 #[tokio::test]
 async fn a_body_that_comes_too_slowly_is_a_408() {
-    let Some(app) = TestApp::spawn_with(|s| s.body_timeout_secs = "1".into()).await else {
+    let Some(app) =
+        TestApp::spawn_with(|c| c.http.requests.body_timeout = Duration::from_secs(1)).await
+    else {
         return;
     };
     let path = format!("/alcs/loyalty/v1/loyalty-cards/{CARD}");
@@ -389,9 +392,9 @@ async fn a_body_that_comes_too_slowly_is_a_408() {
 
 #[tokio::test]
 async fn requests_beyond_the_running_and_queued_bounds_are_shed_at_once() {
-    let Some(app) = TestApp::spawn_with(|s| {
-        s.max_in_flight = "2".into();
-        s.max_queued = "1".into();
+    let Some(app) = TestApp::spawn_with(|c| {
+        c.http.requests.max_in_flight = 2;
+        c.http.requests.max_queued = 1;
     })
     .await
     else {
@@ -440,7 +443,11 @@ async fn requests_beyond_the_running_and_queued_bounds_are_shed_at_once() {
 
 #[tokio::test]
 async fn activation_is_refused_after_five_wrong_numbers_until_the_window_passes() {
-    let Some(app) = TestApp::spawn_with(|s| s.activation_window_secs = "3".into()).await else {
+    let Some(app) = TestApp::spawn_with(|c| {
+        c.database.options.activation_limit.window = Duration::from_secs(3)
+    })
+    .await
+    else {
         return;
     };
     app.registered(CARD).await;
@@ -480,13 +487,13 @@ async fn activation_is_refused_after_five_wrong_numbers_until_the_window_passes(
     // Another instance on the same database counts the same failures.
     let other = TestApp::start(
         {
-            let mut s = settings(&app.database_url);
-            s.activation_window_secs = "3".into();
-            if let Some((url, prefix)) = &app.redis {
-                s.redis_url = Some(url.clone());
-                s.redis_prefix = prefix.clone();
-            }
-            s
+            let mut c = config(&app.database_url);
+            c.database.options.activation_limit.window = Duration::from_secs(3);
+            c.cache = app
+                .redis
+                .as_ref()
+                .map(|(url, prefix)| cache_at(url, prefix));
+            c
         },
         None,
         None,
@@ -531,7 +538,7 @@ async fn a_database_not_accepting_connections_is_a_503_and_the_service_recovers(
         Some((server, _)) => format!("{server}/{name}"),
         None => panic!("a database URL with a path: {base}"),
     };
-    let app = TestApp::start(settings(&url), None, None).await;
+    let app = TestApp::start(config(&url), None, None).await;
     app.registered(CARD).await;
 
     // What a shutting-down (or being-dropped) database answers: 55000, "not currently
@@ -583,10 +590,10 @@ async fn a_database_not_accepting_connections_is_a_503_and_the_service_recovers(
 
 #[tokio::test]
 async fn slow_bodies_do_not_take_the_places_of_requests_in_progress() {
-    let Some(app) = TestApp::spawn_with(|s| {
-        s.max_in_flight = "1".into();
-        s.max_queued = "0".into();
-        s.body_timeout_secs = "3".into();
+    let Some(app) = TestApp::spawn_with(|c| {
+        c.http.requests.max_in_flight = 1;
+        c.http.requests.max_queued = 0;
+        c.http.requests.body_timeout = Duration::from_secs(3);
     })
     .await
     else {

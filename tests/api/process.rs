@@ -3,7 +3,6 @@
 
 use std::process::Command;
 
-use cps::config::Config;
 use cps::startup::Application;
 use serde_json::json;
 
@@ -278,15 +277,13 @@ async fn logs_tell_what_happened_without_phone_numbers_or_pin_hmacs() {
 
 async fn tls_app(pki: &Pki, mutual: bool) -> std::net::SocketAddr {
     let db = format!("sqlite://{}", pki.dir.path().join("cps.db").display());
-    let mut s = settings(&db);
-    s.tls_cert = Some(pki.dir.path().join("server.pem"));
-    s.tls_key = Some(pki.dir.path().join("server.key"));
-    if mutual {
-        s.tls_client_ca = Some(pki.dir.path().join("ca.pem"));
-    }
-    let app = Application::build(Config::from_settings(&s).unwrap())
-        .await
-        .unwrap();
+    let mut c = config(&db);
+    c.tls = Some(cps::tls::ServerFiles {
+        cert: pki.dir.path().join("server.pem"),
+        key: pki.dir.path().join("server.key"),
+        client_ca: mutual.then(|| pki.dir.path().join("ca.pem")),
+    });
+    let app = Application::build(c).await.unwrap();
     let addr = app.local_addr();
     tokio::spawn(app.run_until_stopped(std::future::pending()));
     addr

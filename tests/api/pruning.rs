@@ -13,11 +13,11 @@ fn at(t: DateTime<Utc>) -> String {
 
 #[tokio::test]
 async fn the_pruning_job_removes_only_what_outlived_its_retention() {
-    let Some(app) = TestApp::spawn_with(|s| {
-        s.prune_interval_secs = "1".into();
-        s.delivered_retention_days = "90".into();
-        s.audit_retention_days = "2192".into();
-        s.activation_window_secs = "900".into();
+    let Some(app) = TestApp::spawn_with(|c| {
+        c.housekeeping.interval = Some(std::time::Duration::from_secs(1));
+        c.housekeeping.delivered = std::time::Duration::from_secs(90 * 86_400);
+        c.housekeeping.audit = std::time::Duration::from_secs(2192 * 86_400);
+        c.housekeeping.activation_window = std::time::Duration::from_secs(900);
     })
     .await
     else {
@@ -102,7 +102,7 @@ async fn the_pruning_job_removes_only_what_outlived_its_retention() {
 /// retention stay.
 #[tokio::test]
 async fn a_backlog_is_pruned_in_batches() {
-    let Some(app) = TestApp::spawn_with(|s| s.prune_interval_secs = "0".into()).await else {
+    let Some(app) = TestApp::spawn_with(|c| c.housekeeping.interval = None).await else {
         return;
     };
     let now = Utc::now();

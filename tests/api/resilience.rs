@@ -215,10 +215,12 @@ async fn an_emptied_redis_is_refilled_by_the_service_itself() {
     let Some(mut redis) = PrivateRedis::start().await else {
         return;
     };
-    let mut s = settings(&db.url);
-    s.redis_url = Some(redis.url());
-    s.cache_check_secs = "1".into();
-    let app = TestApp::start(s, Some(db), None).await;
+    let mut c = config(&db.url);
+    c.cache = Some(CacheSettings {
+        check: Some(Duration::from_secs(1)),
+        ..cache_at(&redis.url(), "")
+    });
+    let app = TestApp::start(c, Some(db), None).await;
     let cards: Vec<String> = (0..150).map(|i| format!("7700{i:04}")).collect();
     for card in &cards {
         app.registered(card).await;
@@ -263,7 +265,10 @@ async fn a_cache_filled_on_another_server_is_repaired_by_the_service_itself() {
     if !backend().has_cache() {
         return;
     }
-    let Some(app) = TestApp::spawn_with(|s| s.cache_check_secs = "1".into()).await else {
+    let Some(app) =
+        TestApp::spawn_with(|c| c.cache.as_mut().unwrap().check = Some(Duration::from_secs(1)))
+            .await
+    else {
         return;
     };
     let cards: Vec<String> = (0..20).map(|i| format!("7710{i:04}")).collect();
@@ -323,10 +328,12 @@ async fn a_frozen_redis_costs_one_timeout_not_one_per_request() {
     let Some(redis) = PrivateRedis::start().await else {
         return;
     };
-    let mut s = settings(&db.url);
-    s.redis_url = Some(redis.url());
-    s.redis_timeout_ms = "500".into();
-    let app = Arc::new(TestApp::start(s, Some(db), None).await);
+    let mut c = config(&db.url);
+    c.cache = Some(CacheSettings {
+        timeout: Duration::from_millis(500),
+        ..cache_at(&redis.url(), "")
+    });
+    let app = Arc::new(TestApp::start(c, Some(db), None).await);
     app.registered(CARD).await;
 
     redis.freeze();

@@ -18,6 +18,18 @@ use crate::service::desk::Desk;
 use crate::service::sessions::Sessions;
 use auth::Auth;
 
+/// The desk's listener and its users.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeskSettings {
+    pub listen: std::net::SocketAddr,
+    /// Lines of `name, role, sha256(token)`; read again on SIGHUP.
+    pub tokens_file: std::path::PathBuf,
+    /// Failed authentications tolerated per address and minute.
+    pub max_auth_failures: usize,
+    /// How long a console session lasts.
+    pub sessions: crate::service::sessions::SessionLimits,
+}
+
 /// Both halves of the desk, each in the shared envelope. `app` is the desk listener's own.
 pub fn router(
     app: AppState,

@@ -2,8 +2,11 @@
 
 use std::future::pending;
 use std::sync::Arc;
+use std::time::Duration;
 
-use cps::config::{Config, Settings};
+pub use cps::cache::CacheSettings;
+use cps::config::Config;
+use cps::outbox::alcs::AlcsSettings;
 use cps::startup::Application;
 use cps::store::SqlStore;
 use reqwest::{Method, StatusCode};
@@ -68,59 +71,66 @@ impl Reply {
     }
 }
 
-pub fn settings(database_url: &str) -> Settings {
-    Settings {
-        listen: "127.0.0.1:0".into(),
-        admin_listen: "127.0.0.1:0".into(),
-        support_listen: "off".into(),
-        support_tokens_file: None,
-        support_auth_failures: "10".into(),
-        support_session_idle_secs: "1800".into(),
-        support_session_max_secs: "43200".into(),
-        database_url: database_url.into(),
-        database_max_connections: "8".into(),
-        database_timeout_secs: "5".into(),
-        redis_url: None,
-        redis_prefix: String::new(),
-        redis_timeout_ms: "500".into(),
-        redis_ca_file: None,
-        redis_client_cert: None,
-        redis_client_key: None,
-        // Off: tests that empty or tamper with Redis on purpose expect the drift to stay until
-        // they look. The tests of the refill set their own interval.
-        cache_check_secs: "0".into(),
-        outbox_poll_ms: "100".into(),
-        outbox_max_backoff_secs: "1".into(),
-        outbox_max_attempts: "10".into(),
-        outbox_max_age_secs: "86400".into(),
-        alcs_activation_url: None,
-        alcs_timeout_ms: "2000".into(),
-        alcs_ca_file: None,
-        alcs_client_cert: None,
-        alcs_client_key: None,
-        prune_interval_secs: "300".into(),
-        delivered_retention_days: "90".into(),
-        audit_retention_days: "2192".into(),
-        default_language: "pl_PL".into(),
-        default_country: "PL".into(),
-        request_timeout_secs: "10".into(),
-        tls_cert: None,
-        tls_key: None,
-        tls_client_ca: None,
-        plain_http: false,
-        max_connections: "2048".into(),
-        // Above any test's concurrency: only the shedding tests want refusals.
-        max_in_flight: "1000".into(),
-        max_queued: "32".into(),
-        header_timeout_secs: "10".into(),
-        body_timeout_secs: "5".into(),
-        idle_timeout_secs: "10".into(),
-        tls_handshake_timeout_secs: "10".into(),
-        shutdown_delay_secs: "0".into(),
-        shutdown_grace_secs: "10".into(),
-        allowed_origins: String::new(),
-        activation_max_failures: "5".into(),
-        activation_window_secs: "900".into(),
+/// What a test's app is built from: `cps serve`'s defaults, on free ports, with the waits a
+/// test would otherwise sit through made short.
+pub fn config(database_url: &str) -> Config {
+    let mut c = Config {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        admin_listen: Some("127.0.0.1:0".parse().unwrap()),
+        ..Config::default()
+    };
+    c.database.url = database_url.to_owned();
+    c.outbox.poll = Duration::from_millis(100);
+    c.outbox.max_backoff = Duration::from_secs(1);
+    // Above any test's concurrency: only the shedding tests want refusals.
+    c.http.requests.max_in_flight = 1000;
+    c.http.requests.max_queued = 32;
+    c.shutdown_delay = Duration::ZERO;
+    c
+}
+
+/// A cache at the shared Redis under `prefix`, as the tests use it. The marker is never
+/// checked: tests that empty or tamper with Redis on purpose expect the drift to stay until
+/// they look (the tests of the refill set their own interval).
+pub fn cache_settings(prefix: &str) -> CacheSettings {
+    cache_at(&redis_url(), prefix)
+}
+
+/// TLS client files as the service checks them: a CA, and a certificate with its key.
+pub fn client_files(
+    ca: Option<std::path::PathBuf>,
+    identity: Option<(std::path::PathBuf, std::path::PathBuf)>,
+) -> cps::tls::ClientFiles {
+    let (cert, key) = identity.unzip();
+    cps::tls::ClientFiles::check(ca, cert, key, ["ca", "cert", "key"])
+        .expect("a certificate with its key")
+}
+
+/// A cache at `url` under `prefix`, its marker never checked (see [`cache_settings`]).
+pub fn cache_at(url: &str, prefix: &str) -> CacheSettings {
+    CacheSettings {
+        prefix: prefix.to_owned(),
+        check: None,
+        ..CacheSettings::at(url)
+    }
+}
+
+/// What `cps serve` with these arguments (and the environment) would be built from, or the
+/// line it would refuse to start with.
+pub fn configured(args: &[&str]) -> Result<Config, String> {
+    use clap::Parser as _;
+    let cli = cps::cli::Cli::try_parse_from(std::iter::once("cps").chain(args.iter().copied()))
+        .map_err(|e| e.to_string())?;
+    cli.settings
+        .config(true)
+        .map_err(|e| cps::cli::describe(&e))
+}
+
+/// ALCS notices to `url_template`, with the timeout the tests use.
+pub fn alcs_settings(url_template: &str) -> AlcsSettings {
+    AlcsSettings {
+        timeout: Duration::from_secs(2),
+        ..AlcsSettings::at(url_template)
     }
 }
 
@@ -131,16 +141,15 @@ impl TestApp {
         Self::spawn_with(|_| {}).await
     }
 
-    pub async fn spawn_with(adjust: impl FnOnce(&mut Settings)) -> Option<Self> {
+    pub async fn spawn_with(adjust: impl FnOnce(&mut Config)) -> Option<Self> {
         let backend = backend();
         let (db, prefix) = Self::resources(backend).await?;
-        let mut settings = settings(&db.url);
+        let mut config = config(&db.url);
         if let Some(prefix) = &prefix {
-            settings.redis_url = Some(redis_url());
-            settings.redis_prefix = prefix.0.clone();
+            config.cache = Some(cache_settings(&prefix.0));
         }
-        adjust(&mut settings);
-        Some(Self::start(settings, Some(db), prefix).await)
+        adjust(&mut config);
+        Some(Self::start(config, Some(db), prefix).await)
     }
 
     /// A fresh database and, for cache backends, a fresh key prefix.
@@ -160,8 +169,12 @@ impl TestApp {
         Some((db, prefix))
     }
 
-    pub async fn start(settings: Settings, db: Option<TestDb>, prefix: Option<TestPrefix>) -> Self {
-        let config = Config::from_settings(&settings).expect("valid test settings");
+    pub async fn start(config: Config, db: Option<TestDb>, prefix: Option<TestPrefix>) -> Self {
+        let database_url = config.database.url.clone();
+        let redis = config
+            .cache
+            .as_ref()
+            .map(|c| (c.url.clone(), c.prefix.clone()));
         let app = Application::build(config).await.expect("the app builds");
         let base = format!("http://127.0.0.1:{}", app.port());
         let admin = app.admin_addr().map(|a| format!("http://{a}"));
@@ -172,11 +185,8 @@ impl TestApp {
             admin,
             support,
             client: reqwest::Client::new(),
-            database_url: settings.database_url.clone(),
-            redis: settings
-                .redis_url
-                .clone()
-                .map(|url| (url, settings.redis_prefix.clone())),
+            database_url,
+            redis,
             store: tokio::sync::OnceCell::new(),
             _db: db,
             _prefix: prefix,

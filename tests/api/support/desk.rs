@@ -29,17 +29,21 @@ impl TestApp {
     }
 
     pub async fn spawn_desk_with(
-        adjust: impl FnOnce(&mut cps::config::Settings),
+        adjust: impl FnOnce(&mut cps::config::Config),
     ) -> Option<(Self, Desk)> {
         let dir = tempfile::tempdir().expect("a temporary directory");
         let tokens_file = dir.path().join("desk-tokens");
         let agent = cps::tokens::add(&tokens_file, AGENT, "agent").expect("add the agent");
         let viewer = cps::tokens::add(&tokens_file, VIEWER, "viewer").expect("add the viewer");
         let file = tokens_file.clone();
-        let app = Self::spawn_with(move |s| {
-            s.support_listen = "127.0.0.1:0".into();
-            s.support_tokens_file = Some(file);
-            adjust(s);
+        let app = Self::spawn_with(move |c| {
+            c.desk = Some(cps::http::desk::DeskSettings {
+                listen: "127.0.0.1:0".parse().unwrap(),
+                tokens_file: file,
+                max_auth_failures: 10,
+                sessions: Default::default(),
+            });
+            adjust(c);
         })
         .await?;
         let desk = Desk {
