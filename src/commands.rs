@@ -89,7 +89,10 @@ pub async fn migrate(config: &Config) -> Outcome {
 
 async fn open_cache(config: &Config) -> Result<(Arc<SqlStore>, RedisCache), CommandError> {
     let redis = config.cache.as_ref().ok_or_else(|| {
-        CommandError::Usage("no cache is configured: set --redis-url / CPS_REDIS_URL".to_owned())
+        CommandError::Usage(format!(
+            "no cache is configured: set {}",
+            crate::cli::names("redis_url")
+        ))
     })?;
     let cache = crate::startup::cache(redis).map_err(|e| CommandError::Usage(format!("{e:#}")))?;
     let store = open_store(config).await?;
@@ -230,7 +233,8 @@ fn human_age(seconds: i64) -> String {
 pub fn token_add(file: Option<&std::path::Path>, name: &str, role: &str) -> ExitCode {
     let Some(file) = file else {
         eprintln!(
-            "cps: --support-tokens-file / CPS_SUPPORT_TOKENS_FILE: required: the file to add the user to"
+            "cps: {}: required: the file to add the user to",
+            crate::cli::names("support_tokens_file")
         );
         return ExitCode::from(2);
     };

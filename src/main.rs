@@ -38,7 +38,7 @@ fn main() -> ExitCode {
     let (registry, traces) = match cli.otlp_endpoint.as_deref().map(cps::otlp::layer) {
         Some(Ok((provider, layer))) => (registry.with(Some(layer)), Some(provider)),
         Some(Err(problem)) => {
-            eprintln!("cps: invalid configuration: {problem}");
+            eprintln!("cps: {}", describe(&problem));
             return ExitCode::from(2);
         }
         None => (registry.with(None), None),

@@ -16,7 +16,7 @@ pub fn layer<S>(
         SdkTracerProvider,
         tracing_opentelemetry::OpenTelemetryLayer<S, opentelemetry_sdk::trace::Tracer>,
     ),
-    String,
+    crate::setting::Invalid,
 >
 where
     S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
@@ -26,7 +26,7 @@ where
         .with_http()
         .with_endpoint(endpoint)
         .build()
-        .map_err(|e| format!("--otlp-endpoint / CPS_OTLP_ENDPOINT: {e}"))?;
+        .map_err(|e| crate::setting::Invalid::new("otlp_endpoint", e.to_string()))?;
     let provider = SdkTracerProvider::builder()
         .with_batch_exporter(exporter)
         .with_resource(Resource::builder().with_service_name("cps").build())
