@@ -12,7 +12,7 @@ use crate::http::wire;
 use crate::store::HistoryOf;
 
 use super::session::{Session, may_change};
-use super::{ConsoleState, failure, given, html, redirect};
+use super::{ConsoleState, failure, given, html, redirect, refused};
 use super::{page, text};
 use text::T;
 
@@ -77,17 +77,14 @@ pub(super) async fn card_page(
     Path(card): Path<String>,
     Query(query): Query<Vec<(String, String)>>,
 ) -> Response {
-    let lang = session.lang;
     let Some(number) = card_path(&card) else {
-        let message = ApiError::CardNotFoundOnRead.message(lang);
-        return html(StatusCode::NOT_FOUND, page::refused(&session, &message));
+        return refused(&session, &ApiError::CardNotFoundOnRead);
     };
     let cursor = field(&query, "cursor").and_then(|c| c.parse::<i64>().ok());
     let card = match state.desk.card(&number).await {
         Ok(Some(card)) => card,
         Ok(None) => {
-            let message = ApiError::CardNotFoundOnRead.message(lang);
-            return html(StatusCode::NOT_FOUND, page::refused(&session, &message));
+            return refused(&session, &ApiError::CardNotFoundOnRead);
         }
         Err(e) => return failure(&session, &e),
     };
@@ -150,12 +147,10 @@ pub(super) async fn confirm_card(
     Path((card, action)): Path<(String, String)>,
 ) -> Response {
     let (Some(card), Some(action)) = (card_path(&card), CardAction::parse(&action)) else {
-        let message = ApiError::NotFound.message(session.lang);
-        return html(StatusCode::NOT_FOUND, page::refused(&session, &message));
+        return refused(&session, &ApiError::NotFound);
     };
     if !session.can_act() {
-        let message = ApiError::RoleForbidden.message(session.lang);
-        return html(StatusCode::FORBIDDEN, page::refused(&session, &message));
+        return refused(&session, &ApiError::RoleForbidden);
     }
     html(
         StatusCode::OK,
@@ -174,8 +169,7 @@ pub(super) async fn act_on_card(
         return *page;
     }
     let (Some(card), Some(action)) = (card_path(&card), CardAction::parse(&action)) else {
-        let message = ApiError::NotFound.message(session.lang);
-        return html(StatusCode::NOT_FOUND, page::refused(&session, &message));
+        return refused(&session, &ApiError::NotFound);
     };
     let user = session.principal.user.clone();
     let result = match action {

@@ -11,7 +11,7 @@ use crate::http::extract::field;
 use crate::http::wire;
 
 use super::session::{Session, may_change};
-use super::{ConsoleState, failure, given, html, redirect};
+use super::{ConsoleState, failure, given, html, redirect, refused};
 use super::{page, text};
 use text::T;
 
@@ -21,10 +21,7 @@ pub(super) async fn customer_page(
     Path(id): Path<String>,
     Query(query): Query<Vec<(String, String)>>,
 ) -> Response {
-    let not_found = |session: &Session| {
-        let message = ApiError::CustomerNotFound.message(session.lang);
-        html(StatusCode::NOT_FOUND, page::refused(session, &message))
-    };
+    let not_found = |session: &Session| refused(session, &ApiError::CustomerNotFound);
     let Ok(id) = CustomerId::parse(&id) else {
         return not_found(&session);
     };
@@ -69,27 +66,34 @@ impl CustomerAction {
     }
 }
 
+/// The customer as it stands now, or the page that says why not.
+async fn current(
+    state: &ConsoleState,
+    session: &Session,
+    id: &CustomerId,
+) -> Result<crate::store::DeskCustomer, Box<Response>> {
+    match state.desk.customer(id).await {
+        Ok(Some(customer)) => Ok(customer),
+        Ok(None) => Err(Box::new(refused(session, &ApiError::CustomerNotFound))),
+        Err(e) => Err(Box::new(failure(session, &e))),
+    }
+}
+
 pub(super) async fn confirm_customer(
     State(state): State<ConsoleState>,
     session: Session,
     Path((id, action)): Path<(String, String)>,
 ) -> Response {
     let (Ok(id), Some(action)) = (CustomerId::parse(&id), CustomerAction::parse(&action)) else {
-        let message = ApiError::NotFound.message(session.lang);
-        return html(StatusCode::NOT_FOUND, page::refused(&session, &message));
+        return refused(&session, &ApiError::NotFound);
     };
     if !session.can_act() {
-        let message = ApiError::RoleForbidden.message(session.lang);
-        return html(StatusCode::FORBIDDEN, page::refused(&session, &message));
+        return refused(&session, &ApiError::RoleForbidden);
     }
     // The version the agent sees is the one the change is made against.
-    let customer = match state.desk.customer(&id).await {
-        Ok(Some(customer)) => customer,
-        Ok(None) => {
-            let message = ApiError::CustomerNotFound.message(session.lang);
-            return html(StatusCode::NOT_FOUND, page::refused(&session, &message));
-        }
-        Err(e) => return failure(&session, &e),
+    let customer = match current(&state, &session, &id).await {
+        Ok(customer) => customer,
+        Err(page) => return *page,
     };
     html(
         StatusCode::OK,
@@ -108,8 +112,7 @@ pub(super) async fn act_on_customer(
         return *page;
     }
     let (Ok(id), Some(action)) = (CustomerId::parse(&id), CustomerAction::parse(&action)) else {
-        let message = ApiError::NotFound.message(session.lang);
-        return html(StatusCode::NOT_FOUND, page::refused(&session, &message));
+        return refused(&session, &ApiError::NotFound);
     };
     let user = session.principal.user.clone();
     let result = match action {
@@ -133,13 +136,9 @@ pub(super) async fn act_on_customer(
         Err(error) => {
             let message = error.message(session.lang);
             // Shown again as it stands now (a 412 means it changed).
-            let customer = match state.desk.customer(&id).await {
-                Ok(Some(customer)) => customer,
-                Ok(None) => {
-                    let message = ApiError::CustomerNotFound.message(session.lang);
-                    return html(StatusCode::NOT_FOUND, page::refused(&session, &message));
-                }
-                Err(e) => return failure(&session, &e),
+            let customer = match current(&state, &session, &id).await {
+                Ok(customer) => customer,
+                Err(page) => return *page,
             };
             html(
                 error.status(),

@@ -25,6 +25,7 @@ mod text;
 use super::auth::Auth;
 use super::refusal::read_failure;
 use crate::domain::{Country, Language};
+use crate::http::error::ApiError;
 use crate::http::extract::field;
 use crate::service::desk::Desk;
 use crate::service::sessions::Sessions;
@@ -162,7 +163,11 @@ pub fn stylesheet() -> String {
 
 /// A page for an infrastructure failure: the API's message for it, in the page's language.
 fn failure(session: &Session, e: &crate::service::Failure) -> Response {
-    let error = read_failure(e);
+    refused(session, &read_failure(e))
+}
+
+/// The page for a refusal: the API's status and message for it, in the page's language.
+fn refused(session: &Session, error: &ApiError) -> Response {
     html(
         error.status(),
         page::refused(session, &error.message(session.lang)),

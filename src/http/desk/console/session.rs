@@ -16,7 +16,7 @@ use crate::http::extract::field;
 use crate::service::sessions::Found;
 use crate::tokens::{Role, hash_hex, same_secret};
 
-use super::{ConsoleState, failure, html, redirect, set_cookie};
+use super::{ConsoleState, failure, html, redirect, refused, set_cookie};
 use super::{page, text};
 use text::T;
 
@@ -183,11 +183,7 @@ pub(super) fn may_change(
         )));
     }
     if !session.can_act() {
-        let message = ApiError::RoleForbidden.message(lang);
-        return Err(Box::new(html(
-            StatusCode::FORBIDDEN,
-            page::refused(session, &message),
-        )));
+        return Err(Box::new(refused(session, &ApiError::RoleForbidden)));
     }
     Ok(())
 }
