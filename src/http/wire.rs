@@ -116,9 +116,24 @@ impl<'a> Obj<'a> {
         }
         Ok(Some(text))
     }
+}
+
+/// Where a body's text fields come from: a JSON object (the API) or a submitted form (the
+/// console). The parsers of the desk's changes read either, so both refuse alike.
+pub trait Fields {
+    /// The field's text; `None` when it is absent.
+    fn text(&self, key: &str) -> Result<Option<&str>, ApiError>;
+
+    /// The refusal of `key`, named as the client knows the field.
+    fn invalid(&self, key: &str, reason: Reason) -> ApiError;
+
+    fn required(&self, key: &str) -> Result<&str, ApiError> {
+        self.text(key)?
+            .ok_or_else(|| self.invalid(key, Reason::Missing))
+    }
 
     fn pin(&self, key: &str) -> Result<PinHmac, ApiError> {
-        PinHmac::parse(self.required_str(key)?).map_err(|e| {
+        PinHmac::parse(self.required(key)?).map_err(|e| {
             self.invalid(
                 key,
                 match e {
@@ -132,16 +147,58 @@ impl<'a> Obj<'a> {
 
     /// A reason the desk may give; required.
     fn lock_reason(&self, key: &str) -> Result<LockReason, ApiError> {
-        LockReason::for_desk(self.required_str(key)?)
+        LockReason::for_desk(self.required(key)?)
             .ok_or_else(|| self.invalid(key, Reason::LockReason))
     }
 
     fn phone(&self, key: &str, country: Country) -> Result<Option<PhoneNumber>, ApiError> {
-        self.str(key)?
+        self.text(key)?
             .map(|s| {
                 PhoneNumber::parse(s, country).map_err(|_| self.invalid(key, Reason::PhoneNumber))
             })
             .transpose()
+    }
+}
+
+impl Fields for Obj<'_> {
+    fn text(&self, key: &str) -> Result<Option<&str>, ApiError> {
+        self.str(key)
+    }
+
+    fn invalid(&self, key: &str, reason: Reason) -> ApiError {
+        Obj::invalid(self, key, reason)
+    }
+}
+
+/// A submitted form's fields, each read under the name its JSON twin has (`inputs` maps that
+/// name to the form's input), so that a refusal names the field as the API's would. A blank
+/// input is absent: a browser sends every input of the form.
+pub struct FormFields<'a> {
+    form: &'a [(String, String)],
+    inputs: &'a [(&'a str, &'a str)],
+}
+
+impl<'a> FormFields<'a> {
+    pub fn new(form: &'a [(String, String)], inputs: &'a [(&'a str, &'a str)]) -> Self {
+        Self { form, inputs }
+    }
+}
+
+impl Fields for FormFields<'_> {
+    fn text(&self, key: &str) -> Result<Option<&str>, ApiError> {
+        let Some((_, input)) = self.inputs.iter().find(|(k, _)| *k == key) else {
+            return Ok(None);
+        };
+        Ok(self
+            .form
+            .iter()
+            .find(|(name, _)| name == input)
+            .map(|(_, value)| value.as_str())
+            .filter(|value| !value.trim().is_empty()))
+    }
+
+    fn invalid(&self, key: &str, reason: Reason) -> ApiError {
+        ApiError::invalid(key, reason)
     }
 }
 
@@ -288,9 +345,14 @@ fn is_integer(n: &Number) -> bool {
 
 /// The body of activate and change-phone: `{"PhoneNumber": "+48123456789"}`, required, non-null.
 pub fn phone_body(body: &Value, country: Country) -> Result<PhoneNumber, ApiError> {
-    let root = Obj::root(body)?;
-    root.phone("PhoneNumber", country)?
-        .ok_or_else(|| root.invalid("PhoneNumber", Reason::Missing))
+    phone(&Obj::root(body)?, country)
+}
+
+/// A new phone number: `PhoneNumber`, required.
+pub fn phone(fields: &impl Fields, country: Country) -> Result<PhoneNumber, ApiError> {
+    fields
+        .phone("PhoneNumber", country)?
+        .ok_or_else(|| fields.invalid("PhoneNumber", Reason::Missing))
 }
 
 /// The body of activate: like [`phone_body`], but a well-formed number that no numbering plan
@@ -313,30 +375,38 @@ pub fn activation_phone_body(
 
 /// The desk's lock: `{"Reason": "Lost", "Note": "…"}`; `Other` needs a note.
 pub fn desk_lock_body(body: &Value) -> Result<(LockReason, Option<LockNote>), ApiError> {
-    let root = Obj::root(body)?;
-    let reason = root.lock_reason("Reason")?;
-    let note = root
-        .str("Note")?
-        .map(|n| LockNote::parse(n).ok_or_else(|| root.invalid("Note", Reason::Note)))
+    desk_lock(&Obj::root(body)?)
+}
+
+/// The desk's lock from its fields (`Reason`, `Note`).
+pub fn desk_lock(fields: &impl Fields) -> Result<(LockReason, Option<LockNote>), ApiError> {
+    let reason = fields.lock_reason("Reason")?;
+    let note = fields
+        .text("Note")?
+        .map(|n| LockNote::parse(n).ok_or_else(|| fields.invalid("Note", Reason::Note)))
         .transpose()?;
     if reason == LockReason::Other && note.is_none() {
-        return Err(root.invalid("Note", Reason::Missing));
+        return Err(fields.invalid("Note", Reason::Missing));
     }
     Ok((reason, note))
 }
 
 /// The desk's replacement: `{"NewCardNumber": "…", "CardPinHMac": "…", "Reason": "Lost"}`.
 pub fn replacement_body(body: &Value, card: &CardNumber) -> Result<Replacement, ApiError> {
-    let root = Obj::root(body)?;
-    let new_card = CardNumber::parse(root.required_str("NewCardNumber")?)
-        .map_err(|_| root.invalid("NewCardNumber", Reason::CardNumber))?;
+    replacement(&Obj::root(body)?, card)
+}
+
+/// The desk's replacement of `card` from its fields (`NewCardNumber`, `CardPinHMac`, `Reason`).
+pub fn replacement(fields: &impl Fields, card: &CardNumber) -> Result<Replacement, ApiError> {
+    let new_card = CardNumber::parse(fields.required("NewCardNumber")?)
+        .map_err(|_| fields.invalid("NewCardNumber", Reason::CardNumber))?;
     if &new_card == card {
-        return Err(root.invalid("NewCardNumber", Reason::SameCard));
+        return Err(fields.invalid("NewCardNumber", Reason::SameCard));
     }
     Ok(Replacement {
         new_card,
-        pin: root.pin("CardPinHMac")?,
-        reason: root.lock_reason("Reason")?,
+        pin: fields.pin("CardPinHMac")?,
+        reason: fields.lock_reason("Reason")?,
     })
 }
 

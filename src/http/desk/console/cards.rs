@@ -8,13 +8,21 @@ use crate::domain::{CardNumber, PhoneNumber};
 use crate::http::desk::refusal::desk_failure;
 use crate::http::error::{ApiError, Reason};
 use crate::http::extract::field;
-use crate::http::wire;
+use crate::http::wire::{self, FormFields};
 use crate::store::HistoryOf;
 
 use super::session::{Session, may_change};
-use super::{ConsoleState, failure, given, html, redirect, refused};
+use super::{ConsoleState, failure, html, redirect, refused};
 use super::{page, text};
 use text::T;
+
+/// The forms' inputs, under the API's names for the fields they fill.
+const LOCK_INPUTS: &[(&str, &str)] = &[("Reason", "reason"), ("Note", "note")];
+const REPLACE_INPUTS: &[(&str, &str)] = &[
+    ("NewCardNumber", "new_card"),
+    ("CardPinHMac", "pin"),
+    ("Reason", "reason"),
+];
 
 /// History entries on a card's page.
 const HISTORY_PAGE: i64 = 20;
@@ -173,21 +181,15 @@ pub(super) async fn act_on_card(
     };
     let user = session.principal.user.clone();
     let result = match action {
-        CardAction::Lock => {
-            let mut body = serde_json::json!({ "Reason": field(&form, "reason") });
-            if let Some(note) = given(&form, "note") {
-                body["Note"] = note.into();
-            }
-            match wire::desk_lock_body(&body) {
-                Ok((reason, note)) => state
-                    .desk
-                    .lock(card.clone(), reason, note, user)
-                    .await
-                    .map(|_| card.clone())
-                    .map_err(desk_failure),
-                Err(e) => Err(e),
-            }
-        }
+        CardAction::Lock => match wire::desk_lock(&FormFields::new(&form, LOCK_INPUTS)) {
+            Ok((reason, note)) => state
+                .desk
+                .lock(card.clone(), reason, note, user)
+                .await
+                .map(|_| card.clone())
+                .map_err(desk_failure),
+            Err(e) => Err(e),
+        },
         CardAction::Unlock => state
             .desk
             .unlock(card.clone(), user)
@@ -195,12 +197,7 @@ pub(super) async fn act_on_card(
             .map(|_| card.clone())
             .map_err(desk_failure),
         CardAction::Replace => {
-            let body = serde_json::json!({
-                "NewCardNumber": given(&form, "new_card"),
-                "CardPinHMac": given(&form, "pin"),
-                "Reason": field(&form, "reason"),
-            });
-            match wire::replacement_body(&body, &card) {
+            match wire::replacement(&FormFields::new(&form, REPLACE_INPUTS), &card) {
                 Ok(replacement) => {
                     let new_card = replacement.new_card.clone();
                     state

@@ -8,10 +8,10 @@ use crate::domain::CustomerId;
 use crate::http::desk::refusal::desk_failure;
 use crate::http::error::ApiError;
 use crate::http::extract::field;
-use crate::http::wire;
+use crate::http::wire::{self, FormFields};
 
 use super::session::{Session, may_change};
-use super::{ConsoleState, failure, given, html, redirect, refused};
+use super::{ConsoleState, failure, html, redirect, refused};
 use super::{page, text};
 use text::T;
 
@@ -118,8 +118,8 @@ pub(super) async fn act_on_customer(
     let result = match action {
         CustomerAction::Phone => {
             let version = field(&form, "version").and_then(|v| v.parse::<i64>().ok());
-            let body = serde_json::json!({ "PhoneNumber": given(&form, "phone") });
-            match (version, wire::phone_body(&body, state.country)) {
+            let fields = FormFields::new(&form, &[("PhoneNumber", "phone")]);
+            match (version, wire::phone(&fields, state.country)) {
                 (None, _) => Err(ApiError::PreconditionRequired),
                 (_, Err(e)) => Err(e),
                 (Some(version), Ok(phone)) => state

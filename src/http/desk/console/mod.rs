@@ -26,7 +26,6 @@ use super::auth::Auth;
 use super::refusal::read_failure;
 use crate::domain::{Country, Language};
 use crate::http::error::ApiError;
-use crate::http::extract::field;
 use crate::service::desk::Desk;
 use crate::service::sessions::Sessions;
 use crate::tokens::hash_hex;
@@ -128,11 +127,6 @@ fn set_cookie(response: &mut Response, cookie: &str) {
     if let Ok(value) = HeaderValue::try_from(cookie) {
         response.headers_mut().append(header::SET_COOKIE, value);
     }
-}
-
-/// A form field that is given and not blank.
-fn given<'a>(form: &'a [(String, String)], name: &str) -> Option<&'a str> {
-    field(form, name).filter(|v| !v.trim().is_empty())
 }
 
 async fn asset(Path(name): Path<String>) -> Response {
