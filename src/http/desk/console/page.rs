@@ -402,47 +402,38 @@ pub fn confirm_card(
     error: Option<&str>,
 ) -> Markup {
     let lang = session.lang;
-    let here = format!("/console/cards/{card}");
     let value = |name: &str| field(form, name).unwrap_or_default().to_owned();
-    let title = action.title().get(lang);
-    layout(
-        lang,
-        Some(session),
-        title,
-        &format!("{here}/{}", action.path()),
-        html! {
-            h1 { (title) ": " (card) }
-            @if let Some(error) = error { (message("error", error)) }
-            form.stack method="post" action={ (here) "/" (action.path()) } {
-                (csrf(session))
-                @match action {
-                    CardAction::Lock => {
-                        (reasons(lang, field(form, "reason")))
-                        div {
-                            label for="note" { (T::Note.get(lang)) }
-                            textarea id="note" name="note" rows="3" maxlength="500" { (value("note")) }
-                        }
-                    }
-                    CardAction::Replace => {
-                        div {
-                            label for="new_card" { (T::NewCardNumber.get(lang)) }
-                            input id="new_card" name="new_card" inputmode="numeric" pattern="[0-9]{1,32}" required value=(value("new_card"));
-                        }
-                        div {
-                            label for="pin" { (T::NewPin.get(lang)) }
-                            input id="pin" name="pin" type="password" autocomplete="off" required;
-                        }
-                        (reasons(lang, field(form, "reason")))
-                    }
-                    CardAction::Unlock | CardAction::Retry => {}
-                }
-                div.actions {
-                    button type="submit" { (T::Confirm.get(lang)) }
-                    a.button.secondary href=(here) { (T::Cancel.get(lang)) }
+    let inputs = html! {
+        @match action {
+            CardAction::Lock => {
+                (reasons(lang, field(form, "reason")))
+                div {
+                    label for="note" { (T::Note.get(lang)) }
+                    textarea id="note" name="note" rows="3" maxlength="500" { (value("note")) }
                 }
             }
-        },
-    )
+            CardAction::Replace => {
+                div {
+                    label for="new_card" { (T::NewCardNumber.get(lang)) }
+                    input id="new_card" name="new_card" inputmode="numeric" pattern="[0-9]{1,32}" required value=(value("new_card"));
+                }
+                div {
+                    label for="pin" { (T::NewPin.get(lang)) }
+                    input id="pin" name="pin" type="password" autocomplete="off" required;
+                }
+                (reasons(lang, field(form, "reason")))
+            }
+            CardAction::Unlock | CardAction::Retry => {}
+        }
+    };
+    let page = Confirmation {
+        here: &format!("/console/cards/{card}"),
+        action: action.path(),
+        title: action.title().get(lang),
+        subject: card.as_str(),
+        button: None,
+    };
+    confirmation(session, &page, error, html! {}, inputs)
 }
 
 pub fn confirm_customer(
@@ -452,34 +443,75 @@ pub fn confirm_customer(
     error: Option<&str>,
 ) -> Markup {
     let lang = session.lang;
-    let here = format!("/console/customers/{}", customer.id);
-    let title = action.title().get(lang);
+    let inputs = html! {
+        @match action {
+            CustomerAction::Phone => {
+                input type="hidden" name="version" value=(customer.version);
+                div {
+                    label for="phone" { (T::Phone.get(lang)) }
+                    input id="phone" name="phone" type="tel" autocomplete="off" required;
+                }
+            }
+            CustomerAction::Erase => {
+                (message("error", T::EraseWarning.get(lang)))
+            }
+        }
+    };
+    let page = Confirmation {
+        here: &format!("/console/customers/{}", customer.id),
+        action: action.path(),
+        title: action.title().get(lang),
+        subject: &customer.id.to_string(),
+        button: Some(if action == CustomerAction::Erase {
+            "danger"
+        } else {
+            ""
+        }),
+    };
+    confirmation(
+        session,
+        &page,
+        error,
+        customer_fields(lang, customer),
+        inputs,
+    )
+}
+
+/// What a confirmation page confirms: the action at `{here}/{action}` on `subject`.
+struct Confirmation<'a> {
+    here: &'a str,
+    action: &'a str,
+    title: &'a str,
+    subject: &'a str,
+    /// The confirm button's class, when it has one.
+    button: Option<&'a str>,
+}
+
+/// A confirmation page: what will be done to whom, the refusal if the last try was refused,
+/// what the change is made against (`above`), the inputs it needs, and the buttons.
+fn confirmation(
+    session: &Session,
+    page: &Confirmation<'_>,
+    error: Option<&str>,
+    above: Markup,
+    inputs: Markup,
+) -> Markup {
+    let lang = session.lang;
     layout(
         lang,
         Some(session),
-        title,
-        &format!("{here}/{}", action.path()),
+        page.title,
+        &format!("{}/{}", page.here, page.action),
         html! {
-            h1 { (title) ": " (customer.id) }
+            h1 { (page.title) ": " (page.subject) }
             @if let Some(error) = error { (message("error", error)) }
-            (customer_fields(lang, customer))
-            form.stack method="post" action={ (here) "/" (action.path()) } {
+            (above)
+            form.stack method="post" action={ (page.here) "/" (page.action) } {
                 (csrf(session))
-                @match action {
-                    CustomerAction::Phone => {
-                        input type="hidden" name="version" value=(customer.version);
-                        div {
-                            label for="phone" { (T::Phone.get(lang)) }
-                            input id="phone" name="phone" type="tel" autocomplete="off" required;
-                        }
-                    }
-                    CustomerAction::Erase => {
-                        (message("error", T::EraseWarning.get(lang)))
-                    }
-                }
+                (inputs)
                 div.actions {
-                    button type="submit" class=(if action == CustomerAction::Erase { "danger" } else { "" }) { (T::Confirm.get(lang)) }
-                    a.button.secondary href=(here) { (T::Cancel.get(lang)) }
+                    button type="submit" class=[page.button] { (T::Confirm.get(lang)) }
+                    a.button.secondary href=(page.here) { (T::Cancel.get(lang)) }
                 }
             }
         },
