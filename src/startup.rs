@@ -16,7 +16,7 @@ use crate::outbox::CacheBacklog;
 use crate::outbox::alcs::{AlcsClient, AlcsSetupError};
 use crate::outbox::worker::{self, Deliverer, WorkerConfig};
 use crate::service::Service;
-use crate::setting::Invalid;
+use crate::setting::{Invalid, flag};
 use crate::store::SqlStore;
 
 /// The service desk's listener, its routes, TLS (without client certificates: desk users
@@ -121,14 +121,18 @@ impl Application {
         let (store, cache) = open(&config).await?;
         match &cache {
             Some(c) => tracing::info!(prefix = c.prefix(), "Redis customer cache enabled"),
-            None => tracing::info!("no Redis cache configured (--redis-url): none is written"),
+            None => tracing::info!(
+                "no Redis cache configured ({}): none is written",
+                flag("redis_url")
+            ),
         }
         match &alcs {
             Some(alcs) => {
                 tracing::info!(url = %alcs.redacted_template(), "ALCS activation notices enabled")
             }
             None => tracing::warn!(
-                "no ALCS activation URL configured (--alcs-activation-url): activation notices are recorded but not sent"
+                "no ALCS activation URL configured ({}): activation notices are recorded but not sent",
+                flag("alcs_activation_url")
             ),
         }
         // One database serves three capabilities: the card store, the outbox queue, and the
@@ -224,7 +228,8 @@ impl Application {
                 tracing::warn!(
                     open_files_limit = files,
                     max_connections = config.connections.max_connections,
-                    "the open-files limit is below --max-connections plus a reserve: accepting may fail before the cap is reached"
+                    "the open-files limit is below {} plus a reserve: accepting may fail before the cap is reached",
+                    flag("max_connections")
                 );
             }
         }
@@ -233,7 +238,8 @@ impl Application {
         {
             tracing::warn!(
                 addr = %config.listen,
-                "serving HTTPS on a non-loopback address without --tls-client-ca: any client that can connect may change cards"
+                "serving HTTPS on a non-loopback address without {}: any client that can connect may change cards",
+                flag("tls_client_ca")
             );
         }
         let addr = listener.local_addr()?;
