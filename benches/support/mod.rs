@@ -161,9 +161,6 @@ fn environment(c: &Config) -> Vec<(&'static str, String)> {
         ("CPS_DELIVERED_RETENTION_DAYS", days(*delivered)),
         ("CPS_AUDIT_RETENTION_DAYS", days(*audit)),
     ];
-    let mut longest_delivery = CacheSettings::at("")
-        .timeout
-        .max(AlcsSettings::at("").timeout);
     if let Some(cps::http::desk::DeskSettings {
         listen,
         tokens_file,
@@ -224,7 +221,6 @@ fn environment(c: &Config) -> Vec<(&'static str, String)> {
                 "CPS_REDIS_CLIENT_KEY",
             ],
         ));
-        longest_delivery = *timeout;
     }
     if let Some(AlcsSettings {
         url_template,
@@ -242,11 +238,18 @@ fn environment(c: &Config) -> Vec<(&'static str, String)> {
                 "CPS_ALCS_CLIENT_KEY",
             ],
         ));
-        longest_delivery = longest_delivery.max(*timeout);
     }
+    // The command line derives it from both timeouts, the defaults standing in for an absent
+    // cache or ALCS.
+    let redis_timeout = cache
+        .as_ref()
+        .map_or(CacheSettings::at("").timeout, |c| c.timeout);
+    let alcs_timeout = alcs
+        .as_ref()
+        .map_or(AlcsSettings::at("").timeout, |a| a.timeout);
     assert_eq!(
         *lease,
-        (longest_delivery * 3).max(Duration::from_secs(5)),
+        (redis_timeout.max(alcs_timeout) * 3).max(Duration::from_secs(5)),
         "the outbox's lease follows from the timeouts"
     );
     env
