@@ -171,10 +171,8 @@ struct ReadOnlyServer;
 pub(crate) enum Db {
     Postgres {
         pool: PgPool,
-        /// For reachability probes, apart from the pool (shared with the guard's probe).
-        connect: Arc<PgConnectOptions>,
-        /// The circuit breaker every acquisition passes (a file cannot be down: SQLite has
-        /// none).
+        /// The circuit breaker every acquisition passes, with its reachability probe (a file
+        /// cannot be down: SQLite has none).
         guard: Arc<Guard>,
     },
     Sqlite {
@@ -272,14 +270,12 @@ impl Db {
             "database: PostgreSQL"
         );
         let connect = Arc::new(connect);
-        let probed = connect.clone();
         let probe: Probe = Arc::new(move || {
-            let connect = probed.clone();
+            let connect = connect.clone();
             Box::pin(async move { opens_writable(&connect).await })
         });
         Ok(Self::Postgres {
             pool,
-            connect,
             guard: Guard::new(probe, read_only),
         })
     }
@@ -483,7 +479,7 @@ impl Db {
     /// file: it always can.
     pub(crate) async fn reachable(&self) -> bool {
         match self {
-            Self::Postgres { connect, .. } => opens_writable(connect).await,
+            Self::Postgres { guard, .. } => guard.reachable().await,
             Self::Sqlite { .. } => true,
         }
     }

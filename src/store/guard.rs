@@ -44,6 +44,11 @@ impl Guard {
         })
     }
 
+    /// Whether a new connection, apart from the pool, reaches a server that takes writes now.
+    pub(crate) async fn reachable(&self) -> bool {
+        (self.probe)().await
+    }
+
     /// Refuses at once while the database is known to be unreachable.
     pub(crate) fn admit(&self) -> Result<(), StoreError> {
         if self.breaker.is_open() {
@@ -84,7 +89,7 @@ impl Guard {
                 }
                 let guard = self.clone();
                 tokio::spawn(async move {
-                    let reachable = tokio::time::timeout(PROBE_TIMEOUT, (guard.probe)())
+                    let reachable = tokio::time::timeout(PROBE_TIMEOUT, guard.reachable())
                         .await
                         .unwrap_or(false);
                     if !reachable {
