@@ -548,12 +548,10 @@ fn serve(url: &str, redis_url: &str, prefix: &str, dir: &std::path::Path) -> (Se
     if let Some(cache) = c.cache.as_mut() {
         cache.check = Some(Duration::from_secs(1));
     }
-    c.desk = Some(cps::http::desk::DeskSettings {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        tokens_file: tokens,
-        max_auth_failures: 10,
-        sessions: Default::default(),
-    });
+    c.desk = Some(cps::http::desk::DeskSettings::at(
+        "127.0.0.1:0".parse().unwrap(),
+        tokens,
+    ));
     (Server::start(&c), token.trim().to_owned())
 }
 

@@ -789,6 +789,37 @@ mod tests {
         assert_eq!(cli.settings.config(true).unwrap(), Config::default());
     }
 
+    /// What `at` fills in for an optional part is what the command line gives it by default.
+    #[test]
+    fn the_optional_parts_default_as_the_command_line_does() {
+        let url = "http://alcs.example/{card-number}";
+        let cli = Cli::try_parse_from([
+            "cps",
+            "--redis-url",
+            "redis://cache.example",
+            "--alcs-activation-url",
+            url,
+            "--support-listen",
+            "127.0.0.1:8443",
+            "--support-tokens-file",
+            "tokens",
+        ])
+        .unwrap();
+        let config = cli.settings.config(true).unwrap();
+        assert_eq!(
+            config.cache,
+            Some(CacheSettings::at("redis://cache.example"))
+        );
+        assert_eq!(config.alcs, Some(AlcsSettings::at(url)));
+        assert_eq!(
+            config.desk,
+            Some(DeskSettings::at(
+                "127.0.0.1:8443".parse().unwrap(),
+                "tokens".into()
+            ))
+        );
+    }
+
     #[test]
     fn an_error_names_the_flag_and_the_variable_from_the_definition() {
         assert_eq!(names("listen"), "--listen / CPS_LISTEN");

@@ -92,13 +92,22 @@ pub fn install_provider() {
 /// The files a TLS client is given: a CA to verify its server with (instead of the system
 /// roots) and a certificate chain with its key to present (mutual TLS). Checked for presence
 /// with the settings, read and parsed at start-up ([`ClientFiles::read`]).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default)]
 pub struct ClientFiles {
     pub ca: Option<PathBuf>,
     pub identity: Option<(PathBuf, PathBuf)>,
     /// The settings that name the CA, the certificate and the key (their ids), for errors.
     settings: [&'static str; 3],
 }
+
+/// The same files are the same configuration, whichever settings name them.
+impl PartialEq for ClientFiles {
+    fn eq(&self, other: &Self) -> bool {
+        (&self.ca, &self.identity) == (&other.ca, &other.identity)
+    }
+}
+
+impl Eq for ClientFiles {}
 
 /// [`ClientFiles`] read: PEM bytes, each checked to hold what it should.
 #[derive(Clone, Default)]

@@ -616,12 +616,10 @@ async fn the_console_session_is_not_the_token_and_every_instance_knows_it() {
         .redis
         .as_ref()
         .map(|(url, prefix)| cache_at(url, prefix));
-    c.desk = Some(cps::http::desk::DeskSettings {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        tokens_file: desk.tokens_file.clone(),
-        max_auth_failures: 10,
-        sessions: Default::default(),
-    });
+    c.desk = Some(cps::http::desk::DeskSettings::at(
+        "127.0.0.1:0".parse().unwrap(),
+        desk.tokens_file.clone(),
+    ));
     let other = TestApp::start(c, None, None).await;
     let base = other.support.clone().unwrap();
     let r = plain()

@@ -30,6 +30,19 @@ pub struct DeskSettings {
     pub sessions: crate::service::sessions::SessionLimits,
 }
 
+impl DeskSettings {
+    /// The desk on `listen` for the users in `tokens_file`, with `cps serve`'s defaults for
+    /// the rest.
+    pub fn at(listen: std::net::SocketAddr, tokens_file: std::path::PathBuf) -> Self {
+        Self {
+            listen,
+            tokens_file,
+            max_auth_failures: 10,
+            sessions: crate::service::sessions::SessionLimits::default(),
+        }
+    }
+}
+
 /// Both halves of the desk, each in the shared envelope. `app` is the desk listener's own.
 pub fn router(
     app: AppState,

@@ -37,12 +37,10 @@ impl TestApp {
         let viewer = cps::tokens::add(&tokens_file, VIEWER, "viewer").expect("add the viewer");
         let file = tokens_file.clone();
         let app = Self::spawn_with(move |c| {
-            c.desk = Some(cps::http::desk::DeskSettings {
-                listen: "127.0.0.1:0".parse().unwrap(),
-                tokens_file: file,
-                max_auth_failures: 10,
-                sessions: Default::default(),
-            });
+            c.desk = Some(cps::http::desk::DeskSettings::at(
+                "127.0.0.1:0".parse().unwrap(),
+                file,
+            ));
             adjust(c);
         })
         .await?;
