@@ -15,6 +15,7 @@ use crate::cache::CacheSettings;
 use crate::config::Config;
 use crate::domain::{Country, Language};
 use crate::http::desk::DeskSettings;
+use crate::http::portal::PortalSettings;
 use crate::outbox::alcs::AlcsSettings;
 use crate::outbox::worker::WorkerConfig;
 use crate::service::housekeeping::HousekeepingConfig;
@@ -261,6 +262,43 @@ pub struct Settings {
     #[arg(long, env = "CPS_SUPPORT_SESSION_MAX_SECS", default_value = "43200", global = true,
           value_parser = secs(1..=604_800))]
     pub support_session_max_secs: Duration,
+    /// Address and port of the customer portal (`/loyalty/v1/…`), public-facing and never the
+    /// ALCS listener's; `off` (the default) serves none. Needs --pin-hmac-key-file.
+    #[arg(long, env = "CPS_PORTAL_LISTEN", default_value = "off", global = true,
+          value_parser = address_or_off("127.0.0.1:8444"))]
+    pub portal_listen: Listen,
+    /// Proxies (comma-separated CIDRs or addresses) whose `Forwarded` / `X-Forwarded-For`
+    /// name the portal's client; from any other peer those headers are ignored.
+    #[arg(long, env = "CPS_PORTAL_TRUSTED_PROXIES", default_value = "", global = true,
+          value_parser = trusted_proxies)]
+    pub portal_trusted_proxies: crate::http::portal::TrustedProxies,
+    /// ALCS's PIN HMAC keys, one a line (the current first): the key's text, or `hex:…` /
+    /// `base64:…` for raw bytes. Readable by the service's user only; never logged.
+    #[arg(long, env = "CPS_PIN_HMAC_KEY_FILE", global = true)]
+    pub pin_hmac_key_file: Option<PathBuf>,
+    /// How key texts, card numbers and PINs become bytes for the PIN HMAC: `utf16le` (the
+    /// original tooling's) or `utf8`.
+    #[arg(long, env = "CPS_PIN_HMAC_ENCODING", default_value = "utf16le", global = true,
+          value_parser = pin_encoding)]
+    pub pin_hmac_encoding: crate::domain::PinEncoding,
+    /// Seconds a portal session may go unused before the customer signs in again.
+    #[arg(long, env = "CPS_PORTAL_SESSION_IDLE_SECS", default_value = "1800", global = true,
+          value_parser = secs(1..=86_400))]
+    pub portal_session_idle_secs: Duration,
+    /// Seconds after sign-in at which a portal session ends, however much it is used.
+    #[arg(long, env = "CPS_PORTAL_SESSION_MAX_SECS", default_value = "43200", global = true,
+          value_parser = secs(1..=604_800))]
+    pub portal_session_max_secs: Duration,
+    /// Failed portal sign-ins tolerated per client address (IPv6 by /64) within an hour; then
+    /// that address is refused (429) until the oldest failure is an hour old.
+    #[arg(long, env = "CPS_PORTAL_ADDRESS_FAILURES", default_value = "20", global = true,
+          value_parser = whole::<usize>(1..=1_000_000))]
+    pub portal_address_failures: usize,
+    /// The service-wide breaker: when this many card numbers failed to sign in within a
+    /// minute, every portal sign-in is refused (429) until fewer have.
+    #[arg(long, env = "CPS_PORTAL_BREAKER_CARDS", default_value = "100", global = true,
+          value_parser = whole::<i64>(1..=10_000_000))]
+    pub portal_breaker_cards: i64,
     /// Database URL: `sqlite://FILE` (created and migrated on start) or `postgres://…`; TLS to
     /// PostgreSQL with `?sslmode=verify-full&sslrootcert=CA.pem` (also `require`, `verify-ca`,
     /// and a client certificate with `sslcert=…&sslkey=…`). One host: the endpoint that follows
@@ -516,6 +554,15 @@ fn address(
     }
 }
 
+fn trusted_proxies(value: &str) -> Result<crate::http::portal::TrustedProxies, String> {
+    crate::http::portal::TrustedProxies::parse(value)
+}
+
+fn pin_encoding(value: &str) -> Result<crate::domain::PinEncoding, String> {
+    crate::domain::PinEncoding::parse(value)
+        .ok_or_else(|| format!("{value:?} is neither utf16le nor utf8"))
+}
+
 fn address_or_off(
     example: &'static str,
 ) -> impl Fn(&str) -> Result<Listen, String> + Clone + Send + Sync + 'static {
@@ -619,6 +666,15 @@ impl Settings {
         {
             return Err(plain("support_listen", desk.listen));
         }
+        let portal = self.portal()?;
+        // Sessions and PINs in the clear off this host: the same explicit choice.
+        if let Some(portal) = portal.as_ref().filter(|_| serving)
+            && tls.is_none()
+            && !portal.listen.ip().is_loopback()
+            && !self.plain_http
+        {
+            return Err(plain("portal_listen", portal.listen));
+        }
         let cache = self.cache()?;
         let alcs = self.alcs()?;
         let activation_limit = crate::store::AttemptLimit {
@@ -629,6 +685,7 @@ impl Settings {
             listen: self.listen,
             admin_listen: self.admin_listen.0,
             desk,
+            portal,
             tls,
             connections: crate::server::Limits {
                 max_connections: self.max_connections,
@@ -724,6 +781,35 @@ impl Settings {
                 idle: self.support_session_idle_secs,
                 absolute: self.support_session_max_secs,
             },
+        }))
+    }
+
+    fn portal(&self) -> Result<Option<PortalSettings>, Invalid> {
+        let Some(listen) = self.portal_listen.0 else {
+            return Ok(None);
+        };
+        let pin_key_file = self.pin_hmac_key_file.clone().ok_or_else(|| {
+            Invalid::new(
+                "pin_hmac_key_file",
+                format!(
+                    "required with {}: the portal checks PINs with ALCS's HMAC keys",
+                    flag("portal_listen")
+                ),
+            )
+        })?;
+        Ok(Some(PortalSettings {
+            trusted_proxies: self.portal_trusted_proxies.clone(),
+            pin_encoding: self.pin_hmac_encoding,
+            sessions: crate::service::sessions::SessionLimits {
+                idle: self.portal_session_idle_secs,
+                absolute: self.portal_session_max_secs,
+            },
+            max_failures_per_address: self.portal_address_failures,
+            breaker: crate::service::portal::ServiceBreaker {
+                max_failing_cards: self.portal_breaker_cards,
+                ..crate::service::portal::ServiceBreaker::default()
+            },
+            ..PortalSettings::at(listen, pin_key_file)
         }))
     }
 

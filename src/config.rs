@@ -9,6 +9,7 @@ use std::time::Duration;
 use crate::cache::CacheSettings;
 use crate::http::HttpSettings;
 use crate::http::desk::DeskSettings;
+use crate::http::portal::PortalSettings;
 use crate::outbox::alcs::AlcsSettings;
 use crate::outbox::worker::WorkerConfig;
 use crate::service::housekeeping::HousekeepingConfig;
@@ -23,7 +24,9 @@ pub struct Config {
     pub admin_listen: Option<SocketAddr>,
     /// The service desk's listener and its users, if the desk is served.
     pub desk: Option<DeskSettings>,
-    /// HTTPS on the API's and the desk's listeners, when configured.
+    /// The customer portal's listener, its PIN check and its limits, if the portal is served.
+    pub portal: Option<PortalSettings>,
+    /// HTTPS on the API's, the desk's and the portal's listeners, when configured.
     pub tls: Option<ServerFiles>,
     /// How the listeners' connections are bounded.
     pub connections: crate::server::Limits,
@@ -47,6 +50,7 @@ impl Default for Config {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             admin_listen: Some(SocketAddr::from(([127, 0, 0, 1], 8079))),
             desk: None,
+            portal: None,
             tls: None,
             connections: crate::server::Limits::default(),
             shutdown_delay: Duration::from_secs(5),

@@ -15,6 +15,7 @@ pub mod metrics;
 #[cfg(feature = "otlp")]
 pub mod otlp;
 pub mod outbox;
+pub mod secret;
 pub mod server;
 pub mod service;
 pub mod setting;

@@ -33,6 +33,21 @@ struct Support {
 const DESK_IN_FLIGHT: usize = 8;
 const DESK_QUEUED: usize = 32;
 
+/// The customer portal's listener, its routes and TLS (without client certificates:
+/// customers sign in with their card and PIN).
+struct Portal {
+    listener: tokio::net::TcpListener,
+    router: Router,
+    tls: Option<Arc<rustls::ServerConfig>>,
+}
+
+/// Requests the portal listener runs at once, and queues: its own, so that customers never
+/// take a place a till needs.
+const PORTAL_IN_FLIGHT: usize = 16;
+const PORTAL_QUEUED: usize = 64;
+/// Password hashes computed at once (each a core for tens of milliseconds).
+const HASHING_SLOTS: usize = 2;
+
 pub struct Application {
     listener: tokio::net::TcpListener,
     addr: SocketAddr,
@@ -40,6 +55,8 @@ pub struct Application {
     admin: Option<(tokio::net::TcpListener, Router)>,
     /// The service desk's listener, when one is configured.
     support: Option<Support>,
+    /// The customer portal's listener, when one is configured.
+    portal: Option<Portal>,
     router: Router,
     tls: Option<Arc<rustls::ServerConfig>>,
     connections: crate::server::Limits,
@@ -108,6 +125,12 @@ impl Application {
             .tls
             .as_ref()
             .map(|t| crate::tls::server_config(&t.cert, &t.key, t.client_ca.as_deref()))
+            .transpose()?;
+        // The PIN keys are read before anything else is opened: without them no portal.
+        let pin = config
+            .portal
+            .as_ref()
+            .map(|p| read_pin_keys(&p.pin_key_file, p.pin_encoding))
             .transpose()?;
         let alcs = config
             .alcs
@@ -204,8 +227,11 @@ impl Application {
                     )),
                     ..state.clone()
                 };
-                let sessions =
-                    crate::service::sessions::Sessions::new(store.clone(), support.sessions);
+                let sessions = crate::service::sessions::Sessions::new(
+                    store.clone(),
+                    crate::service::sessions::Audience::Desk,
+                    support.sessions,
+                );
                 Some(Support {
                     listener,
                     router: http::desk::router(
@@ -220,6 +246,46 @@ impl Application {
                 })
             }
             None => None,
+        };
+        let portal = match (&config.portal, pin) {
+            (Some(settings), Some(pin)) => {
+                let tls = config
+                    .tls
+                    .as_ref()
+                    .map(|t| crate::tls::server_config(&t.cert, &t.key, None))
+                    .transpose()?;
+                let listener = bind(settings.listen).with_context(|| {
+                    format!("cannot listen on {} (customer portal)", settings.listen)
+                })?;
+                let portal_state = AppState {
+                    admission: Some(crate::http::admission::Admission::new(
+                        PORTAL_IN_FLIGHT,
+                        PORTAL_QUEUED,
+                    )),
+                    ..state.clone()
+                };
+                let sessions = crate::service::sessions::Sessions::new(
+                    store.clone(),
+                    crate::service::sessions::Audience::Portal,
+                    settings.sessions,
+                );
+                let hasher = crate::service::portal::Hasher::new(HASHING_SLOTS);
+                hasher.warm().await;
+                let portal = crate::service::portal::Portal::new(
+                    store.clone(),
+                    sessions,
+                    pin,
+                    (settings.sign_in, settings.breaker),
+                    hasher,
+                    Arc::new(config.policy()),
+                );
+                Some(Portal {
+                    listener,
+                    router: http::portal::router(portal_state, portal, settings),
+                    tls,
+                })
+            }
+            _ => None,
         };
         if let Some(files) = crate::server::raise_open_files_limit() {
             // Database, cache, log and listener descriptors need room beside the clients.
@@ -254,6 +320,7 @@ impl Application {
             addr,
             admin,
             support,
+            portal,
             router: http::router(state),
             tls,
             connections: config.connections,
@@ -279,6 +346,13 @@ impl Application {
         self.support
             .as_ref()
             .and_then(|s| s.listener.local_addr().ok())
+    }
+
+    /// Where the customer portal listens, if it does.
+    pub fn portal_addr(&self) -> Option<SocketAddr> {
+        self.portal
+            .as_ref()
+            .and_then(|p| p.listener.local_addr().ok())
     }
 
     /// Where the admin listener (metrics, probes) listens, if it does.
@@ -345,6 +419,18 @@ impl Application {
                 stop_tx.subscribe(),
             ))
         });
+        let portal = self.portal.map(|portal| {
+            if let Ok(at) = portal.listener.local_addr() {
+                tracing::info!(portal = %at, tls = portal.tls.is_some(), "serving the customer portal");
+            }
+            tokio::spawn(crate::server::serve(
+                portal.listener,
+                portal.tls,
+                portal.router,
+                self.connections.clone(),
+                stop_tx.subscribe(),
+            ))
+        });
         let (service, delay, grace) = (
             self.service.clone(),
             self.shutdown_delay,
@@ -390,6 +476,11 @@ impl Application {
         {
             tracing::error!(error = %e, "the service desk listener failed");
         }
+        if let Some(portal) = portal
+            && let Ok(Err(e)) = portal.await
+        {
+            tracing::error!(error = %e, "the customer portal listener failed");
+        }
         if let Some(refiller) = refiller {
             let _ = refiller.await;
         }
@@ -397,6 +488,22 @@ impl Application {
         tracing::info!("shut down");
         served
     }
+}
+
+/// The PIN HMAC keys of the key file: a file that cannot be read, or holds none, stops the
+/// service (the message never holds a key).
+fn read_pin_keys(
+    file: &std::path::Path,
+    encoding: crate::domain::PinEncoding,
+) -> Result<crate::domain::PinCheck, Invalid> {
+    let text = std::fs::read_to_string(file).map_err(|e| {
+        Invalid::new(
+            "pin_hmac_key_file",
+            format!("cannot read {}: {e}", file.display()),
+        )
+    })?;
+    crate::domain::PinCheck::parse(&text, encoding)
+        .map_err(|e| Invalid::new("pin_hmac_key_file", format!("{}: {e}", file.display())))
 }
 
 /// Reads the desk's tokens file again on every SIGHUP, until the service stops.

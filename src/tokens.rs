@@ -17,6 +17,7 @@ use std::path::Path;
 use sha2::{Digest, Sha256};
 
 use crate::domain::DeskUser;
+use crate::secret::{generate, hash_hex, same_secret};
 
 /// What a desk user may do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -188,32 +189,6 @@ fn parse_hash(s: &str) -> Option<[u8; 32]> {
         *byte = u8::from_str_radix(&s[2 * i..2 * i + 2], 16).ok()?;
     }
     Some(out)
-}
-
-/// Whether two secrets are equal, in time that depends only on their length (which is not
-/// secret: hashes, derived tokens).
-pub fn same_secret(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
-
-/// SHA-256 of a token as 64 lowercase hex digits, as the file holds it (and of anything else
-/// to be named by its hash).
-pub fn hash_hex(token: &str) -> String {
-    Sha256::digest(token.as_bytes())
-        .iter()
-        .fold(String::with_capacity(64), |mut s, b| {
-            let _ = write!(s, "{b:02x}");
-            s
-        })
-}
-
-/// A new random token: 244 bits from the operating system's generator (two v4 UUIDs).
-pub fn generate() -> String {
-    format!(
-        "cps_{}{}",
-        uuid::Uuid::new_v4().simple(),
-        uuid::Uuid::new_v4().simple()
-    )
 }
 
 /// Adds a user with a new token to the file (created if missing, readable by its owner

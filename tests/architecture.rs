@@ -15,7 +15,9 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("the domain: types and rules, no I/O", &["domain"]),
     (
         "shared infrastructure",
-        &["breaker", "metrics", "logs", "setting", "tls", "tokens"],
+        &[
+            "breaker", "metrics", "logs", "secret", "setting", "tls", "tokens",
+        ],
     ),
     ("the system of record", &["store"]),
     ("the Redis cache", &["cache"]),

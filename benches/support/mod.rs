@@ -61,6 +61,7 @@ fn environment(c: &Config) -> Vec<(&'static str, String)> {
         listen,
         admin_listen,
         desk,
+        portal,
         tls,
         connections,
         shutdown_delay,
@@ -161,6 +162,8 @@ fn environment(c: &Config) -> Vec<(&'static str, String)> {
         ("CPS_DELIVERED_RETENTION_DAYS", days(*delivered)),
         ("CPS_AUDIT_RETENTION_DAYS", days(*audit)),
     ];
+    // The benchmarks measure the tills' API: no customer portal beside it.
+    assert!(portal.is_none(), "the benchmarks serve no portal");
     if let Some(cps::http::desk::DeskSettings {
         listen,
         tokens_file,

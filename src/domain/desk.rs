@@ -157,19 +157,25 @@ impl fmt::Display for DeskUser {
 }
 
 /// Who makes a change: ALCS (its POS identity, when a request carries one, is recorded apart),
-/// or a desk user.
+/// a desk user, or the customer through the portal.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Actor {
     Alcs,
     Desk(DeskUser),
+    Customer(super::CustomerId),
 }
 
+/// How the audit trail names the customer as the actor: a desk user's name never holds a `:`.
+pub const CUSTOMER_ACTOR: &str = "customer:self";
+
 impl Actor {
-    /// The audit trail's `actor` column: the desk user's name; none for ALCS.
-    pub fn desk_user(&self) -> Option<&str> {
+    /// The audit trail's `actor` column: the desk user's name, [`CUSTOMER_ACTOR`] for the
+    /// customer; none for ALCS.
+    pub fn audit_name(&self) -> Option<&str> {
         match self {
             Self::Alcs => None,
             Self::Desk(user) => Some(user.as_str()),
+            Self::Customer(_) => Some(CUSTOMER_ACTOR),
         }
     }
 }

@@ -3,12 +3,14 @@
 //! Nothing in here knows about HTTP, SQL or Redis. Wire formats are turned into these types in
 //! exactly one place (`crate::http::wire`), and the stores persist them as they are.
 
+mod attempts;
 mod card_number;
 mod customer_id;
 mod desk;
 mod language;
 mod money;
 mod outcome;
+mod password;
 mod phone;
 mod pin;
 mod record;
@@ -16,17 +18,20 @@ mod registration;
 mod rules;
 mod status;
 
+pub use attempts::{LOCKED_RETRY_AFTER, SignInLimits, Throttle};
 pub use card_number::{CardNumber, CardNumberError};
 pub use customer_id::{CustomerId, CustomerIdError};
 pub use desk::{
-    Actor, CustomerCard, CustomerChange, CustomerCommand, CustomerSnapshot, DeskUser,
-    ExpectedVersion, Lock, LockChange, LockNote, LockReason, Replacement, ReplacementPlan,
+    Actor, CUSTOMER_ACTOR, CustomerCard, CustomerChange, CustomerCommand, CustomerSnapshot,
+    DeskUser, ExpectedVersion, Lock, LockChange, LockNote, LockReason, Replacement,
+    ReplacementPlan,
 };
 pub use language::Language;
 pub use money::{Money, MoneyError};
 pub use outcome::{Applied, CardView, Refusal, Registered};
+pub use password::{NewPassword, PasswordError};
 pub use phone::{Country, PhoneError, PhoneNumber};
-pub use pin::{PinHmac, PinHmacError};
+pub use pin::{PinCheck, PinEncoding, PinHmac, PinHmacError, PinKeyError};
 pub use record::{CardRecord, CardState, CustomerState};
 pub use registration::{Gender, Identity, MAX_WALLETS, Registration, Stat, Wallet, WalletId};
 pub use rules::{CardCommand, CardSnapshot, Change, RuleError};

@@ -3,6 +3,7 @@
 
 mod activate;
 pub mod admission;
+pub mod brake;
 mod change_phone;
 pub mod desk;
 pub mod error;
@@ -12,6 +13,7 @@ mod lock;
 mod middleware;
 pub mod openapi;
 pub mod origin;
+pub mod portal;
 mod read;
 mod register;
 pub mod wire;
@@ -186,7 +188,7 @@ async fn metrics(State(state): State<AppState>) -> Response {
 }
 
 /// A JSON success response.
-fn json(status: StatusCode, body: &impl Serialize) -> Response {
+pub(crate) fn json(status: StatusCode, body: &impl Serialize) -> Response {
     match serde_json::to_vec(body) {
         Ok(bytes) => {
             let mut response = (status, bytes).into_response();
@@ -237,7 +239,7 @@ fn refused(refusal: Refusal) -> ApiError {
 
 /// The answer for an infrastructure failure: 503 when the database is unavailable (nothing was
 /// done), otherwise `otherwise` (a 500). Logged here, once, with its cause chain.
-fn store_failure(e: &Failure, otherwise: ApiError) -> ApiError {
+pub(crate) fn store_failure(e: &Failure, otherwise: ApiError) -> ApiError {
     let chain = crate::error_chain(e);
     if e.is_unavailable() {
         crate::warn_limited!("database-unavailable", error = %chain, "database unavailable");

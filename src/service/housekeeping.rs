@@ -8,7 +8,8 @@
 //! | the audit trail | `--audit-retention-days` (2,192: six years, the Polish limitation period) |
 //! | failed activations | the activation window (`--activation-window-secs`): older ones count nothing |
 //! | leases | an hour after they expired |
-//! | console sessions | until their absolute deadline |
+//! | sessions (console, portal) | until their absolute deadline |
+//! | failed sign-ins of a card number | 90 days after the last (a locked sign-in included) |
 //!
 //! Pending, failed, dead and unsent outbox rows are never pruned: they are work, or a record
 //! an operator must see.
@@ -56,6 +57,9 @@ impl HousekeepingConfig {
             Prunable::ActivationFailures => self.activation_window,
             Prunable::Leases => Duration::from_secs(3600),
             Prunable::Sessions => Duration::ZERO,
+            // Long enough that waiting out the counter is no way to guess: at most ten tries
+            // a card number per 90 days.
+            Prunable::SignInFailures => 90 * DAY,
         }
     }
 }

@@ -24,6 +24,7 @@ use crate::store::{OutboxRow, Outcome, Store, StoreError};
 pub mod desk;
 pub mod housekeeping;
 mod policy;
+pub mod portal;
 pub mod sessions;
 
 #[derive(Clone)]

@@ -19,6 +19,7 @@ pub const ACTIVATE_FAILED: &str = "activate-failed";
 pub const REPLACE: &str = "replace";
 pub const REPLACEMENT: &str = "replacement";
 pub const RETRY_NOTICE: &str = "retry_notice";
+pub const SET_PASSWORD: &str = "set_password";
 
 /// How long an effect recorded by a request waits before the background worker may take it:
 /// the request itself delivers it right after commit, so the worker only sees the leftovers.
@@ -39,7 +40,9 @@ impl WritePolicy for Policy {
         self.cache
             && !matches!(
                 write.kind,
-                WriteKind::ActivationFailed { .. } | WriteKind::NoticeRetried { .. }
+                WriteKind::ActivationFailed { .. }
+                    | WriteKind::NoticeRetried { .. }
+                    | WriteKind::PasswordSet { .. }
             )
     }
 
@@ -121,6 +124,13 @@ impl WritePolicy for Policy {
                 operation: RETRY_NOTICE,
                 identity: None,
                 details: serde_json::json!({ "NoticesQueued": queued }).to_string(),
+            }],
+            // Never the password or its hash: only that it was set.
+            WriteKind::PasswordSet { card } => vec![Audit {
+                card: Some((*card).clone()),
+                operation: SET_PASSWORD,
+                identity: None,
+                details: "{}".to_owned(),
             }],
         };
         Consequences {

@@ -471,7 +471,8 @@ async fn apply_to_customer(
 /// hash of the registration, phone number included, that a guess could be checked against),
 /// the desk's notes, and every queued side effect whose payload holds the customer's personal
 /// data (cache writes hold the old hashes, phone number included), found by the customer they
-/// concern, not by their subject's text; the erasure queues their successors.
+/// concern, not by their subject's text (the erasure queues their successors); and the
+/// portal's password and sessions.
 async fn forget(tx: &mut Conn<'_>, id: &CustomerId) -> Result<(), StoreError> {
     sql(
         "update cards set registration_fingerprint = 'erased', lock_note = null
@@ -486,6 +487,17 @@ async fn forget(tx: &mut Conn<'_>, id: &CustomerId) -> Result<(), StoreError> {
         .execute(tx)
         .await
         .context("drop the queued side effects holding personal data")?;
+    // The portal: the web password, and every session (an erased customer signs in no more).
+    sql("delete from customer_passwords where customer_id = $1")
+        .bind(id.to_string())
+        .execute(tx)
+        .await
+        .context("erase the web password")?;
+    sql("delete from sessions where audience = 'portal' and holder = $1")
+        .bind(id.to_string())
+        .execute(tx)
+        .await
+        .context("end the portal sessions")?;
     Ok(())
 }
 

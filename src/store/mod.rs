@@ -16,6 +16,7 @@ mod desk;
 mod group;
 mod guard;
 mod ops;
+mod portal;
 mod prune;
 mod rows;
 mod script;
@@ -41,6 +42,7 @@ pub use desk::{
     NoticeState,
 };
 pub use ops::{Batch, Known, Position, SqlStore};
+pub use portal::{Failures, PortalStore, SignInSubject};
 pub use prune::{Prunable, Prune};
 pub use sessions::{SessionStore, StoredSession};
 
@@ -195,6 +197,8 @@ pub enum WriteKind<'a> {
     },
     /// The card's dead or unsent ALCS notices (`queued` of them) were queued again.
     NoticeRetried { card: &'a CardNumber, queued: u64 },
+    /// The customer set (or changed) the web password, signed in with `card`.
+    PasswordSet { card: &'a CardNumber },
 }
 
 impl WriteKind<'_> {
@@ -211,7 +215,7 @@ impl WriteKind<'_> {
                 before.cards.iter().map(|c| &c.number).collect()
             }
             // Nothing of the card changed.
-            Self::NoticeRetried { .. } => Vec::new(),
+            Self::NoticeRetried { .. } | Self::PasswordSet { .. } => Vec::new(),
         }
     }
 }

@@ -21,17 +21,20 @@ pub enum Prunable {
     ActivationFailures,
     /// Leases, by when they expired.
     Leases,
-    /// Console sessions, by their absolute deadline.
+    /// Sessions (the console's, the portal's), by their absolute deadline.
     Sessions,
+    /// Failed sign-ins of a card number, by the last of them.
+    SignInFailures,
 }
 
 impl Prunable {
-    pub const ALL: [Self; 5] = [
+    pub const ALL: [Self; 6] = [
         Self::Delivered,
         Self::Audit,
         Self::ActivationFailures,
         Self::Leases,
         Self::Sessions,
+        Self::SignInFailures,
     ];
 
     /// The table, for logs and metrics.
@@ -41,7 +44,8 @@ impl Prunable {
             Self::Audit => "audit_log",
             Self::ActivationFailures => "activation_failures",
             Self::Leases => "leases",
-            Self::Sessions => "desk_sessions",
+            Self::Sessions => "sessions",
+            Self::SignInFailures => "sign_in_failures",
         }
     }
 }
@@ -79,8 +83,10 @@ impl Prune for SqlStore {
             ),
             Prunable::Leases => sql("delete from leases where name in (
                      select name from leases where expires_at < $1 limit $2)"),
-            Prunable::Sessions => sql("delete from desk_sessions where id_hash in (
-                     select id_hash from desk_sessions where expires_at < $1 limit $2)"),
+            Prunable::Sessions => sql("delete from sessions where id_hash in (
+                     select id_hash from sessions where expires_at < $1 limit $2)"),
+            Prunable::SignInFailures => sql("delete from sign_in_failures where card_number in (
+                     select card_number from sign_in_failures where last_failed_at < $1 limit $2)"),
         }
         .bind(before)
         .bind(limit);

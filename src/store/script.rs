@@ -338,6 +338,16 @@ pub(super) async fn update_card(
     .execute(tx)
     .await
     .context("update the card")?;
+    if status == Some(CardStatus::Locked) {
+        // A lock (lost card, ALCS, the desk, an erasure) ends the customer's portal sessions:
+        // whoever holds the card may be signed in with it.
+        sql("delete from sessions where audience = 'portal'
+             and holder = (select customer_id from cards where card_number = $1)")
+        .bind(card.as_str())
+        .execute(tx)
+        .await
+        .context("end the portal sessions of a locked card's customer")?;
+    }
     Ok(())
 }
 
@@ -397,7 +407,7 @@ async fn keep(
         .bind(write.customer.to_string())
         .bind(audit.identity.as_deref())
         .bind(audit.details.as_str())
-        .bind(write.actor.desk_user())
+        .bind(write.actor.audit_name())
         .execute(tx)
         .await
         .context("write the audit record")?;

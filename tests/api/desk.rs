@@ -955,7 +955,7 @@ fn cps_support_token_add_prints_a_token_once_and_stores_its_hash() {
     assert!(!text.contains(&token), "only the hash is stored");
     assert_eq!(
         text,
-        format!("anna, agent, {}\n", cps::tokens::hash_hex(&token))
+        format!("anna, agent, {}\n", cps::secret::hash_hex(&token))
     );
     let tokens = cps::tokens::Tokens::load(&file).unwrap();
     assert_eq!(tokens.authenticate(&token).unwrap().user.as_str(), "anna");

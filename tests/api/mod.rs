@@ -18,6 +18,7 @@ mod limits;
 mod lock;
 mod metrics;
 mod openapi;
+mod portal;
 mod process;
 mod pruning;
 mod read;

@@ -3,7 +3,7 @@
 //! secret); an invalid field's text names the field.
 
 use super::{ApiError, Reason};
-use crate::domain::Language;
+use crate::domain::{Language, PasswordError};
 
 impl Reason {
     pub(super) fn text(self, lang: Language) -> &'static str {
@@ -203,6 +203,37 @@ impl ApiError {
             (Self::PreconditionRequired, Pl) => "Wymagany jest nagłówek If-Match z wersją klienta",
             (Self::PreconditionRequired, En) => {
                 "The If-Match header with the customer's version is required"
+            }
+            // The seed's own text (contract section 8).
+            (Self::NoAuthothorization, Pl) => "Błędny numer karty lub pin",
+            (Self::NoAuthothorization, En) => "Wrong card number or PIN",
+            (Self::SessionExpired, Pl) => "Sesja wygasła lub nie istnieje; zaloguj się ponownie",
+            (Self::SessionExpired, En) => "The session has ended or does not exist; sign in again",
+            (Self::PasswordChangeRequired, Pl) => {
+                "Najpierw ustaw hasło: PIN służy tylko do pierwszego logowania"
+            }
+            (Self::PasswordChangeRequired, En) => {
+                "Set a password first: the PIN is only for the first sign-in"
+            }
+            (Self::WeakPassword(why), Pl) => match why {
+                PasswordError::TooShort => "Nowe hasło musi mieć co najmniej 8 znaków",
+                PasswordError::TooLong => "Nowe hasło może mieć najwyżej 128 znaków",
+                PasswordError::Common => "Nowe hasło jest zbyt popularne; wybierz inne",
+            },
+            (Self::WeakPassword(why), En) => match why {
+                PasswordError::TooShort => "The new password must have at least 8 characters",
+                PasswordError::TooLong => "The new password may have at most 128 characters",
+                PasswordError::Common => "The new password is too common; choose another",
+            },
+            (Self::TooManySignIns { retry_after_secs }, Pl) => {
+                return format!(
+                    "Zbyt wiele nieudanych prób logowania; spróbuj ponownie za {retry_after_secs} s"
+                );
+            }
+            (Self::TooManySignIns { retry_after_secs }, En) => {
+                return format!(
+                    "Too many failed sign-in attempts; try again in {retry_after_secs} s"
+                );
             }
         };
         fixed.to_owned()

@@ -68,6 +68,10 @@ message_codes! {
     NoNoticeToRetry,
     PreconditionFailed,
     PreconditionRequired,
+    NoAuthothorization,
+    SessionExpired,
+    PasswordChangeRequired,
+    ValidationErrorCodes,
 }
 
 /// Why a field was refused. Each reason has a Polish and an English text ([`catalog`]) that never
@@ -182,7 +186,30 @@ pub enum ApiError {
     PreconditionFailed,
     /// The change needs `If-Match`.
     PreconditionRequired,
+    /// The portal's one refusal of a credential (the seed's code, spelt as it spells it).
+    NoAuthothorization,
+    /// A portal request without a session in force.
+    SessionExpired,
+    /// A session signed in by PIN may only set a password and sign out.
+    PasswordChangeRequired,
+    /// A new password the rules refuse.
+    WeakPassword(crate::domain::PasswordError),
+    /// Too many failed portal sign-ins (of the card number, from the address, or
+    /// service-wide); retry after the given number of seconds.
+    TooManySignIns {
+        retry_after_secs: u64,
+    },
     Unknown,
+}
+
+/// One refused property of a 422 `ValidationErrorCodes` answer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct Violation {
+    #[serde(rename = "Property")]
+    pub property: String,
+    /// `Missing`, `Invalid` or `ReadOnly`.
+    #[serde(rename = "Error")]
+    pub error: &'static str,
 }
 
 impl ApiError {
@@ -255,6 +282,11 @@ impl ApiError {
             Self::NoNoticeToRetry => (S::CONFLICT, C::NoNoticeToRetry),
             Self::PreconditionFailed => (S::PRECONDITION_FAILED, C::PreconditionFailed),
             Self::PreconditionRequired => (S::PRECONDITION_REQUIRED, C::PreconditionRequired),
+            Self::NoAuthothorization => (S::FORBIDDEN, C::NoAuthothorization),
+            Self::SessionExpired => (S::UNAUTHORIZED, C::SessionExpired),
+            Self::PasswordChangeRequired => (S::FORBIDDEN, C::PasswordChangeRequired),
+            Self::WeakPassword(_) => (S::UNPROCESSABLE_ENTITY, C::ValidationErrorCodes),
+            Self::TooManySignIns { .. } => (S::TOO_MANY_REQUESTS, C::TooManyAttempts),
         }
     }
 
@@ -270,7 +302,8 @@ impl ApiError {
     pub fn retry_after(&self) -> Option<u64> {
         match self {
             Self::TooManyAttempts { retry_after_secs }
-            | Self::TooManyAuthFailures { retry_after_secs } => Some(*retry_after_secs),
+            | Self::TooManyAuthFailures { retry_after_secs }
+            | Self::TooManySignIns { retry_after_secs } => Some(*retry_after_secs),
             Self::ServiceUnavailable => Some(1),
             _ => None,
         }
@@ -288,6 +321,18 @@ impl ApiError {
             http_code: self.status().as_u16().to_string(),
             message_code: self.message_code(),
             message: self.message(lang),
+            validation: self.violations(),
+        }
+    }
+
+    /// The refused properties, for a 422 `ValidationErrorCodes` answer.
+    fn violations(&self) -> Option<Vec<Violation>> {
+        match self {
+            Self::WeakPassword(_) => Some(vec![Violation {
+                property: "NewPassword".to_owned(),
+                error: "Invalid",
+            }]),
+            _ => None,
         }
     }
 }
@@ -302,6 +347,12 @@ pub struct Envelope {
     pub message_code: MessageCode,
     #[serde(rename = "Message")]
     pub message: String,
+    /// Only on a 422 `ValidationErrorCodes` answer (the portal's): which properties, and why.
+    #[serde(
+        rename = "ValidationErrorCodes",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub validation: Option<Vec<Violation>>,
 }
 
 impl IntoResponse for ApiError {
@@ -356,6 +407,13 @@ mod tests {
             ApiError::NoNoticeToRetry,
             ApiError::PreconditionFailed,
             ApiError::PreconditionRequired,
+            ApiError::NoAuthothorization,
+            ApiError::SessionExpired,
+            ApiError::PasswordChangeRequired,
+            ApiError::WeakPassword(crate::domain::PasswordError::TooShort),
+            ApiError::TooManySignIns {
+                retry_after_secs: 30,
+            },
         ];
         // The OpenAPI document lists every code, and no other.
         let document = serde_json::to_value(crate::http::openapi()).unwrap();

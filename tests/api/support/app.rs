@@ -21,6 +21,8 @@ pub struct TestApp {
     pub admin: Option<String>,
     /// The service desk listener's base URL, when the app has one.
     pub support: Option<String>,
+    /// The customer portal's base URL, when the app has one.
+    pub portal: Option<String>,
     pub client: reqwest::Client,
     pub database_url: String,
     /// The Redis URL and key prefix, when the app has a cache.
@@ -179,11 +181,13 @@ impl TestApp {
         let base = format!("http://127.0.0.1:{}", app.port());
         let admin = app.admin_addr().map(|a| format!("http://{a}"));
         let support = app.support_addr().map(|a| format!("http://{a}"));
+        let portal = app.portal_addr().map(|a| format!("http://{a}"));
         tokio::spawn(app.run_until_stopped(pending()));
         Self {
             base,
             admin,
             support,
+            portal,
             client: reqwest::Client::new(),
             database_url,
             redis,
@@ -199,6 +203,7 @@ impl TestApp {
             base: base.to_owned(),
             admin: None,
             support: None,
+            portal: None,
             client: reqwest::Client::new(),
             database_url: String::new(),
             redis: None,

@@ -13,8 +13,12 @@ use crate::http::desk::auth::Principal;
 use crate::http::desk::refusal::read_failure;
 use crate::http::error::ApiError;
 use crate::http::extract::field;
+use crate::secret::{hash_hex, same_secret};
 use crate::service::sessions::Found;
-use crate::tokens::{Role, hash_hex, same_secret};
+use crate::tokens::Role;
+
+/// A console session's level: opened with a desk token.
+const DESK_LEVEL: &str = "token";
 
 use super::{ConsoleState, failure, html, redirect, refused, set_cookie};
 use super::{page, text};
@@ -120,7 +124,7 @@ async fn session(state: &ConsoleState, headers: &HeaderMap) -> Result<Session, B
         }
     };
     match found {
-        Found::Live { token_hash } => match state.auth.principal_for_hash(&token_hash) {
+        Found::Live(session) => match state.auth.principal_for_hash(&session.credential) {
             Some(principal) => Ok(Session {
                 principal,
                 csrf: csrf_for(id),
@@ -234,7 +238,11 @@ pub(super) async fn sign_in(
         .sign_in(client_ip(client.as_deref()), Some(token))
     {
         Ok((principal, token_hash)) => {
-            match state.sessions.open(&principal.user, &token_hash).await {
+            match state
+                .sessions
+                .open(principal.user.as_str(), &token_hash, DESK_LEVEL)
+                .await
+            {
                 Ok(id) => {
                     tracing::info!(user = %principal.user, "console session opened");
                     redirect("/console", &[state.cookie(SESSION, &id, None)])

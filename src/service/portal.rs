@@ -1,0 +1,411 @@
+//! The customer's own door (contract section 8), independent of HTTP: signing in with a card
+//! number and its PIN (then a password), the password itself, and the customer's sessions.
+//!
+//! Every refused sign-in is one refusal, whatever the reason (no such card, a wrong PIN or
+//! password, a locked card, an erased customer), and costs the same work: one HMAC under every
+//! PIN key and one Argon2id verification, against stand-ins where the card or its password is
+//! missing. Since every try then costs a password hash, the throttles come first: per submitted
+//! card number and service-wide here (in the database, shared by every instance), per address
+//! at the edge.
+
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::{Algorithm, Argon2, Params, Version};
+use chrono::Utc;
+
+use super::Failure;
+use super::sessions::{Found, Session, Sessions};
+use crate::domain::{
+    CardNumber, CardStatus, CustomerId, LOCKED_RETRY_AFTER, NewPassword, PasswordError, PinCheck,
+    SignInLimits, Throttle,
+};
+use crate::store::{PortalStore, WritePolicy};
+
+/// The service-wide breaker: when this many card numbers failed to sign in within the window,
+/// every sign-in waits until fewer have (a spray of one PIN over many cards, from however many
+/// addresses, trips it; per-card counters never would).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ServiceBreaker {
+    pub max_failing_cards: i64,
+    pub window: Duration,
+}
+
+impl Default for ServiceBreaker {
+    fn default() -> Self {
+        Self {
+            max_failing_cards: 100,
+            window: Duration::from_secs(60),
+        }
+    }
+}
+
+/// How a portal session was opened, and so what it may do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Level {
+    /// With the card's PIN: it may only set a password and sign out.
+    Pin,
+    Password,
+}
+
+impl Level {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pin => "pin",
+            Self::Password => "password",
+        }
+    }
+
+    fn parse(s: &str) -> Option<Self> {
+        match s {
+            "pin" => Some(Self::Pin),
+            "password" => Some(Self::Password),
+            _ => None,
+        }
+    }
+}
+
+/// A portal session in force.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CustomerSession {
+    /// The hash of its id (what the store knows it by).
+    pub key: String,
+    pub customer: CustomerId,
+    /// The card signed in with.
+    pub card: CardNumber,
+    pub level: Level,
+    pub public_id: String,
+}
+
+/// A sign-in that opened a session.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignedIn {
+    /// The session's id: the client's only copy.
+    pub session: String,
+    pub must_set_password: bool,
+}
+
+/// Why a credential was not accepted.
+#[derive(Debug, thiserror::Error)]
+pub enum CredentialError {
+    /// The one refusal: nothing more is said.
+    #[error("refused")]
+    Refused,
+    /// Too many failures (of this card number, or service-wide): not before this long.
+    #[error("too many failed sign-ins")]
+    Throttled(Duration),
+    /// Every password hashing slot is taken: nothing was tried.
+    #[error("busy")]
+    Busy,
+    #[error("the new password is not allowed: {0}")]
+    Weak(PasswordError),
+    #[error(transparent)]
+    Failed(#[from] Failure),
+}
+
+impl From<crate::store::StoreError> for CredentialError {
+    fn from(e: crate::store::StoreError) -> Self {
+        Self::Failed(e.into())
+    }
+}
+
+/// Argon2id at OWASP's parameters (19 MiB, two passes, one lane), run off the async runtime on
+/// at most `slots` threads at once: hashing is the costliest thing a request can ask for.
+#[derive(Clone)]
+pub struct Hasher {
+    slots: Arc<tokio::sync::Semaphore>,
+}
+
+/// How long a sign-in waits for a hashing slot before it is answered "busy".
+const SLOT_WAIT: Duration = Duration::from_secs(2);
+
+fn argon2() -> Argon2<'static> {
+    let params = Params::new(19 * 1024, 2, 1, None).expect("OWASP's Argon2id parameters");
+    Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
+}
+
+/// A hash no password matches but whose check costs what a real one's does: what a customer
+/// without a password is checked against.
+fn stand_in() -> &'static str {
+    static HASH: OnceLock<String> = OnceLock::new();
+    HASH.get_or_init(|| {
+        let salt = SaltString::encode_b64(uuid::Uuid::new_v4().as_bytes()).expect("a salt");
+        let random = crate::secret::generate();
+        argon2()
+            .hash_password(random.as_bytes(), &salt)
+            .map(|h| h.to_string())
+            .expect("hashing a random text")
+    })
+}
+
+impl Hasher {
+    pub fn new(slots: usize) -> Self {
+        Self {
+            slots: Arc::new(tokio::sync::Semaphore::new(slots.max(1))),
+        }
+    }
+
+    async fn run<T: Send + 'static>(
+        &self,
+        work: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T, CredentialError> {
+        let permit = tokio::time::timeout(SLOT_WAIT, self.slots.clone().acquire_owned())
+            .await
+            .map_err(|_| CredentialError::Busy)?
+            .map_err(|_| CredentialError::Busy)?;
+        tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            work()
+        })
+        .await
+        .map_err(|_| CredentialError::Busy)
+    }
+
+    /// Whether `password` matches `hash`; with no hash, the same work against a stand-in.
+    async fn verify(
+        &self,
+        hash: Option<String>,
+        password: String,
+    ) -> Result<bool, CredentialError> {
+        self.run(move || {
+            let real = hash.is_some();
+            let hash = hash.unwrap_or_else(|| stand_in().to_owned());
+            let Ok(parsed) = PasswordHash::new(&hash) else {
+                return false;
+            };
+            argon2()
+                .verify_password(password.as_bytes(), &parsed)
+                .is_ok()
+                && real
+        })
+        .await
+    }
+
+    async fn hash(&self, password: NewPassword) -> Result<String, CredentialError> {
+        self.run(move || {
+            let salt = SaltString::encode_b64(uuid::Uuid::new_v4().as_bytes()).expect("a salt");
+            argon2()
+                .hash_password(password.expose().as_bytes(), &salt)
+                .map(|h| h.to_string())
+                .map_err(|e| {
+                    Failure::from(crate::store::StoreError::failed(
+                        "hash a password",
+                        e.to_string(),
+                    ))
+                })
+        })
+        .await?
+        .map_err(CredentialError::Failed)
+    }
+
+    /// Computes the stand-in once, so that the first sign-in is not the slow one.
+    pub async fn warm(&self) {
+        let _ = self.run(|| stand_in().len()).await;
+    }
+}
+
+#[derive(Clone)]
+pub struct Portal {
+    store: Arc<dyn PortalStore>,
+    sessions: Sessions,
+    pin: Arc<PinCheck>,
+    limits: SignInLimits,
+    breaker: ServiceBreaker,
+    hasher: Hasher,
+    policy: Arc<dyn WritePolicy>,
+}
+
+fn chrono(d: Duration) -> chrono::Duration {
+    chrono::Duration::from_std(d).unwrap_or(chrono::Duration::MAX)
+}
+
+impl Portal {
+    pub fn new(
+        store: Arc<dyn PortalStore>,
+        sessions: Sessions,
+        pin: PinCheck,
+        (limits, breaker): (SignInLimits, ServiceBreaker),
+        hasher: Hasher,
+        policy: Arc<dyn WritePolicy>,
+    ) -> Self {
+        Self {
+            store,
+            sessions,
+            pin: Arc::new(pin),
+            limits,
+            breaker,
+            hasher,
+            policy,
+        }
+    }
+
+    pub fn sessions(&self) -> &Sessions {
+        &self.sessions
+    }
+
+    pub fn hasher(&self) -> &Hasher {
+        &self.hasher
+    }
+
+    /// Whether `card` (as submitted) may try now: the service-wide breaker, then its own
+    /// failures.
+    async fn admit(&self, card: &str) -> Result<(), CredentialError> {
+        let now = Utc::now();
+        let failing = self
+            .store
+            .failing_card_numbers(now - chrono(self.breaker.window))
+            .await?;
+        if failing >= self.breaker.max_failing_cards {
+            crate::warn_limited!(
+                "portal-breaker",
+                failing_card_numbers = failing,
+                "portal sign-ins refused: too many card numbers failed lately (service-wide breaker)"
+            );
+            return Err(CredentialError::Throttled(self.breaker.window));
+        }
+        if let Some(failures) = self.store.sign_in_failures(card).await? {
+            match self.limits.throttle(failures.count, failures.last, now) {
+                Throttle::Open => {}
+                Throttle::Wait(wait) => return Err(CredentialError::Throttled(wait)),
+                Throttle::Locked => return Err(CredentialError::Throttled(LOCKED_RETRY_AFTER)),
+            }
+        }
+        Ok(())
+    }
+
+    /// Counts a failure of `card` (as submitted) and answers the one refusal.
+    async fn failed(&self, card: &str) -> CredentialError {
+        match self.store.record_sign_in_failure(card, Utc::now()).await {
+            Ok(failures) => {
+                tracing::info!(failures, "portal credential refused");
+                CredentialError::Refused
+            }
+            Err(e) => e.into(),
+        }
+    }
+
+    /// Signs in with `card` as submitted (`None`: not a card number at all) and `secret` (the
+    /// PIN, or the password once one is set).
+    pub async fn sign_in(
+        &self,
+        card: Result<CardNumber, String>,
+        secret: String,
+    ) -> Result<SignedIn, CredentialError> {
+        let submitted = match &card {
+            Ok(card) => card.as_str().to_owned(),
+            // Not a card number: no card can have it, and no row is kept for it.
+            Err(_) => return Err(CredentialError::Refused),
+        };
+        self.admit(&submitted).await?;
+        let subject = match &card {
+            Ok(card) => self.store.sign_in_subject(card).await?,
+            Err(_) => None,
+        };
+        // The same work for every try: one HMAC (under every key), one Argon2id check.
+        let pin_ok = match (&card, &subject) {
+            (Ok(card), Some(s)) if s.password_hash.is_none() => {
+                self.pin.matches(card, &secret, &s.pin)
+            }
+            _ => {
+                self.pin.matches_nothing(&submitted, &secret);
+                false
+            }
+        };
+        let password_hash = subject.as_ref().and_then(|s| s.password_hash.clone());
+        let has_password = password_hash.is_some();
+        let password_ok = self.hasher.verify(password_hash, secret).await?;
+        let (Ok(card), Some(subject)) = (card, subject) else {
+            return Err(self.failed(&submitted).await);
+        };
+        let usable = subject.card_status != CardStatus::Locked && !subject.erased;
+        let proven = if has_password { password_ok } else { pin_ok };
+        if !(usable && proven) {
+            return Err(self.failed(&submitted).await);
+        }
+        self.store.clear_sign_in_failures(&submitted).await?;
+        let level = if has_password {
+            Level::Password
+        } else {
+            Level::Pin
+        };
+        let session = self
+            .sessions
+            .open(&subject.customer.to_string(), card.as_str(), level.as_str())
+            .await?;
+        tracing::info!(customer_id = %subject.customer, level = level.as_str(), "portal session opened");
+        Ok(SignedIn {
+            session,
+            must_set_password: !has_password,
+        })
+    }
+
+    /// The session `id` names, when it is a portal session in force.
+    pub async fn session(&self, id: &str) -> Result<Option<CustomerSession>, Failure> {
+        match self.sessions.find(id).await? {
+            Found::Live(session) => Ok(read_session(session)),
+            Found::Ended | Found::Unknown => Ok(None),
+        }
+    }
+
+    /// Sets the password of the session's customer: `old` is the card's PIN the first time,
+    /// the password after. The session becomes a password session; every other one ends.
+    pub async fn set_password(
+        &self,
+        session: &CustomerSession,
+        old: String,
+        new: &str,
+    ) -> Result<(), CredentialError> {
+        let card = session.card.as_str().to_owned();
+        self.admit(&card).await?;
+        let subject = self.store.sign_in_subject(&session.card).await?;
+        let Some(subject) = subject.filter(|s| s.customer == session.customer) else {
+            return Err(CredentialError::Refused);
+        };
+        let pin_ok = match &subject.password_hash {
+            None => self.pin.matches(&session.card, &old, &subject.pin),
+            Some(_) => {
+                self.pin.matches_nothing(&card, &old);
+                false
+            }
+        };
+        let has_password = subject.password_hash.is_some();
+        let password_ok = self.hasher.verify(subject.password_hash, old).await?;
+        if !(if has_password { password_ok } else { pin_ok }) {
+            return Err(self.failed(&card).await);
+        }
+        let new = NewPassword::parse(new).map_err(CredentialError::Weak)?;
+        let hash = self.hasher.hash(new).await?;
+        self.store
+            .set_password(
+                (&session.customer, &session.card),
+                &hash,
+                &session.key,
+                Utc::now(),
+                self.policy.as_ref(),
+            )
+            .await?;
+        tracing::info!(customer_id = %session.customer, "portal password set");
+        Ok(())
+    }
+
+    /// The customer's sessions in force, newest first.
+    pub async fn sessions_of(&self, customer: &CustomerId) -> Result<Vec<Session>, Failure> {
+        self.sessions.of(&customer.to_string()).await
+    }
+
+    /// Clears the failed sign-ins of a card number (the desk); whether it had any.
+    pub async fn clear_failures(&self, card: &CardNumber) -> Result<bool, Failure> {
+        Ok(self.store.clear_sign_in_failures(card.as_str()).await?)
+    }
+}
+
+fn read_session(session: Session) -> Option<CustomerSession> {
+    Some(CustomerSession {
+        customer: CustomerId::parse(&session.holder).ok()?,
+        card: CardNumber::parse(&session.credential).ok()?,
+        level: Level::parse(&session.level)?,
+        public_id: session.public_id,
+        key: session.key,
+    })
+}
