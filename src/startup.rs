@@ -182,7 +182,15 @@ impl Application {
         };
         let http_config = &config.http;
         let service = Service::new(store.clone(), deliverer.clone(), config.policy());
-        let desk = crate::service::desk::Desk::new(service.clone(), store.clone());
+        let sign_in = config
+            .portal
+            .as_ref()
+            .map_or_else(crate::domain::SignInLimits::default, |p| p.sign_in);
+        let desk = crate::service::desk::Desk::new(
+            service.clone(),
+            store.clone(),
+            (store.clone(), sign_in),
+        );
         let state = AppState {
             pages: false,
             service,

@@ -1,10 +1,10 @@
 -- The customer portal (contract section 8): the sessions of every wing in one table, the
--- customer's web password, and the throttle on sign-ins by card number.
+-- customer's own web credential, and the throttle on sign-ins by card number.
 
 -- Sessions of the desk's console and of the customer portal, shared by every instance. Only
 -- the session id's SHA-256 is stored, so a copy of this table opens no session. A session ends
 -- on sign-out, after the idle timeout, at `expires_at` whatever its use, and as its wing says
--- (the desk: its token revoked; the portal: a password change, a card lock, an erasure).
+-- (the desk: its token revoked; the portal: a new credential, a card lock, an erasure).
 create table sessions (
     id_hash        text primary key,
     -- Whose session: 'desk' (console) or 'portal' (customer).
@@ -13,7 +13,7 @@ create table sessions (
     holder         text not null,
     -- What it was opened with: the SHA-256 of the desk token, or the card number signed in with.
     credential     text not null,
-    -- How it was opened: 'token' (desk), 'pin' or 'password' (portal).
+    -- How it was opened: 'token' (desk); 'pin', or the customer's own secret (portal).
     level          text not null,
     -- What the holder sees and ends the session by (never the id itself).
     public_id      text not null unique,
@@ -36,11 +36,11 @@ select id_hash, 'desk', user_name, token_hash, 'token', substr(id_hash, 1, 32),
 
 drop table desk_sessions;
 
--- The customer's web password, once set (the PIN then no longer signs in on the web).
-create table customer_passwords (
+-- The secret the customer chose for the web, once set (the PIN then no longer signs in there).
+create table web_credentials (
     customer_id   text primary key references customers (id),
     -- Argon2id in the PHC string format (salt and parameters included).
-    password_hash text not null,
+    secret_hash   text not null,
     set_at        timestamptz not null
 );
 

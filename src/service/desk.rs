@@ -11,11 +11,13 @@ use chrono::Utc;
 use super::{ApplyError, Failure, Service, traced};
 use crate::domain::{
     Actor, Applied, CardCommand, CardNumber, CustomerCommand, CustomerId, DeskUser,
-    ExpectedVersion, LockNote, LockReason, PhoneNumber, Refusal, Replacement,
+    ExpectedVersion, LockNote, LockReason, PhoneNumber, Refusal, Replacement, SignInLimits,
+    Throttle,
 };
 use crate::outbox::AlcsActivation;
 use crate::store::{
-    DeskCard, DeskCustomer, DeskStore, HistoryEntry, HistoryOf, NoticeRows, Outcome, StoreError,
+    DeskCard, DeskCustomer, DeskStore, Failures, HistoryEntry, HistoryOf, NoticeRows, Outcome,
+    PortalStore, StoreError,
 };
 
 /// Where a card's ALCS notices are: the outbox says.
@@ -25,11 +27,60 @@ const NOTICES: NoticeRows = AlcsActivation::ROWS;
 pub struct Desk {
     service: Service,
     store: Arc<dyn DeskStore>,
+    /// The portal's sign-in throttle, which the desk sees and clears.
+    sign_ins: (Arc<dyn PortalStore>, SignInLimits),
+}
+
+/// A card number's web sign-in as the throttle holds it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SignInState {
+    pub failures: Option<Failures>,
+    pub throttle: Throttle,
 }
 
 impl Desk {
-    pub fn new(service: Service, store: Arc<dyn DeskStore>) -> Self {
-        Self { service, store }
+    pub fn new(
+        service: Service,
+        store: Arc<dyn DeskStore>,
+        sign_ins: (Arc<dyn PortalStore>, SignInLimits),
+    ) -> Self {
+        Self {
+            service,
+            store,
+            sign_ins,
+        }
+    }
+
+    /// The web sign-in of `card`: its failures in a row, and whether it waits or is locked.
+    pub async fn sign_in(&self, card: &CardNumber) -> Result<SignInState, Failure> {
+        let (store, limits) = &self.sign_ins;
+        let failures = store.sign_in_failures(card.as_str()).await?;
+        let throttle = failures.map_or(Throttle::Open, |f| {
+            limits.throttle(f.count, f.last, Utc::now())
+        });
+        Ok(SignInState { failures, throttle })
+    }
+
+    /// Reopens the web sign-in of `card` (its failures forgotten); whether it had any.
+    pub async fn clear_sign_in(
+        &self,
+        card: CardNumber,
+        user: DeskUser,
+    ) -> Result<bool, ApplyError> {
+        let (store, policy) = (self.sign_ins.0.clone(), self.service.policy);
+        let actor = Actor::Desk(user);
+        let work = move || {
+            let (store, card, actor) = (store.clone(), card.clone(), actor.clone());
+            async move {
+                let result = store
+                    .clear_sign_in_lock(&card, &actor, Utc::now(), &policy)
+                    .await?;
+                Ok(Outcome::without_effects(result))
+            }
+        };
+        let cleared = self.write("clear_sign_in_lock", work).await?;
+        tracing::info!(cleared, "web sign-in reopened by the desk");
+        Ok(cleared)
     }
 
     pub async fn card(&self, card: &CardNumber) -> Result<Option<DeskCard>, Failure> {

@@ -20,6 +20,7 @@ pub const REPLACE: &str = "replace";
 pub const REPLACEMENT: &str = "replacement";
 pub const RETRY_NOTICE: &str = "retry_notice";
 pub const SET_PASSWORD: &str = "set_password";
+pub const CLEAR_SIGN_IN: &str = "clear_sign_in_lock";
 
 /// How long an effect recorded by a request waits before the background worker may take it:
 /// the request itself delivers it right after commit, so the worker only sees the leftovers.
@@ -43,6 +44,7 @@ impl WritePolicy for Policy {
                 WriteKind::ActivationFailed { .. }
                     | WriteKind::NoticeRetried { .. }
                     | WriteKind::PasswordSet { .. }
+                    | WriteKind::SignInCleared { .. }
             )
     }
 
@@ -124,6 +126,12 @@ impl WritePolicy for Policy {
                 operation: RETRY_NOTICE,
                 identity: None,
                 details: serde_json::json!({ "NoticesQueued": queued }).to_string(),
+            }],
+            WriteKind::SignInCleared { card } => vec![Audit {
+                card: Some((*card).clone()),
+                operation: CLEAR_SIGN_IN,
+                identity: None,
+                details: "{}".to_owned(),
             }],
             // Never the password or its hash: only that it was set.
             WriteKind::PasswordSet { card } => vec![Audit {

@@ -380,7 +380,7 @@ impl Portal {
             .set_password(
                 (&session.customer, &session.card),
                 &hash,
-                &session.key,
+                (&session.key, Level::Password.as_str()),
                 Utc::now(),
                 self.policy.as_ref(),
             )

@@ -488,11 +488,11 @@ async fn forget(tx: &mut Conn<'_>, id: &CustomerId) -> Result<(), StoreError> {
         .await
         .context("drop the queued side effects holding personal data")?;
     // The portal: the web password, and every session (an erased customer signs in no more).
-    sql("delete from customer_passwords where customer_id = $1")
+    sql("delete from web_credentials where customer_id = $1")
         .bind(id.to_string())
         .execute(tx)
         .await
-        .context("erase the web password")?;
+        .context("erase the web credential")?;
     sql("delete from sessions where audience = 'portal' and holder = $1")
         .bind(id.to_string())
         .execute(tx)

@@ -199,6 +199,8 @@ pub enum WriteKind<'a> {
     NoticeRetried { card: &'a CardNumber, queued: u64 },
     /// The customer set (or changed) the web password, signed in with `card`.
     PasswordSet { card: &'a CardNumber },
+    /// The failed web sign-ins of `card` were forgotten (the desk reopened its sign-in).
+    SignInCleared { card: &'a CardNumber },
 }
 
 impl WriteKind<'_> {
@@ -215,7 +217,9 @@ impl WriteKind<'_> {
                 before.cards.iter().map(|c| &c.number).collect()
             }
             // Nothing of the card changed.
-            Self::NoticeRetried { .. } | Self::PasswordSet { .. } => Vec::new(),
+            Self::NoticeRetried { .. } | Self::PasswordSet { .. } | Self::SignInCleared { .. } => {
+                Vec::new()
+            }
         }
     }
 }

@@ -8,10 +8,10 @@ use chrono::{DateTime, Utc};
 
 use super::ops::{SqlStore, end};
 use super::rows;
-use super::script::{Step, record_write};
+use super::script::{Step, lock_card, record_write};
 use super::sql::{Conn, Time, sql};
 use super::{Context, StoreError, Write, WriteKind, WritePolicy};
-use crate::domain::{Actor, CardNumber, CardStatus, CustomerId, PinHmac};
+use crate::domain::{Actor, CardNumber, CardStatus, CustomerId, PinHmac, Refusal};
 
 /// A card as the portal signs its customer in with it.
 #[derive(Debug, Clone)]
@@ -52,14 +52,24 @@ pub trait PortalStore: Send + Sync + 'static {
     /// How many card numbers failed to sign in since `since` (the service-wide breaker).
     async fn failing_card_numbers(&self, since: DateTime<Utc>) -> Result<i64, StoreError>;
 
+    /// Forgets the failed sign-ins of the registered `card` for `actor` (the desk), with an
+    /// audit entry; whether it had any (`Err`: no such card).
+    async fn clear_sign_in_lock(
+        &self,
+        card: &CardNumber,
+        actor: &Actor,
+        at: DateTime<Utc>,
+        policy: &dyn WritePolicy,
+    ) -> Result<Result<bool, Refusal>, StoreError>;
+
     /// Sets the customer's web password to `hash`, signed in with `card` in the session
-    /// `session` (its id's hash): that session is raised to a password session and every
-    /// other portal session of the customer ends.
+    /// `session` (its id's hash, and the level it is raised to): every other portal session
+    /// of the customer ends.
     async fn set_password(
         &self,
         (customer, card): (&CustomerId, &CardNumber),
         hash: &str,
-        session: &str,
+        session: (&str, &str),
         at: DateTime<Utc>,
         policy: &dyn WritePolicy,
     ) -> Result<(), StoreError>;
@@ -71,7 +81,7 @@ struct SubjectRow {
     status: String,
     pin_hmac: String,
     erased_at: Option<Time>,
-    password_hash: Option<String>,
+    secret_hash: Option<String>,
 }
 
 #[derive(sqlx::FromRow)]
@@ -87,9 +97,9 @@ impl PortalStore for SqlStore {
         card: &CardNumber,
     ) -> Result<Option<SignInSubject>, StoreError> {
         let find = sql(
-            "select c.customer_id, c.status, c.pin_hmac, u.erased_at, p.password_hash
+            "select c.customer_id, c.status, c.pin_hmac, u.erased_at, p.secret_hash
              from cards c join customers u on u.id = c.customer_id
-             left join customer_passwords p on p.customer_id = c.customer_id
+             left join web_credentials p on p.customer_id = c.customer_id
              where c.card_number = $1",
         )
         .bind(card.as_str());
@@ -104,7 +114,7 @@ impl PortalStore for SqlStore {
             pin: PinHmac::parse(&row.pin_hmac)
                 .map_err(|e| StoreError::failed("read a card's PIN HMAC", e))?,
             erased: row.erased_at.is_some(),
-            password_hash: row.password_hash,
+            password_hash: row.secret_hash,
         }))
     }
 
@@ -156,11 +166,23 @@ impl PortalStore for SqlStore {
         Ok(counted.first().map_or(0, |(n,)| *n))
     }
 
+    async fn clear_sign_in_lock(
+        &self,
+        card: &CardNumber,
+        actor: &Actor,
+        at: DateTime<Utc>,
+        policy: &dyn WritePolicy,
+    ) -> Result<Result<bool, Refusal>, StoreError> {
+        let mut tx = self.db().begin().await?;
+        let step = clear_sign_in_lock(&mut tx.conn(), card, actor, at, policy).await;
+        end(self.db(), tx, step).await
+    }
+
     async fn set_password(
         &self,
         (customer, card): (&CustomerId, &CardNumber),
         hash: &str,
-        session: &str,
+        session: (&str, &str),
         at: DateTime<Utc>,
         policy: &dyn WritePolicy,
     ) -> Result<(), StoreError> {
@@ -170,26 +192,54 @@ impl PortalStore for SqlStore {
     }
 }
 
+async fn clear_sign_in_lock(
+    tx: &mut Conn<'_>,
+    card: &CardNumber,
+    actor: &Actor,
+    at: DateTime<Utc>,
+    policy: &dyn WritePolicy,
+) -> Result<Step<Result<bool, Refusal>>, StoreError> {
+    let Some(row) = lock_card(tx, card).await? else {
+        return Ok(Step::Discard(Err(Refusal::CardNotFound)));
+    };
+    let cleared = sql("delete from sign_in_failures where card_number = $1")
+        .bind(card.as_str())
+        .execute(tx)
+        .await
+        .context("forget failed sign-ins")?;
+    if cleared == 0 {
+        return Ok(Step::Discard(Ok(false)));
+    }
+    let write = Write {
+        customer: rows::customer_id(&row.customer_id)?,
+        at,
+        actor,
+        kind: WriteKind::SignInCleared { card },
+    };
+    record_write(tx, &write, policy).await?;
+    Ok(Step::Commit(Ok(true)))
+}
+
 async fn set_password(
     tx: &mut Conn<'_>,
     (customer, card): (&CustomerId, &CardNumber),
     hash: &str,
-    session: &str,
+    (session, level): (&str, &str),
     at: DateTime<Utc>,
     policy: &dyn WritePolicy,
 ) -> Result<Step<()>, StoreError> {
     let id = customer.to_string();
     sql(
-        "insert into customer_passwords (customer_id, password_hash, set_at) values ($1, $2, $3)
+        "insert into web_credentials (customer_id, secret_hash, set_at) values ($1, $2, $3)
          on conflict (customer_id) do update
-            set password_hash = excluded.password_hash, set_at = excluded.set_at",
+            set secret_hash = excluded.secret_hash, set_at = excluded.set_at",
     )
     .bind(id.as_str())
     .bind(hash)
     .bind(at)
     .execute(tx)
     .await
-    .context("set the web password")?;
+    .context("set the web credential")?;
     // A new password ends every other session: one opened by whoever knew the old one too.
     sql("delete from sessions where audience = 'portal' and holder = $1 and id_hash <> $2")
         .bind(id.as_str())
@@ -197,7 +247,8 @@ async fn set_password(
         .execute(tx)
         .await
         .context("end the other portal sessions")?;
-    sql("update sessions set level = 'password' where id_hash = $1")
+    sql("update sessions set level = $1 where id_hash = $2")
+        .bind(level)
         .bind(session)
         .execute(tx)
         .await

@@ -549,3 +549,58 @@ async fn the_portal_needs_a_pin_key_file() {
             .contains("--pin-hmac-encoding")
     );
 }
+
+#[tokio::test]
+async fn the_desk_sees_and_reopens_a_locked_web_sign_in() {
+    use cps::store::PortalStore as _;
+    let Some((app, portal, desk)) = TestApp::spawn_portal_and_desk().await else {
+        return;
+    };
+    app.registered_with_pin(CARD).await;
+    let path = format!("/support/v1/cards/{CARD}/sign-in");
+    let open = desk.get(&path).await;
+    assert_eq!(open.status, 200, "{}", open.text);
+    assert_eq!(open.json()["State"], json!("Open"));
+    assert_eq!(open.json()["Failures"], json!(0));
+    // Ten failures in a row, as a patient guesser would have left them over hours.
+    let store = app.store().await;
+    for _ in 0..10 {
+        store
+            .record_sign_in_failure(CARD, chrono::Utc::now() - chrono::Duration::hours(2))
+            .await
+            .unwrap();
+    }
+    let locked = desk.get(&path).await.json();
+    assert_eq!(locked["State"], json!("Locked"), "{locked}");
+    assert_eq!(locked["Failures"], json!(10));
+    portal
+        .login(CARD, CARD_PIN)
+        .await
+        .assert_error(429, "TooManyAttempts");
+    // A viewer may look but not reopen.
+    desk.send_as(Some(&desk.viewer), Method::DELETE, &path, None, &[])
+        .await
+        .assert_error(403, "Forbidden");
+    desk.send_as(Some(&desk.agent), Method::DELETE, &path, None, &[])
+        .await
+        .assert_no_content();
+    assert_eq!(desk.get(&path).await.json()["State"], json!("Open"));
+    assert_eq!(portal.login(CARD, CARD_PIN).await.status, 200);
+    let trail = desk.history(&format!("cards/{CARD}")).await;
+    assert_eq!(
+        trail[0]["Operation"],
+        json!("clear_sign_in_lock"),
+        "{trail:?}"
+    );
+    assert_eq!(trail[0]["By"], json!({ "Kind": "Desk", "Name": AGENT }));
+    // Unknown cards are the desk's 404.
+    desk.send_as(
+        Some(&desk.agent),
+        Method::DELETE,
+        "/support/v1/cards/123/sign-in",
+        None,
+        &[],
+    )
+    .await
+    .assert_error(404, "CustomerWithGivenCardNumberNotFound");
+}

@@ -11,7 +11,9 @@ use axum::routing::{get, post};
 use axum::{Extension, Router, middleware as mw};
 
 use super::auth::{self, Auth, Principal};
-use super::body::{CardBody, CardsBody, CustomerBody, EntryBody, HistoryBody, RetriedBody};
+use super::body::{
+    CardBody, CardsBody, CustomerBody, EntryBody, HistoryBody, RetriedBody, SignInBody,
+};
 use super::refusal::{desk_failure, read_failure};
 use crate::domain::{Applied, ExpectedVersion, PhoneNumber};
 use crate::http::error::{ApiError, Reason};
@@ -45,6 +47,10 @@ pub(super) fn router(app: AppState, desk: Desk, auth: Arc<Auth>) -> Router {
         .route("/support/v1/cards/{card_number}/lock", post(lock))
         .route("/support/v1/cards/{card_number}/unlock", post(unlock))
         .route("/support/v1/cards/{card_number}/replace", post(replace))
+        .route(
+            "/support/v1/cards/{card_number}/sign-in",
+            get(sign_in).delete(clear_sign_in),
+        )
         .route(
             "/support/v1/cards/{card_number}/alcs-notice/retry",
             post(retry_notice),
@@ -210,6 +216,28 @@ async fn lock(
     let (reason, note) = wire::desk_lock_body(&body)?;
     s.desk
         .lock(card, reason, note, who.user)
+        .await
+        .map_err(desk_failure)?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// The card number's web sign-in: its failures in a row and whether it waits or is locked.
+async fn sign_in(
+    State(s): State<DeskState>,
+    CardPath(card): CardPath,
+) -> Result<Response, ApiError> {
+    let state = s.desk.sign_in(&card).await.map_err(|e| read_failure(&e))?;
+    Ok(json(StatusCode::OK, &SignInBody::new(&card, state)))
+}
+
+/// Reopens the card's web sign-in (its failures forgotten).
+async fn clear_sign_in(
+    State(s): State<DeskState>,
+    Extension(who): Extension<Principal>,
+    CardPath(card): CardPath,
+) -> Result<StatusCode, ApiError> {
+    s.desk
+        .clear_sign_in(card, who.user)
         .await
         .map_err(desk_failure)?;
     Ok(StatusCode::NO_CONTENT)

@@ -172,8 +172,12 @@ impl From<HistoryEntry> for EntryBody {
             text.and_then(|t| serde_json::from_str::<Value>(&t).ok())
                 .unwrap_or(Value::Null)
         };
-        // Who: a desk user by name, or ALCS with the till's identity when it sent one.
+        // Who: a desk user by name, the customer (through the portal), or ALCS with the till's
+        // identity when it sent one.
         let by = match e.actor {
+            Some(name) if name == crate::domain::CUSTOMER_ACTOR => {
+                serde_json::json!({ "Kind": "Customer" })
+            }
             Some(name) => serde_json::json!({ "Kind": "Desk", "Name": name }),
             None => serde_json::json!({ "Kind": "Alcs", "Identity": json(e.identity) }),
         };
@@ -187,6 +191,37 @@ impl From<HistoryEntry> for EntryBody {
                 Value::Null => Value::Object(serde_json::Map::new()),
                 details => details,
             },
+        }
+    }
+}
+
+/// A card number's web sign-in, as the portal's throttle holds it.
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct SignInBody {
+    card_number: String,
+    /// Failed sign-ins in a row (0 after a success or a reset).
+    failures: i64,
+    last_failed_at: Option<String>,
+    /// `Open`, `Waiting` (until `RetryAfterSecs` have passed) or `Locked` (until reset here).
+    state: &'static str,
+    retry_after_secs: Option<u64>,
+}
+
+impl SignInBody {
+    pub fn new(card: &crate::domain::CardNumber, state: crate::service::desk::SignInState) -> Self {
+        use crate::domain::Throttle;
+        let (name, retry) = match state.throttle {
+            Throttle::Open => ("Open", None),
+            Throttle::Wait(wait) => ("Waiting", Some(wait.as_secs())),
+            Throttle::Locked => ("Locked", None),
+        };
+        Self {
+            card_number: card.to_string(),
+            failures: state.failures.map_or(0, |f| f.count),
+            last_failed_at: state.failures.map(|f| time(f.last)),
+            state: name,
+            retry_after_secs: retry,
         }
     }
 }
