@@ -299,6 +299,15 @@ pub struct Settings {
     #[arg(long, env = "CPS_PORTAL_BREAKER_CARDS", default_value = "100", global = true,
           value_parser = whole::<i64>(1..=10_000_000))]
     pub portal_breaker_cards: i64,
+    /// The consents the portal asks for: a JSON array of `{"Purpose", "Version", "Language",
+    /// "Text"}` (each purpose's texts, versioned per language); none without it.
+    #[arg(long, env = "CPS_CONSENT_TEXTS_FILE", global = true)]
+    pub consent_texts_file: Option<PathBuf>,
+    /// Profile properties the customer must give, comma-separated (`FirstName,LastName,Email`):
+    /// listed as `MissingMandatoryData` until given.
+    #[arg(long, env = "CPS_MANDATORY_PROFILE_FIELDS", default_value = "", global = true,
+          value_parser = mandatory_fields)]
+    pub mandatory_profile_fields: crate::domain::MandatoryFields,
     /// Database URL: `sqlite://FILE` (created and migrated on start) or `postgres://…`; TLS to
     /// PostgreSQL with `?sslmode=verify-full&sslrootcert=CA.pem` (also `require`, `verify-ca`,
     /// and a client certificate with `sslcert=…&sslkey=…`). One host: the endpoint that follows
@@ -558,6 +567,10 @@ fn trusted_proxies(value: &str) -> Result<crate::http::portal::TrustedProxies, S
     crate::http::portal::TrustedProxies::parse(value)
 }
 
+fn mandatory_fields(value: &str) -> Result<crate::domain::MandatoryFields, String> {
+    crate::domain::MandatoryFields::parse(value)
+}
+
 fn pin_encoding(value: &str) -> Result<crate::domain::PinEncoding, String> {
     crate::domain::PinEncoding::parse(value)
         .ok_or_else(|| format!("{value:?} is neither utf16le nor utf8"))
@@ -809,6 +822,8 @@ impl Settings {
                 max_failing_cards: self.portal_breaker_cards,
                 ..crate::service::portal::ServiceBreaker::default()
             },
+            consent_texts_file: self.consent_texts_file.clone(),
+            mandatory: self.mandatory_profile_fields.clone(),
             ..PortalSettings::at(listen, pin_key_file)
         }))
     }

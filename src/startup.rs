@@ -132,6 +132,13 @@ impl Application {
             .as_ref()
             .map(|p| read_pin_keys(&p.pin_key_file, p.pin_encoding))
             .transpose()?;
+        let texts = config
+            .portal
+            .as_ref()
+            .and_then(|p| p.consent_texts_file.as_deref())
+            .map(read_consent_texts)
+            .transpose()?
+            .unwrap_or_default();
         let alcs = config
             .alcs
             .as_ref()
@@ -244,7 +251,7 @@ impl Application {
                     listener,
                     router: http::desk::router(
                         desk_state,
-                        desk,
+                        desk.clone(),
                         auth.clone(),
                         sessions,
                         tls.is_some(),
@@ -279,14 +286,19 @@ impl Application {
                 );
                 let hasher = crate::service::portal::Hasher::new(HASHING_SLOTS);
                 hasher.warm().await;
-                let portal = crate::service::portal::Portal::new(
-                    store.clone(),
-                    sessions,
-                    pin,
-                    (settings.sign_in, settings.breaker),
-                    hasher,
-                    Arc::new(config.policy()),
-                );
+                let portal =
+                    crate::service::portal::Portal::new(crate::service::portal::PortalParts {
+                        service: state.service.clone(),
+                        desk: desk.clone(),
+                        store: store.clone(),
+                        sessions,
+                        pin,
+                        limits: settings.sign_in,
+                        breaker: settings.breaker,
+                        hasher,
+                        texts,
+                        mandatory: settings.mandatory.clone(),
+                    });
                 Some(Portal {
                     listener,
                     router: http::portal::router(portal_state, portal, settings),
@@ -512,6 +524,55 @@ fn read_pin_keys(
     })?;
     crate::domain::PinCheck::parse(&text, encoding)
         .map_err(|e| Invalid::new("pin_hmac_key_file", format!("{}: {e}", file.display())))
+}
+
+/// The consent texts the operator publishes: a JSON array of `{"Purpose", "Version",
+/// "Language", "Text"}`. A file that does not read stops the service.
+fn read_consent_texts(file: &std::path::Path) -> Result<crate::domain::ConsentTexts, Invalid> {
+    use crate::domain::{ConsentText, ConsentTexts, Language, Purpose, valid_version};
+    let invalid = |problem: String| {
+        Invalid::new(
+            "consent_texts_file",
+            format!("{}: {problem}", file.display()),
+        )
+    };
+    let text = std::fs::read_to_string(file).map_err(|e| invalid(e.to_string()))?;
+    let entries: Vec<serde_json::Value> =
+        serde_json::from_str(&text).map_err(|e| invalid(format!("not a JSON array: {e}")))?;
+    let mut texts = Vec::with_capacity(entries.len());
+    for (i, entry) in entries.iter().enumerate() {
+        let field = |name: &str| {
+            entry[name]
+                .as_str()
+                .ok_or_else(|| invalid(format!("entry {}: {name} must be a string", i + 1)))
+        };
+        let purpose = Purpose::parse(field("Purpose")?).ok_or_else(|| {
+            invalid(format!(
+                "entry {}: Purpose must be a letter and up to 31 letters or digits",
+                i + 1
+            ))
+        })?;
+        let version = field("Version")?;
+        if !valid_version(version) {
+            return Err(invalid(format!(
+                "entry {}: Version must be 1 to 32 of A-Z a-z 0-9 . _ -",
+                i + 1
+            )));
+        }
+        let language = Language::recognize(field("Language")?)
+            .ok_or_else(|| invalid(format!("entry {}: Language must be pl_PL or en_US", i + 1)))?;
+        let body = field("Text")?;
+        if body.trim().is_empty() {
+            return Err(invalid(format!("entry {}: Text is empty", i + 1)));
+        }
+        texts.push(ConsentText::new(
+            purpose,
+            version.to_owned(),
+            language,
+            body.to_owned(),
+        ));
+    }
+    ConsentTexts::new(texts).map_err(invalid)
 }
 
 /// Reads the desk's tokens file again on every SIGHUP, until the service stops.

@@ -131,6 +131,17 @@ impl CustomerState {
         for (card, status) in &self.cards {
             fields.push((format!("Card.{card}"), status.as_str().to_owned()));
         }
+        // What the customer chose in the portal; names, e-mail and address are not projected
+        // (the tills do not need them).
+        if let Some(language) = self.preferred_language {
+            fields.push(("PreferredLanguage".to_owned(), language.code().to_owned()));
+        }
+        for purpose in self.consents.in_force() {
+            fields.push((format!("Consent.{purpose}"), "1".to_owned()));
+        }
+        if self.consents.objected {
+            fields.push(("MarketingObjection".to_owned(), "1".to_owned()));
+        }
         HashWrite {
             key: customer_key(&self.id),
             version: self.version,
@@ -188,6 +199,8 @@ mod tests {
                 gender: Gender::Female,
                 cards: vec![(number, CardStatus::WaitingForActivation)],
                 version: 5,
+                preferred_language: None,
+                consents: crate::domain::Consents::default(),
             },
         }
     }

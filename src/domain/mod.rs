@@ -5,6 +5,7 @@
 
 mod attempts;
 mod card_number;
+mod consent;
 mod customer_id;
 mod desk;
 mod language;
@@ -13,6 +14,7 @@ mod outcome;
 mod password;
 mod phone;
 mod pin;
+mod profile;
 mod record;
 mod registration;
 mod rules;
@@ -20,6 +22,10 @@ mod status;
 
 pub use attempts::{LOCKED_RETRY_AFTER, SignInLimits, Throttle};
 pub use card_number::{CardNumber, CardNumberError};
+pub use consent::{
+    Channel, ConsentAction, ConsentCommand, ConsentText, ConsentTexts, Consents, Purpose,
+    valid_version,
+};
 pub use customer_id::{CustomerId, CustomerIdError};
 pub use desk::{
     Actor, CUSTOMER_ACTOR, CustomerCard, CustomerChange, CustomerCommand, CustomerSnapshot,
@@ -32,6 +38,7 @@ pub use outcome::{Applied, CardView, Refusal, Registered};
 pub use password::{NewPassword, PasswordError};
 pub use phone::{Country, PhoneError, PhoneNumber};
 pub use pin::{PinCheck, PinEncoding, PinHmac, PinHmacError, PinKeyError};
+pub use profile::{MandatoryFields, Profile, ProfileChange, ProfileField};
 pub use record::{CardRecord, CardState, CustomerState};
 pub use registration::{Gender, Identity, MAX_WALLETS, Registration, Stat, Wallet, WalletId};
 pub use rules::{CardCommand, CardSnapshot, Change, RuleError};

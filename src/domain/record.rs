@@ -2,8 +2,8 @@
 //! what the cache shows of it, and what a cache rebuild reads.
 
 use super::{
-    CardNumber, CardStatus, CustomerId, CustomerStatus, Gender, PhoneNumber, PinHmac, Registration,
-    Wallet,
+    CardNumber, CardStatus, Consents, CustomerId, CustomerStatus, Gender, Language, PhoneNumber,
+    PinHmac, Registration, Wallet,
 };
 
 /// A card as stored, with its wallets and version.
@@ -29,6 +29,10 @@ pub struct CustomerState {
     pub gender: Gender,
     pub cards: Vec<(CardNumber, CardStatus)>,
     pub version: i64,
+    /// The profile's preferred language, when the customer chose one.
+    pub preferred_language: Option<Language>,
+    /// The consents in force and the objection to marketing.
+    pub consents: Consents,
 }
 
 /// One card and its customer as stored: what the cache shows (a change of the card writes it,
@@ -61,6 +65,8 @@ impl CardRecord {
                 gender: registration.gender,
                 cards: vec![(number, CardStatus::WaitingForActivation)],
                 version: 1,
+                preferred_language: None,
+                consents: Consents::default(),
             },
         }
     }

@@ -40,8 +40,14 @@ pub const MAX_REQUEST_ID: usize = 128;
 
 /// Every request runs in a span carrying its request id, so every line logged for it (here, in
 /// the service, in the store) names it; the id goes back on every answer, errors included.
-pub async fn envelope(State(state): State<AppState>, req: Request, next: Next) -> Response {
+/// The request's id, in its extensions, for what records it (the consents' proof).
+#[derive(Debug, Clone)]
+pub struct RequestId(pub String);
+
+pub async fn envelope(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
     let id = request_id(req.headers());
+    req.extensions_mut()
+        .insert(RequestId(id.to_str().unwrap_or_default().to_owned()));
     let span = tracing::info_span!("request", request_id = %id.to_str().unwrap_or_default());
     let mut response = handle(state, req, next).instrument(span).await;
     response.headers_mut().insert(REQUEST_ID, id);

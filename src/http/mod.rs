@@ -14,6 +14,7 @@ mod middleware;
 pub mod openapi;
 pub mod origin;
 pub mod portal;
+pub mod precondition;
 mod read;
 mod register;
 pub mod wire;
@@ -36,7 +37,7 @@ use crate::service::{ApplyError, Failure, Service};
 use error::ApiError;
 
 pub use extract::MAX_BODY_BYTES;
-pub use middleware::{Client, MAX_HEADER_BYTES, MAX_HEADERS, MAX_URI_BYTES};
+pub use middleware::{Client, MAX_HEADER_BYTES, MAX_HEADERS, MAX_URI_BYTES, RequestId};
 
 /// What every handler can reach.
 #[derive(Clone)]

@@ -176,30 +176,33 @@ impl Desk {
             phone,
             expected_version,
         };
-        self.apply_to_customer(customer, command, user).await
-    }
-
-    pub async fn erase(&self, customer: CustomerId, user: DeskUser) -> Result<Applied, ApplyError> {
-        self.apply_to_customer(customer, CustomerCommand::Erase, user)
+        self.apply_to_customer_as(customer, command, Actor::Desk(user))
             .await
     }
 
-    async fn apply_to_customer(
+    pub async fn erase(&self, customer: CustomerId, user: DeskUser) -> Result<Applied, ApplyError> {
+        self.apply_to_customer_as(customer, CustomerCommand::Erase, Actor::Desk(user))
+            .await
+    }
+
+    /// Applies a command to a customer on behalf of `actor` (a desk user, or the customer
+    /// through the portal: its erasure is this one); its cache writes are delivered before this
+    /// returns.
+    pub async fn apply_to_customer_as(
         &self,
         customer: CustomerId,
         command: CustomerCommand,
-        user: DeskUser,
+        actor: Actor,
     ) -> Result<Applied, ApplyError> {
         let operation = command.name();
         let span = tracing::info_span!(
-            "desk_customer",
+            "customer_command",
             operation,
             customer_id = %customer,
-            user = %user,
+            actor = actor.audit_name().unwrap_or("alcs"),
             outcome = tracing::field::Empty
         );
         let (store, policy) = (self.store.clone(), self.service.policy);
-        let actor = Actor::Desk(user);
         let work = move || {
             let (store, command, actor) = (store.clone(), command.clone(), actor.clone());
             async move {

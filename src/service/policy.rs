@@ -21,6 +21,8 @@ pub const REPLACEMENT: &str = "replacement";
 pub const RETRY_NOTICE: &str = "retry_notice";
 pub const SET_PASSWORD: &str = "set_password";
 pub const CLEAR_SIGN_IN: &str = "clear_sign_in_lock";
+pub const PROFILE_CHANGE: &str = "profile_change";
+pub const CONSENT_CHANGE: &str = "consent_change";
 
 /// How long an effect recorded by a request waits before the background worker may take it:
 /// the request itself delivers it right after commit, so the worker only sees the leftovers.
@@ -130,6 +132,24 @@ impl WritePolicy for Policy {
             WriteKind::SignInCleared { card } => vec![Audit {
                 card: Some((*card).clone()),
                 operation: CLEAR_SIGN_IN,
+                identity: None,
+                details: "{}".to_owned(),
+            }],
+            // The properties' names, never their values.
+            WriteKind::ProfileChanged { card, fields } => vec![Audit {
+                card: Some((*card).clone()),
+                operation: PROFILE_CHANGE,
+                identity: None,
+                details: serde_json::json!({
+                    "Fields": fields.iter().map(|f| f.name()).collect::<Vec<_>>(),
+                })
+                .to_string(),
+            }],
+            // Which consent is the customer's personal data, kept with its proof (which the
+            // erasure removes); the trail, kept for years, says only that one changed.
+            WriteKind::ConsentChanged { card, .. } => vec![Audit {
+                card: Some((*card).clone()),
+                operation: CONSENT_CHANGE,
                 identity: None,
                 details: "{}".to_owned(),
             }],

@@ -15,13 +15,16 @@ use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, Salt
 use argon2::{Algorithm, Argon2, Params, Version};
 use chrono::Utc;
 
-use super::Failure;
+use super::desk::Desk;
 use super::sessions::{Found, Session, Sessions};
+use super::{ApplyError, Failure, Service};
 use crate::domain::{
-    CardNumber, CardStatus, CustomerId, LOCKED_RETRY_AFTER, NewPassword, PasswordError, PinCheck,
+    Actor, Applied, CardCommand, CardNumber, CardStatus, CardView, Channel, ConsentCommand,
+    ConsentTexts, CustomerCommand, CustomerId, ExpectedVersion, LOCKED_RETRY_AFTER, Language,
+    LockReason, MandatoryFields, NewPassword, PasswordError, PinCheck, ProfileChange, ProfileField,
     SignInLimits, Throttle,
 };
-use crate::store::{PortalStore, WritePolicy};
+use crate::store::{Account, ConsentEvent, HistoryEntry, HistoryOf, PortalStore, Proof};
 
 /// The service-wide breaker: when this many card numbers failed to sign in within the window,
 /// every sign-in waits until fewer have (a spray of one PIN over many cards, from however many
@@ -205,15 +208,50 @@ impl Hasher {
     }
 }
 
+/// What the portal is built from.
+pub struct PortalParts {
+    pub service: Service,
+    /// The desk's operations the customer shares: the erasure, the history.
+    pub desk: Desk,
+    pub store: Arc<dyn PortalStore>,
+    pub sessions: Sessions,
+    pub pin: PinCheck,
+    pub limits: SignInLimits,
+    pub breaker: ServiceBreaker,
+    pub hasher: Hasher,
+    pub texts: ConsentTexts,
+    pub mandatory: MandatoryFields,
+}
+
 #[derive(Clone)]
 pub struct Portal {
+    service: Service,
+    desk: Desk,
     store: Arc<dyn PortalStore>,
     sessions: Sessions,
     pin: Arc<PinCheck>,
     limits: SignInLimits,
     breaker: ServiceBreaker,
     hasher: Hasher,
-    policy: Arc<dyn WritePolicy>,
+    texts: Arc<ConsentTexts>,
+    mandatory: Arc<MandatoryFields>,
+}
+
+/// The customer as the portal shows them: the account and the card signed in with.
+#[derive(Debug, Clone)]
+pub struct AccountView {
+    pub account: Account,
+    pub card: CardView,
+    /// The operator's required properties not yet given.
+    pub missing: Vec<ProfileField>,
+}
+
+/// How a consent change came, for its proof.
+#[derive(Debug, Clone)]
+pub struct Via {
+    pub channel: Channel,
+    pub request_id: Option<String>,
+    pub language: Language,
 }
 
 fn chrono(d: Duration) -> chrono::Duration {
@@ -221,23 +259,154 @@ fn chrono(d: Duration) -> chrono::Duration {
 }
 
 impl Portal {
-    pub fn new(
-        store: Arc<dyn PortalStore>,
-        sessions: Sessions,
-        pin: PinCheck,
-        (limits, breaker): (SignInLimits, ServiceBreaker),
-        hasher: Hasher,
-        policy: Arc<dyn WritePolicy>,
-    ) -> Self {
+    pub fn new(parts: PortalParts) -> Self {
         Self {
-            store,
-            sessions,
-            pin: Arc::new(pin),
-            limits,
-            breaker,
-            hasher,
-            policy,
+            service: parts.service,
+            desk: parts.desk,
+            store: parts.store,
+            sessions: parts.sessions,
+            pin: Arc::new(parts.pin),
+            limits: parts.limits,
+            breaker: parts.breaker,
+            hasher: parts.hasher,
+            texts: Arc::new(parts.texts),
+            mandatory: Arc::new(parts.mandatory),
         }
+    }
+
+    pub fn texts(&self) -> &ConsentTexts {
+        &self.texts
+    }
+
+    /// The customer of `session` and the card they signed in with; `None` when either is gone.
+    pub async fn account(&self, session: &CustomerSession) -> Result<Option<AccountView>, Failure> {
+        let Some(account) = self.store.account(&session.customer).await? else {
+            return Ok(None);
+        };
+        let Some(card) = self.service.card(&session.card).await? else {
+            return Ok(None);
+        };
+        let missing = self.mandatory.missing(&account.profile);
+        Ok(Some(AccountView {
+            account,
+            card,
+            missing,
+        }))
+    }
+
+    /// Applies the customer's partial update of their profile, when they saw the version
+    /// `expected` admits.
+    pub async fn change_profile(
+        &self,
+        session: &CustomerSession,
+        expected: ExpectedVersion,
+        change: ProfileChange,
+    ) -> Result<Applied, ApplyError> {
+        let (store, policy) = (self.store.clone(), self.service.policy);
+        let (customer, card) = (session.customer, session.card.clone());
+        let work = Arc::new((expected, change));
+        let result = self
+            .service
+            .write("profile_change", move || {
+                let (store, work, card) = (store.clone(), work.clone(), card.clone());
+                async move {
+                    let (expected, change) = &*work;
+                    let actor = Actor::Customer(customer);
+                    store
+                        .change_profile(
+                            (&customer, &card),
+                            expected,
+                            change,
+                            &actor,
+                            Utc::now(),
+                            &policy,
+                        )
+                        .await
+                }
+            })
+            .await
+            .map_err(|e| ApplyError::Failed(e.into()))?;
+        let applied = result.map_err(ApplyError::Refused)?;
+        tracing::info!(customer_id = %customer, changed = applied == Applied::Changed, "profile updated");
+        Ok(applied)
+    }
+
+    /// Gives or withdraws a consent, or the objection; its event records `via`.
+    pub async fn change_consent(
+        &self,
+        session: &CustomerSession,
+        command: ConsentCommand,
+        via: Via,
+    ) -> Result<Applied, ApplyError> {
+        let (store, policy) = (self.store.clone(), self.service.policy);
+        let (customer, card) = (session.customer, session.card.clone());
+        let proof = Proof {
+            channel: via.channel,
+            actor: Actor::Customer(customer),
+            request_id: via.request_id,
+            language: Some(via.language),
+        };
+        let work = Arc::new((command, proof));
+        let result = self
+            .service
+            .write("consent_change", move || {
+                let (store, work, card) = (store.clone(), work.clone(), card.clone());
+                async move {
+                    let (command, proof) = &*work;
+                    store
+                        .change_consent((&customer, &card), command, proof, Utc::now(), &policy)
+                        .await
+                }
+            })
+            .await
+            .map_err(|e| ApplyError::Failed(e.into()))?;
+        let applied = result.map_err(ApplyError::Refused)?;
+        tracing::info!(customer_id = %customer, changed = applied == Applied::Changed, "consents updated");
+        Ok(applied)
+    }
+
+    /// The customer's consent events, oldest first.
+    pub async fn consent_history(
+        &self,
+        customer: &CustomerId,
+    ) -> Result<Vec<ConsentEvent>, Failure> {
+        Ok(self.store.consent_events(customer).await?)
+    }
+
+    /// Locks the card signed in with, as lost (the customer's own lock; ALCS's effects).
+    pub async fn lock_card(&self, session: &CustomerSession) -> Result<Applied, ApplyError> {
+        let command = CardCommand::Lock {
+            reason: LockReason::Lost,
+            note: None,
+        };
+        self.service
+            .apply_as(
+                session.card.clone(),
+                command,
+                Actor::Customer(session.customer),
+            )
+            .await
+    }
+
+    /// A page of the customer's trail, newest first.
+    pub async fn history(
+        &self,
+        customer: &CustomerId,
+        before: Option<i64>,
+        limit: i64,
+    ) -> Result<Vec<HistoryEntry>, Failure> {
+        Ok(self
+            .desk
+            .history(&HistoryOf::Customer(*customer), before, limit)
+            .await?
+            .unwrap_or_default())
+    }
+
+    /// Erases the customer's personal data: the desk's erasure, the customer as actor.
+    pub async fn erase(&self, customer: CustomerId) -> Result<Applied, ApplyError> {
+        self.desk
+            .apply_to_customer_as(customer, CustomerCommand::Erase, Actor::Customer(customer))
+            .await
     }
 
     pub fn sessions(&self) -> &Sessions {
@@ -382,7 +551,7 @@ impl Portal {
                 &hash,
                 (&session.key, Level::Password.as_str()),
                 Utc::now(),
-                self.policy.as_ref(),
+                &self.service.policy,
             )
             .await?;
         tracing::info!(customer_id = %session.customer, "portal password set");

@@ -471,8 +471,8 @@ async fn apply_to_customer(
 /// hash of the registration, phone number included, that a guess could be checked against),
 /// the desk's notes, and every queued side effect whose payload holds the customer's personal
 /// data (cache writes hold the old hashes, phone number included), found by the customer they
-/// concern, not by their subject's text (the erasure queues their successors); and the
-/// portal's password and sessions.
+/// concern, not by their subject's text (the erasure queues their successors); and what the
+/// portal holds: the profile, the consents with their events, the credential, the sessions.
 async fn forget(tx: &mut Conn<'_>, id: &CustomerId) -> Result<(), StoreError> {
     sql(
         "update cards set registration_fingerprint = 'erased', lock_note = null
@@ -487,7 +487,24 @@ async fn forget(tx: &mut Conn<'_>, id: &CustomerId) -> Result<(), StoreError> {
         .execute(tx)
         .await
         .context("drop the queued side effects holding personal data")?;
-    // The portal: the web password, and every session (an erased customer signs in no more).
+    // The portal: the profile, the consents and their history, the web credential, and every
+    // session (an erased customer signs in no more).
+    sql(
+        "update customers set first_name = null, last_name = null, email = null, street = null,
+             house_number = null, apartment_number = null, postal_code = null, city = null,
+             date_of_birth = null, preferred_language = null, preferred_store = null,
+             consents = '', objected_at = null
+         where id = $1",
+    )
+    .bind(id.to_string())
+    .execute(tx)
+    .await
+    .context("erase the profile")?;
+    sql("delete from consent_events where customer_id = $1")
+        .bind(id.to_string())
+        .execute(tx)
+        .await
+        .context("erase the consent history")?;
     sql("delete from web_credentials where customer_id = $1")
         .bind(id.to_string())
         .execute(tx)

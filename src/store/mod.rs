@@ -42,7 +42,7 @@ pub use desk::{
     NoticeState,
 };
 pub use ops::{Batch, Known, Position, SqlStore};
-pub use portal::{Failures, PortalStore, SignInSubject};
+pub use portal::{Account, ConsentEvent, Failures, PortalStore, Proof, SignInSubject};
 pub use prune::{Prunable, Prune};
 pub use sessions::{SessionStore, StoredSession};
 
@@ -201,6 +201,16 @@ pub enum WriteKind<'a> {
     PasswordSet { card: &'a CardNumber },
     /// The failed web sign-ins of `card` were forgotten (the desk reopened its sign-in).
     SignInCleared { card: &'a CardNumber },
+    /// The customer (signed in with `card`) changed these properties of the profile.
+    ProfileChanged {
+        card: &'a CardNumber,
+        fields: &'a [crate::domain::ProfileField],
+    },
+    /// A consent (or the objection) changed; `card` is the one signed in with.
+    ConsentChanged {
+        card: &'a CardNumber,
+        action: crate::domain::ConsentAction,
+    },
 }
 
 impl WriteKind<'_> {
@@ -209,7 +219,9 @@ impl WriteKind<'_> {
         match self {
             Self::Registered { card, .. }
             | Self::Changed { card, .. }
-            | Self::ActivationFailed { card, .. } => vec![*card],
+            | Self::ActivationFailed { card, .. }
+            | Self::ProfileChanged { card, .. }
+            | Self::ConsentChanged { card, .. } => vec![*card],
             Self::Replaced {
                 old, replacement, ..
             } => vec![*old, &replacement.new_card],

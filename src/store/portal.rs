@@ -8,10 +8,14 @@ use chrono::{DateTime, Utc};
 
 use super::ops::{SqlStore, end};
 use super::rows;
-use super::script::{Step, lock_card, record_write};
+use super::script::{Application, Step, lock_card, record_write, refused};
 use super::sql::{Conn, Time, sql};
-use super::{Context, StoreError, Write, WriteKind, WritePolicy};
-use crate::domain::{Actor, CardNumber, CardStatus, CustomerId, PinHmac, Refusal};
+use super::{Context, Outcome, StoreError, Write, WriteKind, WritePolicy};
+use crate::domain::{
+    Actor, Applied, CardNumber, CardStatus, Channel, ConsentCommand, Consents, CustomerId,
+    CustomerStatus, ExpectedVersion, Gender, Language, PhoneNumber, PinHmac, Profile,
+    ProfileChange, ProfileField, Refusal, RuleError,
+};
 
 /// A card as the portal signs its customer in with it.
 #[derive(Debug, Clone)]
@@ -52,6 +56,34 @@ pub trait PortalStore: Send + Sync + 'static {
     /// How many card numbers failed to sign in since `since` (the service-wide breaker).
     async fn failing_card_numbers(&self, since: DateTime<Utc>) -> Result<i64, StoreError>;
 
+    /// The customer as the portal shows it.
+    async fn account(&self, customer: &CustomerId) -> Result<Option<Account>, StoreError>;
+
+    /// Applies `change` to the customer's profile when its version is one `expected` admits,
+    /// signed in with `card` (whose record the cache is given).
+    async fn change_profile(
+        &self,
+        (customer, card): (&CustomerId, &CardNumber),
+        expected: &ExpectedVersion,
+        change: &ProfileChange,
+        actor: &Actor,
+        at: DateTime<Utc>,
+        policy: &dyn WritePolicy,
+    ) -> Result<Outcome<Result<Applied, Refusal>>, StoreError>;
+
+    /// Gives or withdraws a consent, or the objection, recording its event with `proof`.
+    async fn change_consent(
+        &self,
+        (customer, card): (&CustomerId, &CardNumber),
+        command: &ConsentCommand,
+        proof: &Proof,
+        at: DateTime<Utc>,
+        policy: &dyn WritePolicy,
+    ) -> Result<Outcome<Result<Applied, Refusal>>, StoreError>;
+
+    /// Every consent event of the customer, oldest first.
+    async fn consent_events(&self, customer: &CustomerId) -> Result<Vec<ConsentEvent>, StoreError>;
+
     /// Forgets the failed sign-ins of the registered `card` for `actor` (the desk), with an
     /// audit entry; whether it had any (`Err`: no such card).
     async fn clear_sign_in_lock(
@@ -73,6 +105,115 @@ pub trait PortalStore: Send + Sync + 'static {
         at: DateTime<Utc>,
         policy: &dyn WritePolicy,
     ) -> Result<(), StoreError>;
+}
+
+/// A customer as the portal shows it: status, contact, profile, consents, version.
+#[derive(Debug, Clone)]
+pub struct Account {
+    pub status: CustomerStatus,
+    pub phone: Option<PhoneNumber>,
+    pub gender: Gender,
+    pub profile: Profile,
+    pub consents: Consents,
+    pub objected_at: Option<DateTime<Utc>>,
+    /// Bumped by every change of the customer: the portal's `ETag`.
+    pub version: i64,
+    pub erased: bool,
+}
+
+/// Who made a consent change, through what, and by which request: the event's proof.
+#[derive(Debug, Clone)]
+pub struct Proof {
+    pub channel: Channel,
+    pub actor: Actor,
+    pub request_id: Option<String>,
+    /// The language the text was shown in.
+    pub language: Option<Language>,
+}
+
+/// A consent event as stored.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct ConsentEvent {
+    pub id: i64,
+    pub purpose: Option<String>,
+    pub action: String,
+    pub text_version: Option<String>,
+    pub text_sha256: Option<String>,
+    pub language: Option<String>,
+    pub channel: String,
+    pub actor: String,
+    #[sqlx(try_from = "Time")]
+    pub occurred_at: DateTime<Utc>,
+    pub request_id: Option<String>,
+}
+
+/// The profile's columns, in [`ProfileField::ALL`]'s order.
+fn profile_columns() -> String {
+    ProfileField::ALL.map(ProfileField::column).join(", ")
+}
+
+#[derive(sqlx::FromRow)]
+struct AccountRow {
+    status: String,
+    phone_number: Option<String>,
+    gender: String,
+    version: i64,
+    erased_at: Option<Time>,
+    consents: String,
+    objected_at: Option<Time>,
+    first_name: Option<String>,
+    last_name: Option<String>,
+    email: Option<String>,
+    street: Option<String>,
+    house_number: Option<String>,
+    apartment_number: Option<String>,
+    postal_code: Option<String>,
+    city: Option<String>,
+    date_of_birth: Option<String>,
+    preferred_language: Option<String>,
+    preferred_store: Option<String>,
+}
+
+impl AccountRow {
+    fn into_account(self) -> Result<Account, StoreError> {
+        let values = [
+            self.first_name,
+            self.last_name,
+            self.email,
+            self.street,
+            self.house_number,
+            self.apartment_number,
+            self.postal_code,
+            self.city,
+            self.date_of_birth,
+            self.preferred_language,
+            self.preferred_store,
+        ];
+        let profile = ProfileField::ALL
+            .into_iter()
+            .zip(values)
+            .filter_map(|(f, v)| v.map(|v| (f, v)))
+            .collect();
+        Ok(Account {
+            status: rows::status(&self.status)?,
+            phone: self.phone_number.map(PhoneNumber::from_stored),
+            gender: rows::gender(&self.gender)?,
+            profile: Profile(profile),
+            consents: Consents::from_stored(&self.consents, self.objected_at.is_some()),
+            objected_at: self.objected_at.map(Into::into),
+            version: self.version,
+            erased: self.erased_at.is_some(),
+        })
+    }
+}
+
+fn account_query(lock: bool) -> String {
+    format!(
+        "select status, phone_number, gender, version, erased_at, consents, objected_at, {}
+         from customers where id = $1{}",
+        profile_columns(),
+        if lock { "\n         for update" } else { "" }
+    )
 }
 
 #[derive(sqlx::FromRow)]
@@ -166,6 +307,65 @@ impl PortalStore for SqlStore {
         Ok(counted.first().map_or(0, |(n,)| *n))
     }
 
+    async fn account(&self, customer: &CustomerId) -> Result<Option<Account>, StoreError> {
+        let find = sql(account_query(false)).bind(customer.to_string());
+        let found: Vec<AccountRow> = self.db().read_all(&find, "read a customer").await?;
+        found
+            .into_iter()
+            .next()
+            .map(AccountRow::into_account)
+            .transpose()
+    }
+
+    async fn change_profile(
+        &self,
+        (customer, card): (&CustomerId, &CardNumber),
+        expected: &ExpectedVersion,
+        change: &ProfileChange,
+        actor: &Actor,
+        at: DateTime<Utc>,
+        policy: &dyn WritePolicy,
+    ) -> Result<Outcome<Result<Applied, Refusal>>, StoreError> {
+        let mut tx = self.db().begin().await?;
+        let step = change_profile(
+            &mut tx.conn(),
+            (customer, card),
+            expected,
+            change,
+            actor,
+            at,
+            policy,
+        )
+        .await;
+        let (result, effects) = end(self.db(), tx, step).await?;
+        Ok(Outcome { result, effects })
+    }
+
+    async fn change_consent(
+        &self,
+        (customer, card): (&CustomerId, &CardNumber),
+        command: &ConsentCommand,
+        proof: &Proof,
+        at: DateTime<Utc>,
+        policy: &dyn WritePolicy,
+    ) -> Result<Outcome<Result<Applied, Refusal>>, StoreError> {
+        let mut tx = self.db().begin().await?;
+        let step =
+            change_consent(&mut tx.conn(), (customer, card), command, proof, at, policy).await;
+        let (result, effects) = end(self.db(), tx, step).await?;
+        Ok(Outcome { result, effects })
+    }
+
+    async fn consent_events(&self, customer: &CustomerId) -> Result<Vec<ConsentEvent>, StoreError> {
+        let list = sql(
+            "select id, purpose, action, text_version, text_sha256, language, channel,
+                    actor, occurred_at, request_id
+             from consent_events where customer_id = $1 order by id",
+        )
+        .bind(customer.to_string());
+        self.db().read_all(&list, "read the consent history").await
+    }
+
     async fn clear_sign_in_lock(
         &self,
         card: &CardNumber,
@@ -190,6 +390,169 @@ impl PortalStore for SqlStore {
         let step = set_password(&mut tx.conn(), (customer, card), hash, session, at, policy).await;
         end(self.db(), tx, step).await
     }
+}
+
+/// The customer locked for a change, or the refusal when it cannot be changed.
+async fn lock_account(
+    tx: &mut Conn<'_>,
+    customer: &CustomerId,
+) -> Result<Result<Account, Refusal>, StoreError> {
+    let row: Option<AccountRow> = sql(account_query(true))
+        .bind(customer.to_string())
+        .fetch_optional(tx)
+        .await
+        .context("lock the customer")?;
+    let Some(account) = row.map(AccountRow::into_account).transpose()? else {
+        return Ok(Err(Refusal::CustomerNotFound));
+    };
+    if account.erased {
+        return Ok(Err(Refusal::Rule(RuleError::CustomerErased)));
+    }
+    Ok(Ok(account))
+}
+
+#[allow(clippy::too_many_arguments)] // one transaction's inputs, each used once
+async fn change_profile(
+    tx: &mut Conn<'_>,
+    (customer, card): (&CustomerId, &CardNumber),
+    expected: &ExpectedVersion,
+    change: &ProfileChange,
+    actor: &Actor,
+    at: DateTime<Utc>,
+    policy: &dyn WritePolicy,
+) -> Result<Step<Application>, StoreError> {
+    let account = match lock_account(tx, customer).await? {
+        Ok(account) => account,
+        Err(refusal) => return refused(refusal),
+    };
+    if !expected.admits(account.version) {
+        return refused(Refusal::Rule(RuleError::VersionMismatch));
+    }
+    // Only what differs is written (and audited).
+    let changed: Vec<&(ProfileField, Option<String>)> = change
+        .0
+        .iter()
+        .filter(|(field, value)| account.profile.get(*field) != value.as_deref())
+        .collect();
+    if changed.is_empty() {
+        return Ok(Step::Discard((Ok(Applied::Unchanged), Vec::new())));
+    }
+    // The columns are the fields' own names, never the client's text.
+    let sets: Vec<String> = changed
+        .iter()
+        .enumerate()
+        .map(|(i, (field, _))| format!("{} = ${}", field.column(), i + 1))
+        .collect();
+    let n = changed.len();
+    let mut update = sql(format!(
+        "update customers set {}, version = version + 1, updated_at = ${} where id = ${}",
+        sets.join(", "),
+        n + 1,
+        n + 2
+    ));
+    for (_, value) in &changed {
+        update = update.bind(value.as_deref());
+    }
+    update
+        .bind(at)
+        .bind(customer.to_string())
+        .execute(tx)
+        .await
+        .context("update the profile")?;
+    let fields: Vec<ProfileField> = changed.iter().map(|(f, _)| *f).collect();
+    let write = Write {
+        customer: *customer,
+        at,
+        actor,
+        kind: WriteKind::ProfileChanged {
+            card,
+            fields: &fields,
+        },
+    };
+    let effects = record_write(tx, &write, policy).await?;
+    Ok(Step::Commit((Ok(Applied::Changed), effects)))
+}
+
+async fn change_consent(
+    tx: &mut Conn<'_>,
+    (customer, card): (&CustomerId, &CardNumber),
+    command: &ConsentCommand,
+    proof: &Proof,
+    at: DateTime<Utc>,
+    policy: &dyn WritePolicy,
+) -> Result<Step<Application>, StoreError> {
+    let account = match lock_account(tx, customer).await? {
+        Ok(account) => account,
+        Err(refusal) => return refused(refusal),
+    };
+    let Some(action) = command.decide(&account.consents) else {
+        return Ok(Step::Discard((Ok(Applied::Unchanged), Vec::new())));
+    };
+    let after = command.apply(account.consents.clone());
+    let (purpose, text) = match command {
+        ConsentCommand::Give(text) => (Some(text.purpose.as_str()), Some(text)),
+        ConsentCommand::Withdraw(purpose) => (Some(purpose.as_str()), None),
+        ConsentCommand::Object | ConsentCommand::WithdrawObjection => (None, None),
+    };
+    // The text given on, or, for a withdrawal, the one the consent had been given on.
+    let version = match (text, purpose) {
+        (Some(text), _) => Some(text.version.clone()),
+        (None, Some(p)) => account
+            .consents
+            .given
+            .iter()
+            .find(|(given, _)| given.as_str() == p)
+            .map(|(_, v)| v.clone()),
+        (None, None) => None,
+    };
+    sql(
+        "insert into consent_events (customer_id, purpose, action, text_version, text_sha256,
+             language, channel, actor, occurred_at, request_id)
+         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+    )
+    .bind(customer.to_string())
+    .bind(purpose)
+    .bind(action.as_str())
+    .bind(version)
+    .bind(text.map(|t| t.sha256.as_str()))
+    .bind(
+        text.map(|t| t.language.code())
+            .or(proof.language.map(Language::code)),
+    )
+    .bind(proof.channel.as_str())
+    .bind(proof.actor.audit_name().unwrap_or("alcs"))
+    .bind(at)
+    .bind(proof.request_id.as_deref())
+    .execute(tx)
+    .await
+    .context("record the consent event")?;
+    let update = match (account.consents.objected, after.objected) {
+        (false, true) => sql("update customers set consents = $1, objected_at = $2,
+                 version = version + 1, updated_at = $2 where id = $3")
+        .bind(after.stored())
+        .bind(at),
+        (true, false) => sql("update customers set consents = $1, objected_at = null,
+                 version = version + 1, updated_at = $2 where id = $3")
+        .bind(after.stored())
+        .bind(at),
+        _ => sql("update customers set consents = $1,
+                 version = version + 1, updated_at = $2 where id = $3")
+        .bind(after.stored())
+        .bind(at),
+    };
+    update
+        .bind(customer.to_string())
+        .execute(tx)
+        .await
+        .context("update the consents")?;
+    let write = Write {
+        customer: *customer,
+        at,
+        actor: &proof.actor,
+        kind: WriteKind::ConsentChanged { card, action },
+    };
+    let effects = record_write(tx, &write, policy).await?;
+    Ok(Step::Commit((Ok(Applied::Changed), effects)))
 }
 
 async fn clear_sign_in_lock(

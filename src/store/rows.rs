@@ -194,6 +194,10 @@ pub(super) struct CacheRow {
     customer_version: i64,
     /// 1 while the card stands in the PIN index (not replaced, its customer not erased).
     pin_indexed: i32,
+    preferred_language: Option<String>,
+    consents: String,
+    /// 1 while the customer objects to marketing.
+    objected: i32,
 }
 
 impl CacheRow {
@@ -227,6 +231,11 @@ impl CacheRow {
                 gender: gender(&self.gender)?,
                 cards,
                 version: self.customer_version,
+                preferred_language: self
+                    .preferred_language
+                    .as_deref()
+                    .and_then(crate::domain::Language::recognize),
+                consents: crate::domain::Consents::from_stored(&self.consents, self.objected == 1),
             },
         })
     }
@@ -236,7 +245,9 @@ impl CacheRow {
 pub(super) const CACHE_COLUMNS: &str = "c.status as card_status, c.customer_id, c.pin_hmac,
     c.version as card_version, u.status as customer_status, u.phone_number, u.gender,
     u.version as customer_version,
-    case when c.replaced_by is null and u.erased_at is null then 1 else 0 end as pin_indexed";
+    case when c.replaced_by is null and u.erased_at is null then 1 else 0 end as pin_indexed,
+    u.preferred_language, u.consents,
+    case when u.objected_at is null then 0 else 1 end as objected";
 
 /// The columns of [`SnapshotRow`], from `cards c join customers u`.
 pub(super) const SNAPSHOT_COLUMNS: &str = "c.status as card_status, c.customer_id,

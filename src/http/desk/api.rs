@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use axum::extract::{FromRequestParts, Query, State};
 use axum::http::request::Parts;
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::Response;
 use axum::routing::{get, post};
 use axum::{Extension, Router, middleware as mw};
@@ -15,9 +15,10 @@ use super::body::{
     CardBody, CardsBody, CustomerBody, EntryBody, HistoryBody, RetriedBody, SignInBody,
 };
 use super::refusal::{desk_failure, read_failure};
-use crate::domain::{Applied, ExpectedVersion, PhoneNumber};
+use crate::domain::{Applied, PhoneNumber};
 use crate::http::error::{ApiError, Reason};
 use crate::http::extract::{CardPath, CustomerPath, EmptyOrJsonObject, JsonBody, field};
+use crate::http::precondition::{etag, if_match};
 use crate::http::{AppState, json, wire};
 use crate::service::desk::Desk;
 use crate::store::HistoryOf;
@@ -146,11 +147,6 @@ async fn customer(
     let mut response = json(StatusCode::OK, &CustomerBody::from(customer));
     response.headers_mut().insert(header::ETAG, etag);
     Ok(response)
-}
-
-/// A customer's version as an entity tag: `"3"`.
-fn etag(version: i64) -> HeaderValue {
-    HeaderValue::try_from(format!("\"{version}\"")).unwrap_or(HeaderValue::from_static("\"0\""))
 }
 
 async fn card_history(
@@ -289,82 +285,6 @@ async fn change_phone(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// The versions `If-Match` names (RFC 9110 section 13.1.1): required (428 without); `*`, or a
-/// list of entity tags over any number of header lines. A strong tag matches the customer's
-/// version when it is that version's ETag (`"7"`); a weak tag (`W/"7"`) never matches for a
-/// change, and neither does a well-formed tag of another shape (`"stale-0"`): both end in 412.
-/// Only a header that is not HTTP's syntax is 400.
-fn if_match(headers: &HeaderMap) -> Result<ExpectedVersion, ApiError> {
-    let mut values = headers.get_all(header::IF_MATCH).iter().peekable();
-    if values.peek().is_none() {
-        return Err(ApiError::PreconditionRequired);
-    }
-    parse_if_match(values.map(|v| v.as_bytes()))
-        .ok_or_else(|| ApiError::invalid("If-Match", Reason::ETag))
-}
-
-/// `If-Match`'s field values as one list; `None` when they are not its syntax.
-fn parse_if_match<'a>(values: impl Iterator<Item = &'a [u8]>) -> Option<ExpectedVersion> {
-    let ows = |s: &'a [u8]| -> &'a [u8] {
-        let n = s.iter().take_while(|b| matches!(b, b' ' | b'\t')).count();
-        &s[n..]
-    };
-    let (mut stars, mut tags, mut versions) = (0, 0, Vec::new());
-    for value in values {
-        let mut rest = ows(value);
-        // Elements separated by commas; empty elements are allowed (section 5.6.1).
-        while !rest.is_empty() {
-            if let Some(after) = rest.strip_prefix(b",") {
-                rest = ows(after);
-                continue;
-            }
-            if let Some(after) = rest.strip_prefix(b"*") {
-                stars += 1;
-                rest = after;
-            } else {
-                let weak = rest.starts_with(b"W/");
-                let quoted = rest.get(usize::from(weak) * 2..)?.strip_prefix(b"\"")?;
-                let end = quoted.iter().position(|&b| b == b'"')?;
-                let opaque = &quoted[..end];
-                // etagc: %x21 / %x23-7E / obs-text
-                if !opaque
-                    .iter()
-                    .all(|&b| b == 0x21 || (0x23..=0x7e).contains(&b) || b >= 0x80)
-                {
-                    return None;
-                }
-                tags += 1;
-                if !weak && let Some(version) = version_tag(opaque) {
-                    versions.push(version);
-                }
-                rest = &quoted[end + 1..];
-            }
-            rest = ows(rest);
-            match rest.first() {
-                None => {}
-                Some(b',') => rest = ows(&rest[1..]),
-                Some(_) => return None,
-            }
-        }
-    }
-    match (stars, tags) {
-        (1, 0) => Some(ExpectedVersion::Any),
-        (0, 1..) => Some(ExpectedVersion::OneOf(versions)),
-        // Empty, `*` twice, or `*` beside tags.
-        _ => None,
-    }
-}
-
-/// The version an ETag's opaque part names, as the service writes it (`7`, no sign, no
-/// leading zero); strong comparison is by characters, so `07` is another tag.
-fn version_tag(opaque: &[u8]) -> Option<i64> {
-    let text = std::str::from_utf8(opaque).ok()?;
-    let canonical = !text.is_empty()
-        && text.bytes().all(|b| b.is_ascii_digit())
-        && (text == "0" || !text.starts_with('0'));
-    canonical.then(|| text.parse().ok()).flatten()
-}
-
 async fn erase(
     State(s): State<DeskState>,
     Extension(who): Extension<Principal>,
@@ -392,41 +312,4 @@ async fn retry_notice(
         notices_queued: queued,
     };
     Ok(json(StatusCode::ACCEPTED, &body))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn parse(values: &[&str]) -> Option<ExpectedVersion> {
-        parse_if_match(values.iter().map(|v| v.as_bytes()))
-    }
-
-    #[test]
-    fn if_match_is_read_as_http_defines_it() {
-        use ExpectedVersion::{Any, OneOf};
-        assert_eq!(parse(&["\"7\""]), Some(OneOf(vec![7])));
-        assert_eq!(parse(&["*"]), Some(Any));
-        assert_eq!(parse(&[" \"1\" , \"5\","]), Some(OneOf(vec![1, 5])));
-        assert_eq!(parse(&["\"1\"", "\"5\""]), Some(OneOf(vec![1, 5])));
-        // Well-formed tags that name no version of ours, and weak tags, match nothing.
-        assert_eq!(parse(&["\"stale-0\""]), Some(OneOf(vec![])));
-        assert_eq!(parse(&["W/\"7\""]), Some(OneOf(vec![])));
-        assert_eq!(parse(&["\"07\", \"\""]), Some(OneOf(vec![])));
-        assert_eq!(parse(&["\"a,b\""]), Some(OneOf(vec![])));
-        // Not HTTP's syntax.
-        for broken in [
-            "7",
-            "",
-            " , ",
-            "\"7",
-            "\"7\" \"8\"",
-            "*, \"7\"",
-            "**",
-            "w/\"7\"",
-            "\"a b\"",
-        ] {
-            assert_eq!(parse(&[broken]), None, "{broken:?}");
-        }
-    }
 }

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use axum::Router;
 
-use crate::domain::{PinEncoding, SignInLimits};
+use crate::domain::{MandatoryFields, PinEncoding, SignInLimits};
 use crate::http::brake::Brake;
 use crate::http::{AppState, enveloped};
 use crate::service::portal::{Portal, ServiceBreaker};
@@ -36,6 +36,10 @@ pub struct PortalSettings {
     /// Failed sign-ins tolerated per client address (IPv6 by /64) within an hour.
     pub max_failures_per_address: usize,
     pub breaker: ServiceBreaker,
+    /// The purposes and their texts (`--consent-texts-file`); none without one.
+    pub consent_texts_file: Option<PathBuf>,
+    /// The properties the customer must give (`--mandatory-profile-fields`).
+    pub mandatory: MandatoryFields,
 }
 
 /// The window of the per-address brake.
@@ -54,6 +58,8 @@ impl PortalSettings {
             sign_in: SignInLimits::default(),
             max_failures_per_address: 20,
             breaker: ServiceBreaker::default(),
+            consent_texts_file: None,
+            mandatory: MandatoryFields::default(),
         }
     }
 }
