@@ -308,6 +308,11 @@ pub struct Settings {
     #[arg(long, env = "CPS_MANDATORY_PROFILE_FIELDS", default_value = "", global = true,
           value_parser = mandatory_fields)]
     pub mandatory_profile_fields: crate::domain::MandatoryFields,
+    /// What the portal's data download says of the processing (GDPR art. 15(1)): a JSON object
+    /// with `Controller`, `Purposes`, `Recipients`, `Retention`, `Source` and `Rights`; cps's
+    /// own generic notice without it.
+    #[arg(long, env = "CPS_PRIVACY_NOTICE_FILE", global = true)]
+    pub privacy_notice_file: Option<PathBuf>,
     /// Database URL: `sqlite://FILE` (created and migrated on start) or `postgres://…`; TLS to
     /// PostgreSQL with `?sslmode=verify-full&sslrootcert=CA.pem` (also `require`, `verify-ca`,
     /// and a client certificate with `sslcert=…&sslkey=…`). One host: the endpoint that follows
@@ -824,6 +829,7 @@ impl Settings {
             },
             consent_texts_file: self.consent_texts_file.clone(),
             mandatory: self.mandatory_profile_fields.clone(),
+            privacy_notice_file: self.privacy_notice_file.clone(),
             ..PortalSettings::at(listen, pin_key_file)
         }))
     }

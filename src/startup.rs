@@ -139,6 +139,11 @@ impl Application {
             .map(read_consent_texts)
             .transpose()?
             .unwrap_or_default();
+        let notice = config
+            .portal
+            .as_ref()
+            .map(|p| read_privacy_notice(p.privacy_notice_file.as_deref()))
+            .transpose()?;
         let alcs = config
             .alcs
             .as_ref()
@@ -262,8 +267,8 @@ impl Application {
             }
             None => None,
         };
-        let portal = match (&config.portal, pin) {
-            (Some(settings), Some(pin)) => {
+        let portal = match (&config.portal, pin, notice) {
+            (Some(settings), Some(pin), Some(notice)) => {
                 let tls = config
                     .tls
                     .as_ref()
@@ -298,6 +303,7 @@ impl Application {
                         hasher,
                         texts,
                         mandatory: settings.mandatory.clone(),
+                        notice,
                     });
                 Some(Portal {
                     listener,
@@ -524,6 +530,41 @@ fn read_pin_keys(
     })?;
     crate::domain::PinCheck::parse(&text, encoding)
         .map_err(|e| Invalid::new("pin_hmac_key_file", format!("{}: {e}", file.display())))
+}
+
+/// What cps says of its processing when the operator publishes no notice of its own.
+const DEFAULT_PRIVACY_NOTICE: &str = include_str!("../assets/privacy-notice.json");
+
+/// The art. 15(1) information the export carries: the operator's file (a JSON object with
+/// `Controller`, `Purposes`, `Recipients`, `Retention`, `Source` and `Rights`), or cps's
+/// default. A file that does not read stops the service.
+fn read_privacy_notice(file: Option<&std::path::Path>) -> Result<serde_json::Value, Invalid> {
+    let (text, name) = match file {
+        Some(file) => (
+            std::fs::read_to_string(file).map_err(|e| {
+                Invalid::new("privacy_notice_file", format!("{}: {e}", file.display()))
+            })?,
+            file.display().to_string(),
+        ),
+        None => (DEFAULT_PRIVACY_NOTICE.to_owned(), "the default".to_owned()),
+    };
+    let invalid =
+        |problem: String| Invalid::new("privacy_notice_file", format!("{name}: {problem}"));
+    let notice: serde_json::Value =
+        serde_json::from_str(&text).map_err(|e| invalid(format!("not JSON: {e}")))?;
+    for key in [
+        "Controller",
+        "Purposes",
+        "Recipients",
+        "Retention",
+        "Source",
+        "Rights",
+    ] {
+        if notice.get(key).is_none_or(serde_json::Value::is_null) {
+            return Err(invalid(format!("{key} is missing")));
+        }
+    }
+    Ok(notice)
 }
 
 /// The consent texts the operator publishes: a JSON array of `{"Purpose", "Version",

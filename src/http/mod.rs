@@ -207,7 +207,7 @@ pub(crate) fn json(status: StatusCode, body: &impl Serialize) -> Response {
 
 /// The answer for an operation on a card that did not happen. `otherwise` answers an
 /// infrastructure failure that is not "unavailable" (the operation's own 500 code).
-fn apply_failure(e: ApplyError, otherwise: ApiError) -> ApiError {
+pub(crate) fn apply_failure(e: ApplyError, otherwise: ApiError) -> ApiError {
     match e {
         ApplyError::Refused(refusal) => refused(refusal),
         // The transaction rolled back: nothing is half-done.

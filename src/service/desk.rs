@@ -10,14 +10,14 @@ use chrono::Utc;
 
 use super::{ApplyError, Failure, Service, traced};
 use crate::domain::{
-    Actor, Applied, CardCommand, CardNumber, CustomerCommand, CustomerId, DeskUser,
+    Actor, Applied, CardCommand, CardNumber, Consents, CustomerCommand, CustomerId, DeskUser,
     ExpectedVersion, LockNote, LockReason, PhoneNumber, Refusal, Replacement, SignInLimits,
     Throttle,
 };
 use crate::outbox::AlcsActivation;
 use crate::store::{
-    DeskCard, DeskCustomer, DeskStore, Failures, HistoryEntry, HistoryOf, NoticeRows, Outcome,
-    PortalStore, StoreError,
+    ConsentEvent, DeskCard, DeskCustomer, DeskStore, Failures, HistoryEntry, HistoryOf, NoticeRows,
+    Outcome, PortalStore, StoreError,
 };
 
 /// Where a card's ALCS notices are: the outbox says.
@@ -49,6 +49,20 @@ impl Desk {
             store,
             sign_ins,
         }
+    }
+
+    /// The customer's consents in force and their whole history, oldest first.
+    pub async fn consents(
+        &self,
+        customer: &CustomerId,
+    ) -> Result<(Consents, Vec<ConsentEvent>), Failure> {
+        let store = &self.sign_ins.0;
+        let state = store
+            .account(customer)
+            .await?
+            .map(|a| a.consents)
+            .unwrap_or_default();
+        Ok((state, store.consent_events(customer).await?))
     }
 
     /// The web sign-in of `card`: its failures in a row, and whether it waits or is locked.

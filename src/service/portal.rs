@@ -8,6 +8,7 @@
 //! card number and service-wide here (in the database, shared by every instance), per address
 //! at the edge.
 
+use std::collections::BTreeMap;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
@@ -24,7 +25,9 @@ use crate::domain::{
     LockReason, MandatoryFields, NewPassword, PasswordError, PinCheck, ProfileChange, ProfileField,
     SignInLimits, Throttle,
 };
-use crate::store::{Account, ConsentEvent, HistoryEntry, HistoryOf, PortalStore, Proof};
+use crate::store::{
+    Account, ConsentEvent, DeskCustomer, HistoryEntry, HistoryOf, PortalStore, Proof,
+};
 
 /// The service-wide breaker: when this many card numbers failed to sign in within the window,
 /// every sign-in waits until fewer have (a spray of one PIN over many cards, from however many
@@ -79,7 +82,19 @@ pub struct CustomerSession {
     pub card: CardNumber,
     pub level: Level,
     pub public_id: String,
+    /// Until when a step-up raised it, if one did.
+    pub elevated_until: Option<chrono::DateTime<Utc>>,
 }
+
+impl CustomerSession {
+    /// Whether a step-up raised it and that is still in force.
+    pub fn stepped_up(&self) -> bool {
+        self.elevated_until.is_some_and(|until| until > Utc::now())
+    }
+}
+
+/// How long a step-up lasts.
+pub const STEP_UP: Duration = Duration::from_secs(10 * 60);
 
 /// A sign-in that opened a session.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -221,6 +236,8 @@ pub struct PortalParts {
     pub hasher: Hasher,
     pub texts: ConsentTexts,
     pub mandatory: MandatoryFields,
+    /// The art. 15(1) information the export carries.
+    pub notice: serde_json::Value,
 }
 
 #[derive(Clone)]
@@ -235,6 +252,7 @@ pub struct Portal {
     hasher: Hasher,
     texts: Arc<ConsentTexts>,
     mandatory: Arc<MandatoryFields>,
+    notice: Arc<serde_json::Value>,
 }
 
 /// The customer as the portal shows them: the account and the card signed in with.
@@ -244,6 +262,33 @@ pub struct AccountView {
     pub card: CardView,
     /// The operator's required properties not yet given.
     pub missing: Vec<ProfileField>,
+}
+
+/// What an erasure answers: its id and time, and the consent events it removed by purpose.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Receipt {
+    pub id: String,
+    pub at: chrono::DateTime<Utc>,
+    pub removed: BTreeMap<String, usize>,
+}
+
+/// How a receipt counts the objection's events, beside the purposes' own counts.
+pub const OBJECTION: &str = "MarketingObjection";
+
+/// History entries read per page for an export.
+const HISTORY_PAGE: i64 = 100;
+
+/// Everything held about one customer.
+#[derive(Debug, Clone)]
+pub struct Export {
+    pub account: Account,
+    pub cards: DeskCustomer,
+    pub consents: Vec<ConsentEvent>,
+    pub sessions: Vec<Session>,
+    pub history: Vec<HistoryEntry>,
+    pub missing: Vec<ProfileField>,
+    /// The art. 15(1) information: purposes, recipients, retention, source, rights.
+    pub notice: Arc<serde_json::Value>,
 }
 
 /// How a consent change came, for its proof.
@@ -271,6 +316,7 @@ impl Portal {
             hasher: parts.hasher,
             texts: Arc::new(parts.texts),
             mandatory: Arc::new(parts.mandatory),
+            notice: Arc::new(parts.notice),
         }
     }
 
@@ -402,11 +448,62 @@ impl Portal {
             .unwrap_or_default())
     }
 
-    /// Erases the customer's personal data: the desk's erasure, the customer as actor.
-    pub async fn erase(&self, customer: CustomerId) -> Result<Applied, ApplyError> {
+    /// Erases the customer's personal data: the desk's erasure, the customer as actor; the
+    /// receipt counts the consent events it removed, by purpose.
+    pub async fn erase(&self, customer: CustomerId) -> Result<Receipt, ApplyError> {
+        let events = self
+            .store
+            .consent_events(&customer)
+            .await
+            .map_err(Failure::from)?;
+        let mut removed: BTreeMap<String, usize> = BTreeMap::new();
+        for event in events {
+            let purpose = event.purpose.unwrap_or_else(|| OBJECTION.to_owned());
+            *removed.entry(purpose).or_default() += 1;
+        }
         self.desk
             .apply_to_customer_as(customer, CustomerCommand::Erase, Actor::Customer(customer))
-            .await
+            .await?;
+        let receipt = Receipt {
+            id: uuid::Uuid::new_v4().simple().to_string(),
+            at: Utc::now(),
+            removed,
+        };
+        tracing::info!(customer_id = %customer, receipt_id = receipt.id, "customer erased their personal data");
+        Ok(receipt)
+    }
+
+    /// Everything held about the session's customer, for the download (art. 15 and 20).
+    pub async fn export(&self, session: &CustomerSession) -> Result<Option<Export>, Failure> {
+        let customer = session.customer;
+        let Some(account) = self.store.account(&customer).await? else {
+            return Ok(None);
+        };
+        let Some(cards) = self.desk.customer(&customer).await? else {
+            return Ok(None);
+        };
+        let consents = self.store.consent_events(&customer).await?;
+        let sessions = self.sessions_of(&customer).await?;
+        let mut history = Vec::new();
+        let mut before = None;
+        loop {
+            let page = self.history(&customer, before, HISTORY_PAGE).await?;
+            let done = page.len() < HISTORY_PAGE as usize;
+            before = page.last().map(|e| e.id);
+            history.extend(page);
+            if done || before.is_none() {
+                break;
+            }
+        }
+        Ok(Some(Export {
+            missing: self.mandatory.missing(&account.profile),
+            account,
+            cards,
+            consents,
+            sessions,
+            history,
+            notice: self.notice.clone(),
+        }))
     }
 
     pub fn sessions(&self) -> &Sessions {
@@ -558,6 +655,31 @@ impl Portal {
         Ok(())
     }
 
+    /// Raises the session for [`STEP_UP`] when `password` is the customer's password.
+    pub async fn step_up(
+        &self,
+        session: &CustomerSession,
+        password: String,
+    ) -> Result<(), CredentialError> {
+        let card = session.card.as_str().to_owned();
+        self.admit(&card).await?;
+        let hash = self
+            .store
+            .sign_in_subject(&session.card)
+            .await?
+            .filter(|s| s.customer == session.customer)
+            .and_then(|s| s.password_hash);
+        self.pin.matches_nothing(&card, &password);
+        if !self.hasher.verify(hash, password).await? {
+            return Err(self.failed(&card).await);
+        }
+        self.sessions
+            .raise(&session.key, Level::Password.as_str(), Some(STEP_UP))
+            .await?;
+        tracing::info!(customer_id = %session.customer, "portal session stepped up");
+        Ok(())
+    }
+
     /// The customer's sessions in force, newest first.
     pub async fn sessions_of(&self, customer: &CustomerId) -> Result<Vec<Session>, Failure> {
         self.sessions.of(&customer.to_string()).await
@@ -575,6 +697,7 @@ fn read_session(session: Session) -> Option<CustomerSession> {
         card: CardNumber::parse(&session.credential).ok()?,
         level: Level::parse(&session.level)?,
         public_id: session.public_id,
+        elevated_until: session.elevated_until,
         key: session.key,
     })
 }

@@ -19,6 +19,7 @@ mod lock;
 mod metrics;
 mod openapi;
 mod portal;
+mod portal_account;
 mod process;
 mod pruning;
 mod read;

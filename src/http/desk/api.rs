@@ -143,8 +143,9 @@ async fn customer(
     let Some(customer) = s.desk.customer(&id).await.map_err(|e| read_failure(&e))? else {
         return Err(ApiError::CustomerNotFound);
     };
+    let consents = s.desk.consents(&id).await.map_err(|e| read_failure(&e))?;
     let etag = etag(customer.customer.version);
-    let mut response = json(StatusCode::OK, &CustomerBody::from(customer));
+    let mut response = json(StatusCode::OK, &CustomerBody::new(customer, consents));
     response.headers_mut().insert(header::ETAG, etag);
     Ok(response)
 }

@@ -69,6 +69,39 @@ pub struct CustomerBody {
     #[serde(flatten)]
     head: CustomerHeadBody,
     cards: Vec<CardBody>,
+    /// The consents in force and every change of them (given through the portal).
+    consents: ConsentsBody,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct ConsentsBody {
+    /// Each purpose with the version of the text it was given on.
+    given: Vec<GivenBody>,
+    marketing_objection: bool,
+    history: Vec<ConsentEventBody>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct GivenBody {
+    purpose: String,
+    text_version: String,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct ConsentEventBody {
+    purpose: Option<String>,
+    action: String,
+    text_version: Option<String>,
+    text_sha256: Option<String>,
+    language: Option<String>,
+    channel: String,
+    /// `customer:self`, or the desk user's name.
+    actor: String,
+    at: String,
+    request_id: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -153,8 +186,11 @@ impl From<NoticeState> for NoticeBody {
     }
 }
 
-impl From<DeskCustomer> for CustomerBody {
-    fn from(c: DeskCustomer) -> Self {
+impl CustomerBody {
+    pub fn new(
+        c: DeskCustomer,
+        (consents, events): (crate::domain::Consents, Vec<crate::store::ConsentEvent>),
+    ) -> Self {
         Self {
             head: c.customer.into(),
             cards: c
@@ -162,6 +198,31 @@ impl From<DeskCustomer> for CustomerBody {
                 .into_iter()
                 .map(|card| CardBody::new(card, true))
                 .collect(),
+            consents: ConsentsBody {
+                given: consents
+                    .given
+                    .into_iter()
+                    .map(|(purpose, text_version)| GivenBody {
+                        purpose: purpose.to_string(),
+                        text_version,
+                    })
+                    .collect(),
+                marketing_objection: consents.objected,
+                history: events
+                    .into_iter()
+                    .map(|e| ConsentEventBody {
+                        purpose: e.purpose,
+                        action: e.action,
+                        text_version: e.text_version,
+                        text_sha256: e.text_sha256,
+                        language: e.language,
+                        channel: e.channel,
+                        actor: e.actor,
+                        at: time(e.occurred_at),
+                        request_id: e.request_id,
+                    })
+                    .collect(),
+            },
         }
     }
 }

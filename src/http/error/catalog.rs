@@ -225,6 +225,28 @@ impl ApiError {
                 PasswordError::TooLong => "The new password may have at most 128 characters",
                 PasswordError::Common => "The new password is too common; choose another",
             },
+            (Self::InvalidProperties(_), Pl) => {
+                "Niektóre wartości są nieprawidłowe lub ich brakuje (zob. ValidationErrorCodes)"
+            }
+            (Self::InvalidProperties(_), En) => {
+                "Some values are invalid or missing (see ValidationErrorCodes)"
+            }
+            (Self::NotSupportedProperties, Pl) => "Żądanie zawiera nieobsługiwane właściwości",
+            (Self::NotSupportedProperties, En) => {
+                "The request names properties that are not supported"
+            }
+            (Self::CustomerModified, Pl) => {
+                "Dane klienta zmienił w międzyczasie inny użytkownik lub proces; odczytaj je ponownie"
+            }
+            (Self::CustomerModified, En) => {
+                "The customer was changed meanwhile by another user or process; read it again"
+            }
+            (Self::StepUpRequired, Pl) => {
+                "Ta operacja wymaga ponownego potwierdzenia tożsamości (hasło lub kod SMS)"
+            }
+            (Self::StepUpRequired, En) => {
+                "This operation needs you to confirm who you are again (password or SMS code)"
+            }
             (Self::TooManySignIns { retry_after_secs }, Pl) => {
                 return format!(
                     "Zbyt wiele nieudanych prób logowania; spróbuj ponownie za {retry_after_secs} s"

@@ -72,6 +72,9 @@ message_codes! {
     SessionExpired,
     PasswordChangeRequired,
     ValidationErrorCodes,
+    NotSupportedProperties,
+    CustomerModifiedByAnotherUserOrProcess,
+    StepUpRequired,
 }
 
 /// Why a field was refused. Each reason has a Polish and an English text ([`catalog`]) that never
@@ -194,6 +197,14 @@ pub enum ApiError {
     PasswordChangeRequired,
     /// A new password the rules refuse.
     WeakPassword(crate::domain::PasswordError),
+    /// Profile values the rules refuse, each named with why.
+    InvalidProperties(Vec<Violation>),
+    /// A profile update naming properties the profile does not have.
+    NotSupportedProperties,
+    /// The customer changed since the version in `If-Match` (the portal's 412).
+    CustomerModified,
+    /// A sensitive operation without a recent step-up.
+    StepUpRequired,
     /// Too many failed portal sign-ins (of the card number, from the address, or
     /// service-wide); retry after the given number of seconds.
     TooManySignIns {
@@ -287,6 +298,13 @@ impl ApiError {
             Self::PasswordChangeRequired => (S::FORBIDDEN, C::PasswordChangeRequired),
             Self::WeakPassword(_) => (S::UNPROCESSABLE_ENTITY, C::ValidationErrorCodes),
             Self::TooManySignIns { .. } => (S::TOO_MANY_REQUESTS, C::TooManyAttempts),
+            Self::InvalidProperties(_) => (S::UNPROCESSABLE_ENTITY, C::ValidationErrorCodes),
+            Self::NotSupportedProperties => (S::BAD_REQUEST, C::NotSupportedProperties),
+            Self::CustomerModified => (
+                S::PRECONDITION_FAILED,
+                C::CustomerModifiedByAnotherUserOrProcess,
+            ),
+            Self::StepUpRequired => (S::FORBIDDEN, C::StepUpRequired),
         }
     }
 
@@ -332,6 +350,7 @@ impl ApiError {
                 property: "NewPassword".to_owned(),
                 error: "Invalid",
             }]),
+            Self::InvalidProperties(violations) => Some(violations.clone()),
             _ => None,
         }
     }
@@ -414,6 +433,10 @@ mod tests {
             ApiError::TooManySignIns {
                 retry_after_secs: 30,
             },
+            ApiError::InvalidProperties(vec![]),
+            ApiError::NotSupportedProperties,
+            ApiError::CustomerModified,
+            ApiError::StepUpRequired,
         ];
         // The OpenAPI document lists every code, and no other.
         let document = serde_json::to_value(crate::http::openapi()).unwrap();

@@ -5,21 +5,27 @@
 use std::time::Instant;
 
 use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
+use axum::http::HeaderMap;
 use axum::http::{HeaderValue, StatusCode, header};
-use axum::response::Response;
-use axum::routing::{delete, get, post};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get, post, put};
 use axum::{Extension, Router};
 use serde::Serialize;
 use serde_json::Value;
 
 use super::PortalState;
-use super::auth::{Customer, Signed};
+use super::auth::{Customer, Signed, SteppedUp};
+use super::body;
 use super::client::ClientAddr;
-use crate::domain::CardNumber;
+use crate::domain::Refusal;
+use crate::domain::{Applied, CardNumber, Channel, ConsentCommand, Language, Purpose, RuleError};
+use crate::http::RequestId;
 use crate::http::error::{ApiError, Reason};
-use crate::http::extract::JsonBody;
-use crate::service::portal::CredentialError;
+use crate::http::extract::{EmptyOrJsonObject, JsonBody};
+use crate::http::precondition::{etag, if_match};
+use crate::service::ApplyError;
+use crate::service::portal::{CredentialError, CustomerSession, Via};
 
 /// The longest PIN or password read; a longer one is refused unread (hashing is costly).
 const MAX_SECRET_BYTES: usize = 1024;
@@ -29,6 +35,25 @@ pub fn router(state: PortalState) -> Router {
         .route("/loyalty/v1/login", post(login))
         .route("/loyalty/v1/logout", post(logout))
         .route("/loyalty/v1/customers/current/password", post(set_password))
+        .route("/loyalty/v1/step-up", post(step_up))
+        .route("/loyalty/v1/consent-texts", get(consent_texts))
+        .route(
+            "/loyalty/v1/customers/current",
+            get(profile).patch(change_profile),
+        )
+        .route("/loyalty/v1/customers/current/consents", get(consents))
+        .route(
+            "/loyalty/v1/customers/current/consents/{purpose}",
+            put(give_consent).delete(withdraw_consent),
+        )
+        .route(
+            "/loyalty/v1/customers/current/objection",
+            put(object).delete(withdraw_objection),
+        )
+        .route("/loyalty/v1/customers/current/card/lock", post(lock_card))
+        .route("/loyalty/v1/customers/current/history", get(history))
+        .route("/loyalty/v1/customers/current/export", get(export))
+        .route("/loyalty/v1/customers/current/erase", post(erase))
         .route("/loyalty/v1/customers/current/sessions", get(sessions))
         .route(
             "/loyalty/v1/customers/current/sessions/{id}",
@@ -236,4 +261,338 @@ async fn end_session(
     } else {
         Err(ApiError::NotFound)
     }
+}
+
+/// A refused or failed change of the customer, as the portal answers it.
+fn change_failure(e: ApplyError) -> ApiError {
+    match e {
+        ApplyError::Refused(Refusal::Rule(RuleError::VersionMismatch)) => {
+            ApiError::CustomerModified
+        }
+        // The customer behind a live session is gone (erased meanwhile): sign in again.
+        ApplyError::Refused(
+            Refusal::CustomerNotFound | Refusal::Rule(RuleError::CustomerErased),
+        ) => ApiError::SessionExpired,
+        e => crate::http::apply_failure(e, ApiError::Unknown),
+    }
+}
+
+fn read_failure(e: &crate::service::Failure) -> ApiError {
+    crate::http::store_failure(e, ApiError::Unknown)
+}
+
+async fn step_up(
+    State(state): State<PortalState>,
+    Extension(addr): Extension<ClientAddr>,
+    Customer(session): Customer,
+    JsonBody(body): JsonBody,
+) -> Result<StatusCode, ApiError> {
+    if !body.is_object() {
+        return Err(ApiError::invalid("", Reason::NotAnObject));
+    }
+    let password = required_secret(&body, "Password")?;
+    braked(&state, addr)?;
+    state
+        .portal
+        .step_up(&session, password)
+        .await
+        .map_err(|e| credential_failure(&state, addr, e))?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn consent_texts(State(state): State<PortalState>) -> Response {
+    crate::http::json(StatusCode::OK, &body::texts(state.portal.texts()))
+}
+
+/// The customer's profile as it stands, and its version as the ETag.
+async fn current(
+    state: &PortalState,
+    session: &CustomerSession,
+) -> Result<crate::service::portal::AccountView, ApiError> {
+    state
+        .portal
+        .account(session)
+        .await
+        .map_err(|e| read_failure(&e))?
+        .ok_or(ApiError::SessionExpired)
+}
+
+fn profile_response(view: crate::service::portal::AccountView) -> Response {
+    let tag = etag(view.account.version);
+    let mut response = crate::http::json(StatusCode::OK, &body::profile(view));
+    response.headers_mut().insert(header::ETAG, tag);
+    response
+}
+
+async fn profile(
+    State(state): State<PortalState>,
+    Customer(session): Customer,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let view = current(&state, &session).await?;
+    let tag = etag(view.account.version);
+    let unchanged = headers
+        .get_all(header::IF_NONE_MATCH)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|t| {
+            let t = t.trim();
+            t == "*" || t.trim_start_matches("W/") == tag.to_str().unwrap_or_default()
+        });
+    if unchanged {
+        let mut response = StatusCode::NOT_MODIFIED.into_response();
+        response.headers_mut().insert(header::ETAG, tag);
+        return Ok(response);
+    }
+    Ok(profile_response(view))
+}
+
+async fn change_profile(
+    State(state): State<PortalState>,
+    Customer(session): Customer,
+    headers: HeaderMap,
+    JsonBody(patch): JsonBody,
+) -> Result<Response, ApiError> {
+    let expected = if_match(&headers)?;
+    let change = body::profile_change(&patch, &state.mandatory.0)?;
+    state
+        .portal
+        .change_profile(&session, expected, change)
+        .await
+        .map_err(change_failure)?;
+    Ok(profile_response(current(&state, &session).await?))
+}
+
+async fn consents(
+    State(state): State<PortalState>,
+    Customer(session): Customer,
+) -> Result<Response, ApiError> {
+    let view = current(&state, &session).await?;
+    let events = state
+        .portal
+        .consent_history(&session.customer)
+        .await
+        .map_err(|e| read_failure(&e))?;
+    let body = body::consents(state.portal.texts(), &view.account.consents, events);
+    Ok(crate::http::json(StatusCode::OK, &body))
+}
+
+/// How the change came, for its proof: the API, this request, the language it was shown in.
+fn via(request: &RequestId, language: Language) -> Via {
+    Via {
+        channel: Channel::Api,
+        request_id: Some(request.0.clone()),
+        language,
+    }
+}
+
+/// The language of the request (`Accept-Language`), else the portal's default.
+fn language(headers: &HeaderMap, default: Language) -> Language {
+    headers
+        .get_all(header::ACCEPT_LANGUAGE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find_map(Language::from_accept_language)
+        .unwrap_or(default)
+}
+
+fn purpose(raw: &str) -> Result<Purpose, ApiError> {
+    Purpose::parse(raw).ok_or(ApiError::NotFound)
+}
+
+async fn give_consent(
+    State(state): State<PortalState>,
+    Customer(session): Customer,
+    Extension(request): Extension<RequestId>,
+    Path(raw): Path<String>,
+    headers: HeaderMap,
+    JsonBody(body): JsonBody,
+) -> Result<StatusCode, ApiError> {
+    let purpose = purpose(&raw)?;
+    if !state.portal.texts().purposes().contains(&&purpose) {
+        return Err(ApiError::NotFound);
+    }
+    let version = body
+        .get("TextVersion")
+        .filter(|v| !v.is_null())
+        .ok_or_else(|| ApiError::invalid("TextVersion", Reason::Missing))?
+        .as_str()
+        .ok_or_else(|| ApiError::invalid("TextVersion", Reason::NotAString))?;
+    let lang = language(&headers, state.default_language);
+    // The text of that version in the customer's language, as shown to them.
+    let text = state
+        .portal
+        .texts()
+        .find(&purpose, version, lang)
+        .cloned()
+        .ok_or(ApiError::InvalidProperties(vec![
+            crate::http::error::Violation {
+                property: "TextVersion".to_owned(),
+                error: "Invalid",
+            },
+        ]))?;
+    let lang = text.language;
+    state
+        .portal
+        .change_consent(&session, ConsentCommand::Give(text), via(&request, lang))
+        .await
+        .map_err(change_failure)?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// One call, asking nothing more: a body (the text's version) may be sent and is not needed.
+async fn withdraw_consent(
+    State(state): State<PortalState>,
+    Customer(session): Customer,
+    Extension(request): Extension<RequestId>,
+    Path(raw): Path<String>,
+    headers: HeaderMap,
+    _body: EmptyOrJsonObject,
+) -> Result<StatusCode, ApiError> {
+    let purpose = purpose(&raw)?;
+    let lang = language(&headers, state.default_language);
+    state
+        .portal
+        .change_consent(
+            &session,
+            ConsentCommand::Withdraw(purpose),
+            via(&request, lang),
+        )
+        .await
+        .map_err(change_failure)?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn object(
+    State(state): State<PortalState>,
+    Customer(session): Customer,
+    Extension(request): Extension<RequestId>,
+    headers: HeaderMap,
+    _body: EmptyOrJsonObject,
+) -> Result<StatusCode, ApiError> {
+    let lang = language(&headers, state.default_language);
+    state
+        .portal
+        .change_consent(&session, ConsentCommand::Object, via(&request, lang))
+        .await
+        .map_err(change_failure)?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn withdraw_objection(
+    State(state): State<PortalState>,
+    Customer(session): Customer,
+    Extension(request): Extension<RequestId>,
+    headers: HeaderMap,
+    _body: EmptyOrJsonObject,
+) -> Result<StatusCode, ApiError> {
+    let lang = language(&headers, state.default_language);
+    state
+        .portal
+        .change_consent(
+            &session,
+            ConsentCommand::WithdrawObjection,
+            via(&request, lang),
+        )
+        .await
+        .map_err(change_failure)?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// A lost card: locked at once, as ALCS's lock, the customer as actor (which ends every
+/// session of theirs, this one too).
+async fn lock_card(
+    State(state): State<PortalState>,
+    Customer(session): Customer,
+    _body: EmptyOrJsonObject,
+) -> Result<StatusCode, ApiError> {
+    match state.portal.lock_card(&session).await {
+        Ok(Applied::Changed | Applied::Unchanged) => Ok(StatusCode::NO_CONTENT),
+        Err(e) => Err(change_failure(e)),
+    }
+}
+
+async fn history(
+    State(state): State<PortalState>,
+    Customer(session): Customer,
+    Query(params): Query<Vec<(String, String)>>,
+) -> Result<Response, ApiError> {
+    let field = |name: &str| crate::http::extract::field(&params, name);
+    let before = field("cursor")
+        .map(|c| {
+            c.parse::<i64>()
+                .ok()
+                .filter(|c| *c > 0)
+                .ok_or_else(|| ApiError::invalid("cursor", Reason::Cursor))
+        })
+        .transpose()?;
+    let limit = match field("limit") {
+        None => 20,
+        Some(l) => l
+            .parse::<i64>()
+            .ok()
+            .filter(|l| (1..=100).contains(l))
+            .ok_or_else(|| ApiError::invalid("limit", Reason::Limit))?,
+    };
+    let entries = state
+        .portal
+        .history(&session.customer, before, limit)
+        .await
+        .map_err(|e| read_failure(&e))?;
+    let next = (entries.len() as i64 == limit)
+        .then(|| entries.last().map(|e| e.id.to_string()))
+        .flatten();
+    let body = serde_json::json!({
+        "Entries": entries.into_iter().map(body::HistoryEntryBody::from).collect::<Vec<_>>(),
+        "NextCursor": next,
+    });
+    Ok(crate::http::json(StatusCode::OK, &body))
+}
+
+/// The download: one JSON document, saved as a file by a browser.
+async fn export(
+    State(state): State<PortalState>,
+    SteppedUp(session): SteppedUp,
+) -> Result<Response, ApiError> {
+    let export = state
+        .portal
+        .export(&session)
+        .await
+        .map_err(|e| read_failure(&e))?
+        .ok_or(ApiError::SessionExpired)?;
+    tracing::info!(customer_id = %session.customer, "customer downloaded their data");
+    let mut response = crate::http::json(StatusCode::OK, &body::export(export));
+    response.headers_mut().insert(
+        header::CONTENT_DISPOSITION,
+        HeaderValue::from_static("attachment; filename=\"cps-my-data.json\""),
+    );
+    Ok(response)
+}
+
+/// `{"Confirm": true}`: the erasure of every personal datum, irreversible; ends every session.
+async fn erase(
+    State(state): State<PortalState>,
+    SteppedUp(session): SteppedUp,
+    JsonBody(body): JsonBody,
+) -> Result<Response, ApiError> {
+    if body.get("Confirm") != Some(&serde_json::Value::Bool(true)) {
+        let error = if body.get("Confirm").is_none_or(serde_json::Value::is_null) {
+            "Missing"
+        } else {
+            "Invalid"
+        };
+        return Err(ApiError::InvalidProperties(vec![
+            crate::http::error::Violation {
+                property: "Confirm".to_owned(),
+                error,
+            },
+        ]));
+    }
+    let receipt = state
+        .portal
+        .erase(session.customer)
+        .await
+        .map_err(change_failure)?;
+    Ok(crate::http::json(StatusCode::OK, &body::receipt(&receipt)))
 }

@@ -60,3 +60,20 @@ impl FromRequestParts<PortalState> for Customer {
         }
     }
 }
+
+/// A password session raised by a recent step-up: what export, erasure and a phone change
+/// need (403 `StepUpRequired` otherwise).
+pub struct SteppedUp(pub CustomerSession);
+
+impl FromRequestParts<PortalState> for SteppedUp {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &PortalState) -> Result<Self, ApiError> {
+        let Customer(session) = Customer::from_request_parts(parts, state).await?;
+        if session.stepped_up() {
+            Ok(Self(session))
+        } else {
+            Err(ApiError::StepUpRequired)
+        }
+    }
+}

@@ -5,6 +5,7 @@
 
 mod api;
 mod auth;
+mod body;
 mod client;
 
 use std::path::PathBuf;
@@ -40,6 +41,9 @@ pub struct PortalSettings {
     pub consent_texts_file: Option<PathBuf>,
     /// The properties the customer must give (`--mandatory-profile-fields`).
     pub mandatory: MandatoryFields,
+    /// The art. 15(1) information of the export (`--privacy-notice-file`); cps's default
+    /// without one.
+    pub privacy_notice_file: Option<PathBuf>,
 }
 
 /// The window of the per-address brake.
@@ -60,6 +64,7 @@ impl PortalSettings {
             breaker: ServiceBreaker::default(),
             consent_texts_file: None,
             mandatory: MandatoryFields::default(),
+            privacy_notice_file: None,
         }
     }
 }
@@ -70,6 +75,9 @@ pub struct PortalState {
     pub portal: Portal,
     /// Failed sign-ins per client address.
     pub brake: Arc<Brake>,
+    pub mandatory: Arc<MandatoryFields>,
+    /// Of consent texts when the request names no language we know.
+    pub default_language: crate::domain::Language,
 }
 
 /// The portal's routes in the shared envelope. `app` is the portal listener's own.
@@ -80,6 +88,8 @@ pub fn router(app: AppState, portal: Portal, settings: &PortalSettings) -> Route
             settings.max_failures_per_address,
             ADDRESS_WINDOW,
         )),
+        mandatory: Arc::new(settings.mandatory.clone()),
+        default_language: app.default_language,
     };
     let routes = api::router(state).layer(axum::middleware::from_fn_with_state(
         settings.trusted_proxies.clone(),

@@ -206,7 +206,18 @@ impl TestApp {
                 "coalesce(details::text, '') || coalesce(identity::text, '')",
             ),
             ("outbox", "payload::text || coalesce(last_error, '')"),
-            ("customers", "coalesce(phone_number, '')"),
+            (
+                "customers",
+                "coalesce(phone_number, '') || coalesce(first_name, '') || coalesce(last_name, '')
+                 || coalesce(email, '') || coalesce(street, '') || coalesce(house_number, '')
+                 || coalesce(apartment_number, '') || coalesce(postal_code, '')
+                 || coalesce(city, '') || coalesce(date_of_birth, '')
+                 || coalesce(preferred_store, '') || consents",
+            ),
+            (
+                "consent_events",
+                "coalesce(purpose, '') || coalesce(text_version, '') || coalesce(request_id, '')",
+            ),
             (
                 "cards",
                 "registration_fingerprint || coalesce(lock_note, '')",

@@ -113,6 +113,16 @@ impl TestApp {
 }
 
 impl Portal {
+    /// The portal at `base`, with its key file's directory kept alive.
+    pub fn at(base: String, dir: TempDir) -> Self {
+        Self {
+            key_file: dir.path().join("pin-keys"),
+            base,
+            client: reqwest::Client::new(),
+            _dir: dir,
+        }
+    }
+
     /// A client whose requests come from `addr` (any of 127.0.0.0/8 is this machine).
     pub fn client_from(addr: IpAddr) -> reqwest::Client {
         reqwest::Client::builder()
