@@ -374,6 +374,22 @@ pub struct Settings {
     #[arg(long, env = "CPS_OUTBOX_MAX_AGE_SECS", default_value = "86400", global = true,
           value_parser = secs(1..=31_536_000))]
     pub outbox_max_age_secs: Duration,
+    /// Where the portal's text messages (one-time codes) go: the gateway's http(s) URL.
+    /// Unset: phone changes and SMS codes answer 503 `SmsUnavailable`, the rest works.
+    #[arg(long, env = "CPS_SMS_GATEWAY_URL", global = true, hide_env_values = true,
+          value_parser = sms_url)]
+    pub sms_gateway_url: Option<String>,
+    /// How requests to the gateway are written: `webhook` (JSON `{"To", "Text",
+    /// "MessageId"}`) or `smsapi` (SMSAPI's form POST to `…/sms.do`).
+    #[arg(long, env = "CPS_SMS_GATEWAY_FORMAT", default_value = "webhook", global = true,
+          value_parser = sms_format)]
+    pub sms_gateway_format: crate::outbox::sms::SmsFormat,
+    /// A file holding the gateway's bearer token (sent as `Authorization: Bearer …`).
+    #[arg(long, env = "CPS_SMS_GATEWAY_TOKEN_FILE", global = true)]
+    pub sms_gateway_token_file: Option<PathBuf>,
+    /// The sender name SMSAPI shows, when the account has one registered.
+    #[arg(long, env = "CPS_SMS_SENDER", global = true)]
+    pub sms_sender: Option<String>,
     /// Where to tell ALCS a card was activated: a URL containing `{card-number}`. Unset: the
     /// notices are recorded as not sent.
     #[arg(long, env = "CPS_ALCS_ACTIVATION_URL", global = true, hide_env_values = true,
@@ -630,6 +646,18 @@ fn redis_url(value: &str) -> Result<String, String> {
 }
 
 /// Empty is no notices.
+fn sms_url(value: &str) -> Result<String, String> {
+    if !value.trim().is_empty() {
+        crate::outbox::sms::check_url(value)?;
+    }
+    Ok(value.to_owned())
+}
+
+fn sms_format(value: &str) -> Result<crate::outbox::sms::SmsFormat, String> {
+    crate::outbox::sms::SmsFormat::parse(value)
+        .ok_or_else(|| format!("{value:?} is neither webhook nor smsapi"))
+}
+
 fn alcs_url(value: &str) -> Result<String, String> {
     if !value.trim().is_empty() {
         crate::outbox::alcs::check_template(value)?;
@@ -748,6 +776,7 @@ impl Settings {
                 ..WorkerConfig::default()
             },
             alcs,
+            sms: self.sms(),
             housekeeping: HousekeepingConfig {
                 interval: self.prune_interval_secs.0,
                 delivered: self.delivered_retention_days,
@@ -863,6 +892,19 @@ impl Settings {
             check: self.cache_check_secs.0,
             tls,
         }))
+    }
+
+    fn sms(&self) -> Option<crate::outbox::sms::SmsSettings> {
+        let url = self
+            .sms_gateway_url
+            .as_deref()
+            .filter(|u| !u.trim().is_empty())?;
+        Some(crate::outbox::sms::SmsSettings {
+            format: self.sms_gateway_format,
+            token_file: self.sms_gateway_token_file.clone(),
+            sender: self.sms_sender.clone(),
+            ..crate::outbox::sms::SmsSettings::at(url)
+        })
     }
 
     fn alcs(&self) -> Result<Option<AlcsSettings>, Invalid> {

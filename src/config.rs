@@ -39,6 +39,8 @@ pub struct Config {
     pub outbox: WorkerConfig,
     /// Where activation notices go, when configured.
     pub alcs: Option<AlcsSettings>,
+    /// Where the portal's text messages go, when configured.
+    pub sms: Option<crate::outbox::sms::SmsSettings>,
     /// The pruning job.
     pub housekeeping: HousekeepingConfig,
 }
@@ -59,6 +61,7 @@ impl Default for Config {
             cache: None,
             outbox: WorkerConfig::default(),
             alcs: None,
+            sms: None,
             housekeeping: HousekeepingConfig::default(),
         }
     }

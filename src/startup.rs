@@ -153,6 +153,12 @@ impl Application {
                 AlcsSetupError::Files(e) => e,
                 AlcsSetupError::Client(e) => Invalid::new("alcs_activation_url", e),
             })?;
+        let sms = config
+            .sms
+            .as_ref()
+            .map(crate::outbox::sms::SmsClient::from_settings)
+            .transpose()
+            .map_err(|e| Invalid::new("sms_gateway_url", e))?;
         let (store, cache) = open(&config).await?;
         match &cache {
             Some(c) => tracing::info!(prefix = c.prefix(), "Redis customer cache enabled"),
@@ -172,7 +178,7 @@ impl Application {
         }
         // One database serves three capabilities: the card store, the outbox queue, and the
         // cache's source.
-        let deliverer = Deliverer::new(store.clone(), cache.clone(), alcs);
+        let deliverer = Deliverer::new(store.clone(), cache.clone(), alcs, sms.clone());
         let check = config.cache.as_ref().and_then(|r| r.check);
         let refiller = match cache {
             Some(cache) => {
@@ -304,6 +310,7 @@ impl Application {
                         texts,
                         mandatory: settings.mandatory.clone(),
                         notice,
+                        sms: config.sms.is_some(),
                     });
                 Some(Portal {
                     listener,

@@ -70,6 +70,7 @@ fn environment(c: &Config) -> Vec<(&'static str, String)> {
         cache,
         outbox,
         alcs,
+        sms,
         housekeeping,
     } = c;
     let cps::server::Limits {
@@ -162,8 +163,9 @@ fn environment(c: &Config) -> Vec<(&'static str, String)> {
         ("CPS_DELIVERED_RETENTION_DAYS", days(*delivered)),
         ("CPS_AUDIT_RETENTION_DAYS", days(*audit)),
     ];
-    // The benchmarks measure the tills' API: no customer portal beside it.
+    // The benchmarks measure the tills' API: no customer portal beside it, no SMS.
     assert!(portal.is_none(), "the benchmarks serve no portal");
+    assert!(sms.is_none(), "the benchmarks send no text messages");
     if let Some(cps::http::desk::DeskSettings {
         listen,
         tokens_file,

@@ -109,3 +109,29 @@ mod tests {
         assert_eq!(limits.throttle(4, last, after), Throttle::Open);
     }
 }
+
+/// What a one-time code sent by SMS proves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CodePurpose {
+    /// A step-up of the session it was asked in.
+    StepUp,
+    /// The new phone number it was sent to.
+    Phone,
+    /// The phone on record, to set a new password.
+    Reset,
+}
+
+impl CodePurpose {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::StepUp => "step_up",
+            Self::Phone => "phone",
+            Self::Reset => "reset",
+        }
+    }
+}
+
+/// How long a code may be used.
+pub const CODE_TTL: Duration = Duration::from_secs(10 * 60);
+/// Wrong tries after which a code is gone.
+pub const CODE_TRIES: i64 = 5;

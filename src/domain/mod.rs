@@ -20,7 +20,7 @@ mod registration;
 mod rules;
 mod status;
 
-pub use attempts::{LOCKED_RETRY_AFTER, SignInLimits, Throttle};
+pub use attempts::{CODE_TRIES, CODE_TTL, CodePurpose, LOCKED_RETRY_AFTER, SignInLimits, Throttle};
 pub use card_number::{CardNumber, CardNumberError};
 pub use consent::{
     Channel, ConsentAction, ConsentCommand, ConsentText, ConsentTexts, Consents, Purpose,

@@ -15,6 +15,7 @@ use crate::cache::RedisCache;
 pub struct Targets {
     pub cache: Option<RedisCache>,
     pub alcs: Option<AlcsClient>,
+    pub sms: Option<super::sms::SmsClient>,
 }
 
 /// Why one delivery failed; the text goes to `outbox.last_error`, so it names no personal data.
@@ -24,6 +25,10 @@ pub enum DeliveryError {
     Cache(#[from] crate::cache::CacheError),
     #[error(transparent)]
     Alcs(#[from] AlcsError),
+    #[error(transparent)]
+    Sms(#[from] super::sms::SmsError),
+    #[error("no SMS gateway is configured")]
+    NoSms,
     #[error("no cache is configured")]
     NoCache,
     #[error("no ALCS activation URL is configured")]
@@ -35,7 +40,8 @@ impl DeliveryError {
     pub fn permanent(&self) -> bool {
         match self {
             Self::Alcs(e) => e.permanent,
-            Self::NoAlcs => true,
+            Self::Sms(e) => e.permanent,
+            Self::NoAlcs | Self::NoSms => true,
             Self::Cache(_) | Self::NoCache => false,
         }
     }

@@ -8,6 +8,7 @@ pub mod alcs;
 mod cache_write;
 pub mod effect;
 pub mod queue;
+pub mod sms;
 pub mod worker;
 
 use chrono::{DateTime, Utc};
@@ -25,6 +26,8 @@ effect::effects! {
     CacheWrite(CacheWrite),
     /// Tell ALCS that a card became active.
     AlcsActivation(AlcsActivation),
+    /// Send a text message (a one-time code) to a customer.
+    Sms(sms::Sms),
 }
 
 /// An outbox row: its id (to mark it done), its effect, and how often delivery was tried.

@@ -30,10 +30,11 @@ impl Deliverer {
         queue: Arc<dyn OutboxQueue>,
         cache: Option<RedisCache>,
         alcs: Option<AlcsClient>,
+        sms: Option<super::sms::SmsClient>,
     ) -> Self {
         Self {
             queue,
-            targets: Targets { cache, alcs },
+            targets: Targets { cache, alcs, sms },
             wake: Arc::new(Notify::new()),
             done: Arc::default(),
         }
@@ -66,7 +67,7 @@ impl Deliverer {
 
     /// Whether anything can be delivered at all (else a worker would only fail rows).
     pub fn has_targets(&self) -> bool {
-        self.targets.cache.is_some() || self.targets.alcs.is_some()
+        self.targets.cache.is_some() || self.targets.alcs.is_some() || self.targets.sms.is_some()
     }
 
     async fn deliver(&self, effect: &Effect) -> Result<(), DeliveryError> {

@@ -10,6 +10,7 @@
 //! | leases | an hour after they expired |
 //! | sessions (console, portal) | until their absolute deadline |
 //! | failed sign-ins of a card number | 90 days after the last (a locked sign-in included) |
+//! | one-time codes | until they expire |
 //!
 //! Pending, failed, dead and unsent outbox rows are never pruned: they are work, or a record
 //! an operator must see.
@@ -60,6 +61,7 @@ impl HousekeepingConfig {
             // Long enough that waiting out the counter is no way to guess: at most ten tries
             // a card number per 90 days.
             Prunable::SignInFailures => 90 * DAY,
+            Prunable::SmsCodes => Duration::ZERO,
         }
     }
 }

@@ -8,6 +8,7 @@ use crate::domain::{
     CardCommand, CardNumber, CardRecord, CardSnapshot, CardStatus, Change, CustomerChange,
     CustomerCommand, CustomerSnapshot, CustomerStatus, LockChange, Replacement, ReplacementPlan,
 };
+use crate::outbox::sms::SmsMessage;
 use crate::outbox::{ActivationNotice, Effect, Hashes};
 use crate::store::{
     AttemptLimit, Audit, Consequences, NewEffect, OutboxStatus, Write, WriteKind, WritePolicy,
@@ -23,6 +24,7 @@ pub const SET_PASSWORD: &str = "set_password";
 pub const CLEAR_SIGN_IN: &str = "clear_sign_in_lock";
 pub const PROFILE_CHANGE: &str = "profile_change";
 pub const CONSENT_CHANGE: &str = "consent_change";
+pub const CODE_SENT: &str = "sms_code_sent";
 
 /// How long an effect recorded by a request waits before the background worker may take it:
 /// the request itself delivers it right after commit, so the worker only sees the leftovers.
@@ -47,6 +49,7 @@ impl WritePolicy for Policy {
                     | WriteKind::NoticeRetried { .. }
                     | WriteKind::PasswordSet { .. }
                     | WriteKind::SignInCleared { .. }
+                    | WriteKind::CodeIssued { .. }
             )
     }
 
@@ -153,6 +156,21 @@ impl WritePolicy for Policy {
                 identity: None,
                 details: "{}".to_owned(),
             }],
+            // Never the code or the number: what it was for.
+            WriteKind::CodeIssued {
+                card,
+                purpose,
+                to,
+                text,
+            } => {
+                effects.push(Effect::Sms(SmsMessage::new(to, (*text).to_owned())));
+                vec![Audit {
+                    card: Some((*card).clone()),
+                    operation: CODE_SENT,
+                    identity: None,
+                    details: serde_json::json!({ "Purpose": purpose.as_str() }).to_string(),
+                }]
+            }
             // Never the password or its hash: only that it was set.
             WriteKind::PasswordSet { card } => vec![Audit {
                 card: Some((*card).clone()),

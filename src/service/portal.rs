@@ -25,9 +25,11 @@ use crate::domain::{
     LockReason, MandatoryFields, NewPassword, PasswordError, PinCheck, ProfileChange, ProfileField,
     SignInLimits, Throttle,
 };
+use crate::domain::{CODE_TRIES, CODE_TTL, CodePurpose, PhoneNumber};
 use crate::store::{
     Account, ConsentEvent, DeskCustomer, HistoryEntry, HistoryOf, PortalStore, Proof,
 };
+use crate::store::{CodeCheck, IssuedCode};
 
 /// The service-wide breaker: when this many card numbers failed to sign in within the window,
 /// every sign-in waits until fewer have (a spray of one PIN over many cards, from however many
@@ -116,6 +118,9 @@ pub enum CredentialError {
     /// Every password hashing slot is taken: nothing was tried.
     #[error("busy")]
     Busy,
+    /// No SMS gateway is configured.
+    #[error("no SMS gateway")]
+    Unavailable,
     #[error("the new password is not allowed: {0}")]
     Weak(PasswordError),
     #[error(transparent)]
@@ -238,6 +243,8 @@ pub struct PortalParts {
     pub mandatory: MandatoryFields,
     /// The art. 15(1) information the export carries.
     pub notice: serde_json::Value,
+    /// Whether an SMS gateway is configured (else codes answer "unavailable").
+    pub sms: bool,
 }
 
 #[derive(Clone)]
@@ -253,6 +260,7 @@ pub struct Portal {
     texts: Arc<ConsentTexts>,
     mandatory: Arc<MandatoryFields>,
     notice: Arc<serde_json::Value>,
+    sms: bool,
 }
 
 /// The customer as the portal shows them: the account and the card signed in with.
@@ -262,6 +270,45 @@ pub struct AccountView {
     pub card: CardView,
     /// The operator's required properties not yet given.
     pub missing: Vec<ProfileField>,
+}
+
+/// Why a code was not sent.
+#[derive(Debug, thiserror::Error)]
+pub enum CodeError {
+    /// No SMS gateway is configured.
+    #[error("no SMS gateway")]
+    Unavailable,
+    /// The customer has no phone number on record to send it to.
+    #[error("no phone number on record")]
+    NoPhone,
+    #[error(transparent)]
+    Failed(#[from] Failure),
+}
+
+/// Six random digits from the operating system's generator, every value equally likely.
+fn new_code() -> String {
+    loop {
+        let bytes = uuid::Uuid::new_v4().into_bytes();
+        let n = u32::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]);
+        // 4,294,000,000 is the largest multiple of a million below 2^32.
+        if n < 4_294_000_000 {
+            return format!("{:06}", n % 1_000_000);
+        }
+    }
+}
+
+/// The text of a code's message: the code and its rule, nothing else.
+fn code_text(language: Language, code: &str) -> String {
+    match language {
+        Language::Polish => {
+            format!("Twój kod: {code}. Ważny 10 minut. Nie podawaj go nikomu, także konsultantom.")
+        }
+        Language::English => {
+            format!(
+                "Your code: {code}. Valid for 10 minutes. Never tell it to anyone, staff included."
+            )
+        }
+    }
 }
 
 /// What an erasure answers: its id and time, and the consent events it removed by purpose.
@@ -317,6 +364,7 @@ impl Portal {
             texts: Arc::new(parts.texts),
             mandatory: Arc::new(parts.mandatory),
             notice: Arc::new(parts.notice),
+            sms: parts.sms,
         }
     }
 
@@ -514,13 +562,11 @@ impl Portal {
         &self.hasher
     }
 
-    /// Whether `card` (as submitted) may try now: the service-wide breaker, then its own
-    /// failures.
-    async fn admit(&self, card: &str) -> Result<(), CredentialError> {
-        let now = Utc::now();
+    /// Whether the service-wide breaker lets a try through.
+    async fn admit_service(&self) -> Result<(), CredentialError> {
         let failing = self
             .store
-            .failing_card_numbers(now - chrono(self.breaker.window))
+            .failing_card_numbers(Utc::now() - chrono(self.breaker.window))
             .await?;
         if failing >= self.breaker.max_failing_cards {
             crate::warn_limited!(
@@ -530,6 +576,14 @@ impl Portal {
             );
             return Err(CredentialError::Throttled(self.breaker.window));
         }
+        Ok(())
+    }
+
+    /// Whether `card` (as submitted) may try now: the service-wide breaker, then its own
+    /// failures.
+    async fn admit(&self, card: &str) -> Result<(), CredentialError> {
+        self.admit_service().await?;
+        let now = Utc::now();
         if let Some(failures) = self.store.sign_in_failures(card).await? {
             match self.limits.throttle(failures.count, failures.last, now) {
                 Throttle::Open => {}
@@ -677,6 +731,264 @@ impl Portal {
             .raise(&session.key, Level::Password.as_str(), Some(STEP_UP))
             .await?;
         tracing::info!(customer_id = %session.customer, "portal session stepped up");
+        Ok(())
+    }
+
+    /// Makes a code for `purpose` and queues its message to `to`.
+    async fn send_code(
+        &self,
+        session: (&CustomerId, &CardNumber, Option<&str>),
+        purpose: CodePurpose,
+        (to, phone, language): (&PhoneNumber, Option<&PhoneNumber>, Language),
+    ) -> Result<(), CodeError> {
+        if !self.sms {
+            return Err(CodeError::Unavailable);
+        }
+        let (customer, card, key) = session;
+        let code = new_code();
+        let text = code_text(language, &code);
+        let (store, policy) = (self.store.clone(), self.service.policy);
+        let work = Arc::new((
+            *customer,
+            card.clone(),
+            key.map(str::to_owned),
+            code,
+            text,
+            to.clone(),
+            phone.cloned(),
+        ));
+        self.service
+            .write("sms_code", move || {
+                let (store, work) = (store.clone(), work.clone());
+                async move {
+                    let (customer, card, key, code, text, to, phone) = &*work;
+                    let issued = IssuedCode {
+                        purpose,
+                        code,
+                        session: key.as_deref(),
+                        phone: phone.as_ref(),
+                        to,
+                        text,
+                        expires_at: Utc::now() + chrono(CODE_TTL),
+                    };
+                    store
+                        .issue_code((customer, card), &issued, Utc::now(), &policy)
+                        .await
+                }
+            })
+            .await
+            .map_err(|e| CodeError::Failed(e.into()))?;
+        tracing::info!(customer_id = %customer, purpose = purpose.as_str(), "one-time code sent");
+        Ok(())
+    }
+
+    /// The language the customer reads messages in.
+    fn language_of(account: &Account, default: Language) -> Language {
+        account
+            .profile
+            .get(ProfileField::PreferredLanguage)
+            .and_then(Language::recognize)
+            .unwrap_or(default)
+    }
+
+    /// Sends a step-up code to the phone on record.
+    pub async fn send_step_up_code(
+        &self,
+        session: &CustomerSession,
+        default: Language,
+    ) -> Result<(), CodeError> {
+        let account = self
+            .store
+            .account(&session.customer)
+            .await
+            .map_err(Failure::from)?
+            .ok_or(CodeError::NoPhone)?;
+        let phone = account.phone.clone().ok_or(CodeError::NoPhone)?;
+        let language = Self::language_of(&account, default);
+        self.send_code(
+            (&session.customer, &session.card, Some(&session.key)),
+            CodePurpose::StepUp,
+            (&phone, None, language),
+        )
+        .await
+    }
+
+    /// Raises the session for [`STEP_UP`] with the code sent to it; a wrong code counts as a
+    /// failed sign-in of the card.
+    pub async fn step_up_with_code(
+        &self,
+        session: &CustomerSession,
+        code: &str,
+    ) -> Result<(), CredentialError> {
+        let card = session.card.as_str().to_owned();
+        self.admit(&card).await?;
+        let check = self
+            .store
+            .take_code(
+                &session.customer,
+                CodePurpose::StepUp,
+                Some(&session.key),
+                code,
+                (Utc::now(), CODE_TRIES),
+            )
+            .await?;
+        if !matches!(check, CodeCheck::Valid { .. }) {
+            return Err(self.failed(&card).await);
+        }
+        self.sessions
+            .raise(&session.key, Level::Password.as_str(), Some(STEP_UP))
+            .await?;
+        tracing::info!(customer_id = %session.customer, "portal session stepped up by SMS code");
+        Ok(())
+    }
+
+    /// Sends a code to `phone`, the number the customer wants: confirming it applies it.
+    pub async fn request_phone_change(
+        &self,
+        session: &CustomerSession,
+        phone: PhoneNumber,
+        default: Language,
+    ) -> Result<(), CodeError> {
+        let account = self
+            .store
+            .account(&session.customer)
+            .await
+            .map_err(Failure::from)?
+            .ok_or(CodeError::NoPhone)?;
+        let language = Self::language_of(&account, default);
+        self.send_code(
+            (&session.customer, &session.card, Some(&session.key)),
+            CodePurpose::Phone,
+            (&phone, Some(&phone), language),
+        )
+        .await
+    }
+
+    /// Applies the number the code proves, exactly as ALCS's phone change does; `Ok(false)`
+    /// when the code is not the one sent (or none is waiting).
+    pub async fn confirm_phone(
+        &self,
+        session: &CustomerSession,
+        code: &str,
+    ) -> Result<bool, ApplyError> {
+        let check = self
+            .store
+            .take_code(
+                &session.customer,
+                CodePurpose::Phone,
+                Some(&session.key),
+                code,
+                (Utc::now(), CODE_TRIES),
+            )
+            .await
+            .map_err(|e| ApplyError::Failed(e.into()))?;
+        let CodeCheck::Valid { phone: Some(phone) } = check else {
+            return Ok(false);
+        };
+        self.service
+            .apply_as(
+                session.card.clone(),
+                CardCommand::ChangePhone { phone },
+                Actor::Customer(session.customer),
+            )
+            .await?;
+        Ok(true)
+    }
+
+    /// Sends a reset code to the phone on record of `card`, if it has a customer who may sign
+    /// in. The caller learns nothing of which: the work is done after it has its answer.
+    pub async fn request_reset(
+        &self,
+        card: Result<CardNumber, String>,
+        default: Language,
+    ) -> Result<(), CredentialError> {
+        if !self.sms {
+            return Err(CredentialError::Unavailable);
+        }
+        let Ok(card) = card else {
+            return Ok(());
+        };
+        // A locked sign-in is what a reset is for: only the service-wide breaker applies.
+        self.admit_service().await?;
+        let portal = self.clone();
+        tokio::spawn(async move {
+            let subject = match portal.store.sign_in_subject(&card).await {
+                Ok(Some(s)) if s.card_status != CardStatus::Locked && !s.erased => s,
+                Ok(_) => return,
+                Err(e) => {
+                    tracing::warn!(error = %crate::error_chain(&e), "password reset code not sent");
+                    return;
+                }
+            };
+            let Ok(Some(account)) = portal.store.account(&subject.customer).await else {
+                return;
+            };
+            let Some(phone) = account.phone.clone() else {
+                return;
+            };
+            let language = Self::language_of(&account, default);
+            if let Err(e) = portal
+                .send_code(
+                    (&subject.customer, &card, None),
+                    CodePurpose::Reset,
+                    (&phone, None, language),
+                )
+                .await
+            {
+                tracing::warn!(error = %crate::error_chain(&e), "password reset code not sent");
+            }
+        });
+        Ok(())
+    }
+
+    /// Sets a new password with the reset code sent to the phone on record: every session
+    /// ends, and the card's failed sign-ins are forgotten (the reset reopens a locked sign-in).
+    pub async fn reset_password(
+        &self,
+        card: Result<CardNumber, String>,
+        code: &str,
+        new: &str,
+    ) -> Result<(), CredentialError> {
+        let Ok(card) = card else {
+            return Err(CredentialError::Refused);
+        };
+        // A locked sign-in is what a reset is for: only the service-wide breaker applies.
+        self.admit_service().await?;
+        let new = NewPassword::parse(new).map_err(CredentialError::Weak)?;
+        let subject = self
+            .store
+            .sign_in_subject(&card)
+            .await?
+            .filter(|s| s.card_status != CardStatus::Locked && !s.erased);
+        let Some(subject) = subject else {
+            return Err(self.failed(card.as_str()).await);
+        };
+        let check = self
+            .store
+            .take_code(
+                &subject.customer,
+                CodePurpose::Reset,
+                None,
+                code,
+                (Utc::now(), CODE_TRIES),
+            )
+            .await?;
+        if !matches!(check, CodeCheck::Valid { .. }) {
+            return Err(self.failed(card.as_str()).await);
+        }
+        let hash = self.hasher.hash(new).await?;
+        // No session is kept: every one of the customer's ends.
+        self.store
+            .set_password(
+                (&subject.customer, &card),
+                &hash,
+                ("", Level::Password.as_str()),
+                Utc::now(),
+                &self.service.policy,
+            )
+            .await?;
+        self.store.clear_sign_in_failures(card.as_str()).await?;
+        tracing::info!(customer_id = %subject.customer, "portal password reset by SMS code");
         Ok(())
     }
 

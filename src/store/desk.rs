@@ -500,6 +500,11 @@ async fn forget(tx: &mut Conn<'_>, id: &CustomerId) -> Result<(), StoreError> {
     .execute(tx)
     .await
     .context("erase the profile")?;
+    sql("delete from sms_codes where customer_id = $1")
+        .bind(id.to_string())
+        .execute(tx)
+        .await
+        .context("erase the one-time codes")?;
     sql("delete from consent_events where customer_id = $1")
         .bind(id.to_string())
         .execute(tx)

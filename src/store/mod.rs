@@ -42,7 +42,9 @@ pub use desk::{
     NoticeState,
 };
 pub use ops::{Batch, Known, Position, SqlStore};
-pub use portal::{Account, ConsentEvent, Failures, PortalStore, Proof, SignInSubject};
+pub use portal::{
+    Account, CodeCheck, ConsentEvent, Failures, IssuedCode, PortalStore, Proof, SignInSubject,
+};
 pub use prune::{Prunable, Prune};
 pub use sessions::{SessionStore, StoredSession};
 
@@ -206,6 +208,13 @@ pub enum WriteKind<'a> {
         card: &'a CardNumber,
         fields: &'a [crate::domain::ProfileField],
     },
+    /// A one-time code for `purpose` was made and its text message to `to` queued.
+    CodeIssued {
+        card: &'a CardNumber,
+        purpose: crate::domain::CodePurpose,
+        to: &'a crate::domain::PhoneNumber,
+        text: &'a str,
+    },
     /// A consent (or the objection) changed; `card` is the one signed in with.
     ConsentChanged {
         card: &'a CardNumber,
@@ -229,9 +238,10 @@ impl WriteKind<'_> {
                 before.cards.iter().map(|c| &c.number).collect()
             }
             // Nothing of the card changed.
-            Self::NoticeRetried { .. } | Self::PasswordSet { .. } | Self::SignInCleared { .. } => {
-                Vec::new()
-            }
+            Self::NoticeRetried { .. }
+            | Self::PasswordSet { .. }
+            | Self::SignInCleared { .. }
+            | Self::CodeIssued { .. } => Vec::new(),
         }
     }
 }

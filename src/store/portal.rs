@@ -12,8 +12,8 @@ use super::script::{Application, Step, lock_card, record_write, refused};
 use super::sql::{Conn, Time, sql};
 use super::{Context, Outcome, StoreError, Write, WriteKind, WritePolicy};
 use crate::domain::{
-    Actor, Applied, CardNumber, CardStatus, Channel, ConsentCommand, Consents, CustomerId,
-    CustomerStatus, ExpectedVersion, Gender, Language, PhoneNumber, PinHmac, Profile,
+    Actor, Applied, CardNumber, CardStatus, Channel, CodePurpose, ConsentCommand, Consents,
+    CustomerId, CustomerStatus, ExpectedVersion, Gender, Language, PhoneNumber, PinHmac, Profile,
     ProfileChange, ProfileField, Refusal, RuleError,
 };
 
@@ -81,6 +81,27 @@ pub trait PortalStore: Send + Sync + 'static {
         policy: &dyn WritePolicy,
     ) -> Result<Outcome<Result<Applied, Refusal>>, StoreError>;
 
+    /// Makes a one-time code (replacing the customer's earlier one for the same purpose) and
+    /// queues its text message, in one transaction.
+    async fn issue_code(
+        &self,
+        (customer, card): (&CustomerId, &CardNumber),
+        code: &IssuedCode<'_>,
+        at: DateTime<Utc>,
+        policy: &dyn WritePolicy,
+    ) -> Result<Outcome<()>, StoreError>;
+
+    /// Uses the customer's code for `purpose` (asked in `session`, when it is bound to one):
+    /// a right code is used up, a wrong one counts a try (and is gone after `max_tries`).
+    async fn take_code(
+        &self,
+        customer: &CustomerId,
+        purpose: CodePurpose,
+        session: Option<&str>,
+        code: &str,
+        (at, max_tries): (DateTime<Utc>, i64),
+    ) -> Result<CodeCheck, StoreError>;
+
     /// Every consent event of the customer, oldest first.
     async fn consent_events(&self, customer: &CustomerId) -> Result<Vec<ConsentEvent>, StoreError>;
 
@@ -129,6 +150,47 @@ pub struct Proof {
     pub request_id: Option<String>,
     /// The language the text was shown in.
     pub language: Option<Language>,
+}
+
+/// A one-time code as made: the hash of its value (never the value), and the message.
+#[derive(Debug, Clone)]
+pub struct IssuedCode<'a> {
+    pub purpose: CodePurpose,
+    /// The code itself: hashed here with a new salt, and sent in `text`.
+    pub code: &'a str,
+    pub session: Option<&'a str>,
+    /// The new number a phone code proves.
+    pub phone: Option<&'a PhoneNumber>,
+    /// Where the message goes, and what it says.
+    pub to: &'a PhoneNumber,
+    pub text: &'a str,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// What a code was found to be.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CodeCheck {
+    /// Right, and now used up; the new number a phone code proves.
+    Valid {
+        phone: Option<PhoneNumber>,
+    },
+    Wrong,
+    /// None asked (or it expired, was used, or tried too often).
+    Missing,
+}
+
+fn code_hash(salt: &str, code: &str) -> String {
+    crate::secret::hash_hex(&format!("{salt}{code}"))
+}
+
+#[derive(sqlx::FromRow)]
+struct CodeRow {
+    code_hash: String,
+    salt: String,
+    session_hash: Option<String>,
+    phone_number: Option<String>,
+    attempts: i64,
+    expires_at: Time,
 }
 
 /// A consent event as stored.
@@ -356,6 +418,40 @@ impl PortalStore for SqlStore {
         Ok(Outcome { result, effects })
     }
 
+    async fn issue_code(
+        &self,
+        (customer, card): (&CustomerId, &CardNumber),
+        code: &IssuedCode<'_>,
+        at: DateTime<Utc>,
+        policy: &dyn WritePolicy,
+    ) -> Result<Outcome<()>, StoreError> {
+        let mut tx = self.db().begin().await?;
+        let step = issue_code(&mut tx.conn(), (customer, card), code, at, policy).await;
+        let (result, effects) = end(self.db(), tx, step).await?;
+        Ok(Outcome { result, effects })
+    }
+
+    async fn take_code(
+        &self,
+        customer: &CustomerId,
+        purpose: CodePurpose,
+        session: Option<&str>,
+        code: &str,
+        (at, max_tries): (DateTime<Utc>, i64),
+    ) -> Result<CodeCheck, StoreError> {
+        let mut tx = self.db().begin().await?;
+        let step = take_code(
+            &mut tx.conn(),
+            customer,
+            purpose,
+            session,
+            code,
+            (at, max_tries),
+        )
+        .await;
+        end(self.db(), tx, step).await
+    }
+
     async fn consent_events(&self, customer: &CustomerId) -> Result<Vec<ConsentEvent>, StoreError> {
         let list = sql(
             "select id, purpose, action, text_version, text_sha256, language, channel,
@@ -553,6 +649,109 @@ async fn change_consent(
     };
     let effects = record_write(tx, &write, policy).await?;
     Ok(Step::Commit((Ok(Applied::Changed), effects)))
+}
+
+async fn issue_code(
+    tx: &mut Conn<'_>,
+    (customer, card): (&CustomerId, &CardNumber),
+    code: &IssuedCode<'_>,
+    at: DateTime<Utc>,
+    policy: &dyn WritePolicy,
+) -> Result<Step<((), Vec<crate::store::OutboxRow>)>, StoreError> {
+    let salt = uuid::Uuid::new_v4().simple().to_string();
+    sql("delete from sms_codes where customer_id = $1 and purpose = $2")
+        .bind(customer.to_string())
+        .bind(code.purpose.as_str())
+        .execute(tx)
+        .await
+        .context("replace the earlier code")?;
+    sql(
+        "insert into sms_codes (customer_id, purpose, code_hash, salt, session_hash,
+             phone_number, attempts, expires_at, created_at)
+         values ($1, $2, $3, $4, $5, $6, 0, $7, $8)",
+    )
+    .bind(customer.to_string())
+    .bind(code.purpose.as_str())
+    .bind(code_hash(&salt, code.code))
+    .bind(salt.as_str())
+    .bind(code.session)
+    .bind(code.phone.map(PhoneNumber::as_str))
+    .bind(code.expires_at)
+    .bind(at)
+    .execute(tx)
+    .await
+    .context("keep a one-time code")?;
+    let write = Write {
+        customer: *customer,
+        at,
+        actor: &Actor::Customer(*customer),
+        kind: WriteKind::CodeIssued {
+            card,
+            purpose: code.purpose,
+            to: code.to,
+            text: code.text,
+        },
+    };
+    let effects = record_write(tx, &write, policy).await?;
+    Ok(Step::Commit(((), effects)))
+}
+
+async fn take_code(
+    tx: &mut Conn<'_>,
+    customer: &CustomerId,
+    purpose: CodePurpose,
+    session: Option<&str>,
+    code: &str,
+    (at, max_tries): (DateTime<Utc>, i64),
+) -> Result<Step<CodeCheck>, StoreError> {
+    let row: Option<CodeRow> = sql(
+        "select code_hash, salt, session_hash, phone_number, attempts,
+                expires_at
+         from sms_codes where customer_id = $1 and purpose = $2
+         for update",
+    )
+    .bind(customer.to_string())
+    .bind(purpose.as_str())
+    .fetch_optional(tx)
+    .await
+    .context("read a one-time code")?;
+    let Some(row) = row else {
+        return Ok(Step::Discard(CodeCheck::Missing));
+    };
+    let forget = sql("delete from sms_codes where customer_id = $1 and purpose = $2")
+        .bind(customer.to_string())
+        .bind(purpose.as_str());
+    if DateTime::<Utc>::from(row.expires_at) <= at || row.session_hash.as_deref() != session {
+        if DateTime::<Utc>::from(row.expires_at) <= at {
+            forget.execute(tx).await.context("forget an expired code")?;
+            return Ok(Step::Commit(CodeCheck::Missing));
+        }
+        return Ok(Step::Discard(CodeCheck::Missing));
+    }
+    let right = crate::secret::same_secret(
+        code_hash(&row.salt, code).as_bytes(),
+        row.code_hash.as_bytes(),
+    );
+    if right {
+        forget.execute(tx).await.context("use up a code")?;
+        return Ok(Step::Commit(CodeCheck::Valid {
+            phone: row.phone_number.map(PhoneNumber::from_stored),
+        }));
+    }
+    if row.attempts + 1 >= max_tries {
+        forget
+            .execute(tx)
+            .await
+            .context("forget a code tried too often")?;
+    } else {
+        sql("update sms_codes set attempts = attempts + 1 where customer_id = $1 and purpose = $2")
+            .bind(customer.to_string())
+            .bind(purpose.as_str())
+            .execute(tx)
+            .await
+            .context("count a wrong code")?;
+    }
+    Ok(Step::Commit(CodeCheck::Wrong))
 }
 
 async fn clear_sign_in_lock(

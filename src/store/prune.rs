@@ -25,16 +25,19 @@ pub enum Prunable {
     Sessions,
     /// Failed sign-ins of a card number, by the last of them.
     SignInFailures,
+    /// One-time codes, by when they expired.
+    SmsCodes,
 }
 
 impl Prunable {
-    pub const ALL: [Self; 6] = [
+    pub const ALL: [Self; 7] = [
         Self::Delivered,
         Self::Audit,
         Self::ActivationFailures,
         Self::Leases,
         Self::Sessions,
         Self::SignInFailures,
+        Self::SmsCodes,
     ];
 
     /// The table, for logs and metrics.
@@ -46,6 +49,7 @@ impl Prunable {
             Self::Leases => "leases",
             Self::Sessions => "sessions",
             Self::SignInFailures => "sign_in_failures",
+            Self::SmsCodes => "sms_codes",
         }
     }
 }
@@ -85,6 +89,8 @@ impl Prune for SqlStore {
                      select name from leases where expires_at < $1 limit $2)"),
             Prunable::Sessions => sql("delete from sessions where id_hash in (
                      select id_hash from sessions where expires_at < $1 limit $2)"),
+            Prunable::SmsCodes => sql("delete from sms_codes where (customer_id, purpose) in (
+                     select customer_id, purpose from sms_codes where expires_at < $1 limit $2)"),
             Prunable::SignInFailures => sql("delete from sign_in_failures where card_number in (
                      select card_number from sign_in_failures where last_failed_at < $1 limit $2)"),
         }

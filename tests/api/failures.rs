@@ -152,7 +152,7 @@ async fn app_failing_with(failure: Failure) -> String {
             let store = Arc::new(FailingStore(failure));
             Service::new(
                 store.clone(),
-                Deliverer::new(store, None, None),
+                Deliverer::new(store, None, None, None),
                 Policy::default(),
             )
         },

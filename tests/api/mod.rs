@@ -20,6 +20,7 @@ mod metrics;
 mod openapi;
 mod portal;
 mod portal_account;
+mod portal_sms;
 mod process;
 mod pruning;
 mod read;

@@ -247,6 +247,12 @@ impl ApiError {
             (Self::StepUpRequired, En) => {
                 "This operation needs you to confirm who you are again (password or SMS code)"
             }
+            (Self::SmsUnavailable, Pl) => {
+                "Wysyłanie SMS jest niedostępne; skontaktuj się z biurem obsługi"
+            }
+            (Self::SmsUnavailable, En) => {
+                "Text messages cannot be sent; please contact the service desk"
+            }
             (Self::TooManySignIns { retry_after_secs }, Pl) => {
                 return format!(
                     "Zbyt wiele nieudanych prób logowania; spróbuj ponownie za {retry_after_secs} s"

@@ -75,6 +75,7 @@ message_codes! {
     NotSupportedProperties,
     CustomerModifiedByAnotherUserOrProcess,
     StepUpRequired,
+    SmsUnavailable,
 }
 
 /// Why a field was refused. Each reason has a Polish and an English text ([`catalog`]) that never
@@ -205,6 +206,8 @@ pub enum ApiError {
     CustomerModified,
     /// A sensitive operation without a recent step-up.
     StepUpRequired,
+    /// No SMS gateway is configured: nothing that needs a text message can be done.
+    SmsUnavailable,
     /// Too many failed portal sign-ins (of the card number, from the address, or
     /// service-wide); retry after the given number of seconds.
     TooManySignIns {
@@ -305,6 +308,7 @@ impl ApiError {
                 C::CustomerModifiedByAnotherUserOrProcess,
             ),
             Self::StepUpRequired => (S::FORBIDDEN, C::StepUpRequired),
+            Self::SmsUnavailable => (S::SERVICE_UNAVAILABLE, C::SmsUnavailable),
         }
     }
 
@@ -437,6 +441,7 @@ mod tests {
             ApiError::NotSupportedProperties,
             ApiError::CustomerModified,
             ApiError::StepUpRequired,
+            ApiError::SmsUnavailable,
         ];
         // The OpenAPI document lists every code, and no other.
         let document = serde_json::to_value(crate::http::openapi()).unwrap();

@@ -21,11 +21,12 @@ use super::client::ClientAddr;
 use crate::domain::Refusal;
 use crate::domain::{Applied, CardNumber, Channel, ConsentCommand, Language, Purpose, RuleError};
 use crate::http::RequestId;
+use crate::http::error::Violation;
 use crate::http::error::{ApiError, Reason};
 use crate::http::extract::{EmptyOrJsonObject, JsonBody};
 use crate::http::precondition::{etag, if_match};
 use crate::service::ApplyError;
-use crate::service::portal::{CredentialError, CustomerSession, Via};
+use crate::service::portal::{CodeError, CredentialError, CustomerSession, Via};
 
 /// The longest PIN or password read; a longer one is refused unread (hashing is costly).
 const MAX_SECRET_BYTES: usize = 1024;
@@ -36,6 +37,14 @@ pub fn router(state: PortalState) -> Router {
         .route("/loyalty/v1/logout", post(logout))
         .route("/loyalty/v1/customers/current/password", post(set_password))
         .route("/loyalty/v1/step-up", post(step_up))
+        .route("/loyalty/v1/step-up/code", post(step_up_code))
+        .route("/loyalty/v1/password-reset", post(request_reset))
+        .route("/loyalty/v1/password-reset/confirm", post(reset_password))
+        .route("/loyalty/v1/customers/current/phone", post(change_phone))
+        .route(
+            "/loyalty/v1/customers/current/phone/confirm",
+            post(confirm_phone),
+        )
         .route("/loyalty/v1/consent-texts", get(consent_texts))
         .route(
             "/loyalty/v1/customers/current",
@@ -115,6 +124,7 @@ fn credential_failure(state: &PortalState, addr: ClientAddr, e: CredentialError)
             ApiError::ServiceUnavailable
         }
         CredentialError::Weak(why) => ApiError::WeakPassword(why),
+        CredentialError::Unavailable => ApiError::SmsUnavailable,
         CredentialError::Failed(e) => crate::http::store_failure(&e, ApiError::Unknown),
     }
 }
@@ -281,6 +291,7 @@ fn read_failure(e: &crate::service::Failure) -> ApiError {
     crate::http::store_failure(e, ApiError::Unknown)
 }
 
+/// `{"Password": …}`, or `{"Code": …}` after `POST /step-up/code` sent one.
 async fn step_up(
     State(state): State<PortalState>,
     Extension(addr): Extension<ClientAddr>,
@@ -290,11 +301,128 @@ async fn step_up(
     if !body.is_object() {
         return Err(ApiError::invalid("", Reason::NotAnObject));
     }
-    let password = required_secret(&body, "Password")?;
     braked(&state, addr)?;
+    let result = if body.get("Code").is_some_and(|c| !c.is_null()) {
+        let code = required_secret(&body, "Code")?;
+        state.portal.step_up_with_code(&session, &code).await
+    } else {
+        let password = required_secret(&body, "Password")?;
+        state.portal.step_up(&session, password).await
+    };
+    result.map_err(|e| credential_failure(&state, addr, e))?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+fn code_failure(e: CodeError) -> ApiError {
+    match e {
+        CodeError::Unavailable => ApiError::SmsUnavailable,
+        CodeError::NoPhone => ApiError::InvalidProperties(vec![Violation {
+            property: "PhoneNumber".to_owned(),
+            error: "Missing",
+        }]),
+        CodeError::Failed(e) => read_failure(&e),
+    }
+}
+
+/// Sends a step-up code to the phone on record.
+async fn step_up_code(
+    State(state): State<PortalState>,
+    Customer(session): Customer,
+    headers: HeaderMap,
+    _body: EmptyOrJsonObject,
+) -> Result<StatusCode, ApiError> {
+    let lang = language(&headers, state.default_language);
     state
         .portal
-        .step_up(&session, password)
+        .send_step_up_code(&session, lang)
+        .await
+        .map_err(code_failure)?;
+    Ok(StatusCode::ACCEPTED)
+}
+
+/// `{"PhoneNumber"}`: a code goes to the new number; `…/phone/confirm` applies it.
+async fn change_phone(
+    State(state): State<PortalState>,
+    SteppedUp(session): SteppedUp,
+    headers: HeaderMap,
+    JsonBody(body): JsonBody,
+) -> Result<StatusCode, ApiError> {
+    let phone = crate::http::wire::phone_body(&body, state.default_country)?;
+    let lang = language(&headers, state.default_language);
+    state
+        .portal
+        .request_phone_change(&session, phone, lang)
+        .await
+        .map_err(code_failure)?;
+    Ok(StatusCode::ACCEPTED)
+}
+
+async fn confirm_phone(
+    State(state): State<PortalState>,
+    Customer(session): Customer,
+    JsonBody(body): JsonBody,
+) -> Result<StatusCode, ApiError> {
+    let code = required_secret(&body, "Code")?;
+    let applied = state
+        .portal
+        .confirm_phone(&session, &code)
+        .await
+        .map_err(change_failure)?;
+    if applied {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(ApiError::InvalidProperties(vec![Violation {
+            property: "Code".to_owned(),
+            error: "Invalid",
+        }]))
+    }
+}
+
+/// `{"CardNumber"}`: a code to the card's phone on record, if it has a customer who may sign
+/// in; the answer is the same whether it does.
+async fn request_reset(
+    State(state): State<PortalState>,
+    Extension(addr): Extension<ClientAddr>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<StatusCode, ApiError> {
+    braked(&state, addr)?;
+    let card = serde_json::from_slice::<Value>(&body)
+        .ok()
+        .and_then(|b| {
+            b.get("CardNumber")
+                .and_then(Value::as_str)
+                .map(str::to_owned)
+        })
+        .ok_or_else(|| ApiError::invalid("CardNumber", Reason::Missing))?;
+    let card = CardNumber::parse(&card).map_err(|_| card.clone());
+    let lang = language(&headers, state.default_language);
+    state
+        .portal
+        .request_reset(card, lang)
+        .await
+        .map_err(|e| credential_failure(&state, addr, e))?;
+    Ok(StatusCode::ACCEPTED)
+}
+
+/// `{"CardNumber", "Code", "NewPassword"}`.
+async fn reset_password(
+    State(state): State<PortalState>,
+    Extension(addr): Extension<ClientAddr>,
+    body: Bytes,
+) -> Result<StatusCode, ApiError> {
+    braked(&state, addr)?;
+    let body: Value = serde_json::from_slice(&body).map_err(|_| ApiError::NoAuthothorization)?;
+    let card = body
+        .get("CardNumber")
+        .and_then(Value::as_str)
+        .ok_or(ApiError::NoAuthothorization)?;
+    let code = required_secret(&body, "Code").map_err(|_| ApiError::NoAuthothorization)?;
+    let new = required_secret(&body, "NewPassword")?;
+    let card = CardNumber::parse(card).map_err(|_| card.to_owned());
+    state
+        .portal
+        .reset_password(card, &code, &new)
         .await
         .map_err(|e| credential_failure(&state, addr, e))?;
     Ok(StatusCode::NO_CONTENT)

@@ -76,8 +76,10 @@ pub struct PortalState {
     /// Failed sign-ins per client address.
     pub brake: Arc<Brake>,
     pub mandatory: Arc<MandatoryFields>,
-    /// Of consent texts when the request names no language we know.
+    /// Of consent texts and messages when the request names no language we know.
     pub default_language: crate::domain::Language,
+    /// Whose numbering plan national phone numbers follow.
+    pub default_country: crate::domain::Country,
 }
 
 /// The portal's routes in the shared envelope. `app` is the portal listener's own.
@@ -90,6 +92,7 @@ pub fn router(app: AppState, portal: Portal, settings: &PortalSettings) -> Route
         )),
         mandatory: Arc::new(settings.mandatory.clone()),
         default_language: app.default_language,
+        default_country: app.default_country,
     };
     let routes = api::router(state).layer(axum::middleware::from_fn_with_state(
         settings.trusted_proxies.clone(),
