@@ -105,7 +105,7 @@ impl Default for RequestLimits {
 
 /// The API's routes and their OpenAPI description, from the same annotations.
 fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
-    OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
+    let (router, doc) = OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
         .routes(routes!(
             read::read,
             register::register,
@@ -116,7 +116,8 @@ fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(health::live))
         .routes(routes!(health::ready))
         .routes(routes!(openapi_json))
-        .split_for_parts()
+        .split_for_parts();
+    (router, error::listing_only(doc, openapi::CODES))
 }
 
 /// This API's OpenAPI 3.1 document.

@@ -9,7 +9,31 @@
 
 use utoipa::{IntoResponses, OpenApi, ToSchema};
 
-use super::error::Envelope;
+use super::error::{Envelope, MessageCode};
+
+/// Every `MessageCode` the ALCS API's operations answer.
+pub const CODES: &[MessageCode] = &[
+    MessageCode::InvalidRequest,
+    MessageCode::CardNumberMismatch,
+    MessageCode::CardAlreadyRegistered,
+    MessageCode::CustomerWithGivenCardNumberNotFound,
+    MessageCode::IncorrectPhoneNumber,
+    MessageCode::CardWasNotWaitingForActivation,
+    MessageCode::CustomerActivationError,
+    MessageCode::TooManyAttempts,
+    MessageCode::UnsupportedMediaType,
+    MessageCode::NotAcceptable,
+    MessageCode::NotFound,
+    MessageCode::MethodNotAllowed,
+    MessageCode::PayloadTooLarge,
+    MessageCode::RequestTimeout,
+    MessageCode::UriTooLong,
+    MessageCode::RequestHeaderFieldsTooLarge,
+    MessageCode::Forbidden,
+    MessageCode::ServiceUnavailable,
+    MessageCode::Timeout,
+    MessageCode::UnknownError,
+];
 use super::wire::{CardBody, CustomerIdBody};
 
 #[derive(OpenApi)]
@@ -57,15 +81,15 @@ pub struct RegistrationRequest {
 /// The till that asks (audited; each value a string or a number of at most 64 characters).
 #[derive(ToSchema)]
 pub struct IdentityRequest {
-    #[schema(rename = "PosId", nullable)]
+    #[schema(rename = "PosId", schema_with = loose)]
     pos_id: Option<Loose>,
-    #[schema(rename = "PosNumber", nullable)]
+    #[schema(rename = "PosNumber", schema_with = loose)]
     pos_number: Option<Loose>,
-    #[schema(rename = "PosOperatorId", nullable)]
+    #[schema(rename = "PosOperatorId", schema_with = loose)]
     pos_operator_id: Option<Loose>,
-    #[schema(rename = "PosOperatorNumber", nullable)]
+    #[schema(rename = "PosOperatorNumber", schema_with = loose)]
     pos_operator_number: Option<Loose>,
-    #[schema(rename = "SiteId", nullable)]
+    #[schema(rename = "SiteId", schema_with = loose)]
     site_id: Option<Loose>,
 }
 
@@ -89,7 +113,7 @@ pub struct LoyaltyCardRequest {
     #[schema(rename = "CardNumber", schema_with = card_number_or_null)]
     card_number: Option<String>,
     /// In international (`+48602123789`) or national form (`602 123 789`); empty or null: none.
-    #[schema(rename = "PhoneNumber", nullable)]
+    #[schema(rename = "PhoneNumber", schema_with = phone_or_empty)]
     phone_number: Option<String>,
     #[schema(rename = "Gender")]
     gender: Gender,
@@ -115,7 +139,7 @@ pub struct WalletRequest {
     #[schema(rename = "Stat", nullable)]
     stat: Option<StatRequest>,
     /// A string or an integer, at most 256 characters.
-    #[schema(rename = "Version", nullable)]
+    #[schema(rename = "Version", schema_with = wallet_version)]
     version: Option<Loose>,
 }
 
@@ -150,6 +174,64 @@ fn card_number_or_null() -> ObjectBuilder {
             "^[0-9]{{1,{}}}$",
             crate::domain::CardNumber::MAX_LEN
         )))
+}
+
+/// A phone number as `PhoneNumber::parse` reads it: an optional `+`, then 4 to 15 digits among
+/// spaces and dashes, at most 32 characters (and then a number the numbering plan allows,
+/// which no pattern can say).
+const PHONE_PATTERN: &str = "^ *\\+?[ -]*(?:[0-9][ -]*){4,15}$";
+
+fn phone() -> ObjectBuilder {
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .description(Some(
+            "International (`+48602123789`, `48602123789`) or national (`602 123 789`), spaces and dashes allowed; a number the numbering plan allows.",
+        ))
+        .pattern(Some(PHONE_PATTERN))
+        .max_length(Some(32))
+}
+
+fn phone_or_empty() -> ObjectBuilder {
+    ObjectBuilder::new()
+        .schema_type(nullable(Type::String))
+        .description(Some(
+            "International (`+48602123789`) or national form (`602 123 789`); empty or null: none.",
+        ))
+        .pattern(Some(format!("^$|{PHONE_PATTERN}")))
+        .max_length(Some(32))
+}
+
+/// No control characters (they would reach the cache, the logs and every screen).
+const NO_CONTROLS: &str = "^[^\\x00-\\x1f\\x7f-\\x9f]*$";
+
+/// An identity value as the parser reads it: a JSON number, or a string of at most 64
+/// characters without control characters; null or absent: none.
+fn loose() -> ObjectBuilder {
+    ObjectBuilder::new()
+        .schema_type(SchemaType::from_iter([
+            Type::String,
+            Type::Number,
+            Type::Null,
+        ]))
+        .description(Some("A string (at most 64 characters) or a number."))
+        .pattern(Some(NO_CONTROLS))
+        .max_length(Some(64))
+}
+
+/// A wallet's version token: a string of at most 256 characters without control characters,
+/// or an integer.
+fn wallet_version() -> ObjectBuilder {
+    ObjectBuilder::new()
+        .schema_type(SchemaType::from_iter([
+            Type::String,
+            Type::Integer,
+            Type::Null,
+        ]))
+        .description(Some(
+            "A string (at most 256 characters) or an integer; stored as its text.",
+        ))
+        .pattern(Some(NO_CONTROLS))
+        .max_length(Some(256))
 }
 
 fn pin_hmac() -> ObjectBuilder {
@@ -211,7 +293,7 @@ fn amount_or_null() -> ObjectBuilder {
 #[derive(ToSchema)]
 #[schema(example = json!({"PhoneNumber": "+48602123789"}))]
 pub struct PhoneRequest {
-    #[schema(rename = "PhoneNumber")]
+    #[schema(rename = "PhoneNumber", schema_with = phone)]
     phone_number: String,
 }
 

@@ -217,3 +217,57 @@ async fn the_documented_request_limits_are_the_parsers_limits() {
         .await;
     assert_eq!(reply.status.as_u16(), 400, "card number: {}", reply.text);
 }
+
+#[tokio::test]
+async fn each_listener_documents_its_own_operations_and_codes() {
+    let Some((app, portal)) = TestApp::spawn_portal().await else {
+        return;
+    };
+    let codes = |doc: &serde_json::Value| -> Vec<String> {
+        doc["components"]["schemas"]["MessageCode"]["enum"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_str().unwrap().to_owned())
+            .collect()
+    };
+    let alcs = app
+        .send(Method::GET, &format!("{}/openapi.json", app.base), None)
+        .await
+        .json();
+    let customer = portal.send(Method::GET, "/openapi.json", None, None).await;
+    assert_eq!(customer.status, 200);
+    let customer = customer.json();
+    assert_eq!(customer["openapi"], "3.1.0");
+    assert_eq!(
+        customer,
+        serde_json::to_value(cps::http::portal::openapi()).unwrap()
+    );
+    for path in [
+        "/loyalty/v1/login",
+        "/loyalty/v1/customers/current",
+        "/loyalty/v1/customers/current/consents/{purpose}",
+        "/loyalty/v1/customers/current/export",
+        "/loyalty/v1/customers/current/erase",
+    ] {
+        assert!(customer["paths"][path].is_object(), "{path}");
+        assert!(
+            alcs["paths"][path].is_null(),
+            "{path} is not the ALCS API's"
+        );
+    }
+    assert!(customer["paths"]["/alcs/loyalty/v1/loyalty-cards/{card_number}"].is_null());
+    assert!(codes(&customer).contains(&"NoAuthothorization".to_owned()));
+    assert!(!codes(&customer).contains(&"CardAlreadyRegistered".to_owned()));
+    assert!(codes(&alcs).contains(&"CardAlreadyRegistered".to_owned()));
+    assert!(!codes(&alcs).contains(&"NoAuthothorization".to_owned()));
+    assert!(
+        !codes(&alcs).contains(&"CardNotLocked".to_owned()),
+        "a desk code"
+    );
+    // The customer's operations name the session they need.
+    assert_eq!(
+        customer["paths"]["/loyalty/v1/customers/current"]["get"]["security"],
+        serde_json::json!([{ "session": [] }])
+    );
+}

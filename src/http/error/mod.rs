@@ -78,6 +78,22 @@ message_codes! {
     SmsUnavailable,
 }
 
+/// `doc` with its `MessageCode` schema listing only `codes`: each listener's document names
+/// only the codes its own operations answer.
+pub fn listing_only(
+    mut doc: utoipa::openapi::OpenApi,
+    codes: &[MessageCode],
+) -> utoipa::openapi::OpenApi {
+    use utoipa::openapi::RefOr;
+    use utoipa::openapi::schema::Schema;
+    if let Some(components) = doc.components.as_mut()
+        && let Some(RefOr::T(Schema::Object(object))) = components.schemas.get_mut("MessageCode")
+    {
+        object.enum_values = Some(codes.iter().map(|c| c.as_str().into()).collect());
+    }
+    doc
+}
+
 /// Why a field was refused. Each reason has a Polish and an English text ([`catalog`]) that never
 /// contains the value itself (it may be personal data or a secret).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -443,26 +459,35 @@ mod tests {
             ApiError::StepUpRequired,
             ApiError::SmsUnavailable,
         ];
-        // The OpenAPI document lists every code, and no other.
-        let document = serde_json::to_value(crate::http::openapi()).unwrap();
-        let listed: std::collections::BTreeSet<String> =
-            document["components"]["schemas"]["MessageCode"]["enum"]
+        // Each listener's document lists the codes its operations answer, and no other.
+        let listed = |doc: utoipa::openapi::OpenApi| -> std::collections::BTreeSet<String> {
+            serde_json::to_value(doc).unwrap()["components"]["schemas"]["MessageCode"]["enum"]
                 .as_array()
                 .expect("the MessageCode schema")
                 .iter()
                 .map(|v| v.as_str().unwrap().to_owned())
-                .collect();
-        let declared: std::collections::BTreeSet<String> = MessageCode::ALL
-            .iter()
-            .map(|c| c.as_str().to_owned())
-            .collect();
-        assert_eq!(listed, declared);
+                .collect()
+        };
+        let names = |codes: &[MessageCode]| -> std::collections::BTreeSet<String> {
+            codes.iter().map(|c| c.as_str().to_owned()).collect()
+        };
+        assert_eq!(
+            listed(crate::http::openapi()),
+            names(crate::http::openapi::CODES)
+        );
+        assert_eq!(
+            listed(crate::http::portal::openapi()),
+            names(crate::http::portal::CODES)
+        );
+        let declared = names(MessageCode::ALL);
+        assert!(names(crate::http::openapi::CODES).is_subset(&declared));
+        assert!(names(crate::http::portal::CODES).is_subset(&declared));
         // Every code is answered by some error.
         let answered: std::collections::BTreeSet<String> = all
             .iter()
             .map(|e| e.message_code().as_str().to_owned())
             .collect();
-        assert_eq!(listed, answered);
+        assert_eq!(declared, answered);
         for code in MessageCode::ALL {
             assert_eq!(serde_json::to_value(code).unwrap(), code.as_str());
         }

@@ -9,7 +9,6 @@ use axum::extract::{Path, Query, State};
 use axum::http::HeaderMap;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get, post, put};
 use axum::{Extension, Router};
 use serde::Serialize;
 use serde_json::Value;
@@ -31,43 +30,59 @@ use crate::service::portal::{CodeError, CredentialError, CustomerSession, Via};
 /// The longest PIN or password read; a longer one is refused unread (hashing is costly).
 const MAX_SECRET_BYTES: usize = 1024;
 
+/// The routes and their OpenAPI description, from the same annotations.
+fn api() -> (Router<PortalState>, utoipa::openapi::OpenApi) {
+    use utoipa::OpenApi as _;
+    use utoipa_axum::router::OpenApiRouter;
+    use utoipa_axum::routes;
+    let (router, doc) = OpenApiRouter::with_openapi(super::openapi::PortalDoc::openapi())
+        .routes(routes!(login))
+        .routes(routes!(logout))
+        .routes(routes!(set_password))
+        .routes(routes!(step_up))
+        .routes(routes!(step_up_code))
+        .routes(routes!(request_reset))
+        .routes(routes!(reset_password))
+        .routes(routes!(consent_texts))
+        .routes(routes!(profile, change_profile))
+        .routes(routes!(consents))
+        .routes(routes!(give_consent, withdraw_consent))
+        .routes(routes!(object, withdraw_objection))
+        .routes(routes!(lock_card))
+        .routes(routes!(history))
+        .routes(routes!(export))
+        .routes(routes!(erase))
+        .routes(routes!(change_phone))
+        .routes(routes!(confirm_phone))
+        .routes(routes!(sessions))
+        .routes(routes!(end_session))
+        .routes(routes!(openapi_json))
+        .split_for_parts();
+    (router, super::openapi::document(doc))
+}
+
+/// The customer API's OpenAPI 3.1 document (also at `GET /openapi.json` on the portal).
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    api().1
+}
+
+/// This API's OpenAPI 3.1 document.
+#[utoipa::path(get, path = "/openapi.json", tag = "meta",
+    responses((status = 200, description = "This document", content_type = "application/json")))]
+async fn openapi_json() -> Response {
+    static DOCUMENT: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    let document = DOCUMENT.get_or_init(|| openapi().to_json().unwrap_or_default());
+    let mut response = document.clone().into_response();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json; charset=utf-8"),
+    );
+    response
+}
+
 pub fn router(state: PortalState) -> Router {
-    Router::new()
-        .route("/loyalty/v1/login", post(login))
-        .route("/loyalty/v1/logout", post(logout))
-        .route("/loyalty/v1/customers/current/password", post(set_password))
-        .route("/loyalty/v1/step-up", post(step_up))
-        .route("/loyalty/v1/step-up/code", post(step_up_code))
-        .route("/loyalty/v1/password-reset", post(request_reset))
-        .route("/loyalty/v1/password-reset/confirm", post(reset_password))
-        .route("/loyalty/v1/customers/current/phone", post(change_phone))
-        .route(
-            "/loyalty/v1/customers/current/phone/confirm",
-            post(confirm_phone),
-        )
-        .route("/loyalty/v1/consent-texts", get(consent_texts))
-        .route(
-            "/loyalty/v1/customers/current",
-            get(profile).patch(change_profile),
-        )
-        .route("/loyalty/v1/customers/current/consents", get(consents))
-        .route(
-            "/loyalty/v1/customers/current/consents/{purpose}",
-            put(give_consent).delete(withdraw_consent),
-        )
-        .route(
-            "/loyalty/v1/customers/current/objection",
-            put(object).delete(withdraw_objection),
-        )
-        .route("/loyalty/v1/customers/current/card/lock", post(lock_card))
-        .route("/loyalty/v1/customers/current/history", get(history))
-        .route("/loyalty/v1/customers/current/export", get(export))
-        .route("/loyalty/v1/customers/current/erase", post(erase))
-        .route("/loyalty/v1/customers/current/sessions", get(sessions))
-        .route(
-            "/loyalty/v1/customers/current/sessions/{id}",
-            delete(end_session),
-        )
+    api()
+        .0
         .fallback(|| async { ApiError::NotFound })
         .with_state(state)
         .layer(axum::middleware::map_response(no_store))
@@ -142,6 +157,19 @@ fn braked(state: &PortalState, addr: ClientAddr) -> Result<(), ApiError> {
     }
 }
 
+#[utoipa::path(
+    post,
+    path = "/loyalty/v1/login",
+    tag = "sign-in",
+    request_body(content = super::openapi::LoginRequest, content_type = "application/json"),
+    responses(
+        (status = 200, description = "Signed in", body = super::openapi::SignedInBody),
+        (status = 403, description = "`NoAuthothorization`: the one refusal, whatever the reason (unknown card, wrong PIN or password, locked card, erased customer, malformed body)", body = crate::http::error::Envelope),
+        (status = 429, description = "`TooManyAttempts`: too many failures of this card number, from this address or service-wide; `Retry-After`", body = crate::http::error::Envelope),
+        super::openapi::Always,
+        super::openapi::Changing,
+    )
+)]
 async fn login(
     State(state): State<PortalState>,
     Extension(addr): Extension<ClientAddr>,
@@ -166,6 +194,18 @@ async fn login(
     ))
 }
 
+#[utoipa::path(
+    post,
+    path = "/loyalty/v1/logout",
+    tag = "sign-in",
+    security(("session" = [])),
+    responses(
+        (status = 204, description = "The session ended"),
+        super::openapi::Always,
+        super::openapi::Changing,
+        super::openapi::Signed,
+    )
+)]
 async fn logout(
     State(state): State<PortalState>,
     Signed(session): Signed,
@@ -194,6 +234,21 @@ fn required_secret(body: &Value, field: &str) -> Result<String, ApiError> {
     Ok(text.to_owned())
 }
 
+#[utoipa::path(
+    post,
+    path = "/loyalty/v1/customers/current/password",
+    tag = "sign-in",
+    request_body(content = super::openapi::PasswordRequest, content_type = "application/json"),
+    security(("session" = [])),
+    responses(
+        (status = 204, description = "Set; every other session ended"),
+        (status = 422, description = "`ValidationErrorCodes`: the new password is too short, too long or too common", body = crate::http::error::Envelope),
+        (status = 429, description = "`TooManyAttempts`", body = crate::http::error::Envelope),
+        super::openapi::Always,
+        super::openapi::Changing,
+        super::openapi::Signed,
+    )
+)]
 async fn set_password(
     State(state): State<PortalState>,
     Extension(addr): Extension<ClientAddr>,
@@ -232,6 +287,17 @@ fn time(t: chrono::DateTime<chrono::Utc>) -> String {
     t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
 
+#[utoipa::path(
+    get,
+    path = "/loyalty/v1/customers/current/sessions",
+    tag = "customer",
+    security(("session" = [])),
+    responses(
+        (status = 200, description = "The sessions in force, newest first", body = super::openapi::Documents),
+        super::openapi::Always,
+        super::openapi::Signed,
+    )
+)]
 async fn sessions(
     State(state): State<PortalState>,
     Customer(session): Customer,
@@ -254,6 +320,19 @@ async fn sessions(
     Ok(crate::http::json(StatusCode::OK, &body))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/loyalty/v1/customers/current/sessions/{id}",
+    tag = "customer",
+    params(("id" = String, Path, description = "A session's `Id` from the list")),
+    security(("session" = [])),
+    responses(
+        (status = 204, description = "Ended"),
+        (status = 404, description = "`NotFound`: no such session of this customer", body = crate::http::error::Envelope),
+        super::openapi::Always,
+        super::openapi::Signed,
+    )
+)]
 async fn end_session(
     State(state): State<PortalState>,
     Customer(session): Customer,
@@ -292,6 +371,20 @@ fn read_failure(e: &crate::service::Failure) -> ApiError {
 }
 
 /// `{"Password": …}`, or `{"Code": …}` after `POST /step-up/code` sent one.
+#[utoipa::path(
+    post,
+    path = "/loyalty/v1/step-up",
+    tag = "sign-in",
+    request_body(content = super::openapi::StepUpRequest, content_type = "application/json"),
+    security(("session" = [])),
+    responses(
+        (status = 204, description = "Raised for 10 minutes"),
+        (status = 429, description = "`TooManyAttempts`", body = crate::http::error::Envelope),
+        super::openapi::Always,
+        super::openapi::Changing,
+        super::openapi::Signed,
+    )
+)]
 async fn step_up(
     State(state): State<PortalState>,
     Extension(addr): Extension<ClientAddr>,
@@ -325,6 +418,19 @@ fn code_failure(e: CodeError) -> ApiError {
 }
 
 /// Sends a step-up code to the phone on record.
+#[utoipa::path(
+    post,
+    path = "/loyalty/v1/step-up/code",
+    tag = "sign-in",
+    security(("session" = [])),
+    responses(
+        (status = 202, description = "A code was sent to the phone on record"),
+        (status = 422, description = "`ValidationErrorCodes`: no phone number on record", body = crate::http::error::Envelope),
+        super::openapi::Always,
+        super::openapi::Changing,
+        super::openapi::Signed,
+    )
+)]
 async fn step_up_code(
     State(state): State<PortalState>,
     Customer(session): Customer,
@@ -341,6 +447,19 @@ async fn step_up_code(
 }
 
 /// `{"PhoneNumber"}`: a code goes to the new number; `…/phone/confirm` applies it.
+#[utoipa::path(
+    post,
+    path = "/loyalty/v1/customers/current/phone",
+    tag = "customer",
+    request_body(content = super::openapi::PhoneChangeRequest, content_type = "application/json"),
+    security(("session" = [])),
+    responses(
+        (status = 202, description = "A code was sent to the new number"),
+        super::openapi::Always,
+        super::openapi::Changing,
+        super::openapi::Signed,
+    )
+)]
 async fn change_phone(
     State(state): State<PortalState>,
     SteppedUp(session): SteppedUp,
@@ -357,6 +476,20 @@ async fn change_phone(
     Ok(StatusCode::ACCEPTED)
 }
 
+#[utoipa::path(
+    post,
+    path = "/loyalty/v1/customers/current/phone/confirm",
+    tag = "customer",
+    request_body(content = super::openapi::CodeRequest, content_type = "application/json"),
+    security(("session" = [])),
+    responses(
+        (status = 204, description = "The new number applied, as ALCS's phone change applies it"),
+        (status = 422, description = "`ValidationErrorCodes`: not the code sent", body = crate::http::error::Envelope),
+        super::openapi::Always,
+        super::openapi::Changing,
+        super::openapi::Signed,
+    )
+)]
 async fn confirm_phone(
     State(state): State<PortalState>,
     Customer(session): Customer,
@@ -380,6 +513,18 @@ async fn confirm_phone(
 
 /// `{"CardNumber"}`: a code to the card's phone on record, if it has a customer who may sign
 /// in; the answer is the same whether it does.
+#[utoipa::path(
+    post,
+    path = "/loyalty/v1/password-reset",
+    tag = "sign-in",
+    request_body(content = super::openapi::ResetRequest, content_type = "application/json"),
+    responses(
+        (status = 202, description = "If the card has a customer who may sign in, a code goes to the phone on record; the answer is the same either way"),
+        (status = 429, description = "`TooManyAttempts`", body = crate::http::error::Envelope),
+        super::openapi::Always,
+        super::openapi::Changing,
+    )
+)]
 async fn request_reset(
     State(state): State<PortalState>,
     Extension(addr): Extension<ClientAddr>,
@@ -406,6 +551,19 @@ async fn request_reset(
 }
 
 /// `{"CardNumber", "Code", "NewPassword"}`.
+#[utoipa::path(
+    post,
+    path = "/loyalty/v1/password-reset/confirm",
+    tag = "sign-in",
+    request_body(content = super::openapi::ResetConfirmRequest, content_type = "application/json"),
+    responses(
+        (status = 204, description = "Set; every session ended and the sign-in reopened"),
+        (status = 422, description = "`ValidationErrorCodes`: the new password", body = crate::http::error::Envelope),
+        (status = 429, description = "`TooManyAttempts`", body = crate::http::error::Envelope),
+        super::openapi::Always,
+        super::openapi::Changing,
+    )
+)]
 async fn reset_password(
     State(state): State<PortalState>,
     Extension(addr): Extension<ClientAddr>,
@@ -428,6 +586,15 @@ async fn reset_password(
     Ok(StatusCode::NO_CONTENT)
 }
 
+#[utoipa::path(
+    get,
+    path = "/loyalty/v1/consent-texts",
+    tag = "consents",
+    responses(
+        (status = 200, description = "Every published text: `Purpose`, `Version`, `Language`, `Text`, `Sha256`", body = super::openapi::Documents),
+        super::openapi::Always,
+    )
+)]
 async fn consent_texts(State(state): State<PortalState>) -> Response {
     crate::http::json(StatusCode::OK, &body::texts(state.portal.texts()))
 }
@@ -452,6 +619,18 @@ fn profile_response(view: crate::service::portal::AccountView) -> Response {
     response
 }
 
+#[utoipa::path(
+    get,
+    path = "/loyalty/v1/customers/current",
+    tag = "customer",
+    security(("session" = [])),
+    responses(
+        (status = 200, description = "The profile, with its version as `ETag`", body = super::openapi::Document),
+        (status = 304, description = "Unchanged since the version in `If-None-Match`"),
+        super::openapi::Always,
+        super::openapi::Signed,
+    )
+)]
 async fn profile(
     State(state): State<PortalState>,
     Customer(session): Customer,
@@ -476,6 +655,23 @@ async fn profile(
     Ok(profile_response(view))
 }
 
+#[utoipa::path(
+    patch,
+    path = "/loyalty/v1/customers/current",
+    tag = "customer",
+    params(("If-Match" = Option<String>, Header, description = "The profile's `ETag`: without it 428 `PreconditionRequired`")),
+    request_body(content = super::openapi::ProfileChange, content_type = "application/json"),
+    security(("session" = [])),
+    responses(
+        (status = 200, description = "Changed: the profile as it now stands, with its new `ETag`", body = super::openapi::Document),
+        (status = 412, description = "`CustomerModifiedByAnotherUserOrProcess`: stale `If-Match`", body = crate::http::error::Envelope),
+        (status = 422, description = "`ValidationErrorCodes`: each refused property, `Missing`, `Invalid` or `ReadOnly`", body = crate::http::error::Envelope),
+        (status = 428, description = "`PreconditionRequired`: no `If-Match`", body = crate::http::error::Envelope),
+        super::openapi::Always,
+        super::openapi::Changing,
+        super::openapi::Signed,
+    )
+)]
 async fn change_profile(
     State(state): State<PortalState>,
     Customer(session): Customer,
@@ -492,6 +688,17 @@ async fn change_profile(
     Ok(profile_response(current(&state, &session).await?))
 }
 
+#[utoipa::path(
+    get,
+    path = "/loyalty/v1/customers/current/consents",
+    tag = "consents",
+    security(("session" = [])),
+    responses(
+        (status = 200, description = "Each purpose, the objection, and every change with its proof", body = super::openapi::Document),
+        super::openapi::Always,
+        super::openapi::Signed,
+    )
+)]
 async fn consents(
     State(state): State<PortalState>,
     Customer(session): Customer,
@@ -529,6 +736,22 @@ fn purpose(raw: &str) -> Result<Purpose, ApiError> {
     Purpose::parse(raw).ok_or(ApiError::NotFound)
 }
 
+#[utoipa::path(
+    put,
+    path = "/loyalty/v1/customers/current/consents/{purpose}",
+    tag = "consents",
+    params(("purpose" = String, Path, description = "The purpose, as the texts name it")),
+    request_body(content = super::openapi::ConsentRequest, content_type = "application/json"),
+    security(("session" = [])),
+    responses(
+        (status = 204, description = "Given (or already given on that text)"),
+        (status = 404, description = "`NotFound`: no such purpose", body = crate::http::error::Envelope),
+        (status = 422, description = "`ValidationErrorCodes`: no such version of the text", body = crate::http::error::Envelope),
+        super::openapi::Always,
+        super::openapi::Changing,
+        super::openapi::Signed,
+    )
+)]
 async fn give_consent(
     State(state): State<PortalState>,
     Customer(session): Customer,
@@ -570,6 +793,20 @@ async fn give_consent(
 }
 
 /// One call, asking nothing more: a body (the text's version) may be sent and is not needed.
+#[utoipa::path(
+    delete,
+    path = "/loyalty/v1/customers/current/consents/{purpose}",
+    tag = "consents",
+    params(("purpose" = String, Path, description = "The purpose")),
+    security(("session" = [])),
+    responses(
+        (status = 204, description = "Withdrawn (or was not given)"),
+        (status = 404, description = "`NotFound`: not a purpose's name", body = crate::http::error::Envelope),
+        super::openapi::Always,
+        super::openapi::Changing,
+        super::openapi::Signed,
+    )
+)]
 async fn withdraw_consent(
     State(state): State<PortalState>,
     Customer(session): Customer,
@@ -592,6 +829,18 @@ async fn withdraw_consent(
     Ok(StatusCode::NO_CONTENT)
 }
 
+#[utoipa::path(
+    put,
+    path = "/loyalty/v1/customers/current/objection",
+    tag = "consents",
+    security(("session" = [])),
+    responses(
+        (status = 204, description = "Objecting to all marketing: it overrides every consent"),
+        super::openapi::Always,
+        super::openapi::Changing,
+        super::openapi::Signed,
+    )
+)]
 async fn object(
     State(state): State<PortalState>,
     Customer(session): Customer,
@@ -608,6 +857,18 @@ async fn object(
     Ok(StatusCode::NO_CONTENT)
 }
 
+#[utoipa::path(
+    delete,
+    path = "/loyalty/v1/customers/current/objection",
+    tag = "consents",
+    security(("session" = [])),
+    responses(
+        (status = 204, description = "No longer objecting"),
+        super::openapi::Always,
+        super::openapi::Changing,
+        super::openapi::Signed,
+    )
+)]
 async fn withdraw_objection(
     State(state): State<PortalState>,
     Customer(session): Customer,
@@ -630,6 +891,18 @@ async fn withdraw_objection(
 
 /// A lost card: locked at once, as ALCS's lock, the customer as actor (which ends every
 /// session of theirs, this one too).
+#[utoipa::path(
+    post,
+    path = "/loyalty/v1/customers/current/card/lock",
+    tag = "customer",
+    security(("session" = [])),
+    responses(
+        (status = 204, description = "The card signed in with is locked as lost; every session ended"),
+        super::openapi::Always,
+        super::openapi::Changing,
+        super::openapi::Signed,
+    )
+)]
 async fn lock_card(
     State(state): State<PortalState>,
     Customer(session): Customer,
@@ -641,6 +914,18 @@ async fn lock_card(
     }
 }
 
+#[utoipa::path(
+    get,
+    path = "/loyalty/v1/customers/current/history",
+    tag = "customer",
+    params(("cursor" = Option<i64>, Query, minimum = 1, description = "From a page's `NextCursor`"), ("limit" = Option<i64>, Query, minimum = 1, maximum = 100, description = "1 to 100 (20)")),
+    security(("session" = [])),
+    responses(
+        (status = 200, description = "Who changed what, newest first: `Entries` and `NextCursor`", body = super::openapi::Document),
+        super::openapi::Always,
+        super::openapi::Signed,
+    )
+)]
 async fn history(
     State(state): State<PortalState>,
     Customer(session): Customer,
@@ -679,6 +964,17 @@ async fn history(
 }
 
 /// The download: one JSON document, saved as a file by a browser.
+#[utoipa::path(
+    get,
+    path = "/loyalty/v1/customers/current/export",
+    tag = "customer",
+    security(("session" = [])),
+    responses(
+        (status = 200, description = "Every personal datum and the GDPR art. 15(1) information, as `docs/portal-export.schema.json` describes", body = super::openapi::Document),
+        super::openapi::Always,
+        super::openapi::Signed,
+    )
+)]
 async fn export(
     State(state): State<PortalState>,
     SteppedUp(session): SteppedUp,
@@ -699,6 +995,20 @@ async fn export(
 }
 
 /// `{"Confirm": true}`: the erasure of every personal datum, irreversible; ends every session.
+#[utoipa::path(
+    post,
+    path = "/loyalty/v1/customers/current/erase",
+    tag = "customer",
+    request_body(content = super::openapi::EraseRequest, content_type = "application/json"),
+    security(("session" = [])),
+    responses(
+        (status = 200, description = "Erased: the receipt (`ReceiptId`, `ErasedAt`, `ConsentEventsRemoved`)", body = super::openapi::Document),
+        (status = 422, description = "`ValidationErrorCodes`: `Confirm` is not `true`", body = crate::http::error::Envelope),
+        super::openapi::Always,
+        super::openapi::Changing,
+        super::openapi::Signed,
+    )
+)]
 async fn erase(
     State(state): State<PortalState>,
     SteppedUp(session): SteppedUp,

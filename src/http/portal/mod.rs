@@ -7,6 +7,7 @@ mod api;
 mod auth;
 mod body;
 mod client;
+mod openapi;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -20,7 +21,9 @@ use crate::http::{AppState, enveloped};
 use crate::service::portal::{Portal, ServiceBreaker};
 use crate::service::sessions::SessionLimits;
 
+pub use api::openapi;
 pub use client::TrustedProxies;
+pub use openapi::CODES;
 
 /// The portal's listener, its PIN check and its limits.
 #[derive(Debug, Clone, PartialEq, Eq)]
