@@ -4,7 +4,7 @@
 use std::process::Command;
 
 use cps::startup::Application;
-use serde_json::json;
+use serde_json::{Value, json};
 
 use super::support::*;
 
@@ -599,4 +599,191 @@ fn leaving_out_fractions_keeps_a_phone_number_to_be_found() {
         without_fractions("elapsed=199.988µs phone=+48 601 999 888 at 18.099988Z, 5."),
         "elapsed=<n>µs phone=+48 601 999 888 at <n>Z, 5."
     );
+}
+
+/// The portal's secrets and the customer's personal data never reach the log, at debug level
+/// and in both formats: not the PIN, the password, a session id, an SMS code, the names, the
+/// e-mail or the address.
+#[tokio::test]
+async fn the_portal_logs_no_secret_and_no_personal_datum() {
+    let gateway = FakeReceiver::start().await;
+    for format in ["text", "json"] {
+        let Some((db, prefix)) = TestApp::resources(backend()).await else {
+            return;
+        };
+        let (_keys, key_file) = key_file();
+        let key_path = key_file.display().to_string();
+        let sms_url = gateway.url("/sms");
+        let redis = redis_url();
+        let mut env = vec![
+            ("CPS_DATABASE_URL", db.url.as_str()),
+            ("RUST_LOG", "debug"),
+            ("CPS_LOG_FORMAT", format),
+            ("CPS_PORTAL_LISTEN", "127.0.0.1:0"),
+            ("CPS_PIN_HMAC_KEY_FILE", key_path.as_str()),
+            ("CPS_SMS_GATEWAY_URL", sms_url.as_str()),
+        ];
+        if let Some(prefix) = &prefix {
+            env.push(("CPS_REDIS_URL", redis.as_str()));
+            env.push(("CPS_REDIS_PREFIX", prefix.0.as_str()));
+        }
+        let (mut child, mut lines, addr) = start(&env);
+        let early = lines.drain().join("\n");
+        let portal = early
+            .split(|c: char| c.is_whitespace() || c == '"' || c == ',')
+            .find_map(|w| w.strip_prefix("portal=").map(str::to_owned))
+            .or_else(|| {
+                early
+                    .find("\"portal\":\"")
+                    .map(|at| early[at + 10..].split('"').next().unwrap().to_owned())
+            })
+            .unwrap_or_else(|| panic!("the portal's address in {early}"));
+        let client = reqwest::Client::new();
+        let pin = "59041773";
+        let card = "79500000000099";
+        let mut body = registration(card);
+        body["LoyaltyCard"]["CardPinHMac"] = json!(pin_hmac(card, pin));
+        let r = client
+            .put(format!(
+                "http://{addr}/alcs/loyalty/v1/loyalty-cards/{card}"
+            ))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 200);
+        let base = format!("http://{portal}/loyalty/v1");
+        let call =
+            |method: reqwest::Method, path: &str, session: Option<&str>, body: Option<Value>| {
+                let mut req = client.request(method, format!("{base}{path}"));
+                if let Some(s) = session {
+                    req = req.bearer_auth(s);
+                }
+                if let Some(b) = body {
+                    req = req.json(&b);
+                }
+                req.send()
+            };
+        let signed: Value = call(
+            reqwest::Method::POST,
+            "/login",
+            None,
+            Some(json!({ "CardNumber": card, "Password": pin })),
+        )
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+        let session = signed["SessionId"].as_str().unwrap().to_owned();
+        let password = "Zielony-Parasol-42!";
+        call(
+            reqwest::Method::POST,
+            "/customers/current/password",
+            Some(&session),
+            Some(json!({ "OldPassword": pin, "NewPassword": password })),
+        )
+        .await
+        .unwrap();
+        // A wrong password and a wrong PIN are refused without being echoed.
+        call(
+            reqwest::Method::POST,
+            "/login",
+            None,
+            Some(json!({ "CardNumber": card, "Password": "Czerwony-Kalosz-17?" })),
+        )
+        .await
+        .unwrap();
+        let profile = call(
+            reqwest::Method::GET,
+            "/customers/current",
+            Some(&session),
+            None,
+        )
+        .await
+        .unwrap();
+        let tag = profile.headers()["etag"].to_str().unwrap().to_owned();
+        client
+            .patch(format!("{base}/customers/current"))
+            .bearer_auth(&session)
+            .header("if-match", tag)
+            .json(&json!({ "FirstName": "Bożydar", "LastName": "Wiśniewski", "Email": "bozydar.w@example.pl", "Street": "Mariacka", "City": "Gdańsk" }))
+            .send()
+            .await
+            .unwrap();
+        call(reqwest::Method::POST, "/step-up/code", Some(&session), None)
+            .await
+            .unwrap();
+        let sent = gateway
+            .wait_for(
+                if format == "text" { 1 } else { 2 },
+                std::time::Duration::from_secs(10),
+            )
+            .await;
+        let text = sent.last().unwrap().json()["Text"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let code: String = text
+            .split(|c: char| !c.is_ascii_digit())
+            .find(|w| w.len() == 6)
+            .unwrap()
+            .to_owned();
+        call(
+            reqwest::Method::POST,
+            "/step-up",
+            Some(&session),
+            Some(json!({ "Code": code })),
+        )
+        .await
+        .unwrap();
+        call(
+            reqwest::Method::GET,
+            "/customers/current/export",
+            Some(&session),
+            None,
+        )
+        .await
+        .unwrap();
+        call(reqwest::Method::POST, "/logout", Some(&session), None)
+            .await
+            .unwrap();
+        child.stop();
+        let log = lines.drain().join("\n");
+        assert!(log.contains("portal session opened"), "{log}");
+        assert!(log.contains("profile updated"), "{log}");
+        for secret in [
+            session.as_str(),
+            &session[4..],
+            password,
+            "Czerwony-Kalosz-17?",
+            "Bożydar",
+            "Wiśniewski",
+            "bozydar.w",
+            "Mariacka",
+            "Gdańsk",
+            text.as_str(),
+        ] {
+            assert!(!log.contains(secret), "{secret:?} in the log:\n{log}");
+        }
+        // Digits only after leaving out what spells digits by chance (times, ids, fractions).
+        let untimed: Vec<String> = log
+            .lines()
+            .map(|l| match serde_json::from_str::<Value>(l) {
+                Ok(mut v) if format == "json" => {
+                    if let Some(o) = v.as_object_mut() {
+                        o.remove("timestamp");
+                    }
+                    v.to_string()
+                }
+                _ => l
+                    .split_once(' ')
+                    .map_or(l.to_owned(), |(_, rest)| rest.to_owned()),
+            })
+            .collect();
+        let untimed = without_fractions(&without_random_ids(&untimed.join("\n")));
+        for secret in [pin, code.as_str()] {
+            assert!(!untimed.contains(secret), "{secret:?} in the log:\n{log}");
+        }
+    }
 }
