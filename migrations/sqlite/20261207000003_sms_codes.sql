@@ -1,7 +1,7 @@
 -- One-time codes sent by SMS (contract section 8): for a step-up, a phone change (to the new
--- number) and a password reset. Six digits, ten minutes, single use, at most five tries; only
--- a salted hash of the code is kept. A customer has at most one code per purpose: a new one
--- replaces the old.
+-- number) and a reset of the web credential. Six digits, ten minutes, single use, at most five
+-- tries; only a salted hash of the code is kept. A customer has at most one code per purpose: a
+-- new one replaces the old.
 create table sms_codes (
     customer_id  text not null,
     -- 'step_up', 'phone' or 'reset'.
