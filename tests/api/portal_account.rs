@@ -243,12 +243,7 @@ async fn a_consent_is_given_and_withdrawn_in_one_call_each_with_its_proof() {
     give.assert_no_content();
     // Given again on the same text: nothing new to prove.
     portal
-        .send(
-            Method::PUT,
-            "/loyalty/v1/customers/current/consents/Marketing",
-            Some(&session),
-            Some(&json!({ "TextVersion": "1" })),
-        )
+        .give(&session, "Marketing", "1")
         .await
         .assert_no_content();
     if app.redis.is_some() {
@@ -321,22 +316,10 @@ async fn a_consent_is_given_and_withdrawn_in_one_call_each_with_its_proof() {
     assert_eq!(rows[1].3, None, "a withdrawal shows no text");
     assert_eq!(rows[0].4, "api customer:self");
     // An unknown version is refused, an unknown purpose is not found.
-    let stale = portal
-        .send(
-            Method::PUT,
-            "/loyalty/v1/customers/current/consents/Profiling",
-            Some(&session),
-            Some(&json!({ "TextVersion": "9" })),
-        )
-        .await;
+    let stale = portal.give(&session, "Profiling", "9").await;
     assert_eq!(stale.status, 422, "{}", stale.text);
     portal
-        .send(
-            Method::PUT,
-            "/loyalty/v1/customers/current/consents/Lottery",
-            Some(&session),
-            Some(&json!({ "TextVersion": "1" })),
-        )
+        .give(&session, "Lottery", "1")
         .await
         .assert_error(404, "NotFound");
     // The desk's view of the customer shows the consents and their history.
@@ -435,21 +418,11 @@ async fn sensitive_operations_need_a_step_up() {
         .await
         .assert_error(403, "StepUpRequired");
     portal
-        .send(
-            Method::POST,
-            "/loyalty/v1/step-up",
-            Some(&session),
-            Some(&json!({ "Password": "wrong one" })),
-        )
+        .step_up(&session, &json!({ "Password": "wrong one" }))
         .await
         .assert_error(403, "NoAuthothorization");
     portal
-        .send(
-            Method::POST,
-            "/loyalty/v1/step-up",
-            Some(&session),
-            Some(&json!({ "Password": PASSWORD })),
-        )
+        .step_up(&session, &json!({ "Password": PASSWORD }))
         .await
         .assert_no_content();
     assert_eq!(
@@ -488,21 +461,11 @@ async fn the_download_holds_every_datum_and_matches_its_schema() {
     )
     .await;
     portal
-        .send(
-            Method::PUT,
-            "/loyalty/v1/customers/current/consents/Marketing",
-            Some(&session),
-            Some(&json!({ "TextVersion": "2" })),
-        )
+        .give(&session, "Marketing", "2")
         .await
         .assert_no_content();
     portal
-        .send(
-            Method::POST,
-            "/loyalty/v1/step-up",
-            Some(&session),
-            Some(&json!({ "Password": PASSWORD })),
-        )
+        .step_up(&session, &json!({ "Password": PASSWORD }))
         .await
         .assert_no_content();
     let reply = portal
@@ -687,12 +650,7 @@ async fn erasure_with_redis_down_leaves_nothing_personal() {
     )
     .await;
     portal
-        .send(
-            Method::PUT,
-            "/loyalty/v1/customers/current/consents/Marketing",
-            Some(&session),
-            Some(&json!({ "TextVersion": "1" })),
-        )
+        .give(&session, "Marketing", "1")
         .await
         .assert_no_content();
     portal
@@ -719,12 +677,7 @@ async fn erasure_with_redis_down_leaves_nothing_personal() {
         "stored before"
     );
     portal
-        .send(
-            Method::POST,
-            "/loyalty/v1/step-up",
-            Some(&session),
-            Some(&json!({ "Password": PASSWORD })),
-        )
+        .step_up(&session, &json!({ "Password": PASSWORD }))
         .await
         .assert_no_content();
     // Not without the confirmation.

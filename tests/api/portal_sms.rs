@@ -88,21 +88,11 @@ async fn a_session_is_stepped_up_with_a_code_sent_to_the_phone_on_record() {
     let code = code_in(message["Text"].as_str().unwrap());
     // A wrong code is refused as a wrong password is; the right one raises the session once.
     portal
-        .send(
-            Method::POST,
-            "/loyalty/v1/step-up",
-            Some(&session),
-            Some(&json!({ "Code": "000000" })),
-        )
+        .step_up(&session, &json!({ "Code": "000000" }))
         .await
         .assert_error(403, "NoAuthothorization");
     portal
-        .send(
-            Method::POST,
-            "/loyalty/v1/step-up",
-            Some(&session),
-            Some(&json!({ "Code": code })),
-        )
+        .step_up(&session, &json!({ "Code": code }))
         .await
         .assert_no_content();
     assert_eq!(
@@ -118,12 +108,7 @@ async fn a_session_is_stepped_up_with_a_code_sent_to_the_phone_on_record() {
         200
     );
     portal
-        .send(
-            Method::POST,
-            "/loyalty/v1/step-up",
-            Some(&session),
-            Some(&json!({ "Code": code })),
-        )
+        .step_up(&session, &json!({ "Code": code }))
         .await
         .assert_error(403, "NoAuthothorization");
     // Delivered: the row (which held the number and the code) is gone.
@@ -151,12 +136,7 @@ async fn a_phone_change_is_proven_on_the_new_number_and_applied_as_alcs_applies_
         .await
         .assert_error(403, "StepUpRequired");
     portal
-        .send(
-            Method::POST,
-            "/loyalty/v1/step-up",
-            Some(&session),
-            Some(&json!({ "Password": PASSWORD })),
-        )
+        .step_up(&session, &json!({ "Password": PASSWORD }))
         .await
         .assert_no_content();
     let asked = portal
@@ -371,12 +351,7 @@ async fn without_a_gateway_codes_are_unavailable_and_the_rest_works() {
         .await
         .assert_error(503, "SmsUnavailable");
     portal
-        .send(
-            Method::POST,
-            "/loyalty/v1/step-up",
-            Some(&session),
-            Some(&json!({ "Password": PASSWORD })),
-        )
+        .step_up(&session, &json!({ "Password": PASSWORD }))
         .await
         .assert_no_content();
     portal

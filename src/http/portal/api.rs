@@ -722,6 +722,23 @@ fn via(request: &RequestId, language: Language) -> Via {
     }
 }
 
+/// Applies a change of the consents, its proof naming this request and its language.
+async fn consent_change(
+    state: &PortalState,
+    session: &CustomerSession,
+    (request, headers): (&RequestId, &HeaderMap),
+    command: ConsentCommand,
+    shown_in: Option<Language>,
+) -> Result<StatusCode, ApiError> {
+    let lang = shown_in.unwrap_or_else(|| language(headers, state.default_language));
+    state
+        .portal
+        .change_consent(session, command, via(request, lang))
+        .await
+        .map_err(change_failure)?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
 /// The language of the request (`Accept-Language`), else the portal's default.
 fn language(headers: &HeaderMap, default: Language) -> Language {
     headers
@@ -783,13 +800,15 @@ async fn give_consent(
                 error: "Invalid",
             },
         ]))?;
-    let lang = text.language;
-    state
-        .portal
-        .change_consent(&session, ConsentCommand::Give(text), via(&request, lang))
-        .await
-        .map_err(change_failure)?;
-    Ok(StatusCode::NO_CONTENT)
+    let shown_in = text.language;
+    consent_change(
+        &state,
+        &session,
+        (&request, &headers),
+        ConsentCommand::Give(text),
+        Some(shown_in),
+    )
+    .await
 }
 
 /// One call, asking nothing more: a body (the text's version) may be sent and is not needed.
@@ -816,17 +835,14 @@ async fn withdraw_consent(
     _body: EmptyOrJsonObject,
 ) -> Result<StatusCode, ApiError> {
     let purpose = purpose(&raw)?;
-    let lang = language(&headers, state.default_language);
-    state
-        .portal
-        .change_consent(
-            &session,
-            ConsentCommand::Withdraw(purpose),
-            via(&request, lang),
-        )
-        .await
-        .map_err(change_failure)?;
-    Ok(StatusCode::NO_CONTENT)
+    consent_change(
+        &state,
+        &session,
+        (&request, &headers),
+        ConsentCommand::Withdraw(purpose),
+        None,
+    )
+    .await
 }
 
 #[utoipa::path(
@@ -848,13 +864,14 @@ async fn object(
     headers: HeaderMap,
     _body: EmptyOrJsonObject,
 ) -> Result<StatusCode, ApiError> {
-    let lang = language(&headers, state.default_language);
-    state
-        .portal
-        .change_consent(&session, ConsentCommand::Object, via(&request, lang))
-        .await
-        .map_err(change_failure)?;
-    Ok(StatusCode::NO_CONTENT)
+    consent_change(
+        &state,
+        &session,
+        (&request, &headers),
+        ConsentCommand::Object,
+        None,
+    )
+    .await
 }
 
 #[utoipa::path(
@@ -876,17 +893,14 @@ async fn withdraw_objection(
     headers: HeaderMap,
     _body: EmptyOrJsonObject,
 ) -> Result<StatusCode, ApiError> {
-    let lang = language(&headers, state.default_language);
-    state
-        .portal
-        .change_consent(
-            &session,
-            ConsentCommand::WithdrawObjection,
-            via(&request, lang),
-        )
-        .await
-        .map_err(change_failure)?;
-    Ok(StatusCode::NO_CONTENT)
+    consent_change(
+        &state,
+        &session,
+        (&request, &headers),
+        ConsentCommand::WithdrawObjection,
+        None,
+    )
+    .await
 }
 
 /// A lost card: locked at once, as ALCS's lock, the customer as actor (which ends every

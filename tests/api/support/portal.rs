@@ -216,6 +216,28 @@ impl Portal {
         session
     }
 
+    /// Raises the session with the password (or, given `{"Code": …}`, whatever `body` says).
+    pub async fn step_up(&self, session: &str, body: &Value) -> Reply {
+        self.send(
+            Method::POST,
+            "/loyalty/v1/step-up",
+            Some(session),
+            Some(body),
+        )
+        .await
+    }
+
+    /// Gives the consent to `purpose` on the text of `version`.
+    pub async fn give(&self, session: &str, purpose: &str, version: &str) -> Reply {
+        self.send(
+            Method::PUT,
+            &format!("/loyalty/v1/customers/current/consents/{purpose}"),
+            Some(session),
+            Some(&json!({ "TextVersion": version })),
+        )
+        .await
+    }
+
     pub async fn sessions(&self, session: &str) -> Reply {
         self.send(
             Method::GET,
