@@ -686,3 +686,35 @@ async fn console_sessions_end_when_idle_and_at_their_absolute_deadline() {
         started.elapsed()
     );
 }
+
+#[tokio::test]
+async fn the_console_shows_a_customers_consents_and_their_history() {
+    let Some((app, portal, desk)) = TestApp::spawn_portal_and_desk().await else {
+        return;
+    };
+    let customer = app.registered_with_pin(CARD).await;
+    let cookie = sign_in(&desk, &desk.viewer).await;
+    let (status, html) = page(&desk, &cookie, &format!("/console/customers/{customer}")).await;
+    assert_eq!(status, 200);
+    assert!(html.contains("Brak udzielonych zgód."), "{html}");
+    // The objection, given through the portal, shows with its event.
+    let session = portal
+        .with_password(CARD, "a long and private phrase")
+        .await;
+    portal
+        .send(
+            reqwest::Method::PUT,
+            "/loyalty/v1/customers/current/objection",
+            Some(&session),
+            None,
+        )
+        .await
+        .assert_no_content();
+    let (_, html) = page(&desk, &cookie, &format!("/console/customers/{customer}")).await;
+    assert!(html.contains("Sprzeciw wobec marketingu"), "{html}");
+    assert!(
+        html.contains("Historia zgód") && html.contains("Objected"),
+        "{html}"
+    );
+    assert!(html.contains("customer:self"), "{html}");
+}

@@ -742,3 +742,54 @@ async fn erasure_with_redis_down_leaves_nothing_personal() {
         .await
         .assert_error(403, "NoAuthothorization");
 }
+
+/// After the customer's own erasure the tills' cache holds none of their choices and no
+/// number, and agrees with the database.
+#[tokio::test]
+async fn erasure_rewrites_the_tills_cache_without_the_customers_choices() {
+    let Some((app, portal, _desk, customer, session, _dir)) = signed_in(|_| {}).await else {
+        return;
+    };
+    let tag = etag(&profile(&portal, &session).await);
+    patch(
+        &portal,
+        &session,
+        Some(&tag),
+        &json!({ "PreferredLanguage": "en_US" }),
+    )
+    .await;
+    portal
+        .give(&session, "Marketing", "1")
+        .await
+        .assert_no_content();
+    let key = format!("customer:{customer}");
+    if app.redis.is_some() {
+        let hash = app.cache_hash(&key).await;
+        assert_eq!(hash["PreferredLanguage"], "en_US");
+        assert_eq!(hash["Consent.Marketing"], "1");
+    }
+    portal
+        .step_up(&session, &json!({ "Password": PASSWORD }))
+        .await
+        .assert_no_content();
+    let erased = portal
+        .send(
+            Method::POST,
+            "/loyalty/v1/customers/current/erase",
+            Some(&session),
+            Some(&json!({ "Confirm": true })),
+        )
+        .await;
+    assert_eq!(erased.status, 200, "{}", erased.text);
+    if app.redis.is_some() {
+        let hash = app.cache_hash(&key).await;
+        for field in ["PreferredLanguage", "Consent.Marketing", "PhoneNumber"] {
+            assert!(!hash.contains_key(field), "{field} in {hash:?}");
+        }
+        app.cache_converges(std::time::Duration::from_secs(5))
+            .await
+            .expect("the cache agrees with the database");
+        let cached = serde_json::to_string(&app.cache_snapshot().await).unwrap();
+        assert!(!cached.contains(&PHONE[3..]), "{cached}");
+    }
+}

@@ -25,14 +25,20 @@ pub(super) async fn customer_page(
     let Ok(id) = CustomerId::parse(&id) else {
         return not_found(&session);
     };
-    match state.desk.customer(&id).await {
-        Ok(Some(customer)) => {
-            let done = field(&query, "done").is_some();
-            html(StatusCode::OK, page::customer(&session, &customer, done))
-        }
-        Ok(None) => not_found(&session),
-        Err(e) => failure(&session, &e),
-    }
+    let found = match state.desk.customer(&id).await {
+        Ok(Some(customer)) => customer,
+        Ok(None) => return not_found(&session),
+        Err(e) => return failure(&session, &e),
+    };
+    let consents = match state.desk.consents(&id).await {
+        Ok(consents) => consents,
+        Err(e) => return failure(&session, &e),
+    };
+    let done = field(&query, "done").is_some();
+    html(
+        StatusCode::OK,
+        page::customer(&session, &found, &consents, done),
+    )
 }
 
 /// The customer actions, by their path segment.

@@ -338,7 +338,12 @@ fn plain(value: &serde_json::Value) -> String {
     }
 }
 
-pub fn customer(session: &Session, customer: &DeskCustomer, done: bool) -> Markup {
+pub fn customer(
+    session: &Session,
+    customer: &DeskCustomer,
+    (consents, events): &(crate::domain::Consents, Vec<crate::store::ConsentEvent>),
+    done: bool,
+) -> Markup {
     let lang = session.lang;
     let head = &customer.customer;
     let here = format!("/console/customers/{}", head.id);
@@ -360,6 +365,45 @@ pub fn customer(session: &Session, customer: &DeskCustomer, done: bool) -> Marku
                             td { a href={ "/console/cards/" (card.number) } { (card.number) } }
                             td { (status(card.status.as_str())) }
                             td { (card.lock.as_ref().map_or("—", |l| lock_reason(lang, l.reason))) }
+                        }
+                    }
+                }
+            }
+            h2 { (T::Consents.get(lang)) }
+            @if consents.objected { p { strong { (T::MarketingObjection.get(lang)) } } }
+            @if consents.given.is_empty() {
+                p { (T::NoConsents.get(lang)) }
+            } @else {
+                table {
+                    thead { tr { th scope="col" { (T::Purpose.get(lang)) } th scope="col" { (T::TextVersion.get(lang)) } } }
+                    tbody {
+                        @for (purpose, version) in &consents.given {
+                            tr { td { (purpose.as_str()) } td { (version) } }
+                        }
+                    }
+                }
+            }
+            @if !events.is_empty() {
+                h3 { (T::ConsentHistory.get(lang)) }
+                table {
+                    thead { tr {
+                        th scope="col" { (T::When.get(lang)) }
+                        th scope="col" { (T::Purpose.get(lang)) }
+                        th scope="col" { (T::Action.get(lang)) }
+                        th scope="col" { (T::TextVersion.get(lang)) }
+                        th scope="col" { (T::Channel.get(lang)) }
+                        th scope="col" { (T::By.get(lang)) }
+                    } }
+                    tbody {
+                        @for e in events {
+                            tr {
+                                td { (crate::http::wire::time(e.occurred_at)) }
+                                td { (e.purpose.as_deref().unwrap_or("—")) }
+                                td { (e.action) }
+                                td { (e.text_version.as_deref().unwrap_or("—")) }
+                                td { (e.channel) }
+                                td { (e.actor) }
+                            }
                         }
                     }
                 }

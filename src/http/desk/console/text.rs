@@ -63,6 +63,15 @@ pub enum T {
     None,
     Forbidden,
     ViewerHint,
+    Consents,
+    NoConsents,
+    Purpose,
+    TextVersion,
+    MarketingObjection,
+    ConsentHistory,
+    When,
+    Action,
+    Channel,
 }
 
 impl T {
@@ -144,6 +153,18 @@ impl T {
             ),
             Self::Done => ("Zrobione.", "Done."),
             Self::Cards => ("Karty", "Cards"),
+            Self::Consents => ("Zgody", "Consents"),
+            Self::NoConsents => ("Brak udzielonych zgód.", "No consent given."),
+            Self::Purpose => ("Cel", "Purpose"),
+            Self::TextVersion => ("Wersja treści", "Text version"),
+            Self::MarketingObjection => (
+                "Sprzeciw wobec marketingu (zgody nie obowiązują)",
+                "Objects to marketing (no consent is in force)",
+            ),
+            Self::ConsentHistory => ("Historia zgód", "Consent history"),
+            Self::When => ("Kiedy", "When"),
+            Self::Action => ("Zdarzenie", "Event"),
+            Self::Channel => ("Kanał", "Channel"),
             Self::None => ("brak", "none"),
             Self::Forbidden => (
                 "Formularz wygasł lub nie pochodzi z tej konsoli. Odśwież stronę i spróbuj ponownie.",
