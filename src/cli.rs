@@ -272,6 +272,11 @@ pub struct Settings {
     #[arg(long, env = "CPS_PORTAL_TRUSTED_PROXIES", default_value = "", global = true,
           value_parser = trusted_proxies)]
     pub portal_trusted_proxies: crate::http::portal::TrustedProxies,
+    /// The header the trusted proxies write the client's address into: `x-forwarded-for` or
+    /// `forwarded` (RFC 7239); the other is never read.
+    #[arg(long, env = "CPS_PORTAL_CLIENT_HEADER", default_value = "x-forwarded-for", global = true,
+          value_parser = client_header)]
+    pub portal_client_header: crate::http::portal::ClientHeader,
     /// ALCS's PIN HMAC keys, one a line (the current first): the key's text, or `hex:…` /
     /// `base64:…` for raw bytes. Readable by the service's user only; never logged.
     #[arg(long, env = "CPS_PIN_HMAC_KEY_FILE", global = true)]
@@ -588,6 +593,11 @@ fn trusted_proxies(value: &str) -> Result<crate::http::portal::TrustedProxies, S
     crate::http::portal::TrustedProxies::parse(value)
 }
 
+fn client_header(value: &str) -> Result<crate::http::portal::ClientHeader, String> {
+    crate::http::portal::ClientHeader::parse(value)
+        .ok_or_else(|| format!("{value:?} is neither x-forwarded-for nor forwarded"))
+}
+
 fn mandatory_fields(value: &str) -> Result<crate::domain::MandatoryFields, String> {
     crate::domain::MandatoryFields::parse(value)
 }
@@ -845,7 +855,10 @@ impl Settings {
             )
         })?;
         Ok(Some(PortalSettings {
-            trusted_proxies: self.portal_trusted_proxies.clone(),
+            trusted_proxies: self
+                .portal_trusted_proxies
+                .clone()
+                .reading(self.portal_client_header),
             pin_encoding: self.pin_hmac_encoding,
             sessions: crate::service::sessions::SessionLimits {
                 idle: self.portal_session_idle_secs,

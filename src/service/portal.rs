@@ -23,7 +23,7 @@ use crate::domain::{
     Actor, Applied, CardCommand, CardNumber, CardStatus, CardView, Channel, ConsentCommand,
     ConsentTexts, CustomerCommand, CustomerId, ExpectedVersion, LOCKED_RETRY_AFTER, Language,
     LockReason, MandatoryFields, NewPassword, PasswordError, PinCheck, ProfileChange, ProfileField,
-    SignInLimits, Throttle,
+    Refusal, SignInLimits, Throttle,
 };
 use crate::domain::{CODE_TRIES, CODE_TTL, CodePurpose, PhoneNumber};
 use crate::store::{
@@ -98,12 +98,20 @@ impl CustomerSession {
 /// How long a step-up lasts.
 pub const STEP_UP: Duration = Duration::from_secs(10 * 60);
 
-/// A sign-in that opened a session.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A sign-in that opened a session (`Debug` leaves out its id).
+#[derive(Clone, PartialEq, Eq)]
 pub struct SignedIn {
     /// The session's id: the client's only copy.
     pub session: String,
     pub must_set_password: bool,
+}
+
+impl std::fmt::Debug for SignedIn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SignedIn")
+            .field("must_set_password", &self.must_set_password)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Why a credential was not accepted.
@@ -281,6 +289,9 @@ pub enum CodeError {
     /// The customer has no phone number on record to send it to.
     #[error("no phone number on record")]
     NoPhone,
+    /// A code for the same purpose went out less than a minute ago.
+    #[error("a code was sent a moment ago")]
+    TooSoon,
     #[error(transparent)]
     Failed(#[from] Failure),
 }
@@ -583,15 +594,52 @@ impl Portal {
     /// failures.
     async fn admit(&self, card: &str) -> Result<(), CredentialError> {
         self.admit_service().await?;
-        let now = Utc::now();
+        self.admit_card(card).await
+    }
+
+    /// Whether `card`'s own failures let it try now. A signed-in customer's tries (a step-up,
+    /// a new password) pass this alone: a spray of strangers' sign-ins must not stop them.
+    async fn admit_card(&self, card: &str) -> Result<(), CredentialError> {
         if let Some(failures) = self.store.sign_in_failures(card).await? {
-            match self.limits.throttle(failures.count, failures.last, now) {
+            match self
+                .limits
+                .throttle(failures.count, failures.last, Utc::now())
+            {
                 Throttle::Open => {}
                 Throttle::Wait(wait) => return Err(CredentialError::Throttled(wait)),
                 Throttle::Locked => return Err(CredentialError::Throttled(LOCKED_RETRY_AFTER)),
             }
         }
         Ok(())
+    }
+
+    /// Whether a reset by SMS may be tried for `card`: the breaker, the card's waits, and a
+    /// locked sign-in (which a reset is for) only until as many failures again: then the desk.
+    async fn admit_reset(&self, card: &str) -> Result<(), CredentialError> {
+        self.admit_service().await?;
+        if let Some(failures) = self.store.sign_in_failures(card).await? {
+            let beyond = failures.count >= 2 * i64::from(self.limits.lock_after);
+            match self
+                .limits
+                .throttle(failures.count, failures.last, Utc::now())
+            {
+                Throttle::Open => {}
+                Throttle::Locked if !beyond => {}
+                Throttle::Wait(wait) => return Err(CredentialError::Throttled(wait)),
+                Throttle::Locked => return Err(CredentialError::Throttled(LOCKED_RETRY_AFTER)),
+            }
+        }
+        Ok(())
+    }
+
+    /// The work of a try, done for a refusal that needs none (a malformed sign-in), so that
+    /// it takes the time any other refusal takes.
+    pub async fn refuse(&self, secret: String) -> CredentialError {
+        self.pin.matches_nothing("", &secret);
+        match self.hasher.verify(None, secret).await {
+            Ok(_) => CredentialError::Refused,
+            Err(e) => e,
+        }
     }
 
     /// Counts a failure of `card` (as submitted) and answers the one refusal.
@@ -615,7 +663,7 @@ impl Portal {
         let submitted = match &card {
             Ok(card) => card.as_str().to_owned(),
             // Not a card number: no card can have it, and no row is kept for it.
-            Err(_) => return Err(CredentialError::Refused),
+            Err(_) => return Err(self.refuse(secret).await),
         };
         self.admit(&submitted).await?;
         let subject = match &card {
@@ -677,7 +725,7 @@ impl Portal {
         new: &str,
     ) -> Result<(), CredentialError> {
         let card = session.card.as_str().to_owned();
-        self.admit(&card).await?;
+        self.admit_card(&card).await?;
         let subject = self.store.sign_in_subject(&session.card).await?;
         let Some(subject) = subject.filter(|s| s.customer == session.customer) else {
             return Err(CredentialError::Refused);
@@ -716,7 +764,7 @@ impl Portal {
         password: String,
     ) -> Result<(), CredentialError> {
         let card = session.card.as_str().to_owned();
-        self.admit(&card).await?;
+        self.admit_card(&card).await?;
         let hash = self
             .store
             .sign_in_subject(&session.card)
@@ -757,7 +805,8 @@ impl Portal {
             to.clone(),
             phone.cloned(),
         ));
-        self.service
+        let sent = self
+            .service
             .write("sms_code", move || {
                 let (store, work) = (store.clone(), work.clone());
                 async move {
@@ -778,6 +827,9 @@ impl Portal {
             })
             .await
             .map_err(|e| CodeError::Failed(e.into()))?;
+        if !sent {
+            return Err(CodeError::TooSoon);
+        }
         tracing::info!(customer_id = %customer, purpose = purpose.as_str(), "one-time code sent");
         Ok(())
     }
@@ -821,7 +873,7 @@ impl Portal {
         code: &str,
     ) -> Result<(), CredentialError> {
         let card = session.card.as_str().to_owned();
-        self.admit(&card).await?;
+        self.admit_card(&card).await?;
         let check = self
             .store
             .take_code(
@@ -871,6 +923,16 @@ impl Portal {
         session: &CustomerSession,
         code: &str,
     ) -> Result<bool, ApplyError> {
+        let card = session.card.as_str();
+        // Wrong codes count as failed sign-ins of the card, as a wrong step-up code does.
+        if let Err(e) = self.admit_card(card).await {
+            return Err(match e {
+                CredentialError::Failed(e) => ApplyError::Failed(e),
+                _ => ApplyError::Refused(Refusal::TooManyAttempts {
+                    retry_after: self.limits.first_delay,
+                }),
+            });
+        }
         let check = self
             .store
             .take_code(
@@ -883,6 +945,9 @@ impl Portal {
             .await
             .map_err(|e| ApplyError::Failed(e.into()))?;
         let CodeCheck::Valid { phone: Some(phone) } = check else {
+            if let CredentialError::Failed(e) = self.failed(card).await {
+                return Err(ApplyError::Failed(e));
+            }
             return Ok(false);
         };
         self.service
@@ -908,8 +973,7 @@ impl Portal {
         let Ok(card) = card else {
             return Ok(());
         };
-        // A locked sign-in is what a reset is for: only the service-wide breaker applies.
-        self.admit_service().await?;
+        self.admit_reset(card.as_str()).await?;
         let portal = self.clone();
         tokio::spawn(async move {
             let subject = match portal.store.sign_in_subject(&card).await {
@@ -952,30 +1016,30 @@ impl Portal {
         let Ok(card) = card else {
             return Err(CredentialError::Refused);
         };
-        // A locked sign-in is what a reset is for: only the service-wide breaker applies.
-        self.admit_service().await?;
+        self.admit_reset(card.as_str()).await?;
         let new = NewPassword::parse(new).map_err(CredentialError::Weak)?;
         let subject = self
             .store
             .sign_in_subject(&card)
             .await?
             .filter(|s| s.card_status != CardStatus::Locked && !s.erased);
-        let Some(subject) = subject else {
-            return Err(self.failed(card.as_str()).await);
-        };
+        // A card with no such customer is checked against a stand-in: the same work, no row.
+        let customer = subject
+            .as_ref()
+            .map_or_else(CustomerId::generate, |s| s.customer);
         let check = self
             .store
             .take_code(
-                &subject.customer,
+                &customer,
                 CodePurpose::Reset,
                 None,
                 code,
                 (Utc::now(), CODE_TRIES),
             )
             .await?;
-        if !matches!(check, CodeCheck::Valid { .. }) {
+        let (Some(subject), CodeCheck::Valid { .. }) = (subject, check) else {
             return Err(self.failed(card.as_str()).await);
-        }
+        };
         let hash = self.hasher.hash(new).await?;
         // No session is kept: every one of the customer's ends.
         self.store

@@ -43,7 +43,8 @@ pub use desk::{
 };
 pub use ops::{Batch, Known, Position, SqlStore};
 pub use portal::{
-    Account, CodeCheck, ConsentEvent, Failures, IssuedCode, PortalStore, Proof, SignInSubject,
+    Account, CODE_EVERY, CodeCheck, ConsentEvent, Failures, IssuedCode, PortalStore, Proof,
+    SignInSubject,
 };
 pub use prune::{Prunable, Prune};
 pub use sessions::{SessionStore, StoredSession};

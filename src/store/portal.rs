@@ -82,14 +82,15 @@ pub trait PortalStore: Send + Sync + 'static {
     ) -> Result<Outcome<Result<Applied, Refusal>>, StoreError>;
 
     /// Makes a one-time code (replacing the customer's earlier one for the same purpose) and
-    /// queues its text message, in one transaction.
+    /// queues its text message, in one transaction; `false` (nothing done) when the earlier
+    /// one is younger than [`CODE_EVERY`] or the customer was erased.
     async fn issue_code(
         &self,
         (customer, card): (&CustomerId, &CardNumber),
         code: &IssuedCode<'_>,
         at: DateTime<Utc>,
         policy: &dyn WritePolicy,
-    ) -> Result<Outcome<()>, StoreError>;
+    ) -> Result<Outcome<bool>, StoreError>;
 
     /// Uses the customer's code for `purpose` (asked in `session`, when it is bound to one):
     /// a right code is used up, a wrong one counts a try (and is gone after `max_tries`).
@@ -152,8 +153,13 @@ pub struct Proof {
     pub language: Option<Language>,
 }
 
+/// At most one code per customer and purpose this often: a text message costs the operator
+/// money and reaches a phone, and a new code replaces the one the customer is typing.
+pub const CODE_EVERY: chrono::Duration = chrono::Duration::seconds(60);
+
 /// A one-time code as made: the hash of its value (never the value), and the message.
-#[derive(Debug, Clone)]
+/// `Debug` shows neither the code nor the text.
+#[derive(Clone)]
 pub struct IssuedCode<'a> {
     pub purpose: CodePurpose,
     /// The code itself: hashed here with a new salt, and sent in `text`.
@@ -165,6 +171,15 @@ pub struct IssuedCode<'a> {
     pub to: &'a PhoneNumber,
     pub text: &'a str,
     pub expires_at: DateTime<Utc>,
+}
+
+impl std::fmt::Debug for IssuedCode<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IssuedCode")
+            .field("purpose", &self.purpose)
+            .field("expires_at", &self.expires_at)
+            .finish_non_exhaustive()
+    }
 }
 
 /// What a code was found to be.
@@ -424,7 +439,7 @@ impl PortalStore for SqlStore {
         code: &IssuedCode<'_>,
         at: DateTime<Utc>,
         policy: &dyn WritePolicy,
-    ) -> Result<Outcome<()>, StoreError> {
+    ) -> Result<Outcome<bool>, StoreError> {
         let mut tx = self.db().begin().await?;
         let step = issue_code(&mut tx.conn(), (customer, card), code, at, policy).await;
         let (result, effects) = end(self.db(), tx, step).await?;
@@ -657,7 +672,21 @@ async fn issue_code(
     code: &IssuedCode<'_>,
     at: DateTime<Utc>,
     policy: &dyn WritePolicy,
-) -> Result<Step<((), Vec<crate::store::OutboxRow>)>, StoreError> {
+) -> Result<Step<(bool, Vec<crate::store::OutboxRow>)>, StoreError> {
+    // Locked like any change of the customer: an erasure that committed first is seen.
+    if lock_account(tx, customer).await?.is_err() {
+        return Ok(Step::Discard((false, Vec::new())));
+    }
+    let earlier: Option<(Time,)> =
+        sql("select created_at from sms_codes where customer_id = $1 and purpose = $2")
+            .bind(customer.to_string())
+            .bind(code.purpose.as_str())
+            .fetch_optional(tx)
+            .await
+            .context("read the earlier code")?;
+    if earlier.is_some_and(|(made,)| at - DateTime::<Utc>::from(made) < CODE_EVERY) {
+        return Ok(Step::Discard((false, Vec::new())));
+    }
     let salt = uuid::Uuid::new_v4().simple().to_string();
     sql("delete from sms_codes where customer_id = $1 and purpose = $2")
         .bind(customer.to_string())
@@ -693,7 +722,7 @@ async fn issue_code(
         },
     };
     let effects = record_write(tx, &write, policy).await?;
-    Ok(Step::Commit(((), effects)))
+    Ok(Step::Commit((true, effects)))
 }
 
 async fn take_code(
@@ -790,6 +819,10 @@ async fn set_password(
     at: DateTime<Utc>,
     policy: &dyn WritePolicy,
 ) -> Result<Step<()>, StoreError> {
+    // An erasure that committed first is seen: an erased customer gets no credential back.
+    if lock_account(tx, customer).await?.is_err() {
+        return Ok(Step::Discard(()));
+    }
     let id = customer.to_string();
     sql(
         "insert into web_credentials (customer_id, secret_hash, set_at) values ($1, $2, $3)

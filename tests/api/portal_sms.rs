@@ -86,6 +86,16 @@ async fn a_session_is_stepped_up_with_a_code_sent_to_the_phone_on_record() {
         message["MessageId"].as_str()
     );
     let code = code_in(message["Text"].as_str().unwrap());
+    // Another code within the minute is refused, and nothing more is sent.
+    portal
+        .send(
+            Method::POST,
+            "/loyalty/v1/step-up/code",
+            Some(&session),
+            None,
+        )
+        .await
+        .assert_error(429, "TooManyAttempts");
     // A wrong code is refused as a wrong password is; the right one raises the session once.
     portal
         .step_up(&session, &json!({ "Code": "000000" }))
@@ -111,6 +121,7 @@ async fn a_session_is_stepped_up_with_a_code_sent_to_the_phone_on_record() {
         .step_up(&session, &json!({ "Code": code }))
         .await
         .assert_error(403, "NoAuthothorization");
+    assert_eq!(gateway.received().len(), 1, "one message");
     // Delivered: the row (which held the number and the code) is gone.
     assert_eq!(app.stored_mentions(&code).await, Vec::<String>::new());
 }
@@ -398,4 +409,55 @@ async fn a_queued_message_goes_with_the_erasure() {
     assert_eq!(app.stored_mentions(&code).await, Vec::<String>::new());
     assert_eq!(app.stored_mentions(&PHONE[3..]).await, Vec::<String>::new());
     let _: Value = json!(null);
+}
+
+/// Guessing reset codes counts against the card: a locked sign-in may be reset by SMS, but
+/// only until as many failures again; then the desk must reopen it.
+#[tokio::test]
+async fn reset_codes_cannot_be_guessed_past_the_cards_limit() {
+    use cps::store::PortalStore as _;
+    let gateway = FakeReceiver::start().await;
+    let Some((app, portal, _desk, _dir)) =
+        with_gateway(&gateway, cps::outbox::sms::SmsFormat::Webhook).await
+    else {
+        return;
+    };
+    app.registered_with_pin(CARD).await;
+    let store = app.store().await;
+    for _ in 0..10 {
+        store
+            .record_sign_in_failure(CARD, chrono::Utc::now() - chrono::Duration::hours(1))
+            .await
+            .unwrap();
+    }
+    let wrong = json!({ "CardNumber": CARD, "Code": "000000", "NewPassword": "a brand new private phrase" });
+    for i in 0..10 {
+        let reply = portal
+            .send(
+                Method::POST,
+                "/loyalty/v1/password-reset/confirm",
+                None,
+                Some(&wrong),
+            )
+            .await;
+        assert_eq!(reply.status, 403, "try {i}: {}", reply.text);
+    }
+    portal
+        .send(
+            Method::POST,
+            "/loyalty/v1/password-reset/confirm",
+            None,
+            Some(&wrong),
+        )
+        .await
+        .assert_error(429, "TooManyAttempts");
+    let asked = portal
+        .send(
+            Method::POST,
+            "/loyalty/v1/password-reset",
+            None,
+            Some(&json!({ "CardNumber": CARD })),
+        )
+        .await;
+    asked.assert_error(429, "TooManyAttempts");
 }

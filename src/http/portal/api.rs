@@ -177,8 +177,9 @@ async fn login(
 ) -> Result<Response, ApiError> {
     braked(&state, addr)?;
     let Some((card, secret)) = login_body(&body) else {
-        state.brake.failed(addr.0, Instant::now());
-        return Err(ApiError::NoAuthothorization);
+        // The same work as any refusal: a malformed sign-in takes no less time.
+        let refused = state.portal.refuse(String::new()).await;
+        return Err(credential_failure(&state, addr, refused));
     };
     let signed = state
         .portal
@@ -409,6 +410,9 @@ async fn step_up(
 fn code_failure(e: CodeError) -> ApiError {
     match e {
         CodeError::Unavailable => ApiError::SmsUnavailable,
+        CodeError::TooSoon => ApiError::TooManySignIns {
+            retry_after_secs: crate::store::CODE_EVERY.num_seconds().unsigned_abs(),
+        },
         CodeError::NoPhone => ApiError::InvalidProperties(vec![Violation {
             property: "PhoneNumber".to_owned(),
             error: "Missing",

@@ -1,7 +1,9 @@
 //! The portal client's address: the socket's peer, unless that peer is a trusted proxy
-//! (`--portal-trusted-proxies`), in which case the right-most address of `Forwarded` (or
-//! `X-Forwarded-For`) that is not itself a trusted proxy. A client can write anything into
-//! those headers, so only what trusted proxies appended is believed; the throttles key on it.
+//! (`--portal-trusted-proxies`), in which case the right-most address of the one header the
+//! proxies write (`--portal-client-header`: `X-Forwarded-For` or `Forwarded`) that is not
+//! itself a trusted proxy. A client can write anything into either header, so only the hops
+//! trusted proxies appended are believed (read right to left, stopping at the first that is
+//! not a proxy's), and the other header is never read; the throttles key on it.
 
 use std::net::IpAddr;
 
@@ -13,9 +15,28 @@ use ipnet::IpNet;
 
 use crate::http::Client;
 
-/// The networks whose peers may name the client.
+/// The header the trusted proxies write the client's address into.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum ClientHeader {
+    #[default]
+    XForwardedFor,
+    /// RFC 7239's `Forwarded: for=…`.
+    Forwarded,
+}
+
+impl ClientHeader {
+    pub fn parse(s: &str) -> Option<Self> {
+        match s.to_ascii_lowercase().as_str() {
+            "x-forwarded-for" => Some(Self::XForwardedFor),
+            "forwarded" => Some(Self::Forwarded),
+            _ => None,
+        }
+    }
+}
+
+/// The networks whose peers may name the client, and the header they name it in.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct TrustedProxies(pub Vec<IpNet>);
+pub struct TrustedProxies(pub Vec<IpNet>, pub ClientHeader);
 
 impl TrustedProxies {
     /// A comma-separated list of CIDRs (or single addresses).
@@ -29,7 +50,12 @@ impl TrustedProxies {
                     .map_err(|_| format!("`{p}` is not a CIDR or an IP address"))
             })
             .collect::<Result<Vec<_>, _>>()
-            .map(Self)
+            .map(|nets| Self(nets, ClientHeader::default()))
+    }
+
+    /// The same proxies, writing the client into `header`.
+    pub fn reading(self, header: ClientHeader) -> Self {
+        Self(self.0, header)
     }
 
     fn trusts(&self, addr: IpAddr) -> bool {
@@ -42,16 +68,20 @@ impl TrustedProxies {
         if !self.trusts(peer) {
             return peer;
         }
-        let hops = forwarded(headers).or_else(|| x_forwarded_for(headers));
-        let Some(hops) = hops else {
-            return peer;
+        let hops = match self.1 {
+            ClientHeader::XForwardedFor => x_forwarded_for(headers),
+            ClientHeader::Forwarded => forwarded(headers),
         };
-        // Right to left: the last hop not added by one of our proxies is the client. A chain of
-        // trusted proxies only is a client inside them: the left-most.
+        // Right to left: each hop a trusted proxy appended is read, until the first that is
+        // not a proxy's: the client. What stands left of it (the client's own writing) is never
+        // read; a hop that does not read ends the walk at the last one that did.
         let mut client = peer;
         for hop in hops.iter().rev() {
-            client = *hop;
-            if !self.trusts(*hop) {
+            let Some(addr) = hop else {
+                break;
+            };
+            client = *addr;
+            if !self.trusts(*addr) {
                 break;
             }
         }
@@ -67,23 +97,27 @@ fn canonical(addr: IpAddr) -> IpAddr {
     }
 }
 
-/// The `for=` addresses of every `Forwarded` header, in order; `None` when there is none or
-/// one does not read (then nothing of it is believed).
-fn forwarded(headers: &HeaderMap) -> Option<Vec<IpAddr>> {
+/// The `for=` nodes of every `Forwarded` header, in order (`None` for one that does not read:
+/// `unknown`, an obfuscated name, junk).
+fn forwarded(headers: &HeaderMap) -> Vec<Option<IpAddr>> {
     let mut hops = Vec::new();
     for value in headers.get_all("forwarded") {
-        for element in value.to_str().ok()?.split(',') {
+        let Ok(value) = value.to_str() else {
+            hops.push(None);
+            continue;
+        };
+        for element in value.split(',') {
             for pair in element.split(';') {
                 let Some((key, value)) = pair.trim().split_once('=') else {
                     continue;
                 };
                 if key.trim().eq_ignore_ascii_case("for") {
-                    hops.push(node(value.trim().trim_matches('"'))?);
+                    hops.push(node(value.trim().trim_matches('"')));
                 }
             }
         }
     }
-    (!hops.is_empty()).then_some(hops)
+    hops
 }
 
 /// A `Forwarded` node: `192.0.2.1`, `192.0.2.1:4711`, `[2001:db8::1]`, `[2001:db8::1]:4711`.
@@ -91,18 +125,26 @@ fn node(s: &str) -> Option<IpAddr> {
     if let Some(rest) = s.strip_prefix('[') {
         return rest.split(']').next()?.parse().ok().map(canonical);
     }
+    if let Ok(addr) = s.parse::<IpAddr>() {
+        return Some(canonical(addr));
+    }
     let host = s.rsplit_once(':').map_or(s, |(h, _)| h);
     host.parse().ok().map(canonical)
 }
 
-fn x_forwarded_for(headers: &HeaderMap) -> Option<Vec<IpAddr>> {
+/// The hops of every `X-Forwarded-For` header, in order (`None` for one that does not read).
+fn x_forwarded_for(headers: &HeaderMap) -> Vec<Option<IpAddr>> {
     let mut hops = Vec::new();
     for value in headers.get_all("x-forwarded-for") {
-        for hop in value.to_str().ok()?.split(',') {
-            hops.push(hop.trim().parse::<IpAddr>().ok().map(canonical)?);
+        let Ok(value) = value.to_str() else {
+            hops.push(None);
+            continue;
+        };
+        for hop in value.split(',') {
+            hops.push(hop.trim().parse::<IpAddr>().ok().map(canonical));
         }
     }
-    (!hops.is_empty()).then_some(hops)
+    hops
 }
 
 /// The client's address, as the portal counts it.
@@ -166,17 +208,37 @@ mod tests {
             trusted.client(proxy, &h),
             "203.0.113.9".parse::<IpAddr>().unwrap()
         );
+        // Junk the client wrote, left of the real hop, is never read.
+        let junk = headers(&[("x-forwarded-for", "nonsense, 203.0.113.9")]);
+        assert_eq!(
+            trusted.client(proxy, &junk),
+            "203.0.113.9".parse::<IpAddr>().unwrap()
+        );
+        // The other header is not read at all: a client cannot choose its address with it.
+        let forged = headers(&[
+            ("forwarded", "for=198.51.100.1"),
+            ("x-forwarded-for", "203.0.113.9"),
+        ]);
+        assert_eq!(
+            trusted.client(proxy, &forged),
+            "203.0.113.9".parse::<IpAddr>().unwrap()
+        );
+        let rfc = trusted.clone().reading(ClientHeader::Forwarded);
         let f = headers(&[(
             "forwarded",
             "for=1.2.3.4, for=\"[2001:db8::7]:4711\";proto=https, for=10.0.0.2",
         )]);
         assert_eq!(
-            trusted.client(proxy, &f),
+            rfc.client(proxy, &f),
             "2001:db8::7".parse::<IpAddr>().unwrap()
         );
-        // Unreadable: nothing of it is believed.
-        let bad = headers(&[("x-forwarded-for", "1.2.3.4, nonsense")]);
-        assert_eq!(trusted.client(proxy, &bad), proxy);
+        assert_eq!(
+            rfc.client(proxy, &forged),
+            "198.51.100.1".parse::<IpAddr>().unwrap()
+        );
+        // A right-most hop that does not read: the proxy itself is the client.
+        let unknown = headers(&[("forwarded", "for=1.2.3.4, for=unknown")]);
+        assert_eq!(rfc.client(proxy, &unknown), proxy);
     }
 
     #[test]

@@ -22,7 +22,7 @@ use crate::service::portal::{Portal, ServiceBreaker};
 use crate::service::sessions::SessionLimits;
 
 pub use api::openapi;
-pub use client::TrustedProxies;
+pub use client::{ClientHeader, TrustedProxies};
 pub use openapi::CODES;
 
 /// The portal's listener, its PIN check and its limits.
