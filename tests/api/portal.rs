@@ -604,3 +604,49 @@ async fn the_desk_sees_and_reopens_a_locked_web_sign_in() {
     .await
     .assert_error(404, "CustomerWithGivenCardNumberNotFound");
 }
+
+/// With TLS configured the portal serves HTTPS with the service's certificate, and asks the
+/// customer for no client certificate (the ALCS listener's mutual TLS is its own).
+#[tokio::test]
+async fn over_tls_the_portal_signs_in_without_a_client_certificate() {
+    let pki = pki();
+    let dir = pki.dir.path().to_owned();
+    let Some((_app, portal)) = TestApp::spawn_portal_with(move |c| {
+        c.tls = Some(cps::tls::ServerFiles {
+            cert: dir.join("server.pem"),
+            key: dir.join("server.key"),
+            client_ca: Some(dir.join("ca.pem")),
+        });
+    })
+    .await
+    else {
+        return;
+    };
+    let addr: std::net::SocketAddr = portal.base.trim_start_matches("http://").parse().unwrap();
+    let client = reqwest::Client::builder()
+        .use_rustls_tls()
+        .tls_built_in_root_certs(false)
+        .add_root_certificate(reqwest::Certificate::from_pem(pki.ca_pem.as_bytes()).unwrap())
+        .resolve("localhost", addr)
+        .build()
+        .unwrap();
+    let reply = client
+        .post(format!(
+            "https://localhost:{}/loyalty/v1/login",
+            addr.port()
+        ))
+        .json(&json!({ "CardNumber": CARD, "Password": CARD_PIN }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(reply.status(), 403, "the portal answers over TLS");
+    let plain = reqwest::Client::new()
+        .post(format!("{}/loyalty/v1/login", portal.base))
+        .json(&json!({ "CardNumber": CARD, "Password": CARD_PIN }))
+        .send()
+        .await;
+    assert!(
+        plain.is_err() || !plain.unwrap().status().is_success(),
+        "no plain HTTP"
+    );
+}
