@@ -15,7 +15,7 @@ use crate::cache::RedisCache;
 pub struct Targets {
     pub cache: Option<RedisCache>,
     pub alcs: Option<AlcsClient>,
-    pub sms: Option<super::sms::SmsClient>,
+    pub sms: Option<super::sms_gateway::SmsClient>,
 }
 
 /// Why one delivery failed; the text goes to `outbox.last_error`, so it names no personal data.
@@ -26,7 +26,7 @@ pub enum DeliveryError {
     #[error(transparent)]
     Alcs(#[from] AlcsError),
     #[error(transparent)]
-    Sms(#[from] super::sms::SmsError),
+    Sms(#[from] super::sms_gateway::SmsError),
     #[error("no SMS gateway is configured")]
     NoSms,
     #[error("no cache is configured")]

@@ -9,6 +9,7 @@ mod cache_write;
 pub mod effect;
 pub mod queue;
 pub mod sms;
+pub mod sms_gateway;
 pub mod worker;
 
 use chrono::{DateTime, Utc};

@@ -30,7 +30,7 @@ impl Deliverer {
         queue: Arc<dyn OutboxQueue>,
         cache: Option<RedisCache>,
         alcs: Option<AlcsClient>,
-        sms: Option<super::sms::SmsClient>,
+        sms: Option<super::sms_gateway::SmsClient>,
     ) -> Self {
         Self {
             queue,
