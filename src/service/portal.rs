@@ -928,6 +928,9 @@ impl Portal {
         if let Err(e) = self.admit_card(card).await {
             return Err(match e {
                 CredentialError::Failed(e) => ApplyError::Failed(e),
+                CredentialError::Throttled(wait) => {
+                    ApplyError::Refused(Refusal::TooManyAttempts { retry_after: wait })
+                }
                 _ => ApplyError::Refused(Refusal::TooManyAttempts {
                     retry_after: self.limits.first_delay,
                 }),

@@ -359,6 +359,10 @@ fn change_failure(e: ApplyError) -> ApiError {
         ApplyError::Refused(Refusal::Rule(RuleError::VersionMismatch)) => {
             ApiError::CustomerModified
         }
+        // Too many wrong codes of the card: the portal's own throttle answer.
+        ApplyError::Refused(Refusal::TooManyAttempts { retry_after }) => ApiError::TooManySignIns {
+            retry_after_secs: retry_after.as_secs().max(1),
+        },
         // The customer behind a live session is gone (erased meanwhile): sign in again.
         ApplyError::Refused(
             Refusal::CustomerNotFound | Refusal::Rule(RuleError::CustomerErased),
@@ -429,6 +433,7 @@ fn code_failure(e: CodeError) -> ApiError {
     security(("session" = [])),
     responses(
         (status = 202, description = "A code was sent to the phone on record"),
+        (status = 429, description = "`TooManyAttempts`: a code went out less than a minute ago, or too many wrong codes; `Retry-After`", body = crate::http::error::Envelope),
         (status = 422, description = "`ValidationErrorCodes`: no phone number on record", body = crate::http::error::Envelope),
         super::openapi::Always,
         super::openapi::Changing,
@@ -459,6 +464,8 @@ async fn step_up_code(
     security(("session" = [])),
     responses(
         (status = 202, description = "A code was sent to the new number"),
+        (status = 422, description = "`ValidationErrorCodes`: the customer is gone", body = crate::http::error::Envelope),
+        (status = 429, description = "`TooManyAttempts`: a code went out less than a minute ago, or too many wrong codes; `Retry-After`", body = crate::http::error::Envelope),
         super::openapi::Always,
         super::openapi::Changing,
         super::openapi::Signed,
@@ -488,6 +495,7 @@ async fn change_phone(
     security(("session" = [])),
     responses(
         (status = 204, description = "The new number applied, as ALCS's phone change applies it"),
+        (status = 429, description = "`TooManyAttempts`: a code went out less than a minute ago, or too many wrong codes; `Retry-After`", body = crate::http::error::Envelope),
         (status = 422, description = "`ValidationErrorCodes`: not the code sent", body = crate::http::error::Envelope),
         super::openapi::Always,
         super::openapi::Changing,
