@@ -24,6 +24,7 @@ use crate::http::error::Violation;
 use crate::http::error::{ApiError, Reason};
 use crate::http::extract::{EmptyOrJsonObject, JsonBody};
 use crate::http::precondition::{etag, if_match};
+use crate::http::wire::time;
 use crate::service::ApplyError;
 use crate::service::portal::{CodeError, CredentialError, CustomerSession, Via};
 
@@ -282,10 +283,6 @@ struct SessionBody {
     expires_at: String,
     #[serde(rename = "Current")]
     current: bool,
-}
-
-fn time(t: chrono::DateTime<chrono::Utc>) -> String {
-    t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
 
 #[utoipa::path(
