@@ -13,6 +13,7 @@ mod lock;
 mod middleware;
 pub mod openapi;
 pub mod origin;
+pub mod pages;
 pub mod portal;
 pub mod precondition;
 mod read;

@@ -12,8 +12,9 @@ use crate::http::wire::{self, FormFields};
 use crate::store::HistoryOf;
 
 use super::session::{Session, may_change};
-use super::{ConsoleState, failure, html, redirect, refused};
+use super::{ConsoleState, failure, refused};
 use super::{page, text};
+use crate::http::pages::{html, redirect};
 use text::T;
 
 /// The forms' inputs, under the API's names for the fields they fill.

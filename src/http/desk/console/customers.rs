@@ -11,8 +11,9 @@ use crate::http::extract::field;
 use crate::http::wire::{self, FormFields};
 
 use super::session::{Session, may_change};
-use super::{ConsoleState, failure, html, redirect, refused};
+use super::{ConsoleState, failure, refused};
 use super::{page, text};
+use crate::http::pages::{html, redirect};
 use text::T;
 
 pub(super) async fn customer_page(

@@ -26,15 +26,14 @@ use super::auth::Auth;
 use super::refusal::read_failure;
 use crate::domain::{Country, Language};
 use crate::http::error::ApiError;
-use crate::secret::hash_hex;
+use crate::http::pages::{Stylesheet, html};
 use crate::service::desk::Desk;
 use crate::service::sessions::Sessions;
 use axum::Router;
 use axum::extract::Path;
-use axum::http::{HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum::routing::get;
-use std::sync::{Arc, LazyLock};
+use std::sync::Arc;
 
 pub use cards::CardAction;
 use cards::{act_on_card, card_page, confirm_card, search};
@@ -76,83 +75,20 @@ pub fn router(state: ConsoleState) -> Router<()> {
         .with_state(state)
 }
 
-/// The stylesheet, and its name: its content's hash, so a new release is never served a stale
-/// copy while an unchanged one is cached for good.
-static STYLESHEET: &str = include_str!("../../../../assets/console.css");
-static STYLESHEET_NAME: LazyLock<String> =
-    LazyLock::new(|| format!("console-{}.css", &hash_hex(STYLESHEET)[..12]));
-
-/// What every page answers with besides its body.
-fn html(status: StatusCode, body: maud::Markup) -> Response {
-    let mut response = (status, body.into_string()).into_response();
-    let headers = response.headers_mut();
-    headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/html; charset=utf-8"),
-    );
-    headers.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(
-            "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
-        ),
-    );
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    headers.insert(
-        header::X_CONTENT_TYPE_OPTIONS,
-        HeaderValue::from_static("nosniff"),
-    );
-    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-    // Not `no-referrer`: under it a browser sends `Origin: null` with the console's own
-    // forms, and the origin check would refuse them.
-    headers.insert(
-        header::REFERRER_POLICY,
-        HeaderValue::from_static("same-origin"),
-    );
-    response
-}
-
-/// `303 See Other` to a console page, with cookies to set.
-fn redirect(to: &str, cookies: &[String]) -> Response {
-    let mut response = StatusCode::SEE_OTHER.into_response();
-    if let Ok(location) = HeaderValue::try_from(to) {
-        response.headers_mut().insert(header::LOCATION, location);
-    }
-    for cookie in cookies {
-        set_cookie(&mut response, cookie);
-    }
-    response
-}
-
-fn set_cookie(response: &mut Response, cookie: &str) {
-    if let Ok(value) = HeaderValue::try_from(cookie) {
-        response.headers_mut().append(header::SET_COOKIE, value);
-    }
-}
+/// The console's stylesheet.
+static STYLESHEET: Stylesheet = Stylesheet::new(
+    "/console/assets",
+    "console",
+    include_str!("../../../../assets/console.css"),
+);
 
 async fn asset(Path(name): Path<String>) -> Response {
-    if name != *STYLESHEET_NAME {
-        return (StatusCode::NOT_FOUND, "").into_response();
-    }
-    let mut response = STYLESHEET.into_response();
-    let headers = response.headers_mut();
-    headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/css; charset=utf-8"),
-    );
-    headers.insert(
-        header::CACHE_CONTROL,
-        HeaderValue::from_static("public, max-age=31536000, immutable"),
-    );
-    headers.insert(
-        header::X_CONTENT_TYPE_OPTIONS,
-        HeaderValue::from_static("nosniff"),
-    );
-    response
+    STYLESHEET.serve(&name)
 }
 
 /// The stylesheet's path, for the pages.
 pub fn stylesheet() -> String {
-    format!("/console/assets/{}", *STYLESHEET_NAME)
+    STYLESHEET.href()
 }
 
 /// A page for an infrastructure failure: the API's message for it, in the page's language.

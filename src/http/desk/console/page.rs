@@ -1,20 +1,14 @@
 //! The console's pages, as compile-time checked templates (maud): every value is escaped.
 
 use chrono::{DateTime, Utc};
-use maud::{DOCTYPE, Markup, html};
+use maud::{Markup, html};
 
 use super::text::{self, T};
 use super::{CardAction, CustomerAction, Session, stylesheet};
 use crate::domain::{CardNumber, Language, LockReason};
 use crate::http::extract::field;
+use crate::http::pages::layout::{self, Chrome, language_switch};
 use crate::store::{DeskCard, DeskCustomer, DeskCustomerHead, HistoryEntry};
-
-fn lang_code(lang: Language) -> &'static str {
-    match lang {
-        Language::Polish => "pl",
-        Language::English => "en",
-    }
-}
 
 fn time(t: DateTime<Utc>) -> String {
     t.format("%Y-%m-%d %H:%M:%S UTC").to_string()
@@ -28,38 +22,29 @@ fn layout(
     here: &str,
     body: Markup,
 ) -> Markup {
-    let other = match lang {
-        Language::Polish => ("en", "English"),
-        Language::English => ("pl", "Polski"),
-    };
-    html! {
-        (DOCTYPE)
-        html lang=(lang_code(lang)) {
-            head {
-                meta charset="utf-8";
-                meta name="viewport" content="width=device-width, initial-scale=1";
-                title { (title) " — " (T::Title.get(lang)) }
-                link rel="stylesheet" href=(stylesheet());
-            }
-            body {
-                a.skip href="#main" { (T::Skip.get(lang)) }
-                header {
-                    a.title href="/console" { (T::Title.get(lang)) }
-                    @if let Some(session) = session {
-                        span.who { (T::SignedInAs.get(lang)) " " strong { (session.principal.user.as_str()) } " (" (session.principal.role.as_str()) ")" }
-                    }
-                    a href={ "/console/language/" (other.0) "?back=" (here) } lang=(other.0) { (other.1) }
-                    @if let Some(session) = session {
-                        form method="post" action="/console/sign-out" {
-                            input type="hidden" name="csrf" value=(session.csrf);
-                            button type="submit" { (T::SignOut.get(lang)) }
-                        }
-                    }
-                }
-                main id="main" { (body) }
+    let header = html! {
+        a.title href="/console" { (T::Title.get(lang)) }
+        @if let Some(session) = session {
+            span.who { (T::SignedInAs.get(lang)) " " strong { (session.principal.user.as_str()) } " (" (session.principal.role.as_str()) ")" }
+        }
+        (language_switch(lang, "/console/language", here))
+        @if let Some(session) = session {
+            form method="post" action="/console/sign-out" {
+                input type="hidden" name="csrf" value=(session.csrf);
+                button type="submit" { (T::SignOut.get(lang)) }
             }
         }
-    }
+    };
+    let chrome = Chrome {
+        lang,
+        title,
+        site: T::Title.get(lang),
+        stylesheet: stylesheet(),
+        skip: T::Skip.get(lang),
+        header,
+        footer: None,
+    };
+    layout::page(chrome, body)
 }
 
 fn message(kind: &str, text: &str) -> Markup {

@@ -4,7 +4,7 @@
 use std::net::IpAddr;
 
 use axum::extract::{Form, Path, Query, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 
 use crate::domain::Language;
@@ -13,14 +13,15 @@ use crate::http::desk::auth::Principal;
 use crate::http::desk::refusal::read_failure;
 use crate::http::error::ApiError;
 use crate::http::extract::field;
-use crate::secret::{hash_hex, same_secret};
+use crate::http::pages::{self, Cookies, cookie, html, redirect, set_cookie};
+use crate::secret::same_secret;
 use crate::service::sessions::Found;
 use crate::tokens::Role;
 
 /// A console session's level: opened with a desk token.
 const DESK_LEVEL: &str = "token";
 
-use super::{ConsoleState, failure, html, redirect, refused, set_cookie};
+use super::{ConsoleState, failure, refused};
 use super::{page, text};
 use text::T;
 
@@ -33,41 +34,23 @@ const LANG: &str = "cps_lang";
 
 impl ConsoleState {
     /// Every console cookie alike: for the console's paths only, out of scripts' reach, never
-    /// sent by another site, `Secure` over TLS; `max_age` in seconds (`Some(0)` removes it,
-    /// `None` keeps it for the browser's session).
-    fn cookie(&self, name: &str, value: &str, max_age: Option<u32>) -> String {
-        let max_age = max_age
-            .map(|s| format!("; Max-Age={s}"))
-            .unwrap_or_default();
-        let secure = if self.secure { "; Secure" } else { "" };
-        format!("{name}={value}; Path=/console; HttpOnly; SameSite=Strict{max_age}{secure}")
+    /// sent by another site, `Secure` over TLS.
+    fn cookies(&self) -> Cookies {
+        Cookies {
+            path: "/console",
+            same_site: "Strict",
+            secure: self.secure,
+        }
     }
-}
 
-pub(super) fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(k, _)| *k == name)
-        .map(|(_, v)| v)
+    fn cookie(&self, name: &str, value: &str, max_age: Option<u32>) -> String {
+        self.cookies().make(name, value, max_age)
+    }
 }
 
 /// The page's language: the one chosen on the page, else the browser's, else the default.
 pub(super) fn language(state: &ConsoleState, headers: &HeaderMap) -> Language {
-    match cookie(headers, LANG) {
-        Some("pl") => return Language::Polish,
-        Some("en") => return Language::English,
-        _ => {}
-    }
-    headers
-        .get_all(header::ACCEPT_LANGUAGE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .find_map(Language::from_accept_language)
-        .unwrap_or(state.default_language)
+    pages::language(headers, LANG, state.default_language)
 }
 
 /// A signed-in desk user, as a page knows them.
@@ -87,7 +70,7 @@ impl Session {
 /// The CSRF token of a session: derived from its id, so nothing more is stored, and every
 /// instance behind a balancer agrees.
 fn csrf_for(session_id: &str) -> String {
-    hash_hex(&format!("cps-console-csrf\0{session_id}"))
+    pages::csrf_for("cps-console-csrf", session_id)
 }
 
 pub(super) fn client_ip(headers_ext: Option<&Client>) -> IpAddr {
@@ -163,18 +146,7 @@ pub(super) fn may_change(
     form: &[(String, String)],
 ) -> Result<(), Box<Response>> {
     let lang = session.lang;
-    let same_origin = headers.get(header::ORIGIN).is_none_or(|origin| {
-        let host = headers.get(header::HOST).and_then(|h| h.to_str().ok());
-        let origin = crate::http::origin::Origin::from_header(origin);
-        // The console's own origin, as the `Host` the browser sent names it (either scheme:
-        // a TLS-terminating proxy may stand in front).
-        host.zip(origin).is_some_and(|(host, origin)| {
-            ["http", "https"].iter().any(|scheme| {
-                crate::http::origin::Origin::configured(&format!("{scheme}://{host}"))
-                    .is_ok_and(|own| own == origin)
-            })
-        })
-    });
+    let same_origin = pages::same_origin(headers);
     let csrf_ok = same_secret(
         field(form, "csrf").unwrap_or_default().as_bytes(),
         session.csrf.as_bytes(),
@@ -287,10 +259,11 @@ pub(super) async fn set_language(
     Path(lang): Path<String>,
     Query(query): Query<Vec<(String, String)>>,
 ) -> Response {
-    let lang = if lang == "en" { "en" } else { "pl" };
+    let lang = pages::language_code(&lang);
     // Back to a console page only: never an open redirect.
-    let back = field(&query, "back")
-        .filter(|b| b.starts_with("/console") && !b.starts_with("//") && !b.contains('\\'))
-        .unwrap_or("/console");
-    redirect(back, &[state.cookie(LANG, lang, Some(31_536_000))])
+    let back = pages::back(&query, "/console");
+    redirect(
+        back,
+        &[state.cookie(LANG, lang, Some(pages::LANGUAGE_KEPT))],
+    )
 }
