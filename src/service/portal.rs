@@ -379,6 +379,11 @@ impl Portal {
         }
     }
 
+    /// The art. 15(1) information, as the operator publishes it.
+    pub fn notice(&self) -> &Arc<serde_json::Value> {
+        &self.notice
+    }
+
     pub fn texts(&self) -> &ConsentTexts {
         &self.texts
     }

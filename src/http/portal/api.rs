@@ -29,7 +29,7 @@ use crate::service::ApplyError;
 use crate::service::portal::{CodeError, CredentialError, CustomerSession, Via};
 
 /// The longest PIN or password read; a longer one is refused unread (hashing is costly).
-const MAX_SECRET_BYTES: usize = 1024;
+pub(super) const MAX_SECRET_BYTES: usize = 1024;
 
 /// The routes and their OpenAPI description, from the same annotations.
 fn api() -> (Router<PortalState>, utoipa::openapi::OpenApi) {
@@ -123,7 +123,11 @@ fn login_body(bytes: &[u8]) -> Option<(Result<CardNumber, String>, String)> {
 }
 
 /// A refused credential as it is answered; a refusal counts against the address.
-fn credential_failure(state: &PortalState, addr: ClientAddr, e: CredentialError) -> ApiError {
+pub(super) fn credential_failure(
+    state: &PortalState,
+    addr: ClientAddr,
+    e: CredentialError,
+) -> ApiError {
     match e {
         CredentialError::Refused => {
             state.brake.failed(addr.0, Instant::now());
@@ -146,7 +150,7 @@ fn credential_failure(state: &PortalState, addr: ClientAddr, e: CredentialError)
 }
 
 /// Refused at once while the address is braked.
-fn braked(state: &PortalState, addr: ClientAddr) -> Result<(), ApiError> {
+pub(super) fn braked(state: &PortalState, addr: ClientAddr) -> Result<(), ApiError> {
     match state.brake.braked(addr.0, Instant::now()) {
         Some(wait) => {
             crate::warn_limited!("portal-braked", client = %addr.0, "portal sign-in refused: too many failures from this address");
@@ -351,7 +355,7 @@ async fn end_session(
 }
 
 /// A refused or failed change of the customer, as the portal answers it.
-fn change_failure(e: ApplyError) -> ApiError {
+pub(super) fn change_failure(e: ApplyError) -> ApiError {
     match e {
         ApplyError::Refused(Refusal::Rule(RuleError::VersionMismatch)) => {
             ApiError::CustomerModified
@@ -368,7 +372,7 @@ fn change_failure(e: ApplyError) -> ApiError {
     }
 }
 
-fn read_failure(e: &crate::service::Failure) -> ApiError {
+pub(super) fn read_failure(e: &crate::service::Failure) -> ApiError {
     crate::http::store_failure(e, ApiError::Unknown)
 }
 
@@ -408,7 +412,7 @@ async fn step_up(
     Ok(StatusCode::NO_CONTENT)
 }
 
-fn code_failure(e: CodeError) -> ApiError {
+pub(super) fn code_failure(e: CodeError) -> ApiError {
     match e {
         CodeError::Unavailable => ApiError::SmsUnavailable,
         CodeError::TooSoon => ApiError::TooManySignIns {
@@ -749,7 +753,7 @@ async fn consent_change(
 }
 
 /// The language of the request (`Accept-Language`), else the portal's default.
-fn language(headers: &HeaderMap, default: Language) -> Language {
+pub(super) fn language(headers: &HeaderMap, default: Language) -> Language {
     headers
         .get_all(header::ACCEPT_LANGUAGE)
         .iter()

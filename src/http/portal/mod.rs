@@ -1,8 +1,9 @@
 //! The customer portal's listener (contract section 8): the customer's JSON API under
-//! `/loyalty/v1/` ([`api`]), public-facing and usually behind a TLS proxy, so the client's
-//! address comes from the proxy's headers only when the peer is a trusted proxy
-//! ([`client`]). It never shares a listener with ALCS, and its admission is its own.
+//! `/loyalty/v1/` ([`api`]) and the same as pages under `/account/` ([`account`]),
+//! public-facing and usually behind a TLS proxy, so the client's address comes from the
+//! proxy's headers only when the peer is a trusted proxy ([`client`]). It never shares a listener with ALCS, and its admission is its own.
 
+mod account;
 mod api;
 mod auth;
 mod body;
@@ -97,9 +98,15 @@ pub fn router(app: AppState, portal: Portal, settings: &PortalSettings) -> Route
         default_language: app.default_language,
         default_country: app.default_country,
     };
-    let routes = api::router(state).layer(axum::middleware::from_fn_with_state(
-        settings.trusted_proxies.clone(),
-        client::resolve,
-    ));
-    enveloped(routes, app)
+    let resolve =
+        axum::middleware::from_fn_with_state(settings.trusted_proxies.clone(), client::resolve);
+    let api = api::router(state.clone()).layer(resolve.clone());
+    let account = account::router(state).layer(resolve);
+    // The pages sign customers in with a cookie of their own, not the bearer header, and
+    // answer pages.
+    let pages = AppState {
+        pages: true,
+        ..app.clone()
+    };
+    enveloped(api, app).merge(enveloped(account, pages))
 }
