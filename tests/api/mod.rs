@@ -3,6 +3,7 @@
 //! backend combination (`tests/sqlite.rs`, `tests/sqlite_redis.rs`, `tests/postgres_redis.rs`),
 //! with the same assertions.
 
+mod account;
 mod activate;
 mod alcs;
 mod cache;

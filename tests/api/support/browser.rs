@@ -16,6 +16,10 @@ pub struct Browser {
     pub client: Client,
     driver: std::process::Child,
     _profile: TempDir,
+    /// Where downloads land.
+    pub downloads: TempDir,
+    /// The clicks, fills and selections made so far: what a person would have done.
+    actions: std::sync::atomic::AtomicUsize,
 }
 
 impl Browser {
@@ -34,6 +38,7 @@ impl Browser {
             .spawn()
             .expect("start chromedriver");
         let profile = tempfile::tempdir().expect("a profile directory");
+        let downloads = tempfile::tempdir().expect("a downloads directory");
         let deadline = Instant::now() + Duration::from_secs(15);
         while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
             assert!(Instant::now() < deadline, "chromedriver did not listen");
@@ -60,7 +65,11 @@ impl Browser {
             serde_json::json!({
                 "binary": CHROMIUM,
                 "args": args,
-                "prefs": { "intl.accept_languages": "pl-PL,pl" },
+                "prefs": {
+                    "intl.accept_languages": "pl-PL,pl",
+                    "download.default_directory": downloads.path().display().to_string(),
+                    "download.prompt_for_download": false,
+                },
             }),
         );
         let connector = hyper_util::client::legacy::connect::HttpConnector::new();
@@ -73,6 +82,8 @@ impl Browser {
             client,
             driver,
             _profile: profile,
+            downloads,
+            actions: std::sync::atomic::AtomicUsize::new(0),
         })
     }
 
@@ -112,7 +123,18 @@ impl Browser {
             .len()
     }
 
+    /// How many clicks, fills and selections this browser was asked for so far.
+    pub fn actions(&self) -> usize {
+        self.actions.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    fn act(&self) {
+        self.actions
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+
     pub async fn fill(&self, css: &str, value: &str) {
+        self.act();
         self.text(css).await;
         let field = self
             .client
@@ -124,6 +146,7 @@ impl Browser {
     }
 
     pub async fn select(&self, css: &str, value: &str) {
+        self.act();
         self.text(css).await;
         self.client
             .find(Locator::Css(css))
@@ -139,6 +162,19 @@ impl Browser {
         self.navigating(Locator::Css(css)).await;
     }
 
+    /// Clicks what `css` finds where no page follows (a checkbox, a download).
+    pub async fn press(&self, css: &str) {
+        self.act();
+        self.text(css).await;
+        self.client
+            .find(Locator::Css(css))
+            .await
+            .unwrap_or_else(|e| panic!("no {css}: {e}"))
+            .click()
+            .await
+            .expect("click");
+    }
+
     /// Clicks the link or button whose text is `text`, like [`Browser::click`].
     pub async fn click_text(&self, text: &str) {
         let xpath =
@@ -149,6 +185,7 @@ impl Browser {
     /// Clicks what `locator` finds, then waits until the page it was on is gone (its root
     /// element stale) and the next one has a body.
     async fn navigating(&self, locator: Locator<'_>) {
+        self.act();
         let old = self
             .client
             .find(Locator::Css("html"))
@@ -186,6 +223,23 @@ impl Browser {
     /// A PNG of the page at 1366 pixels wide and as tall as it is (up to 2000), written to
     /// `path`; the window is 1366×768 again afterwards.
     pub async fn screenshot(&self, path: &Path) {
+        self.screenshot_at(1366, path).await;
+    }
+
+    /// A PNG of the page at `width` CSS pixels and as tall as it is (up to 2000).
+    pub async fn screenshot_at(&self, width: u32, path: &Path) {
+        // From the top, with no focus ring left behind by a keyboard walk.
+        let _ = self
+            .client
+            .execute(
+                "document.activeElement && document.activeElement.blur(); window.scrollTo(0, 0);",
+                vec![],
+            )
+            .await;
+        self.client
+            .set_window_size(width, 768)
+            .await
+            .expect("resize");
         let height = self
             .client
             .execute("return document.documentElement.scrollHeight;", vec![])
@@ -195,7 +249,7 @@ impl Browser {
             .unwrap_or(768)
             .clamp(768, 2000) as u32;
         self.client
-            .set_window_size(1366, height + 90)
+            .set_window_size(width, height + 90)
             .await
             .expect("resize");
         let png = self.client.screenshot().await.expect("a screenshot");

@@ -8,6 +8,7 @@
     reason = "each test binary uses its own part of the support library"
 )]
 
+mod a11y;
 mod app;
 mod backends;
 mod bodies;
@@ -23,6 +24,7 @@ mod receiver;
 mod sentinel;
 mod tls;
 
+pub use a11y::*;
 pub use app::*;
 pub use backends::*;
 pub use bodies::*;

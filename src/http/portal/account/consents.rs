@@ -240,7 +240,8 @@ pub async fn change(
         .change_consent(&member.session, command, via(&request, shown_in))
         .await
     {
-        Ok(_) => redirect(&format!("/account/consents?done={done}#{purpose}"), &[]),
+        // To the top of the page, where the message says what was done.
+        Ok(_) => redirect(&format!("/account/consents?done={done}"), &[]),
         Err(e) => failed(&frame, &change_failure(e)),
     }
 }
@@ -265,7 +266,7 @@ pub async fn objection(
         .change_consent(&member.session, command, via(&request, member.lang()))
         .await
     {
-        Ok(_) => redirect(&format!("/account/consents?done={done}#objection"), &[]),
+        Ok(_) => redirect(&format!("/account/consents?done={done}"), &[]),
         Err(e) => failed(&frame, &change_failure(e)),
     }
 }

@@ -201,7 +201,7 @@ fn profile_input(
 ) -> Markup {
     let kind = match f {
         ProfileField::Email => "email",
-        ProfileField::DateOfBirth => "date",
+        // Text, not `date`: Chromium's date input is three Tab stops without a label each.
         _ => "text",
     };
     let mut input = Input::new(f.name(), label, kind)

@@ -42,7 +42,10 @@ pub fn field_hint(w: W, field: ProfileField) -> Option<&'static str> {
             "For example: jan.kowalski@example.com",
         ),
         ProfileField::PostalCode => w.t("Na przykład: 00-950", "For example: 00-950"),
-        ProfileField::DateOfBirth => w.t("Dzień, miesiąc i rok.", "Day, month and year."),
+        ProfileField::DateOfBirth => w.t(
+            "Rok, miesiąc i dzień, na przykład: 1985-04-23",
+            "Year, month and day, for example: 1985-04-23",
+        ),
         _ => return None,
     })
 }
