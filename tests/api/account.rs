@@ -20,6 +20,13 @@ const TEXTS: &str = r#"[
 
 /// An app with the portal (the test's consent texts, two mandatory properties) and the desk.
 async fn with_pages() -> Option<(TestApp, Portal, Desk, tempfile::TempDir)> {
+    with_pages_and_sms(None).await
+}
+
+/// The same, its text messages sent to the webhook at `sms` when given.
+async fn with_pages_and_sms(
+    sms: Option<String>,
+) -> Option<(TestApp, Portal, Desk, tempfile::TempDir)> {
     let dir = tempfile::tempdir().unwrap();
     let texts = dir.path().join("consents.json");
     std::fs::write(&texts, TEXTS).unwrap();
@@ -29,6 +36,10 @@ async fn with_pages() -> Option<(TestApp, Portal, Desk, tempfile::TempDir)> {
         portal.consent_texts_file = Some(texts);
         portal.mandatory = cps::domain::MandatoryFields::parse("FirstName,Email").unwrap();
         c.portal = Some(portal);
+        c.sms = sms.map(|url| cps::outbox::sms::SmsSettings {
+            timeout: Duration::from_secs(2),
+            ..cps::outbox::sms::SmsSettings::at(&url)
+        });
     })
     .await?;
     let portal = Portal::at(app.portal.clone().unwrap(), key_dir);
@@ -421,7 +432,9 @@ async fn a_customer_goes_from_the_till_to_deleting_their_account_in_the_browser(
     if crate::BACKEND != Backend::Sqlite {
         return;
     }
-    let Some((app, portal, _desk, _dir)) = with_pages().await else {
+    let gateway = FakeReceiver::start().await;
+    let Some((app, portal, _desk, _dir)) = with_pages_and_sms(Some(gateway.url("/sms"))).await
+    else {
         return;
     };
     let Some(axe) = axe_source() else {
@@ -448,6 +461,28 @@ async fn a_customer_goes_from_the_till_to_deleting_their_account_in_the_browser(
             .check_page(&axe, &format!("{path} (pl, signed out)"), "pl")
             .await;
     }
+    // The reset by SMS code: the code's page, and a wrong code refused on it.
+    browser.goto(&format!("{base}/account/reset")).await;
+    browser.fill("#card", CARD).await;
+    browser.click("main button[type=submit]").await;
+    browser.secret_field("#code", "text", "one-time-code").await;
+    browser
+        .secret_field("#new", "password", "new-password")
+        .await;
+    browser.check_page(&axe, "reset: the code (pl)", "pl").await;
+    gateway.wait_for(1, Duration::from_secs(10)).await;
+    browser.fill("#code", "000000").await;
+    browser.fill("#new", "an entirely new phrase").await;
+    browser.click("main form.stack button[type=submit]").await;
+    assert!(
+        browser
+            .text(".message.error")
+            .await
+            .contains("Błędny numer karty lub pin")
+    );
+    browser
+        .check_page(&axe, "reset: a wrong code (pl)", "pl")
+        .await;
     browser.goto(&format!("{base}/account/sign-in")).await;
     browser.fill("#card", CARD).await;
     browser.fill("#secret", "0000").await;
@@ -641,6 +676,22 @@ async fn a_customer_goes_from_the_till_to_deleting_their_account_in_the_browser(
             .check_page(&axe, &format!("/account{path} (pl, signed in)"), "pl")
             .await;
     }
+    // A step-up by SMS code: the page once the code is sent.
+    browser
+        .goto(&format!("{base}/account/step-up?next=/account/my-data"))
+        .await;
+    browser
+        .click("form[action='/account/step-up/code'] button")
+        .await;
+    assert!(
+        browser
+            .text(".message.done")
+            .await
+            .contains("Wysłaliśmy kod")
+    );
+    browser
+        .check_page(&axe, "step-up: the code sent (pl)", "pl")
+        .await;
     browser.goto(&format!("{base}/account")).await;
     browser
         .screenshot(&screenshot("account-overview-desktop.png"))
@@ -739,6 +790,15 @@ async fn a_customer_goes_from_the_till_to_deleting_their_account_in_the_browser(
         "{data}"
     );
     assert!(data["Processing"]["Rights"].is_array());
+
+    // Raised now: a new number is asked for its code at once.
+    browser.goto(&format!("{base}/account/phone")).await;
+    browser.fill("#phone", "+48 601 000 111").await;
+    browser.click("main button[type=submit]").await;
+    browser.secret_field("#code", "text", "one-time-code").await;
+    browser
+        .check_page(&axe, "phone change: the code (en)", "en")
+        .await;
 
     // Deleting the account: its consequences, the confirmation asked for, then the receipt.
     browser.goto(&format!("{base}/account/delete")).await;
