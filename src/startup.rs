@@ -575,7 +575,7 @@ fn read_privacy_notice(file: Option<&std::path::Path>) -> Result<serde_json::Val
 }
 
 /// The consent texts the operator publishes: a JSON array of `{"Purpose", "Version",
-/// "Language", "Text"}`. A file that does not read stops the service.
+/// "Language", "Text"}`, each with an optional `Title` (the purpose's name on the pages). A file that does not read stops the service.
 fn read_consent_texts(file: &std::path::Path) -> Result<crate::domain::ConsentTexts, Invalid> {
     use crate::domain::{ConsentText, ConsentTexts, Language, Purpose, valid_version};
     let invalid = |problem: String| {
@@ -613,12 +613,19 @@ fn read_consent_texts(file: &std::path::Path) -> Result<crate::domain::ConsentTe
         if body.trim().is_empty() {
             return Err(invalid(format!("entry {}: Text is empty", i + 1)));
         }
-        texts.push(ConsentText::new(
-            purpose,
-            version.to_owned(),
-            language,
-            body.to_owned(),
-        ));
+        let title = match &entry["Title"] {
+            serde_json::Value::Null => None,
+            serde_json::Value::String(title) if title.chars().count() <= 100 => Some(title.clone()),
+            _ => {
+                return Err(invalid(format!(
+                    "entry {}: Title must be a string of at most 100 characters",
+                    i + 1
+                )));
+            }
+        };
+        texts.push(
+            ConsentText::new(purpose, version.to_owned(), language, body.to_owned()).titled(title),
+        );
     }
     ConsentTexts::new(texts).map_err(invalid)
 }

@@ -53,6 +53,9 @@ pub struct ConsentText {
     pub text: String,
     /// SHA-256 of the text's UTF-8 bytes, 64 lowercase hex digits: what the proof records.
     pub sha256: String,
+    /// What the purpose is called in this language, for the pages (the purpose's name
+    /// without one).
+    pub title: Option<String>,
 }
 
 impl ConsentText {
@@ -67,7 +70,13 @@ impl ConsentText {
             language,
             text,
             sha256,
+            title: None,
         }
+    }
+
+    pub fn titled(mut self, title: Option<String>) -> Self {
+        self.title = title.filter(|t| !t.trim().is_empty());
+        self
     }
 }
 

@@ -12,8 +12,8 @@ use super::support::*;
 const PASSWORD: &str = "a long and private phrase";
 
 const TEXTS: &str = r#"[
-  {"Purpose": "Marketing", "Version": "1", "Language": "pl_PL", "Text": "Zgadzam się na otrzymywanie ofert programu SMS-em i e-mailem."},
-  {"Purpose": "Marketing", "Version": "1", "Language": "en_US", "Text": "I agree to receive the programme's offers by text message and email."},
+  {"Purpose": "Marketing", "Version": "1", "Language": "pl_PL", "Title": "Oferty programu", "Text": "Zgadzam się na otrzymywanie ofert programu SMS-em i e-mailem."},
+  {"Purpose": "Marketing", "Version": "1", "Language": "en_US", "Title": "The programme's offers", "Text": "I agree to receive the programme's offers by text message and email."},
   {"Purpose": "Profiling", "Version": "1", "Language": "pl_PL", "Text": "Zgadzam się na dopasowanie ofert do moich zakupów."},
   {"Purpose": "Profiling", "Version": "1", "Language": "en_US", "Text": "I agree to offers matched to my purchases."}
 ]"#;
@@ -302,16 +302,42 @@ async fn the_pages_sign_in_with_a_host_cookie_and_refuse_forged_forms() {
             .json()
     };
     let page = visit.get("/account/consents").await;
+    assert!(
+        page.text
+            .contains("<h2 id=\"Marketing-title\">Oferty programu</h2>"),
+        "{}",
+        page.text
+    );
     let csrf = page.hidden("csrf");
+    // The first purpose's form: the text shown goes with it, by version, language and hash.
+    let (lang, sha256) = (page.hidden("lang"), page.hidden("sha256"));
+    assert_eq!(lang, "pl_PL");
     let give = [
         ("csrf", csrf.as_str()),
         ("action", "give"),
         ("version", "1"),
+        ("lang", &lang),
+        ("sha256", &sha256),
     ];
     let page = visit
         .post("/account/consents/Marketing", &give, Some(EVIL))
         .await;
     assert_eq!(page.status, 403);
+    assert_eq!(consents().await["Consents"][0]["Given"], json!(false));
+    // Not the text shown (another language's, or words changed since): nothing is given.
+    for (lang, sha256) in [("en_US", sha256.as_str()), ("pl_PL", &"0".repeat(64))] {
+        let stale = [
+            ("csrf", csrf.as_str()),
+            ("action", "give"),
+            ("version", "1"),
+            ("lang", lang),
+            ("sha256", sha256),
+        ];
+        let page = visit
+            .post("/account/consents/Marketing", &stale, None)
+            .await;
+        assert_eq!(page.location(), "/account/consents?done=changed");
+    }
     assert_eq!(consents().await["Consents"][0]["Given"], json!(false));
     let page = visit.post("/account/consents/Marketing", &give, None).await;
     assert_eq!(page.status, 303, "{}", page.text);
@@ -364,7 +390,7 @@ async fn the_pages_share_the_apis_throttle_and_answer_html_for_every_refusal() {
         .await
         .assert_error(429, "TooManyAttempts");
 
-    // Garbage, an empty body and an unknown page are pages, not crashes or JSON.
+    // Garbage and an unknown page are pages, not crashes or JSON.
     let garbage = visit
         .client
         .post(format!("{}/account/sign-in", portal.base))
@@ -451,9 +477,9 @@ async fn a_customer_goes_from_the_till_to_deleting_their_account_in_the_browser(
     browser.goto(&format!("{base}/account")).await;
     assert!(browser.url().await.ends_with("/account/sign-in"));
     browser.check_page(&axe, "sign-in (pl)", "pl").await;
-    browser.secret_field("#card", "text", "username").await;
+    browser.secret_field("#card", "text", "username", 2).await;
     browser
-        .secret_field("#secret", "password", "current-password")
+        .secret_field("#secret", "password", "current-password", 2)
         .await;
     for path in ["help", "privacy", "accessibility", "reset", "no-such-page"] {
         browser.goto(&format!("{base}/account/{path}")).await;
@@ -465,9 +491,11 @@ async fn a_customer_goes_from_the_till_to_deleting_their_account_in_the_browser(
     browser.goto(&format!("{base}/account/reset")).await;
     browser.fill("#card", CARD).await;
     browser.click("main button[type=submit]").await;
-    browser.secret_field("#code", "text", "one-time-code").await;
     browser
-        .secret_field("#new", "password", "new-password")
+        .secret_field("#code", "text", "one-time-code", 3)
+        .await;
+    browser
+        .secret_field("#new", "password", "new-password", 3)
         .await;
     browser.check_page(&axe, "reset: the code (pl)", "pl").await;
     gateway.wait_for(1, Duration::from_secs(10)).await;
@@ -478,7 +506,7 @@ async fn a_customer_goes_from_the_till_to_deleting_their_account_in_the_browser(
         browser
             .text(".message.error")
             .await
-            .contains("Błędny numer karty lub pin")
+            .contains("To nie jest wysłany kod")
     );
     browser
         .check_page(&axe, "reset: a wrong code (pl)", "pl")
@@ -504,10 +532,10 @@ async fn a_customer_goes_from_the_till_to_deleting_their_account_in_the_browser(
         .check_page(&axe, "set the password (pl)", "pl")
         .await;
     browser
-        .secret_field("#old", "password", "current-password")
+        .secret_field("#old", "password", "current-password", 2)
         .await;
     browser
-        .secret_field("#new", "password", "new-password")
+        .secret_field("#new", "password", "new-password", 2)
         .await;
     browser.fill("#old", CARD_PIN).await;
     browser.fill("#new", "password").await;
@@ -561,6 +589,14 @@ async fn a_customer_goes_from_the_till_to_deleting_their_account_in_the_browser(
     // Consents: giving one and withdrawing it take the same single action.
     browser.click("nav a[href='/account/consents']").await;
     browser.check_page(&axe, "consents (pl)", "pl").await;
+    // One button, nothing to tick or fill: the whole of what giving asks.
+    assert_eq!(browser.count("#Marketing form button").await, 1);
+    assert_eq!(
+        browser
+            .count("#Marketing form input:not([type=hidden]), #Marketing form select")
+            .await,
+        0
+    );
     let before = browser.actions();
     browser.click("#Marketing button[type=submit]").await;
     let give = browser.actions() - before;
@@ -585,9 +621,23 @@ async fn a_customer_goes_from_the_till_to_deleting_their_account_in_the_browser(
     browser
         .screenshot_at(390, &screenshot("account-consents-phone.png"))
         .await;
+    // Withdrawing asks no more: one button, and no page of confirmation after it.
+    assert_eq!(browser.count("#Marketing form button").await, 1);
+    assert_eq!(
+        browser
+            .count("#Marketing form input:not([type=hidden]), #Marketing form select")
+            .await,
+        0
+    );
     let before = browser.actions();
     browser.click("#Marketing button[type=submit]").await;
     let withdraw = browser.actions() - before;
+    assert!(
+        browser
+            .text("#Marketing .state")
+            .await
+            .contains("Brak zgody")
+    );
     assert!(
         browser
             .text(".message.done")
@@ -708,7 +758,7 @@ async fn a_customer_goes_from_the_till_to_deleting_their_account_in_the_browser(
         browser
             .text(".message.error")
             .await
-            .contains("Błędny numer karty lub pin")
+            .contains("Hasło jest nieprawidłowe")
     );
     assert_eq!(
         browser.property("#password", "aria-invalid").await,
@@ -758,7 +808,7 @@ async fn a_customer_goes_from_the_till_to_deleting_their_account_in_the_browser(
         browser
             .text(".message.error")
             .await
-            .contains("Wrong card number or PIN")
+            .contains("That password is not right")
     );
     browser
         .check_page(&axe, "download refused (en)", "en")
@@ -795,7 +845,9 @@ async fn a_customer_goes_from_the_till_to_deleting_their_account_in_the_browser(
     browser.goto(&format!("{base}/account/phone")).await;
     browser.fill("#phone", "+48 601 000 111").await;
     browser.click("main button[type=submit]").await;
-    browser.secret_field("#code", "text", "one-time-code").await;
+    browser
+        .secret_field("#code", "text", "one-time-code", 1)
+        .await;
     browser
         .check_page(&axe, "phone change: the code (en)", "en")
         .await;
@@ -941,29 +993,22 @@ async fn sms_codes_sign_in_step_up_and_change_the_phone_on_the_pages() {
     );
     let sent = gateway.wait_for(2, Duration::from_secs(10)).await;
     let code = code_in(&sent[1].body);
+    // A `next` of another site is not followed: the step-up returns to the account.
     let form = [
         ("csrf", csrf.as_str()),
-        ("next", "/account/my-data"),
+        ("next", "//evil.example/account"),
         ("code", &code),
     ];
     let page = visit.post("/account/step-up", &form, None).await;
     assert_eq!(
         (page.status, page.location()),
-        (303, "/account/my-data?done=stepped-up")
+        (303, "/account?done=stepped-up")
     );
     let page = visit.get("/account/my-data").await;
     assert!(
         !page.text.contains("name=\"password\""),
         "raised: no password asked"
     );
-    // Never back to another site.
-    let form = [
-        ("csrf", csrf.as_str()),
-        ("next", "//evil.example/"),
-        ("code", "111111"),
-    ];
-    let page = visit.post("/account/step-up", &form, None).await;
-    assert!(!page.location().contains("evil"), "{}", page.location());
 
     // The phone changed with a code sent to the new number.
     let form = [("csrf", csrf.as_str()), ("phone", "+48 601 000 111")];
@@ -1058,4 +1103,149 @@ async fn sessions_end_and_a_lost_card_is_blocked_from_the_pages() {
         .login(CARD, PASSWORD)
         .await
         .assert_error(403, "NoAuthothorization");
+}
+
+#[tokio::test]
+async fn refusals_tell_nothing_of_the_card_and_a_stale_profile_form_overwrites_nothing() {
+    let Some((app, portal, _desk, _dir)) = with_pages().await else {
+        return;
+    };
+    app.registered_with_pin(CARD).await;
+    let session = portal.with_password(CARD, PASSWORD).await;
+    let mut visit = Visit::new(&portal.base);
+    let token = visit.get("/account/sign-in").await.hidden("form");
+
+    // A card that exists and one that does not: the same page, byte for byte.
+    let known = visit
+        .post(
+            "/account/sign-in",
+            &[("form", &token), ("card", CARD), ("secret", "wrong one")],
+            None,
+        )
+        .await;
+    let unknown = visit
+        .post(
+            "/account/sign-in",
+            &[
+                ("form", &token),
+                ("card", "81000000000001"),
+                ("secret", "wrong one"),
+            ],
+            None,
+        )
+        .await;
+    assert_eq!((known.status, &known.text), (unknown.status, &unknown.text));
+    assert_eq!(known.set_cookie(SESSION), unknown.set_cookie(SESSION));
+
+    // A form sent without `Origin` (an older browser) is judged by its token alone.
+    let body = format!(
+        "form={token}&card={CARD}&secret={}",
+        PASSWORD.replace(' ', "+")
+    );
+    let jar = format!("__Host-cps_form={token}");
+    let page = visit
+        .client
+        .post(format!("{}/account/sign-in", portal.base))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .header("cookie", jar)
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 303);
+    let form = [
+        ("form", token.as_str()),
+        ("card", CARD),
+        ("secret", PASSWORD),
+    ];
+    assert_eq!(
+        visit.post("/account/sign-in", &form, None).await.status,
+        303
+    );
+
+    // The profile: saved, then a field left blank is removed.
+    let page = visit.get("/account/profile").await;
+    let (csrf, version) = (page.hidden("csrf"), page.hidden("version"));
+    let full = [
+        ("csrf", csrf.as_str()),
+        ("version", &version),
+        ("FirstName", "Anna"),
+        ("Email", "anna@example.pl"),
+        ("City", "Kraków"),
+    ];
+    let page = visit.post("/account/profile", &full, None).await;
+    assert_eq!(page.location(), "/account/profile?done=profile");
+    let page = visit.get("/account/profile").await;
+    let version = page.hidden("version");
+    let blank = [
+        ("csrf", csrf.as_str()),
+        ("version", &version),
+        ("FirstName", "Anna"),
+        ("Email", "anna@example.pl"),
+        ("City", ""),
+    ];
+    assert_eq!(
+        visit.post("/account/profile", &blank, None).await.status,
+        303
+    );
+    let profile = || async {
+        portal
+            .send(
+                Method::GET,
+                "/loyalty/v1/customers/current",
+                Some(&session),
+                None,
+            )
+            .await
+    };
+    assert_eq!(profile().await.json()["City"], Value::Null);
+
+    // Changed elsewhere meanwhile (the API, another device): the form's next try, even after
+    // a refused value, is refused as stale and overwrites nothing.
+    let page = visit.get("/account/profile").await;
+    let seen = page.hidden("version");
+    let etag = profile().await.headers["etag"].to_str().unwrap().to_owned();
+    let reply = portal
+        .send_with(
+            &reqwest::Client::new(),
+            Method::PATCH,
+            "/loyalty/v1/customers/current",
+            Some(&session),
+            Some(&json!({ "Email": "anna@elsewhere.pl" })),
+            &[("if-match", &etag)],
+        )
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.text);
+    let wrong = [
+        ("csrf", csrf.as_str()),
+        ("version", &seen),
+        ("FirstName", "Anna"),
+        ("Email", "not an address"),
+    ];
+    let page = visit.post("/account/profile", &wrong, None).await;
+    assert_eq!(page.status, 422);
+    assert_eq!(
+        page.hidden("version"),
+        seen,
+        "the version the values came from"
+    );
+    let again = [
+        ("csrf", csrf.as_str()),
+        ("version", &seen),
+        ("FirstName", "Anna"),
+        ("Email", "anna@example.pl"),
+    ];
+    let page = visit.post("/account/profile", &again, None).await;
+    assert_eq!(page.status, 409, "{}", page.text);
+    assert_eq!(profile().await.json()["Email"], json!("anna@elsewhere.pl"));
+
+    // A session that is not the customer's is not "ended".
+    let page = visit
+        .post(
+            "/account/sessions/not-a-session/end",
+            &[("csrf", &csrf)],
+            None,
+        )
+        .await;
+    assert_eq!(page.status, 404);
 }

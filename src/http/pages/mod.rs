@@ -37,17 +37,23 @@ pub fn html(status: StatusCode, body: maud::Markup) -> Response {
         HeaderValue::from_static("nosniff"),
     );
     headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-    // Browsers heed it only over HTTPS (and on a name, not an address): behind a TLS proxy,
-    // which is where a public listener stands, it keeps the next visit off plain HTTP.
-    headers.insert(
-        header::STRICT_TRANSPORT_SECURITY,
-        HeaderValue::from_static("max-age=31536000"),
-    );
     // Not `no-referrer`: under it a browser sends `Origin: null` with the site's own forms,
     // and the origin check would refuse them.
     headers.insert(
         header::REFERRER_POLICY,
         HeaderValue::from_static("same-origin"),
+    );
+    response
+}
+
+/// `Strict-Transport-Security` on every answer of a public wing (not the desk's console, which
+/// may sit behind an internal certificate that staff must be able to click past). Browsers heed
+/// it only over HTTPS and on a name: behind a TLS proxy, where a public listener stands, it
+/// keeps the next visit off plain HTTP.
+pub async fn strict_transport(mut response: Response) -> Response {
+    response.headers_mut().insert(
+        header::STRICT_TRANSPORT_SECURITY,
+        HeaderValue::from_static("max-age=31536000"),
     );
     response
 }

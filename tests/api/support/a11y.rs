@@ -98,6 +98,9 @@ impl Browser {
         let count = self
             .client
             .execute(&format!("{FOCUSABLE} 
+                 // Each control's look unfocused, to compare with its look once focused.
+                 window.cpsUnfocused = focusable.map(el => {{ const s = getComputedStyle(el);
+                   return s.outlineStyle + ' ' + s.outlineWidth + ' ' + s.boxShadow; }});
                  // The walk starts at the top, wherever a fragment or a click left the start.
                  const root = document.documentElement;
                  root.setAttribute('tabindex', '-1'); root.focus(); root.removeAttribute('tabindex');
@@ -121,11 +124,22 @@ impl Browser {
                          const el = document.activeElement;
                          const style = getComputedStyle(el);
                          const r = el.getBoundingClientRect();
-                         const ring = (style.outlineStyle !== 'none' && parseFloat(style.outlineWidth) >= 2)
-                           || style.boxShadow !== 'none';
-                         const inside = r.bottom > 0 && r.top < innerHeight && r.right > 0 && r.left < innerWidth;
-                         return {{ index: focusable.indexOf(el), ring, inside,
-                                  name: el.tagName + ' ' + (el.id || el.getAttribute('href') || el.textContent.trim().slice(0, 40)) }};"
+                         const index = focusable.indexOf(el);
+                         const look = style.outlineStyle + ' ' + style.outlineWidth + ' ' + style.boxShadow;
+                         const ring = ((style.outlineStyle !== 'none' && parseFloat(style.outlineWidth) >= 2)
+                           || style.boxShadow !== 'none') && look !== window.cpsUnfocused[index];
+                         // Not obscured: what is drawn at the centre of the control's first box
+                         // (a link may wrap) is the control, or its label.
+                         const b = el.getClientRects()[0] || r;
+                         const x = Math.min(Math.max(b.left + b.width / 2, 0), innerWidth - 1);
+                         const y = Math.min(Math.max(b.top + b.height / 2, 0), innerHeight - 1);
+                         const hit = document.elementFromPoint(x, y);
+                         const own = hit !== null && (hit === el || el.contains(hit)
+                           || (el.labels !== undefined && el.labels !== null && [...el.labels].includes(hit)));
+                         const inside = r.bottom > 0 && r.top < innerHeight && r.right > 0 && r.left < innerWidth && own;
+                         return {{ index, ring, inside,
+                                  name: el.tagName + ' ' + (el.id || el.getAttribute('href') || el.textContent.trim().slice(0, 40))
+                                  + (own ? '' : ' (at its centre: ' + (hit ? hit.outerHTML.slice(0, 60) : 'nothing') + ' ' + JSON.stringify(b) + ')') }};"
                     ),
                     vec![],
                 )
@@ -161,6 +175,7 @@ impl Browser {
                        const r = el.getBoundingClientRect();
                        if (r.width >= 24 && r.height >= 24) return false;
                        const inline = el.tagName === 'A' && getComputedStyle(el).display === 'inline'
+                         && el.parentElement.tagName === 'P'
                          && el.parentElement.textContent.trim().length > el.textContent.trim().length;
                        return !inline;
                      }}).map(el => el.outerHTML.slice(0, 80) + ' ' + Math.round(el.getBoundingClientRect().width) + 'x' + Math.round(el.getBoundingClientRect().height));"
@@ -184,7 +199,14 @@ impl Browser {
         let measured = self
             .client
             .execute(
-                "return { inner: innerWidth, overflow: document.documentElement.scrollWidth - document.documentElement.clientWidth };",
+                "const width = document.documentElement.clientWidth;
+                 // Anything drawn past the right edge, but inside a region that scrolls on its
+                 // own (a data table: WCAG 1.4.10's exception).
+                 const past = [...document.body.querySelectorAll('*')]
+                   .filter(el => !el.closest('.scroll') && el.getClientRects().length > 0)
+                   .filter(el => el.getBoundingClientRect().right > width + 1)
+                   .map(el => el.tagName + '.' + el.className + ' ' + Math.round(el.getBoundingClientRect().right));
+                 return { inner: innerWidth, past, overflow: document.documentElement.scrollWidth - width };",
                 vec![],
             )
             .await
@@ -202,6 +224,7 @@ impl Browser {
             json!(0),
             "sideways scrolling at 320 px on {what}"
         );
+        assert_eq!(measured["past"], json!([]), "cut off at 320 px on {what}");
     }
 
     /// The value of `property` of the element `css` matches (`null` when it has none).
@@ -216,9 +239,11 @@ impl Browser {
             .expect("read an attribute")
     }
 
-    /// A secret's or a code's field: one input, of its kind, with its autocomplete token, and a
-    /// paste into it is not refused (WCAG 3.3.8).
-    pub async fn secret_field(&self, css: &str, kind: &str, token: &str) {
+    /// A secret's or a code's field: one input of its kind (not a box per digit: the form has
+    /// `inputs` visible inputs in all), with its autocomplete token, not cut short, and no
+    /// script that refuses a paste (WCAG 3.3.8; the pages have no script at all, which the CSP
+    /// enforces and the headers test checks).
+    pub async fn secret_field(&self, css: &str, kind: &str, token: &str, inputs: usize) {
         assert_eq!(self.property(css, "type").await, json!(kind), "{css}");
         assert_eq!(
             self.property(css, "autocomplete").await,
@@ -243,5 +268,10 @@ impl Browser {
             .await
             .expect("paste");
         assert_eq!(pasted["refused"], json!(false), "paste refused in {css}");
+        assert_eq!(
+            pasted["inputs"],
+            json!(inputs),
+            "the inputs of {css}'s form"
+        );
     }
 }

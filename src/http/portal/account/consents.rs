@@ -10,8 +10,8 @@ use maud::{Markup, html};
 
 use super::page::{self, Frame, layout, message, time};
 use super::profile::failed;
-use super::session::{Member, done};
-use super::words::{self, W};
+use super::session::{Member, done, gone};
+use super::words;
 use crate::domain::{Channel, ConsentCommand, ConsentText, ConsentTexts, Language, Purpose};
 use crate::http::RequestId;
 use crate::http::error::ApiError;
@@ -33,6 +33,30 @@ fn current_text<'a>(
     texts.find(purpose, &latest.version, lang)
 }
 
+/// What a purpose is called on the page: its text's title, else its name.
+fn title_of(texts: &ConsentTexts, purpose: &str, lang: Language) -> String {
+    Purpose::parse(purpose)
+        .and_then(|p| current_text(texts, &p, lang))
+        .and_then(|t| t.title.clone())
+        .unwrap_or_else(|| purpose.to_owned())
+}
+
+/// The form that gives the consent on `text`: the text's version, language and hash go with
+/// it, so that what is recorded is what was shown.
+fn give_form(frame: &Frame, text: &ConsentText, label: &str, described: &str) -> Markup {
+    let id = text.purpose.as_str();
+    html! {
+        form method="post" action={ "/account/consents/" (id) } {
+            (page::csrf(frame))
+            input type="hidden" name="action" value="give";
+            input type="hidden" name="version" value=(text.version);
+            input type="hidden" name="lang" value=(text.language.code());
+            input type="hidden" name="sha256" value=(text.sha256);
+            button type="submit" aria-describedby=(described) { (label) }
+        }
+    }
+}
+
 fn purpose_section(
     frame: &Frame,
     texts: &ConsentTexts,
@@ -41,8 +65,15 @@ fn purpose_section(
     events: &[ConsentEvent],
 ) -> Markup {
     let w = frame.w();
-    let text = current_text(texts, purpose, frame.lang);
+    let current = current_text(texts, purpose, frame.lang);
+    // The text it was given on, while given; else the one it is asked with now.
+    let shown = match given {
+        Some(version) => texts.find(purpose, version, frame.lang).or(current),
+        None => current,
+    };
+    let newer = current.filter(|c| given.is_some_and(|v| *v != c.version));
     let id = purpose.as_str();
+    let described = format!("{id}-title {id}-state");
     let since = events
         .iter()
         .rev()
@@ -50,8 +81,8 @@ fn purpose_section(
         .map(|e| time(e.occurred_at));
     html! {
         section.consent id=(id) aria-labelledby={ (id) "-title" } {
-            h2 id={ (id) "-title" } { (id) }
-            @if let Some(text) = text {
+            h2 id={ (id) "-title" } { (title_of(texts, id, frame.lang)) }
+            @if let Some(text) = shown {
                 div.text lang=(html_lang(text.language)) { p { (text.text) } }
                 p.hint { (w.t("Wersja treści: ", "Text version: ")) (text.version) }
             }
@@ -67,30 +98,31 @@ fn purpose_section(
                     None => span.status { (w.t("Brak zgody", "Not given")) },
                 }
             }
-            form method="post" action={ "/account/consents/" (id) } {
-                (page::csrf(frame))
-                @match (given, text) {
-                    (Some(_), _) => {
+            @match (given, current) {
+                (Some(_), _) => {
+                    form method="post" action={ "/account/consents/" (id) } {
+                        (page::csrf(frame))
                         input type="hidden" name="action" value="withdraw";
-                        button.secondary type="submit" aria-describedby={ (id) "-state" } {
+                        button.secondary type="submit" aria-describedby=(described) {
                             (w.t("Wycofaj zgodę", "Withdraw consent"))
                         }
                     }
-                    (None, Some(text)) => {
-                        input type="hidden" name="action" value="give";
-                        input type="hidden" name="version" value=(text.version);
-                        button type="submit" aria-describedby={ (id) "-state" } {
-                            (w.t("Wyrażam zgodę", "Give consent"))
-                        }
-                    }
-                    (None, None) => {}
                 }
+                (None, Some(text)) => (give_form(frame, text, w.t("Wyrażam zgodę", "Give consent"), &described)),
+                (None, None) => {}
+            }
+            @if let Some(text) = newer {
+                h3 { (w.t("Nowa treść", "A new text")) }
+                div.text lang=(html_lang(text.language)) { p { (text.text) } }
+                p.hint { (w.t("Wersja treści: ", "Text version: ")) (text.version) }
+                (give_form(frame, text, w.t("Wyrażam zgodę na nową treść", "Give consent to the new text"), &described))
             }
         }
     }
 }
 
-fn history(w: W, events: &[ConsentEvent]) -> Markup {
+fn history(frame: &Frame, texts: &ConsentTexts, events: &[ConsentEvent]) -> Markup {
+    let w = frame.w();
     html! {
         h2 id="history-title" { (w.t("Historia zmian", "History of changes")) }
         @if events.is_empty() {
@@ -109,7 +141,7 @@ fn history(w: W, events: &[ConsentEvent]) -> Markup {
                         @for e in events.iter().rev() {
                             tr {
                                 td { (time(e.occurred_at)) }
-                                td { (e.purpose.as_deref().unwrap_or("—")) }
+                                td { (e.purpose.as_deref().map_or_else(|| "—".to_owned(), |p| title_of(texts, p, frame.lang))) }
                                 td { (words::consent_action(w, &e.action)) }
                                 td { (e.text_version.as_deref().unwrap_or("—")) }
                                 td { (words::channel(w, &e.channel)) }
@@ -131,7 +163,7 @@ pub async fn page(
     let w = member.w();
     let view = match state.portal.account(&member.session).await {
         Ok(Some(view)) => view,
-        Ok(None) => return redirect("/account/sign-in?done=ended", &[]),
+        Ok(None) => return gone(&state, &member).await,
         Err(e) => return failed(&frame, &read_failure(&e)),
     };
     let events = match state.portal.consent_history(&member.session.customer).await {
@@ -148,7 +180,10 @@ pub async fn page(
     }
     let body = html! {
         h1 { (w.t("Zgody", "Consents")) }
-        @if let Some(note) = done(w, &query) { (message("done", note)) }
+        @if let Some(note) = done(w, &query) {
+            @let kind = if field(&query, "done") == Some("changed") { "note" } else { "done" };
+            (message(kind, note))
+        }
         p { (w.t(
             "Nic nie jest zaznaczone za Ciebie. Każdą zgodę wycofasz w dowolnej chwili jednym przyciskiem, tak samo łatwo, jak ją wyrażasz.",
             "Nothing is given for you. You can withdraw any consent at any time with one button, as easily as you give it.",
@@ -184,7 +219,7 @@ pub async fn page(
                 }
             }
         }
-        (history(w, &events))
+        (history(&frame, texts, &events))
     };
     html(
         StatusCode::OK,
@@ -219,12 +254,14 @@ pub async fn change(
     let (command, shown_in, done) = match field(&form, "action") {
         Some("give") => {
             let version = field(&form, "version").unwrap_or_default();
-            // The text of that version in the page's language: the one the customer was shown.
-            match texts.find(&purpose, version, member.lang()) {
-                Some(text) => {
-                    let shown_in = text.language;
-                    (ConsentCommand::Give(text.clone()), shown_in, "given")
+            let shown_in = field(&form, "lang").and_then(Language::recognize);
+            let sha256 = field(&form, "sha256").unwrap_or_default();
+            // Exactly the text the page showed: its version, its language, its words.
+            match shown_in.and_then(|lang| texts.find(&purpose, version, lang)) {
+                Some(text) if Some(text.language) == shown_in && text.sha256 == sha256 => {
+                    (ConsentCommand::Give(text.clone()), text.language, "given")
                 }
+                Some(_) => return redirect("/account/consents?done=changed", &[]),
                 None => return failed(&frame, &ApiError::NotFound),
             }
         }

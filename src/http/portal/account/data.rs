@@ -10,13 +10,15 @@ use axum::response::Response;
 use maud::{Markup, html};
 use serde_json::Value;
 
-use super::page::{self, Frame, layout, message, notice_lang, time};
+use super::page::{
+    self, Frame, Secret, layout, message, notice_lang, refused_secret, summary, time, title_for,
+};
 use super::profile::failed;
-use super::session::{Member, Visitor, done, forget_session, stepped_up, with_error};
+use super::session::{Member, Visitor, done, forget_session, gone, stepped_up, with_error};
 use super::words::{self, W};
 use crate::domain::ProfileField;
 use crate::http::extract::field;
-use crate::http::pages::{FormBody, html, redirect};
+use crate::http::pages::{FormBody, html};
 use crate::http::portal::PortalState;
 use crate::http::portal::api::{change_failure, read_failure};
 use crate::http::portal::body;
@@ -97,7 +99,7 @@ fn my_data(
                 "Jeden plik JSON ze wszystkimi danymi i informacjami z tej strony, do zachowania albo przeniesienia.",
                 "One JSON file with all the data and the information on this page, to keep or to take elsewhere.",
             )) }
-            @if let Some(error) = error { (message("error", error)) }
+            (summary(w, &[("password", error)]))
             form.stack method="post" action="/account/my-data/download" novalidate {
                 (page::csrf(frame))
                 (page::step_up_field(frame, member.session.stepped_up(), "/account/my-data", error))
@@ -160,7 +162,7 @@ async fn my_data_page(
     let frame = member.frame();
     let view = match state.portal.account(&member.session).await {
         Ok(Some(view)) => view,
-        Ok(None) => return Err(redirect("/account/sign-in?done=ended", &[])),
+        Ok(None) => return Err(gone(state, member).await),
         Err(e) => return Err(failed(&frame, &read_failure(&e))),
     };
     let history = state
@@ -169,7 +171,12 @@ async fn my_data_page(
         .await
         .map_err(|e| failed(&frame, &read_failure(&e)))?;
     let body = my_data(&frame, member, &view, &history, (error, note));
-    Ok(layout(&frame, frame.w().t("Twoje dane", "Your data"), body))
+    let title = title_for(
+        frame.w(),
+        frame.w().t("Twoje dane", "Your data"),
+        error.is_some(),
+    );
+    Ok(layout(&frame, &title, body))
 }
 
 pub async fn page(
@@ -193,7 +200,7 @@ pub async fn download(
         return page;
     }
     if let Err(error) = stepped_up(&state, &member, addr, &form).await {
-        let text = error.message(member.lang());
+        let text = refused_secret(member.w(), &error, Secret::Password);
         return match my_data_page(&state, &member, (Some(&text), None)).await {
             Ok(page) => with_error(html(StatusCode::OK, page), &error),
             Err(page) => page,
@@ -201,7 +208,7 @@ pub async fn download(
     }
     let export = match state.portal.export(&member.session).await {
         Ok(Some(export)) => export,
-        Ok(None) => return redirect("/account/sign-in?done=ended", &[]),
+        Ok(None) => return gone(&state, &member).await,
         Err(e) => return failed(&member.frame(), &read_failure(&e)),
     };
     tracing::info!(customer_id = %member.session.customer, "customer downloaded their data");
@@ -223,7 +230,11 @@ fn delete_form(frame: &Frame, member: &Member, errors: (Option<&str>, Option<&st
     let w = frame.w();
     layout(
         frame,
-        w.t("Usunięcie konta", "Delete your account"),
+        &title_for(
+            w,
+            w.t("Usunięcie konta", "Delete your account"),
+            errors.0.is_some() || errors.1.is_some(),
+        ),
         html! {
             h1 { (w.t("Usuń konto", "Delete your account")) }
             p { (w.t("Co się stanie:", "What happens:")) }
@@ -235,7 +246,7 @@ fn delete_form(frame: &Frame, member: &Member, errors: (Option<&str>, Option<&st
                 li { strong { (w.t("Tego nie można cofnąć.", "This cannot be undone.")) } }
             }
             p { (w.t("Najpierw możesz ", "You may first ")) a href="/account/my-data" { (w.t("pobrać swoje dane", "download your data")) } "." }
-            @if let Some(error) = errors.0.or(errors.1) { (message("error", error)) }
+            (summary(w, &[("confirm", errors.0), ("password", errors.1)]))
             form.stack method="post" action="/account/delete" novalidate {
                 (page::csrf(frame))
                 (page::step_up_field(frame, member.session.stepped_up(), "/account/delete", errors.1))
@@ -278,7 +289,7 @@ pub async fn delete(
         );
     }
     if let Err(error) = stepped_up(&state, &member, addr, &form).await {
-        let text = error.message(member.lang());
+        let text = refused_secret(member.w(), &error, Secret::Password);
         let page = html(
             StatusCode::OK,
             delete_form(&frame, &member, (None, Some(&text))),

@@ -86,6 +86,9 @@ pub fn router(state: PortalState) -> Router {
         .route("/account/assets/{name}", get(asset))
         .route("/account/{*rest}", get(not_found).post(not_found))
         .with_state(state)
+        .layer(axum::middleware::map_response(
+            crate::http::pages::strict_transport,
+        ))
 }
 
 async fn asset(Path(name): Path<String>) -> Response {

@@ -133,6 +133,61 @@ pub fn message(kind: &str, text: &str) -> Markup {
     html! { p class={ "message " (kind) } role=(role) { (text) } }
 }
 
+/// The errors of a form, above it, each a link to its field (every field also says its own).
+pub fn summary(w: W, errors: &[(&str, Option<&str>)]) -> Markup {
+    let listed: Vec<(&str, &str)> = errors
+        .iter()
+        .filter_map(|(id, error)| error.map(|e| (*id, e)))
+        .collect();
+    html! {
+        @if !listed.is_empty() {
+            div.message.error role="alert" aria-labelledby="summary-title" {
+                h2 id="summary-title" { (w.t("Popraw zaznaczone pola", "Please correct the marked fields")) }
+                ul { @for (id, error) in listed { li { a href={ "#" (id) } { (error) } } } }
+            }
+        }
+    }
+}
+
+/// A page's title, marked when the page reports an error: the title is what a screen reader
+/// reads first (WCAG 3.3.1).
+pub fn title_for(w: W, title: &str, error: bool) -> String {
+    if error {
+        format!("{}{title}", w.t("Błąd: ", "Error: "))
+    } else {
+        title.to_owned()
+    }
+}
+
+/// Which secret a refusal was about.
+#[derive(Debug, Clone, Copy)]
+pub enum Secret {
+    Pin,
+    Password,
+    Code,
+}
+
+/// What a refused secret's field says: the one refusal in words for that field (it tells no
+/// more than the API's: a wrong code reads the same for a card that does not exist), or the
+/// refusal's own message (a throttle, an outage).
+pub fn refused_secret(w: W, error: &crate::http::error::ApiError, secret: Secret) -> String {
+    match (error, secret) {
+        (crate::http::error::ApiError::NoAuthothorization, Secret::Pin) => w
+            .t("To nie jest PIN tej karty.", "That is not this card's PIN.")
+            .to_owned(),
+        (crate::http::error::ApiError::NoAuthothorization, Secret::Password) => w
+            .t("Hasło jest nieprawidłowe.", "That password is not right.")
+            .to_owned(),
+        (crate::http::error::ApiError::NoAuthothorization, Secret::Code) => w
+            .t(
+                "To nie jest wysłany kod albo kod wygasł.",
+                "That is not the code we sent, or it has expired.",
+            )
+            .to_owned(),
+        (error, _) => error.message(w.0),
+    }
+}
+
 /// One labelled input, with its hint and its error described by it.
 pub struct Input<'a> {
     pub id: &'a str,

@@ -9,8 +9,10 @@ use axum::response::Response;
 use maud::{Markup, html};
 use serde_json::{Map, Value};
 
-use super::page::{self, Frame, Input, layout, message, time};
-use super::session::{Member, done, forget_session, stepped_up, with_error};
+use super::page::{
+    self, Frame, Input, Secret, layout, message, refused_secret, summary, time, title_for,
+};
+use super::session::{Member, done, forget_session, gone, stepped_up, with_error};
 use super::words::{self, W};
 use crate::domain::{CardStatus, ExpectedVersion, Language, ProfileField};
 use crate::http::error::ApiError;
@@ -28,7 +30,7 @@ use crate::service::portal::AccountView;
 async fn current(state: &PortalState, member: &Member) -> Result<AccountView, Response> {
     match state.portal.account(&member.session).await {
         Ok(Some(view)) => Ok(view),
-        Ok(None) => Err(redirect("/account/sign-in?done=ended", &[])),
+        Ok(None) => Err(gone(state, member).await),
         Err(e) => Err(failed(&member.frame(), &read_failure(&e))),
     }
 }
@@ -292,10 +294,16 @@ pub async fn change_profile(
                 .into_iter()
                 .map(|v| (v.property, v.error))
                 .collect();
-            let body = profile_form(&frame, &view, &sent, &errors, (&state.mandatory.0, None));
+            // The version the customer's values were based on, not the one read now: a change
+            // made meanwhile must still be refused, not overwritten on the next try.
+            let mut shown = view.clone();
+            if let Some(version) = field(&form, "version").and_then(|v| v.parse::<i64>().ok()) {
+                shown.account.version = version;
+            }
+            let body = profile_form(&frame, &shown, &sent, &errors, (&state.mandatory.0, None));
             html(
                 StatusCode::UNPROCESSABLE_ENTITY,
-                layout(&frame, w.t("Popraw profil", "Correct your profile"), body),
+                layout(&frame, &title_for(w, w.t("Profil", "Profile"), true), body),
             )
         }
         Err(ApiError::CustomerModified) => {
@@ -319,30 +327,35 @@ pub async fn change_profile(
     }
 }
 
+/// The phone change's form; `stepped_up`: the password is not asked again.
 fn phone_form(
     frame: &Frame,
-    member: &Member,
+    stepped_up: bool,
     value: &str,
     errors: (Option<&str>, Option<&str>),
 ) -> Markup {
     let w = frame.w();
     layout(
         frame,
-        w.t("Zmiana numeru telefonu", "Change the phone number"),
+        &title_for(
+            w,
+            w.t("Zmiana numeru telefonu", "Change the phone number"),
+            errors.0.is_some() || errors.1.is_some(),
+        ),
         html! {
             h1 { (w.t("Zmień numer telefonu", "Change the phone number")) }
             p { (w.t(
                 "Wyślemy kod SMS na nowy numer. Numer zmieni się, gdy wpiszesz ten kod.",
                 "We send an SMS code to the new number. The number changes once you enter that code.",
             )) }
-            @if let Some(error) = errors.0.or(errors.1) { (message("error", error)) }
+            (summary(w, &[("phone", errors.0), ("password", errors.1)]))
             form.stack method="post" action="/account/phone" novalidate {
                 (page::csrf(frame))
                 (Input::new("phone", w.t("Nowy numer telefonu", "New phone number"), "tel")
                     .value(value).autocomplete("tel").required().error(errors.0)
                     .hint(Some(w.t("Na przykład: 602 123 456 albo +48 602 123 456", "For example: 602 123 456 or +48 602 123 456")))
                     .render())
-                (page::step_up_field(frame, member.session.stepped_up(), "/account/phone", errors.1))
+                (page::step_up_field(frame, stepped_up, "/account/phone", errors.1))
                 div { button type="submit" { (w.t("Wyślij kod", "Send the code")) } }
             }
         },
@@ -353,7 +366,7 @@ pub async fn phone_page(member: Member) -> Response {
     let frame = member.frame();
     html(
         StatusCode::OK,
-        phone_form(&frame, &member, "", (None, None)),
+        phone_form(&frame, member.session.stepped_up(), "", (None, None)),
     )
 }
 
@@ -361,11 +374,15 @@ fn phone_code_form(frame: &Frame, error: Option<&str>) -> Markup {
     let w = frame.w();
     layout(
         frame,
-        w.t("Kod z SMS-a", "The code from the text message"),
+        &title_for(
+            w,
+            w.t("Kod z SMS-a", "The code from the text message"),
+            error.is_some(),
+        ),
         html! {
             h1 { (w.t("Wpisz kod z SMS-a", "Enter the code from the text message")) }
             (message("note", w.t("Wysłaliśmy kod na nowy numer. Jest ważny 10 minut.", "We sent a code to the new number. It is valid for 10 minutes.")))
-            @if let Some(error) = error { (message("error", error)) }
+            (summary(w, &[("code", error)]))
             form.stack method="post" action="/account/phone/code" novalidate {
                 (page::csrf(frame))
                 (Input::new("code", w.t("Kod z SMS-a", "Code from the text message"), "text")
@@ -398,16 +415,26 @@ pub async fn request_phone(
             let text = error.message(member.lang());
             let page = html(
                 StatusCode::OK,
-                phone_form(&frame, &member, &typed, (Some(&text), None)),
+                phone_form(
+                    &frame,
+                    member.session.stepped_up(),
+                    &typed,
+                    (Some(&text), None),
+                ),
             );
             return with_error(page, &error);
         }
     };
     if let Err(error) = stepped_up(&state, &member, addr, &form).await {
-        let text = error.message(member.lang());
+        let text = refused_secret(member.w(), &error, Secret::Password);
         let page = html(
             StatusCode::OK,
-            phone_form(&frame, &member, &typed, (None, Some(&text))),
+            phone_form(
+                &frame,
+                member.session.stepped_up(),
+                &typed,
+                (None, Some(&text)),
+            ),
         );
         return with_error(page, &error);
     }
@@ -421,11 +448,10 @@ pub async fn request_phone(
             let error = code_failure(e);
             let text = error.message(member.lang());
             // Raised by now: the password is not asked again.
-            let frame = member.frame();
             with_error(
                 html(
                     StatusCode::OK,
-                    phone_form(&frame, &member, &typed, (Some(&text), None)),
+                    phone_form(&frame, true, &typed, (Some(&text), None)),
                 ),
                 &error,
             )
@@ -604,7 +630,8 @@ pub async fn end_session(
         .close_public(&member.session.customer.to_string(), &id)
         .await
     {
-        Ok(_) => redirect("/account/sessions?done=session-ended", &[]),
+        Ok(true) => redirect("/account/sessions?done=session-ended", &[]),
+        Ok(false) => failed(&member.frame(), &ApiError::NotFound),
         Err(e) => failed(&member.frame(), &read_failure(&e)),
     }
 }

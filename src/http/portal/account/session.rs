@@ -11,7 +11,9 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::Response;
 use maud::{Markup, html};
 
-use super::page::{self, Frame, Input, layout, message};
+use super::page::{
+    self, Frame, Input, Secret, layout, message, refused_secret, summary, title_for,
+};
 use super::words::W;
 use crate::domain::{CardNumber, Language};
 use crate::http::error::ApiError;
@@ -50,6 +52,8 @@ pub struct Visitor {
     pub signed: Option<Signed>,
     /// A cookie named a session that is no longer in force.
     ended: bool,
+    /// The session could not be read (the database is away): not the same as ended.
+    unreadable: bool,
 }
 
 /// A session in force, as a page knows it.
@@ -94,11 +98,13 @@ impl FromRequestParts<PortalState> for Visitor {
         let headers = &parts.headers;
         let lang = pages::language(headers, LANG, state.default_language);
         let id = cookie(headers, SESSION).filter(|id| !id.is_empty() && id.len() <= 256);
+        let mut unreadable = false;
         let session = match id {
             Some(id) => match state.portal.session(id).await {
                 Ok(session) => session.map(|s| (s, csrf_for(CSRF_LABEL, id))),
                 Err(e) => {
-                    tracing::warn!(error = %crate::error_chain(&e), "cannot read a portal session");
+                    crate::warn_limited!("portal-session-unreadable", error = %crate::error_chain(&e), "cannot read a portal session");
+                    unreadable = true;
                     None
                 }
             },
@@ -112,7 +118,8 @@ impl FromRequestParts<PortalState> for Visitor {
             form_token: cookie(headers, FORM)
                 .filter(|t| t.len() == 32 && t.bytes().all(|b| b.is_ascii_hexdigit()))
                 .map(str::to_owned),
-            ended: id.is_some() && session.is_none(),
+            ended: id.is_some() && session.is_none() && !unreadable,
+            unreadable,
             signed: session.map(|(session, csrf)| Signed { session, csrf }),
         })
     }
@@ -143,7 +150,10 @@ impl Visitor {
         if self.same_origin && pages::csrf_matches(form, "form", token) {
             return None;
         }
-        tracing::warn!("portal form refused: no valid form token or a foreign origin");
+        crate::warn_limited!(
+            "portal-forged-form",
+            "portal form refused: no valid form token or a foreign origin"
+        );
         Some(forbidden(&self.frame()))
     }
 
@@ -161,8 +171,19 @@ impl Visitor {
     }
 }
 
-/// Why a signed-in page sends the visitor to the sign-in page.
+/// Why a signed-in page sends the visitor to the sign-in page (or, when the session could not
+/// be read, says so and keeps the cookie: the session may well be in force).
 fn to_sign_in(visitor: &Visitor) -> Response {
+    if visitor.unreadable {
+        let error = ApiError::ServiceUnavailable;
+        return with_error(
+            html(
+                StatusCode::OK,
+                page::refused(&visitor.frame(), &error.message(visitor.lang)),
+            ),
+            &error,
+        );
+    }
     if visitor.ended {
         redirect("/account/sign-in?done=ended", &[COOKIES.remove(SESSION)])
     } else {
@@ -223,7 +244,7 @@ impl Holder {
         if self.visitor.same_origin && pages::csrf_matches(form, "csrf", &self.csrf) {
             return None;
         }
-        tracing::warn!(customer_id = %self.session.customer, "portal change refused: no valid CSRF token or a foreign origin");
+        crate::warn_limited!("portal-forged-change", customer_id = %self.session.customer, "portal change refused: no valid CSRF token or a foreign origin");
         Some(forbidden(&self.frame()))
     }
 }
@@ -290,6 +311,10 @@ pub fn done(w: W, query: &[(String, String)]) -> Option<&'static str> {
         ),
         "given" => w.t("Zgoda została wyrażona.", "Consent given."),
         "withdrawn" => w.t("Zgoda została wycofana.", "Consent withdrawn."),
+        "changed" => w.t(
+            "Treść zgody zmieniła się, zanim ją wysłałeś. Przeczytaj ją poniżej i zdecyduj jeszcze raz.",
+            "The consent's text changed before you sent it. Read it below and decide again.",
+        ),
         "objected" => w.t(
             "Zapisano sprzeciw wobec marketingu.",
             "Your objection to marketing is recorded.",
@@ -309,7 +334,7 @@ fn sign_in_form(visitor: &Visitor, token: &str, error: Option<&str>, note: Optio
     let w = visitor.w();
     layout(
         &frame,
-        w.t("Logowanie", "Sign in"),
+        &title_for(w, w.t("Logowanie", "Sign in"), error.is_some()),
         html! {
             h1 { (w.t("Zaloguj się", "Sign in")) }
             @if let Some(note) = note { (message("done", note)) }
@@ -374,6 +399,12 @@ pub async fn sign_in(
     };
     match result {
         Ok(signed) => {
+            // A sign-in over a session in force replaces it: none is left behind, orphaned.
+            if let Some(old) = &visitor.signed
+                && let Err(e) = state.portal.sessions().end(&old.session.key).await
+            {
+                tracing::warn!(error = %crate::error_chain(&e), "cannot end the session a sign-in replaced");
+            }
             let to = if signed.must_set_password {
                 "/account/password"
             } else {
@@ -416,6 +447,15 @@ pub async fn sign_out(
     )
 }
 
+/// The customer behind a session in force is gone (erased meanwhile): the session ends, the
+/// cookie goes, and the sign-in page says why.
+pub async fn gone(state: &PortalState, member: &Member) -> Response {
+    if let Err(e) = state.portal.sessions().end(&member.session.key).await {
+        tracing::warn!(error = %crate::error_chain(&e), "cannot end the session of a customer gone");
+    }
+    redirect("/account/sign-in?done=ended", &[COOKIES.remove(SESSION)])
+}
+
 /// Ends the browser's session cookie (the session itself has ended: a lock, an erasure).
 pub fn forget_session(response: &mut Response) {
     pages::set_cookie(response, &COOKIES.remove(SESSION));
@@ -432,7 +472,7 @@ fn password_form(holder: &Holder, errors: (Option<&str>, Option<&str>)) -> Marku
     };
     layout(
         &frame,
-        title,
+        &title_for(w, title, errors.0.is_some() || errors.1.is_some()),
         html! {
             h1 { (title) }
             @if first {
@@ -441,7 +481,7 @@ fn password_form(holder: &Holder, errors: (Option<&str>, Option<&str>)) -> Marku
                     "You signed in with the card's PIN. To use your account, set a password of your own: the PIN stays for the till only.",
                 )) }
             }
-            @if let Some(error) = errors.0.or(errors.1) { (message("error", error)) }
+            (summary(w, &[("old", errors.0), ("new", errors.1)]))
             form.stack method="post" action="/account/password" novalidate {
                 (page::csrf(&frame))
                 @let old_label = if first { w.t("PIN karty", "The card's PIN") } else { w.t("Obecne hasło", "Current password") };
@@ -489,7 +529,14 @@ pub async fn set_password(
     match result {
         Ok(()) => redirect("/account?done=password", &[]),
         Err(error) => {
-            let text = error.message(holder.lang());
+            let secret = match holder.session.level {
+                Level::Pin => Secret::Pin,
+                Level::Password => Secret::Password,
+            };
+            let text = match error {
+                ApiError::WeakPassword(_) => error.message(holder.lang()),
+                _ => refused_secret(holder.w(), &error, secret),
+            };
             let errors = match error {
                 ApiError::WeakPassword(_) => (None, Some(text.as_str())),
                 _ => (Some(text.as_str()), None),
@@ -504,7 +551,11 @@ fn reset_form(visitor: &Visitor, token: &str, error: Option<&str>) -> Markup {
     let w = visitor.w();
     layout(
         &frame,
-        w.t("Logowanie kodem SMS", "Sign in with an SMS code"),
+        &title_for(
+            w,
+            w.t("Logowanie kodem SMS", "Sign in with an SMS code"),
+            error.is_some(),
+        ),
         html! {
             h1 { (w.t("Zaloguj się kodem SMS", "Sign in with an SMS code")) }
             p { (w.t(
@@ -533,14 +584,18 @@ fn reset_code_form(
     let w = visitor.w();
     layout(
         &frame,
-        w.t("Wpisz kod z SMS-a", "Enter the code from the text message"),
+        &title_for(
+            w,
+            w.t("Wpisz kod z SMS-a", "Enter the code from the text message"),
+            errors.0.is_some() || errors.1.is_some(),
+        ),
         html! {
             h1 { (w.t("Wpisz kod z SMS-a", "Enter the code from the text message")) }
             (message("note", w.t(
                 "Jeśli karta ma zapisany numer telefonu, wysłaliśmy na niego kod. Jest ważny 10 minut.",
                 "If the card has a phone number on record, we sent a code to it. It is valid for 10 minutes.",
             )))
-            @if let Some(error) = errors.0.or(errors.1) { (message("error", error)) }
+            (summary(w, &[("code", errors.0), ("new", errors.1)]))
             form.stack method="post" action="/account/reset/code" novalidate {
                 input type="hidden" name="form" value=(token);
                 (Input::new("card", w.t("Numer karty", "Card number"), "text")
@@ -627,7 +682,10 @@ pub async fn reset(
         Err(e) => Err(e),
     };
     if let Err(error) = result {
-        let text = error.message(visitor.lang);
+        let text = match error {
+            ApiError::WeakPassword(_) => error.message(visitor.lang),
+            _ => refused_secret(visitor.w(), &error, Secret::Code),
+        };
         let errors = match error {
             ApiError::WeakPassword(_) => (None, Some(text.as_str())),
             _ => (Some(text.as_str()), None),
@@ -656,7 +714,11 @@ fn step_up_form(member: &Member, next: &str, sent: bool, error: Option<&str>) ->
     let w = member.w();
     layout(
         &frame,
-        w.t("Potwierdź, że to Ty", "Confirm it is you"),
+        &title_for(
+            w,
+            w.t("Potwierdź, że to Ty", "Confirm it is you"),
+            error.is_some(),
+        ),
         html! {
             h1 { (w.t("Potwierdź, że to Ty", "Confirm it is you")) }
             p { (w.t(
@@ -768,7 +830,12 @@ pub async fn step_up(
             redirect(&format!("{next}{sep}done=stepped-up"), &[])
         }
         Err(error) => {
-            let text = error.message(member.lang());
+            let secret = if code.is_some() {
+                Secret::Code
+            } else {
+                Secret::Password
+            };
+            let text = refused_secret(member.w(), &error, secret);
             with_error(
                 html(
                     StatusCode::OK,
