@@ -15,7 +15,11 @@ const TEXTS: &str = r#"[
   {"Purpose": "Marketing", "Version": "1", "Language": "pl_PL", "Title": "Oferty programu", "Text": "Zgadzam się na otrzymywanie ofert programu SMS-em i e-mailem."},
   {"Purpose": "Marketing", "Version": "1", "Language": "en_US", "Title": "The programme's offers", "Text": "I agree to receive the programme's offers by text message and email."},
   {"Purpose": "Profiling", "Version": "1", "Language": "pl_PL", "Text": "Zgadzam się na dopasowanie ofert do moich zakupów."},
-  {"Purpose": "Profiling", "Version": "1", "Language": "en_US", "Text": "I agree to offers matched to my purchases."}
+  {"Purpose": "Profiling", "Version": "1", "Language": "en_US", "Text": "I agree to offers matched to my purchases."},
+  {"Purpose": "Newsletter", "Version": "1", "Language": "pl_PL", "Text": "Chcę dostawać gazetkę co miesiąc."},
+  {"Purpose": "Newsletter", "Version": "1", "Language": "en_US", "Text": "I want the monthly leaflet."},
+  {"Purpose": "Newsletter", "Version": "2", "Language": "pl_PL", "Text": "Chcę dostawać gazetkę co tydzień."},
+  {"Purpose": "Newsletter", "Version": "2", "Language": "en_US", "Text": "I want the weekly leaflet."}
 ]"#;
 
 /// An app with the portal (the test's consent texts, two mandatory properties) and the desk.
@@ -346,6 +350,28 @@ async fn the_pages_sign_in_with_a_host_cookie_and_refuse_forged_forms() {
     assert_eq!(now["History"][0]["Channel"], json!("web"), "{now}");
     assert_eq!(now["History"][0]["Language"], json!("pl_PL"), "{now}");
 
+    // A consent given on an older text shows that text, and offers the new one beside it.
+    portal
+        .give(&session, "Newsletter", "1")
+        .await
+        .assert_no_content();
+    let page = visit.get("/account/consents").await;
+    let at = page.text.find("id=\"Newsletter\"").unwrap();
+    let section = &page.text[at..at + page.text[at..].find("</section>").unwrap()];
+    let (old, new) = (
+        section.find("co miesiąc").unwrap(),
+        section.find("co tydzień").unwrap(),
+    );
+    assert!(
+        old < new,
+        "the text given first, then the new one: {section}"
+    );
+    assert!(section.contains("Wyrażam zgodę na nową treść"), "{section}");
+    assert!(
+        section.contains("name=\"version\" value=\"2\""),
+        "{section}"
+    );
+
     // Signing out ends the session on the server: the old cookie opens nothing.
     let old = visit.cookie(SESSION).unwrap().to_owned();
     let page = visit
@@ -408,6 +434,8 @@ async fn the_pages_share_the_apis_throttle_and_answer_html_for_every_refusal() {
         .send(Method::GET, "/loyalty/v1/nothing", None, None)
         .await;
     reply.assert_error(404, "NotFound");
+    // The whole public listener asks browsers for HTTPS, the API's answers too.
+    assert!(reply.headers.contains_key("strict-transport-security"));
 }
 
 /// Where a screenshot goes: `target/screenshots/`, or with `CPS_UPDATE_SCREENSHOTS=1` the
@@ -1009,6 +1037,17 @@ async fn sms_codes_sign_in_step_up_and_change_the_phone_on_the_pages() {
         !page.text.contains("name=\"password\""),
         "raised: no password asked"
     );
+    // A page of the account is returned to (here after the password instead of a code).
+    let form = [
+        ("csrf", csrf.as_str()),
+        ("next", "/account/my-data"),
+        ("password", new),
+    ];
+    let page = visit.post("/account/step-up", &form, None).await;
+    assert_eq!(
+        (page.status, page.location()),
+        (303, "/account/my-data?done=stepped-up")
+    );
 
     // The phone changed with a code sent to the new number.
     let form = [("csrf", csrf.as_str()), ("phone", "+48 601 000 111")];
@@ -1052,6 +1091,20 @@ async fn sessions_end_and_a_lost_card_is_blocked_from_the_pages() {
     ];
     let page = visit.post("/account/sign-in", &form, None).await;
     assert_eq!((page.status, page.location()), (303, "/account"));
+    // A sign-in from an older tab over this session replaces it: the old one ends.
+    let first = visit.cookie(SESSION).unwrap().to_owned();
+    visit
+        .cookies
+        .push(("__Host-cps_form".to_owned(), token.clone()));
+    let page = visit.post("/account/sign-in", &form, None).await;
+    assert_eq!((page.status, page.location()), (303, "/account"));
+    assert_ne!(visit.cookie(SESSION).unwrap(), first);
+    let mut stale = Visit::new(&portal.base);
+    stale.cookies.push((SESSION.to_owned(), first));
+    assert_eq!(
+        stale.get("/account").await.location(),
+        "/account/sign-in?done=ended"
+    );
 
     // The language switch remembers the choice and returns only to the account's pages.
     let page = visit

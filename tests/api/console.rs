@@ -105,6 +105,8 @@ async fn the_console_signs_in_with_a_strict_cookie_and_serves_strict_headers() {
         "{csp}"
     );
     assert_eq!(front.headers()["x-frame-options"], "DENY");
+    // No HSTS from the desk: a console behind an internal certificate must stay reachable.
+    assert!(!front.headers().contains_key("strict-transport-security"));
     let html = front.text().await.unwrap();
     assert!(html.contains(r#"<html lang="pl">"#), "{html}");
     assert!(html.contains(r#"<label for="token">"#), "labelled: {html}");

@@ -108,5 +108,10 @@ pub fn router(app: AppState, portal: Portal, settings: &PortalSettings) -> Route
         pages: true,
         ..app.clone()
     };
-    enveloped(api, app).merge(enveloped(account, pages))
+    // HSTS on every answer of the public listener, the envelope's own (413, 503) included.
+    enveloped(api, app)
+        .merge(enveloped(account, pages))
+        .layer(axum::middleware::map_response(
+            crate::http::pages::strict_transport,
+        ))
 }

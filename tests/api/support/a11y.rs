@@ -98,12 +98,13 @@ impl Browser {
         let count = self
             .client
             .execute(&format!("{FOCUSABLE} 
-                 // Each control's look unfocused, to compare with its look once focused.
-                 window.cpsUnfocused = focusable.map(el => {{ const s = getComputedStyle(el);
-                   return s.outlineStyle + ' ' + s.outlineWidth + ' ' + s.boxShadow; }});
                  // The walk starts at the top, wherever a fragment or a click left the start.
                  const root = document.documentElement;
                  root.setAttribute('tabindex', '-1'); root.focus(); root.removeAttribute('tabindex');
+                 // Each control's look unfocused (nothing has focus now), to compare with its
+                 // look once focused.
+                 window.cpsUnfocused = focusable.map(el => {{ const s = getComputedStyle(el);
+                   return s.outlineStyle + ' ' + s.outlineWidth + ' ' + s.boxShadow; }});
                  window.scrollTo(0, 0); return focusable.length;"), vec![])
             .await
             .expect("count the controls")

@@ -66,9 +66,10 @@ fn purpose_section(
 ) -> Markup {
     let w = frame.w();
     let current = current_text(texts, purpose, frame.lang);
-    // The text it was given on, while given; else the one it is asked with now.
+    // The text it was given on, while given (`None` when that version is no longer
+    // published); else the one it is asked with now.
     let shown = match given {
-        Some(version) => texts.find(purpose, version, frame.lang).or(current),
+        Some(version) => texts.find(purpose, version, frame.lang),
         None => current,
     };
     let newer = current.filter(|c| given.is_some_and(|v| *v != c.version));
@@ -85,6 +86,8 @@ fn purpose_section(
             @if let Some(text) = shown {
                 div.text lang=(html_lang(text.language)) { p { (text.text) } }
                 p.hint { (w.t("Wersja treści: ", "Text version: ")) (text.version) }
+            } @else if let Some(version) = given {
+                p.hint { (w.t("Treść wersji ", "The text of version ")) (version) (w.t(" nie jest już publikowana.", " is no longer published.")) }
             }
             p.state id={ (id) "-state" } {
                 @match given {
@@ -261,8 +264,9 @@ pub async fn change(
                 Some(text) if Some(text.language) == shown_in && text.sha256 == sha256 => {
                     (ConsentCommand::Give(text.clone()), text.language, "given")
                 }
-                Some(_) => return redirect("/account/consents?done=changed", &[]),
-                None => return failed(&frame, &ApiError::NotFound),
+                // Another text, one no longer published, or a form from before texts carried
+                // their language and hash: the page as it stands, to decide again.
+                _ => return redirect("/account/consents?done=changed", &[]),
             }
         }
         Some("withdraw") => (

@@ -9,8 +9,9 @@
 //!   instance. Every form carries a CSRF token derived from the session's id (the sign-in and
 //!   the reset forms one given with the form, in a cookie of its own), and a `POST` whose
 //!   `Origin` is not this site is refused before anything else is read.
-//! - **Headers** as a public site needs them ([`crate::http::pages::html`]): a CSP without
-//!   script, `frame-ancestors 'none'`, HSTS, `no-store`, `Referrer-Policy`.
+//! - **Headers** as a public site needs them: a CSP without script, `frame-ancestors 'none'`,
+//!   `no-store`, `Referrer-Policy` ([`crate::http::pages::html`]), and HSTS on every answer of
+//!   the listener ([`crate::http::pages::strict_transport`]).
 
 mod consents;
 mod data;
@@ -86,9 +87,6 @@ pub fn router(state: PortalState) -> Router {
         .route("/account/assets/{name}", get(asset))
         .route("/account/{*rest}", get(not_found).post(not_found))
         .with_state(state)
-        .layer(axum::middleware::map_response(
-            crate::http::pages::strict_transport,
-        ))
 }
 
 async fn asset(Path(name): Path<String>) -> Response {

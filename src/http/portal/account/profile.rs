@@ -320,7 +320,7 @@ pub async fn change_profile(
             };
             html(
                 StatusCode::CONFLICT,
-                layout(&frame, w.t("Profil", "Profile"), body),
+                layout(&frame, &title_for(w, w.t("Profil", "Profile"), true), body),
             )
         }
         Err(error) => failed(&frame, &error),

@@ -171,6 +171,16 @@ impl Visitor {
     }
 }
 
+/// A sign-in over a session in force (a form from an older tab, a reset) replaces it: none is
+/// left behind, orphaned.
+async fn replaced(state: &PortalState, visitor: &Visitor) {
+    if let Some(old) = &visitor.signed
+        && let Err(e) = state.portal.sessions().end(&old.session.key).await
+    {
+        tracing::warn!(error = %crate::error_chain(&e), "cannot end the session a sign-in replaced");
+    }
+}
+
 /// Why a signed-in page sends the visitor to the sign-in page (or, when the session could not
 /// be read, says so and keeps the cookie: the session may well be in force).
 fn to_sign_in(visitor: &Visitor) -> Response {
@@ -399,12 +409,7 @@ pub async fn sign_in(
     };
     match result {
         Ok(signed) => {
-            // A sign-in over a session in force replaces it: none is left behind, orphaned.
-            if let Some(old) = &visitor.signed
-                && let Err(e) = state.portal.sessions().end(&old.session.key).await
-            {
-                tracing::warn!(error = %crate::error_chain(&e), "cannot end the session a sign-in replaced");
-            }
+            replaced(&state, &visitor).await;
             let to = if signed.must_set_password {
                 "/account/password"
             } else {
@@ -697,21 +702,31 @@ pub async fn reset(
     }
     // The new password signs in at once: that is the point of the code.
     match state.portal.sign_in(card, new).await {
-        Ok(signed) => redirect(
-            "/account?done=reset",
-            &[
-                COOKIES.make(SESSION, &signed.session, None),
-                COOKIES.remove(FORM),
-            ],
-        ),
+        Ok(signed) => {
+            replaced(&state, &visitor).await;
+            redirect(
+                "/account?done=reset",
+                &[
+                    COOKIES.make(SESSION, &signed.session, None),
+                    COOKIES.remove(FORM),
+                ],
+            )
+        }
         Err(_) => redirect("/account/sign-in?done=password", &[]),
     }
 }
 
 /// The page a sensitive change leads to when it asks for an SMS code instead of the password.
-fn step_up_form(member: &Member, next: &str, sent: bool, error: Option<&str>) -> Markup {
+/// `error` with the field it is about (`code`, `password`), or none when it is the page's.
+fn step_up_form(
+    member: &Member,
+    next: &str,
+    sent: bool,
+    (error, at): (Option<&str>, Option<&str>),
+) -> Markup {
     let frame = member.frame();
     let w = member.w();
+    let on = |field: &str| error.filter(|_| at == Some(field));
     layout(
         &frame,
         &title_for(
@@ -726,13 +741,16 @@ fn step_up_form(member: &Member, next: &str, sent: bool, error: Option<&str>) ->
                 "Downloading your data, changing your phone number and deleting your account need a confirmation. It lasts 10 minutes.",
             )) }
             @if sent { (message("done", w.t("Wysłaliśmy kod na Twój numer telefonu.", "We sent a code to your phone number."))) }
-            @if let Some(error) = error { (message("error", error)) }
+            @match at {
+                Some(field) => (summary(w, &[(field, error)])),
+                None => @if let Some(error) = error { (message("error", error)) },
+            }
             @if sent {
                 form.stack method="post" action="/account/step-up" novalidate {
                     (page::csrf(&frame))
                     input type="hidden" name="next" value=(next);
                     (Input::new("code", w.t("Kod z SMS-a", "Code from the text message"), "text")
-                        .autocomplete("one-time-code").numeric().required()
+                        .autocomplete("one-time-code").numeric().required().error(on("code"))
                         .hint(Some(w.t("Sześć cyfr, ważny 10 minut.", "Six digits, valid for 10 minutes."))).render())
                     div { button type="submit" { (w.t("Potwierdź", "Confirm")) } }
                 }
@@ -749,7 +767,7 @@ fn step_up_form(member: &Member, next: &str, sent: bool, error: Option<&str>) ->
                 (page::csrf(&frame))
                 input type="hidden" name="next" value=(next);
                 (Input::new("password", w.t("Twoje hasło", "Your password"), "password")
-                    .autocomplete("current-password").required().render())
+                    .autocomplete("current-password").required().error(on("password")).render())
                 div { button type="submit" { (w.t("Potwierdź hasłem", "Confirm with the password")) } }
             }
         },
@@ -769,7 +787,7 @@ fn next_of(pairs: &[(String, String)]) -> String {
 pub async fn step_up_page(member: Member, Query(query): Query<Vec<(String, String)>>) -> Response {
     html(
         StatusCode::OK,
-        step_up_form(&member, &next_of(&query), false, None),
+        step_up_form(&member, &next_of(&query), false, (None, None)),
     )
 }
 
@@ -787,14 +805,17 @@ pub async fn send_step_up_code(
         .send_step_up_code(&member.session, member.lang())
         .await
     {
-        Ok(()) => html(StatusCode::OK, step_up_form(&member, &next, true, None)),
+        Ok(()) => html(
+            StatusCode::OK,
+            step_up_form(&member, &next, true, (None, None)),
+        ),
         Err(e) => {
             let error = code_failure(e);
             let text = error.message(member.lang());
             with_error(
                 html(
                     StatusCode::OK,
-                    step_up_form(&member, &next, false, Some(&text)),
+                    step_up_form(&member, &next, false, (Some(&text), None)),
                 ),
                 &error,
             )
@@ -839,7 +860,15 @@ pub async fn step_up(
             with_error(
                 html(
                     StatusCode::OK,
-                    step_up_form(&member, &next, code.is_some(), Some(&text)),
+                    step_up_form(
+                        &member,
+                        &next,
+                        code.is_some(),
+                        (
+                            Some(&text),
+                            Some(if code.is_some() { "code" } else { "password" }),
+                        ),
+                    ),
                 ),
                 &error,
             )
