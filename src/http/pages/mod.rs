@@ -144,9 +144,10 @@ pub fn language_code(requested: &str) -> &'static str {
     if requested == "en" { "en" } else { "pl" }
 }
 
-/// Where a language switch returns to: a page under `mount` only, never an open redirect.
-pub fn back<'a>(query: &'a [(String, String)], mount: &'a str) -> &'a str {
-    field(query, "back")
+/// Where a page returns to (a language switch's `back`, a step-up's `next`): `wanted` when it
+/// is a page under `mount`, else `mount` itself; never an open redirect.
+pub fn within<'a>(wanted: Option<&'a str>, mount: &'a str) -> &'a str {
+    wanted
         .filter(|b| {
             b.starts_with(mount)
                 && matches!(b.as_bytes().get(mount.len()), None | Some(b'/' | b'?'))
@@ -261,18 +262,15 @@ impl Stylesheet {
 mod tests {
     use super::*;
 
-    fn query(back: &str) -> Vec<(String, String)> {
-        vec![("back".to_owned(), back.to_owned())]
-    }
-
     #[test]
     fn a_language_switch_returns_only_to_the_wings_own_pages() {
         assert_eq!(
-            back(&query("/account/profile"), "/account"),
+            within(Some("/account/profile"), "/account"),
             "/account/profile"
         );
-        assert_eq!(back(&query("/account?x=1"), "/account"), "/account?x=1");
-        assert_eq!(back(&query("/account"), "/account"), "/account");
+        assert_eq!(within(Some("/account?x=1"), "/account"), "/account?x=1");
+        assert_eq!(within(Some("/account"), "/account"), "/account");
+        assert_eq!(within(None, "/account"), "/account");
         for foreign in [
             "//evil.example/account",
             "/accountant",
@@ -280,7 +278,7 @@ mod tests {
             "/account\\..\\x",
             "/console",
         ] {
-            assert_eq!(back(&query(foreign), "/account"), "/account", "{foreign}");
+            assert_eq!(within(Some(foreign), "/account"), "/account", "{foreign}");
         }
     }
 

@@ -261,7 +261,7 @@ pub(super) async fn set_language(
 ) -> Response {
     let lang = pages::language_code(&lang);
     // Back to a console page only: never an open redirect.
-    let back = pages::back(&query, "/console");
+    let back = pages::within(field(&query, "back"), "/console");
     redirect(
         back,
         &[state.cookie(LANG, lang, Some(pages::LANGUAGE_KEPT))],

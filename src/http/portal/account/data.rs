@@ -37,11 +37,12 @@ fn notice_sections(w: W, notice: &Value) -> Markup {
     let list = |items: Vec<&str>| {
         html! { ul { @for item in items { li { (item) } } } }
     };
+    let lang = notice_lang(notice);
     html! {
         h2 { (w.t("Kto jest administratorem", "Who the controller is")) }
-        div lang=(notice_lang(notice)) { p { (notice["Controller"].as_str().unwrap_or_default()) } }
+        div lang=(lang) { p { (notice["Controller"].as_str().unwrap_or_default()) } }
         h2 { (w.t("Po co przetwarzamy dane", "Why we process the data")) }
-        div lang=(notice_lang(notice)) {
+        div lang=(lang) {
             ul {
                 @for purpose in notice["Purposes"].as_array().into_iter().flatten() {
                     li {
@@ -52,13 +53,13 @@ fn notice_sections(w: W, notice: &Value) -> Markup {
             }
         }
         h2 { (w.t("Kto otrzymuje dane", "Who receives the data")) }
-        div lang=(notice_lang(notice)) { (list(strings(&notice["Recipients"]))) }
+        div lang=(lang) { (list(strings(&notice["Recipients"]))) }
         h2 { (w.t("Jak długo je przechowujemy", "How long we keep them")) }
-        div lang=(notice_lang(notice)) { (list(strings(&notice["Retention"]))) }
+        div lang=(lang) { (list(strings(&notice["Retention"]))) }
         h2 { (w.t("Skąd je mamy", "Where they come from")) }
-        div lang=(notice_lang(notice)) { p { (notice["Source"].as_str().unwrap_or_default()) } }
+        div lang=(lang) { p { (notice["Source"].as_str().unwrap_or_default()) } }
         h2 { (w.t("Twoje prawa", "Your rights")) }
-        div lang=(notice_lang(notice)) { (list(strings(&notice["Rights"]))) }
+        div lang=(lang) { (list(strings(&notice["Rights"]))) }
     }
 }
 
@@ -400,13 +401,12 @@ pub async fn accessibility(visitor: Visitor) -> Response {
 pub async fn help(visitor: Visitor) -> Response {
     let frame = visitor.frame();
     let w = visitor.w();
-    let contact = &frame.notice["Contact"];
-    let text = |key: &str| contact[key].as_str().filter(|s| !s.is_empty());
+    let text = |key: &str| page::contact(&frame.notice, key);
     let body = html! {
         h1 { (w.t("Pomoc", "Help")) }
         h2 { (w.t("Biuro obsługi klienta", "Customer service desk")) }
         dl {
-            @if let Some(phone) = text("Phone") { dt { (w.t("Telefon", "Phone")) } dd { a href={ "tel:" (phone.replace(' ', "")) } { (phone) } } }
+            @if let Some(phone) = text("Phone") { dt { (w.t("Telefon", "Phone")) } dd { (page::phone_link(phone)) } }
             @if let Some(email) = text("Email") { dt { (w.t("E-mail", "Email")) } dd { a href={ "mailto:" (email) } { (email) } } }
             @if let Some(hours) = text("Hours") { dt { (w.t("Godziny", "Hours")) } dd lang=(notice_lang(&frame.notice)) { (hours) } }
         }

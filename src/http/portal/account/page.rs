@@ -90,18 +90,27 @@ pub fn layout(frame: &Frame, title: &str, body: Markup) -> Markup {
     layout::page(chrome, body)
 }
 
+/// One entry of the notice's `Contact` (`Phone`, `Email`, `Hours`), when given.
+pub fn contact<'a>(notice: &'a serde_json::Value, key: &str) -> Option<&'a str> {
+    notice["Contact"][key].as_str().filter(|s| !s.is_empty())
+}
+
+/// A phone number as a link that dials it.
+pub fn phone_link(phone: &str) -> Markup {
+    html! { a href={ "tel:" (phone.replace(' ', "")) } { (phone) } }
+}
+
 /// The desk's contact and the site's notices.
 fn footer(frame: &Frame) -> Markup {
     let w = frame.w();
-    let contact = &frame.notice["Contact"];
-    let text = |key: &str| contact[key].as_str().filter(|s| !s.is_empty());
+    let text = |key: &str| contact(&frame.notice, key);
     html! {
         div.contact {
             h2 { (w.t("Potrzebujesz pomocy?", "Need help?")) }
             p {
                 (w.t("Biuro obsługi klienta", "Customer service desk"))
                 @if let Some(phone) = text("Phone") {
-                    ": " a href={ "tel:" (phone.replace(' ', "")) } { (phone) }
+                    ": " (phone_link(phone))
                 }
                 @if let Some(email) = text("Email") {
                     ", " a href={ "mailto:" (email) } { (email) }

@@ -22,7 +22,7 @@ use crate::http::pages::{self, Cookies, FormBody, cookie, csrf_for, html, redire
 use crate::http::portal::PortalState;
 use crate::http::portal::api::{MAX_SECRET_BYTES, braked, code_failure, credential_failure};
 use crate::http::portal::client::ClientAddr;
-use crate::service::portal::{CustomerSession, Level};
+use crate::service::portal::{CredentialError, CustomerSession, Level};
 
 /// The session's id (never anything else).
 const SESSION: &str = "__Host-cps_account";
@@ -285,14 +285,31 @@ pub fn with_error(mut response: Response, error: &ApiError) -> Response {
 }
 
 /// The card number as typed: spaces and dashes dropped (a card is printed in groups).
-fn card_of(form: &[(String, String)]) -> Result<CardNumber, String> {
-    let typed: String = field(form, "card")
+fn typed_card(form: &[(String, String)]) -> String {
+    field(form, "card")
         .unwrap_or_default()
         .chars()
         .filter(|c| !c.is_whitespace() && *c != '-')
         .take(65)
-        .collect();
-    CardNumber::parse(&typed).map_err(|_| typed)
+        .collect()
+}
+
+/// The typed card number as a card number, or as typed when it is none (no card has it).
+fn card_of(typed: &str) -> Result<CardNumber, String> {
+    CardNumber::parse(typed).map_err(|_| typed.to_owned())
+}
+
+/// A credential tried as the API tries it: refused at once while the address is braked, and
+/// its refusal counted against the address.
+async fn try_credential<T>(
+    state: &PortalState,
+    addr: ClientAddr,
+    attempt: impl std::future::Future<Output = Result<T, CredentialError>>,
+) -> Result<T, ApiError> {
+    braked(state, addr)?;
+    attempt
+        .await
+        .map_err(|e| credential_failure(state, addr, e))
 }
 
 fn secret_of(form: &[(String, String)], name: &str) -> Option<String> {
@@ -398,15 +415,16 @@ pub async fn sign_in(
         });
         with_error(page, &error)
     };
-    if let Err(error) = braked(&state, addr) {
-        return refused(error);
-    }
-    let card = card_of(&form);
-    let result = match secret_of(&form, "secret") {
-        Some(secret) => state.portal.sign_in(card, secret).await,
-        // An empty or oversized secret: the same work and the same refusal as a wrong one.
-        None => Err(state.portal.refuse(String::new()).await),
-    };
+    let card = card_of(&typed_card(&form));
+    let secret = secret_of(&form, "secret");
+    let result = try_credential(&state, addr, async {
+        match secret {
+            Some(secret) => state.portal.sign_in(card, secret).await,
+            // An empty or oversized secret: the same work and the same refusal as a wrong one.
+            None => Err(state.portal.refuse(String::new()).await),
+        }
+    })
+    .await;
     match result {
         Ok(signed) => {
             replaced(&state, &visitor).await;
@@ -423,7 +441,7 @@ pub async fn sign_in(
                 ],
             )
         }
-        Err(e) => refused(credential_failure(&state, addr, e)),
+        Err(error) => refused(error),
     }
 }
 
@@ -518,14 +536,10 @@ pub async fn set_password(
         return page;
     }
     let result = match (secret_of(&form, "old"), field(&form, "new")) {
-        (Some(old), Some(new)) => match braked(&state, addr) {
-            Ok(()) => state
-                .portal
-                .set_password(&holder.session, old, new)
-                .await
-                .map_err(|e| credential_failure(&state, addr, e)),
-            Err(e) => Err(e),
-        },
+        (Some(old), Some(new)) => {
+            let attempt = state.portal.set_password(&holder.session, old, new);
+            try_credential(&state, addr, attempt).await
+        }
         (None, _) => Err(ApiError::NoAuthothorization),
         (Some(_), None) => Err(ApiError::WeakPassword(
             crate::domain::PasswordError::TooShort,
@@ -635,19 +649,9 @@ pub async fn request_reset(
     if let Some(page) = visitor.check_public(&form) {
         return page;
     }
-    let card = card_of(&form);
-    let shown = match &card {
-        Ok(card) => card.as_str().to_owned(),
-        Err(typed) => typed.clone(),
-    };
-    let result = match braked(&state, addr) {
-        Ok(()) => state
-            .portal
-            .request_reset(card, visitor.lang)
-            .await
-            .map_err(|e| credential_failure(&state, addr, e)),
-        Err(e) => Err(e),
-    };
+    let shown = typed_card(&form);
+    let attempt = state.portal.request_reset(card_of(&shown), visitor.lang);
+    let result = try_credential(&state, addr, attempt).await;
     match result {
         Ok(()) => visitor.public_page(StatusCode::OK, |token| {
             reset_code_form(&visitor, token, &shown, (None, None))
@@ -671,21 +675,12 @@ pub async fn reset(
     if let Some(page) = visitor.check_public(&form) {
         return page;
     }
-    let card = card_of(&form);
-    let shown = match &card {
-        Ok(card) => card.as_str().to_owned(),
-        Err(typed) => typed.clone(),
-    };
+    let shown = typed_card(&form);
+    let card = card_of(&shown);
     let code = field(&form, "code").unwrap_or_default().trim().to_owned();
     let new = field(&form, "new").unwrap_or_default().to_owned();
-    let result = match braked(&state, addr) {
-        Ok(()) => state
-            .portal
-            .reset_password(card.clone(), &code, &new)
-            .await
-            .map_err(|e| credential_failure(&state, addr, e)),
-        Err(e) => Err(e),
-    };
+    let attempt = state.portal.reset_password(card.clone(), &code, &new);
+    let result = try_credential(&state, addr, attempt).await;
     if let Err(error) = result {
         let text = match error {
             ApiError::WeakPassword(_) => error.message(visitor.lang),
@@ -776,12 +771,7 @@ fn step_up_form(
 
 /// Where a step-up returns to: a page of the account only.
 fn next_of(pairs: &[(String, String)]) -> String {
-    let renamed: Vec<(String, String)> = pairs
-        .iter()
-        .filter(|(k, _)| k == "next")
-        .map(|(_, v)| ("back".to_owned(), v.clone()))
-        .collect();
-    pages::back(&renamed, "/account").to_owned()
+    pages::within(field(pairs, "next"), "/account").to_owned()
 }
 
 pub async fn step_up_page(member: Member, Query(query): Query<Vec<(String, String)>>) -> Response {
@@ -836,15 +826,15 @@ pub async fn step_up(
     let code = field(&form, "code")
         .map(str::trim)
         .filter(|c| !c.is_empty());
-    let result = match braked(&state, addr) {
-        Err(e) => Err(e),
-        Ok(()) => match (code, secret_of(&form, "password")) {
+    let password = secret_of(&form, "password");
+    let attempt = async {
+        match (code, password) {
             (Some(code), _) => state.portal.step_up_with_code(&member.session, code).await,
             (None, Some(password)) => state.portal.step_up(&member.session, password).await,
             (None, None) => Err(state.portal.refuse(String::new()).await),
         }
-        .map_err(|e| credential_failure(&state, addr, e)),
     };
+    let result = try_credential(&state, addr, attempt).await;
     match result {
         Ok(()) => {
             let sep = if next.contains('?') { '&' } else { '?' };
@@ -891,11 +881,7 @@ pub async fn stepped_up(
     let Some(password) = secret_of(form, "password") else {
         return Err(ApiError::StepUpRequired);
     };
-    state
-        .portal
-        .step_up(&member.session, password)
-        .await
-        .map_err(|e| credential_failure(state, addr, e))
+    try_credential(state, addr, state.portal.step_up(&member.session, password)).await
 }
 
 pub async fn set_language(
@@ -903,7 +889,7 @@ pub async fn set_language(
     Query(query): Query<Vec<(String, String)>>,
 ) -> Response {
     let lang = pages::language_code(&lang);
-    let back = pages::back(&query, "/account");
+    let back = pages::within(field(&query, "back"), "/account");
     redirect(
         back,
         &[COOKIES.make(LANG, lang, Some(pages::LANGUAGE_KEPT))],
