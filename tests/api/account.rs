@@ -438,17 +438,15 @@ async fn the_pages_share_the_apis_throttle_and_answer_html_for_every_refusal() {
     assert!(reply.headers.contains_key("strict-transport-security"));
 }
 
-/// Where a screenshot goes: `target/screenshots/`, or with `CPS_UPDATE_SCREENSHOTS=1` the
-/// README's own, in `docs/`.
-fn screenshot(name: &str) -> std::path::PathBuf {
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-    let update = std::env::var("CPS_UPDATE_SCREENSHOTS").is_ok_and(|v| v == "1");
-    let dir = if update {
-        root.join("docs")
-    } else {
-        root.join("target").join("screenshots")
-    };
-    dir.join(name)
+/// The section `css` asks one action of its form: a button, nothing to tick, fill or choose.
+async fn only_a_button(browser: &Browser, css: &str) {
+    assert_eq!(
+        browser.count(&format!("{css} form button")).await,
+        1,
+        "{css}"
+    );
+    let inputs = format!("{css} form input:not([type=hidden]), {css} form select");
+    assert_eq!(browser.count(&inputs).await, 0, "{css}");
 }
 
 /// A page of another site that posts `fields` to `action`: what a forged form is.
@@ -611,20 +609,14 @@ async fn a_customer_goes_from_the_till_to_deleting_their_account_in_the_browser(
     browser.click("main form.stack button[type=submit]").await;
     assert!(browser.text(".message.done").await.contains("Zapisano"));
     browser
-        .screenshot_at(390, &screenshot("account-profile-phone.png"))
+        .screenshot_at(390, &screenshot_path("account-profile-phone.png"))
         .await;
 
     // Consents: giving one and withdrawing it take the same single action.
     browser.click("nav a[href='/account/consents']").await;
     browser.check_page(&axe, "consents (pl)", "pl").await;
     // One button, nothing to tick or fill: the whole of what giving asks.
-    assert_eq!(browser.count("#Marketing form button").await, 1);
-    assert_eq!(
-        browser
-            .count("#Marketing form input:not([type=hidden]), #Marketing form select")
-            .await,
-        0
-    );
+    only_a_button(&browser, "#Marketing").await;
     let before = browser.actions();
     browser.click("#Marketing button[type=submit]").await;
     let give = browser.actions() - before;
@@ -644,19 +636,13 @@ async fn a_customer_goes_from_the_till_to_deleting_their_account_in_the_browser(
         .check_page(&axe, "consents, one given (pl)", "pl")
         .await;
     browser
-        .screenshot(&screenshot("account-consents-desktop.png"))
+        .screenshot(&screenshot_path("account-consents-desktop.png"))
         .await;
     browser
-        .screenshot_at(390, &screenshot("account-consents-phone.png"))
+        .screenshot_at(390, &screenshot_path("account-consents-phone.png"))
         .await;
     // Withdrawing asks no more: one button, and no page of confirmation after it.
-    assert_eq!(browser.count("#Marketing form button").await, 1);
-    assert_eq!(
-        browser
-            .count("#Marketing form input:not([type=hidden]), #Marketing form select")
-            .await,
-        0
-    );
+    only_a_button(&browser, "#Marketing").await;
     let before = browser.actions();
     browser.click("#Marketing button[type=submit]").await;
     let withdraw = browser.actions() - before;
@@ -772,10 +758,10 @@ async fn a_customer_goes_from_the_till_to_deleting_their_account_in_the_browser(
         .await;
     browser.goto(&format!("{base}/account")).await;
     browser
-        .screenshot(&screenshot("account-overview-desktop.png"))
+        .screenshot(&screenshot_path("account-overview-desktop.png"))
         .await;
     browser
-        .screenshot_at(390, &screenshot("account-overview-phone.png"))
+        .screenshot_at(390, &screenshot_path("account-overview-phone.png"))
         .await;
     // A phone change asks for the password first: a wrong one is refused at its field.
     browser.goto(&format!("{base}/account/phone")).await;
@@ -920,10 +906,10 @@ async fn a_customer_goes_from_the_till_to_deleting_their_account_in_the_browser(
     }
     browser.goto(&format!("{base}/account/sign-in")).await;
     browser
-        .screenshot(&screenshot("account-sign-in-desktop.png"))
+        .screenshot(&screenshot_path("account-sign-in-desktop.png"))
         .await;
     browser
-        .screenshot_at(390, &screenshot("account-sign-in-phone.png"))
+        .screenshot_at(390, &screenshot_path("account-sign-in-phone.png"))
         .await;
     portal
         .login(CARD, PASSWORD)

@@ -367,19 +367,6 @@ async fn the_console_changes_a_phone_at_the_version_shown_and_retries_a_notice()
     );
 }
 
-/// Where a screenshot goes: `target/screenshots/`, or with `CPS_UPDATE_SCREENSHOTS=1` the
-/// README's own, in `docs/` (so that a test run does not change the source tree by itself).
-fn screenshot(name: &str) -> std::path::PathBuf {
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-    let update = std::env::var("CPS_UPDATE_SCREENSHOTS").is_ok_and(|v| v == "1");
-    let dir = if update {
-        root.join("docs")
-    } else {
-        root.join("target").join("screenshots")
-    };
-    dir.join(name)
-}
-
 #[tokio::test]
 async fn a_desk_agent_handles_a_call_in_the_browser() {
     // One backend is enough: the pages sit on the desk's operations, tested on every backend.
@@ -450,7 +437,9 @@ async fn a_desk_agent_handles_a_call_in_the_browser() {
         "{history}"
     );
     assert!(history.contains("CardStatus: Active → Locked"), "{history}");
-    browser.screenshot(&screenshot("console-card-pl.png")).await;
+    browser
+        .screenshot(&screenshot_path("console-card-pl.png"))
+        .await;
 
     // Unlock.
     browser.click_text("Odblokuj").await;
@@ -461,7 +450,9 @@ async fn a_desk_agent_handles_a_call_in_the_browser() {
     browser.click("header a[lang=en]").await;
     assert!(browser.text("h2").await.contains("Card"));
     assert!(browser.page_text().await.contains("Replace card"));
-    browser.screenshot(&screenshot("console-card-en.png")).await;
+    browser
+        .screenshot(&screenshot_path("console-card-en.png"))
+        .await;
 
     // Replace it: a taken number is refused with the API's message, then a free one works.
     browser.click_text("Replace card").await;

@@ -12,6 +12,19 @@ use super::backends::{available, free_port};
 pub const CHROMIUM: &str = "/usr/bin/chromium";
 pub const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 
+/// Where a screenshot goes: `target/screenshots/`, or with `CPS_UPDATE_SCREENSHOTS=1` the
+/// README's own, in `docs/` (so that a test run does not change the source tree by itself).
+pub fn screenshot_path(name: &str) -> std::path::PathBuf {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let update = std::env::var("CPS_UPDATE_SCREENSHOTS").is_ok_and(|v| v == "1");
+    let dir = if update {
+        root.join("docs")
+    } else {
+        root.join("target").join("screenshots")
+    };
+    dir.join(name)
+}
+
 pub struct Browser {
     pub client: Client,
     driver: std::process::Child,
