@@ -14,7 +14,6 @@ use crate::http::desk::refusal::read_failure;
 use crate::http::error::ApiError;
 use crate::http::extract::field;
 use crate::http::pages::{self, Cookies, cookie, html, redirect, set_cookie};
-use crate::secret::same_secret;
 use crate::service::sessions::Found;
 use crate::tokens::Role;
 
@@ -147,10 +146,7 @@ pub(super) fn may_change(
 ) -> Result<(), Box<Response>> {
     let lang = session.lang;
     let same_origin = pages::same_origin(headers);
-    let csrf_ok = same_secret(
-        field(form, "csrf").unwrap_or_default().as_bytes(),
-        session.csrf.as_bytes(),
-    );
+    let csrf_ok = pages::csrf_matches(form, "csrf", &session.csrf);
     if !same_origin || !csrf_ok {
         tracing::warn!(user = %session.principal.user, "console change refused: no valid CSRF token or a foreign origin");
         return Err(Box::new(html(
@@ -198,9 +194,8 @@ pub(super) async fn sign_in(
     let lang = language(&state, &headers);
     // The sign-in form's own CSRF token: the one this browser was given with the form. Without
     // it, a page of another site could sign the browser in as the attacker.
-    let given_login = field(&form, "login").unwrap_or_default();
     let expected = cookie(&headers, LOGIN).unwrap_or_default();
-    if expected.is_empty() || !same_secret(given_login.as_bytes(), expected.as_bytes()) {
+    if !pages::csrf_matches(&form, "login", expected) {
         let message = T::Forbidden.get(lang);
         return sign_in_page(&state, StatusCode::FORBIDDEN, lang, Some(message));
     }
@@ -235,10 +230,7 @@ pub(super) async fn sign_out(
     headers: HeaderMap,
     Form(form): Form<Vec<(String, String)>>,
 ) -> Response {
-    if !same_secret(
-        field(&form, "csrf").unwrap_or_default().as_bytes(),
-        session.csrf.as_bytes(),
-    ) {
+    if !pages::csrf_matches(&form, "csrf", &session.csrf) {
         return html(
             StatusCode::FORBIDDEN,
             page::refused(&session, T::Forbidden.get(session.lang)),

@@ -9,8 +9,8 @@ use axum::response::Response;
 use maud::{Markup, html};
 
 use super::page::{self, Frame, layout, message, time};
-use super::profile::failed;
-use super::session::{Member, done, gone};
+use super::profile::{current, failed};
+use super::session::{Member, done};
 use super::words;
 use crate::domain::{Channel, ConsentCommand, ConsentText, ConsentTexts, Language, Purpose};
 use crate::http::RequestId;
@@ -164,10 +164,9 @@ pub async fn page(
 ) -> Response {
     let frame = member.frame();
     let w = member.w();
-    let view = match state.portal.account(&member.session).await {
-        Ok(Some(view)) => view,
-        Ok(None) => return gone(&state, &member).await,
-        Err(e) => return failed(&frame, &read_failure(&e)),
+    let view = match current(&state, &member).await {
+        Ok(view) => view,
+        Err(page) => return page,
     };
     let events = match state.portal.consent_history(&member.session.customer).await {
         Ok(events) => events,

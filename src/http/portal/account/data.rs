@@ -13,7 +13,7 @@ use serde_json::Value;
 use super::page::{
     self, Frame, Secret, layout, message, notice_lang, refused_secret, summary, time, title_for,
 };
-use super::profile::failed;
+use super::profile::{current, failed};
 use super::session::{Member, Visitor, done, forget_session, gone, stepped_up, with_error};
 use super::words::{self, W};
 use crate::domain::ProfileField;
@@ -161,11 +161,7 @@ async fn my_data_page(
     (error, note): (Option<&str>, Option<&str>),
 ) -> Result<Markup, Response> {
     let frame = member.frame();
-    let view = match state.portal.account(&member.session).await {
-        Ok(Some(view)) => view,
-        Ok(None) => return Err(gone(state, member).await),
-        Err(e) => return Err(failed(&frame, &read_failure(&e))),
-    };
+    let view = current(state, member).await?;
     let history = state
         .portal
         .history(&member.session.customer, None, 10)

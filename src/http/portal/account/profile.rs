@@ -27,7 +27,7 @@ use crate::service::portal::AccountView;
 
 /// The account as it stands, or the page that says why not (a customer erased meanwhile is
 /// signed out).
-async fn current(state: &PortalState, member: &Member) -> Result<AccountView, Response> {
+pub(super) async fn current(state: &PortalState, member: &Member) -> Result<AccountView, Response> {
     match state.portal.account(&member.session).await {
         Ok(Some(view)) => Ok(view),
         Ok(None) => Err(gone(state, member).await),

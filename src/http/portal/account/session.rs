@@ -205,19 +205,13 @@ impl FromRequestParts<PortalState> for Holder {
     type Rejection = Response;
 
     async fn from_request_parts(parts: &mut Parts, state: &PortalState) -> Result<Self, Response> {
-        let Ok(mut visitor) = Visitor::from_request_parts(parts, state).await;
-        match visitor.signed.take() {
-            Some(Signed { session, csrf }) => {
-                visitor.signed = Some(Signed {
-                    session: session.clone(),
-                    csrf: csrf.clone(),
-                });
-                Ok(Self {
-                    visitor,
-                    session,
-                    csrf,
-                })
-            }
+        let Ok(visitor) = Visitor::from_request_parts(parts, state).await;
+        match visitor.signed.as_ref() {
+            Some(Signed { session, csrf }) => Ok(Self {
+                session: session.clone(),
+                csrf: csrf.clone(),
+                visitor,
+            }),
             None => Err(to_sign_in(&visitor)),
         }
     }
